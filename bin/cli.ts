@@ -1,0 +1,25 @@
+import { Command, CommanderError } from 'commander';
+
+/** Builds the command tree. Each verb lives in its own file under bin/commands/. */
+export function buildProgram(): Command {
+  const program = new Command('ota-conformance')
+    .description('Conformance and hardware-in-the-loop tests for ESP32/ESP8266 OTA updates')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  return program;
+}
+
+/** Runs the CLI and returns the process exit code (0 ok, 1 failed checks, 2 bad input). */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv as string[]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    process.stderr.write(`ota-conformance: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 2;
+  }
+}
