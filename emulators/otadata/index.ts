@@ -1,0 +1,25 @@
+export {
+  computeSeqForSlot,
+  decodeOtaEntry,
+  encodeOtaEntry,
+  isEntryInvalid,
+  isEntryValid,
+  OTA_SELECT_ENTRY_SIZE,
+  OTA_SEQ_ERASED,
+  OTA_SEQ_LABEL_SIZE,
+  OtadataError,
+  type OtaSelectEntry,
+  OtaState,
+  otaSeqCrc,
+  otaSlotForSeq,
+  selectActiveEntry,
+  stateName,
+} from './ota-select-entry.ts';
+export {
+  OTADATA_MIN_SIZE,
+  OTADATA_SECTOR_SIZE,
+  type OtadataFlash,
+  type OtadataWriteOrder,
+  readOtadata,
+  writeOtadataEntry,
+} from './otadata-flash.ts';
