@@ -1,4 +1,5 @@
 import { crc32 } from 'node:zlib';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type FlashOperation, FlashPowerLostError, NorFlash } from '../flash/index.ts';
 import type { PartitionEntry } from '../partition-table/index.ts';
@@ -268,5 +269,24 @@ describe('otadata on NOR flash', () => {
     const entries = readOtadata(flash, otadata);
     expect(hex(flash.read(0xe000, 32))).toBe('ff'.repeat(32));
     expect(selectActiveEntry(entries)).toBe(0);
+  });
+});
+
+describe('computeSeqForSlot (property)', () => {
+  it('gives the smallest seq >= current that selects the slot', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 16 }),
+        fc.nat(),
+        fc.integer({ min: 1, max: 0xfff00000 }),
+        (count, slotSeed, current) => {
+          const slot = slotSeed % count;
+          const seq = computeSeqForSlot(current, slot, count);
+          expect(seq).toBeGreaterThanOrEqual(current);
+          expect(seq - count).toBeLessThan(current);
+          if (seq > 0) expect(otaSlotForSeq(seq, count)).toBe(slot);
+        },
+      ),
+    );
   });
 });
