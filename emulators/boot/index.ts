@@ -1,0 +1,1 @@
+export * from './esp32/index.ts';
