@@ -1,4 +1,8 @@
-import { buildEsp8266Image, type Esp8266FlashMode, type Esp8266FlashSize } from '../../../fixtures/esp8266-image/index.ts';
+import {
+  buildEsp8266Image,
+  type Esp8266FlashMode,
+  type Esp8266FlashSize,
+} from '../../../fixtures/esp8266-image/index.ts';
 import { APP_START_OFFSET } from '../../esp8266-updater/index.ts';
 
 export interface ArduinoSketchOptions {
