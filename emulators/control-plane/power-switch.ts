@@ -1,0 +1,72 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ControlRequestError } from './errors.ts';
+import type { PowerControllable } from './power-controllable.ts';
+
+/**
+ * The device's power behind one queue, so that a cycle is never interleaved with another
+ * request's on/off: a second client sees the state before or after the whole cycle.
+ */
+export class PowerSwitch {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly device: PowerControllable) {}
+
+  get isOn(): boolean {
+    return this.device.powered;
+  }
+
+  on(): Promise<void> {
+    return this.serialized(() => this.device.powerOn());
+  }
+
+  off(): Promise<void> {
+    return this.serialized(() => this.device.powerOff());
+  }
+
+  /** Returns whether the power was on before the toggle (Shelly Gen2 reports it). */
+  toggle(): Promise<boolean> {
+    return this.serialized(async () => {
+      const wasOn = this.device.powered;
+      if (wasOn) await this.device.powerOff();
+      else await this.device.powerOn();
+      return wasOn;
+    });
+  }
+
+  /** Sets the power and returns whether it was on before. */
+  set(on: boolean): Promise<boolean> {
+    return this.serialized(async () => {
+      const wasOn = this.device.powered;
+      if (on) await this.device.powerOn();
+      else await this.device.powerOff();
+      return wasOn;
+    });
+  }
+
+  /** Off, `offMs` of real time without power (a board's capacitors drain), on. */
+  cycle(offMs: number): Promise<void> {
+    return this.serialized(async () => {
+      await this.device.powerOff();
+      await sleep(offMs);
+      await this.device.powerOn();
+    });
+  }
+
+  cutAfterBytes(bytes: number): Promise<void> {
+    return this.serialized(async () => {
+      if (!this.device.powered) {
+        throw new ControlRequestError(
+          409,
+          'cannot arm a power cut while the device is off; power it on first',
+        );
+      }
+      this.device.cutPowerAfterBytes(bytes);
+    });
+  }
+
+  private serialized<T>(operation: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(operation);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}

@@ -1,0 +1,218 @@
+import { ControlRequestError } from './errors.ts';
+import type { PowerSwitch } from './power-switch.ts';
+
+export interface RouteRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+}
+
+export interface RouteReply {
+  status: number;
+  body: unknown;
+}
+
+type Handler = (request: RouteRequest, power: PowerSwitch) => Promise<RouteReply>;
+
+interface Route {
+  methods: readonly string[];
+  handle: Handler;
+}
+
+/** Longest power-off a cycle may ask for; longer is a typo, not a test. */
+const MAX_CYCLE_OFF_MS = 600_000;
+/** Without offMs a cycle waits as long as a small board needs to drain and reset cleanly. */
+const DEFAULT_CYCLE_OFF_MS = 1_000;
+
+const ok = (body: unknown): RouteReply => ({ status: 200, body });
+const nativeState = (power: PowerSwitch) => ({ power: power.isOn ? 'on' : 'off' });
+
+const routes = new Map<string, Route>([
+  // The project's own API: what the `emulator` power driver calls.
+  ['/power', { methods: ['GET'], handle: async (_request, power) => ok(nativeState(power)) }],
+  [
+    '/power/on',
+    {
+      methods: ['POST'],
+      handle: async (_request, power) => {
+        await power.on();
+        return ok(nativeState(power));
+      },
+    },
+  ],
+  [
+    '/power/off',
+    {
+      methods: ['POST'],
+      handle: async (_request, power) => {
+        await power.off();
+        return ok(nativeState(power));
+      },
+    },
+  ],
+  [
+    '/power/cycle',
+    {
+      methods: ['POST'],
+      handle: async ({ query }, power) => {
+        const offMs = integerParameter(query, 'offMs', 0, MAX_CYCLE_OFF_MS) ?? DEFAULT_CYCLE_OFF_MS;
+        await power.cycle(offMs);
+        return ok({ ...nativeState(power), offMs });
+      },
+    },
+  ],
+  [
+    '/power/cut-after',
+    {
+      methods: ['POST'],
+      handle: async ({ query }, power) => {
+        const bytes = integerParameter(query, 'bytes', 0, Number.MAX_SAFE_INTEGER);
+        if (bytes === undefined) throw missing('bytes');
+        await power.cutAfterBytes(bytes);
+        return ok({ ...nativeState(power), cutAfterBytes: bytes });
+      },
+    },
+  ],
+  // Tasmota: one relay, so the answer's key is POWER whether the command said Power or Power1.
+  ['/cm', { methods: ['GET', 'POST'], handle: tasmotaCommand }],
+  // Shelly Gen1 relay API.
+  ['/relay/0', { methods: ['GET', 'POST'], handle: shellyGen1Relay }],
+  // Shelly Gen2 RPC over HTTP GET.
+  [
+    '/rpc/Switch.GetStatus',
+    {
+      methods: ['GET', 'POST'],
+      handle: async ({ query }, power) => {
+        shellySwitchId(query);
+        return ok({ id: 0, source: 'HTTP', output: power.isOn });
+      },
+    },
+  ],
+  [
+    '/rpc/Switch.Set',
+    {
+      methods: ['GET', 'POST'],
+      handle: async ({ query }, power) => {
+        shellySwitchId(query);
+        const on = booleanParameter(query, 'on');
+        if (on === undefined) throw missing('on');
+        return ok({ was_on: await power.set(on) });
+      },
+    },
+  ],
+  [
+    '/rpc/Switch.Toggle',
+    {
+      methods: ['GET', 'POST'],
+      handle: async ({ query }, power) => {
+        shellySwitchId(query);
+        return ok({ was_on: await power.toggle() });
+      },
+    },
+  ],
+]);
+
+export async function dispatch(request: RouteRequest, power: PowerSwitch): Promise<RouteReply> {
+  const route = routes.get(request.path);
+  if (route === undefined) {
+    throw new ControlRequestError(404, `no control route ${request.path}`);
+  }
+  if (!route.methods.includes(request.method)) {
+    throw new ControlRequestError(
+      405,
+      `${request.path} takes ${route.methods.join(' or ')}, not ${request.method}`,
+    );
+  }
+  return route.handle(request, power);
+}
+
+export function allowedMethods(path: string): readonly string[] | undefined {
+  return routes.get(path)?.methods;
+}
+
+async function tasmotaCommand({ query }: RouteRequest, power: PowerSwitch): Promise<RouteReply> {
+  const command = query.get('cmnd');
+  if (command === null || command.trim() === '') throw missing('cmnd');
+  // URLSearchParams already turned `+` and `%20` into spaces.
+  const [name = '', argument = '', ...extra] = command.trim().split(/\s+/);
+  if (!/^power1?$/i.test(name) || extra.length > 0) {
+    throw new ControlRequestError(
+      400,
+      `cmnd '${command}' is not supported: this plug has one relay and answers Power or Power1 with On, Off, Toggle, 0, 1, 2 or nothing`,
+      'cmnd',
+    );
+  }
+  const action = argument.toLowerCase();
+  if (action === '') {
+    // A bare `Power` reports the state.
+  } else if (action === 'on' || action === '1' || action === 'true') {
+    await power.on();
+  } else if (action === 'off' || action === '0' || action === 'false') {
+    await power.off();
+  } else if (action === 'toggle' || action === '2') {
+    await power.toggle();
+  } else {
+    throw new ControlRequestError(
+      400,
+      `cmnd '${command}': '${argument}' is not On, Off, Toggle, 0, 1 or 2`,
+      'cmnd',
+    );
+  }
+  return ok({ POWER: power.isOn ? 'ON' : 'OFF' });
+}
+
+async function shellyGen1Relay({ query }: RouteRequest, power: PowerSwitch): Promise<RouteReply> {
+  const turn = query.get('turn');
+  if (turn !== null) {
+    if (turn === 'on') await power.on();
+    else if (turn === 'off') await power.off();
+    else if (turn === 'toggle') await power.toggle();
+    else throw new ControlRequestError(400, `turn must be on, off or toggle, got '${turn}'`, 'turn');
+  }
+  return ok({
+    ison: power.isOn,
+    has_timer: false,
+    timer_started: 0,
+    timer_duration: 0,
+    timer_remaining: 0,
+    source: 'http',
+  });
+}
+
+function shellySwitchId(query: URLSearchParams): void {
+  const id = query.get('id');
+  if (id === null) throw missing('id');
+  if (id !== '0')
+    throw new ControlRequestError(400, `id must be 0 (this plug has one switch), got '${id}'`, 'id');
+}
+
+function integerParameter(
+  query: URLSearchParams,
+  name: string,
+  min: number,
+  max: number,
+): number | undefined {
+  const raw = query.get(name);
+  if (raw === null) return undefined;
+  const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ControlRequestError(
+      400,
+      `${name} must be an integer from ${min} to ${max}, got '${raw}'`,
+      name,
+    );
+  }
+  return value;
+}
+
+function booleanParameter(query: URLSearchParams, name: string): boolean | undefined {
+  const raw = query.get(name);
+  if (raw === null) return undefined;
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  throw new ControlRequestError(400, `${name} must be true or false, got '${raw}'`, name);
+}
+
+function missing(name: string): ControlRequestError {
+  return new ControlRequestError(400, `missing query parameter ${name}`, name);
+}
