@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdtemp, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, open, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
@@ -227,6 +227,24 @@ describe('DeviceConsole on a pseudo-terminal (socat)', () => {
     expect(Buffer.concat(chunks).toString()).toBe(
       'rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n',
     );
+  });
+
+  it('never blocks on a reader that stops reading: output past the unread limit is dropped and counted', async () => {
+    const console = track(new DeviceConsole({ mode: 'pty' }));
+    await console.start();
+    const stalled = await open(console.ptyPath!, 'r');
+    try {
+      await waitFor(() => console.readerAttached, 'socat to see the reader');
+      const line = `${'x'.repeat(1_022)}\r\n`;
+      const started = performance.now();
+      for (let n = 0; n < 2_048; n++) console.write(line);
+      // 2 MiB into a reader that reads nothing: kernel buffers and the queue take a few hundred KiB.
+      expect(performance.now() - started).toBeLessThan(2_000);
+      expect(console.droppedBytes).toBeGreaterThan(1024 * 1024);
+      expect(console.lines()).toHaveLength(2_048);
+    } finally {
+      await stalled.close();
+    }
   });
 
   it('serves the next reader at the same path after one closes the port', async () => {
