@@ -95,13 +95,24 @@ export class Esp32Rig {
       chip?: Esp32ChipOptions;
       seed?: number;
       images?: Record<string, Uint8Array>;
+      /** Start from this flash content (a snapshot of another rig) instead of flashing table and images. */
+      initial?: Uint8Array;
     } = {},
   ) {
+    this.chip = { efuse: new SecureVersionEfuse(), ...options.chip };
+    if (options.initial) {
+      this.flash = new NorFlash({
+        size: options.initial.length,
+        seed: options.seed ?? 1,
+        initial: options.initial,
+      });
+      this.table = parsePartitionTable(this.flash.read(PARTITION_TABLE_OFFSET, 0xc00));
+      return;
+    }
     this.flash = new NorFlash({ size: 0x100000, seed: options.seed ?? 1 });
     const entries = rigPartitions(options.layout);
     this.flash.program(PARTITION_TABLE_OFFSET, generatePartitionTable(entries));
     this.table = parsePartitionTable(this.flash.read(PARTITION_TABLE_OFFSET, 0xc00));
-    this.chip = { efuse: new SecureVersionEfuse(), ...options.chip };
     const images =
       options.images ??
       (this.partition('factory') ? { factory: appImage('factory') } : { ota_0: appImage('v0') });
