@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerImageCommand } from './commands/image.ts';
 
 /** Builds the command tree. Each verb lives in its own file under bin/commands/. */
 export function buildProgram(): Command {
@@ -6,6 +7,7 @@ export function buildProgram(): Command {
     .description('Conformance and hardware-in-the-loop tests for ESP32/ESP8266 OTA updates')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  registerImageCommand(program);
   return program;
 }
 

@@ -1,0 +1,501 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildEsp32Image } from '../../fixtures/esp32-image/index.ts';
+import { readSketchDescriptor, writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
+import { bootEsp32, bootEsp8266, buildArduinoSketch, type Esp32ResetReason } from '../boot/index.ts';
+import type { DeviceConsole } from '../console/index.ts';
+import { type Esp32ChipOptions, EspOtaOps, SecureVersionEfuse } from '../esp32-ota-ops/index.ts';
+import {
+  APP_START_OFFSET,
+  type CoreVersion,
+  type Esp8266Layout,
+  Esp8266Updater,
+  type Esp8266UpdaterOptions,
+  LAYOUT_4M_FS2M,
+  RtcUserMemory,
+} from '../esp8266-updater/index.ts';
+import { type FlashTiming, type FlashTimingProfileName, NorFlash } from '../flash/index.ts';
+import {
+  factoryPartition,
+  generatePartitionTable,
+  otaAppPartitions,
+  PARTITION_TABLE_OFFSET,
+  type PartitionEntry,
+  type PartitionTable,
+  parsePartitionCsv,
+} from '../partition-table/index.ts';
+import type {
+  Endpoint,
+  FirmwareContext,
+  FirmwareModule,
+  Platform,
+  RunningFirmware,
+  RunningImage,
+} from './types.ts';
+
+/** ESP-IDF's `partitions_two_ota.csv` (factory + two OTA slots), the layout most OTA examples use. */
+export const FACTORY_TWO_OTA_CSV = `# Name,   Type, SubType, Offset,   Size, Flags
+nvs,      data, nvs,     ,        0x4000,
+otadata,  data, ota,     ,        0x2000,
+phy_init, data, phy,     ,        0x1000,
+factory,  app,  factory, ,        1M,
+ota_0,    app,  ota_0,   ,        1M,
+ota_1,    app,  ota_1,   ,        1M,
+`;
+
+/** Two OTA slots and no factory app (MicroPython's OTA boards): a rollback returns to the other slot. */
+export const TWO_OTA_CSV = `# Name,   Type, SubType, Offset,   Size, Flags
+nvs,      data, nvs,     ,        0x4000,
+otadata,  data, ota,     ,        0x2000,
+phy_init, data, phy,     ,        0x1000,
+ota_0,    app,  ota_0,   ,        1536K,
+ota_1,    app,  ota_1,   ,        1536K,
+`;
+
+export interface FactoryFirmware {
+  version: string;
+  projectName: string;
+  /** Image size in bytes. */
+  size: number;
+  secureVersion: number;
+  seed: number;
+}
+
+export interface Esp32DeviceOptions {
+  /** Partition table CSV; defaults to FACTORY_TWO_OTA_CSV. */
+  partitionCsv?: string;
+  flashSize?: number;
+  chip?: Omit<Esp32ChipOptions, 'efuse'> & { efuseSecureVersion?: number };
+}
+
+export interface Esp8266DeviceOptions {
+  layout?: Esp8266Layout;
+  core?: CoreVersion;
+  /** Options the firmware's Updater is built with (a signing build's verifier, ATOMIC_FS_UPDATE). */
+  updater?: Pick<Esp8266UpdaterOptions, 'verifier' | 'atomicFsUpdate'>;
+  /** Whether RTC user memory survives a real power-off (reference: UNCONFIRMED; default retain). */
+  rtcPowerOff?: 'retain' | 'lose';
+}
+
+export interface EmulatedDeviceOptions {
+  name: string;
+  platform: Platform;
+  firmware: FirmwareModule;
+  console: DeviceConsole;
+  defects?: readonly string[];
+  options?: Readonly<Record<string, unknown>>;
+  host?: string;
+  /** Fixed ports by endpoint name (otherwise the OS picks one on the first boot). */
+  ports?: Readonly<Record<string, number>>;
+  timing?: FlashTimingProfileName | FlashTiming;
+  seed?: number;
+  factory?: Partial<FactoryFirmware>;
+  esp32?: Esp32DeviceOptions;
+  esp8266?: Esp8266DeviceOptions;
+}
+
+/** Services an ESP32 firmware uses during one boot. */
+export interface Esp32Services {
+  readonly ota: EspOtaOps;
+  readonly table: PartitionTable;
+  readonly runningPartition: PartitionEntry;
+  readonly efuse: SecureVersionEfuse;
+  readonly rollback: boolean;
+  readonly antiRollback: boolean;
+  readonly chipId: number;
+}
+
+/** Services an ESP8266 firmware uses during one boot. */
+export interface Esp8266Services {
+  readonly layout: Esp8266Layout;
+  readonly rtc: RtcUserMemory;
+  readonly core: CoreVersion;
+  /** A fresh `Update` object (the Arduino core's global Updater, as it is after boot). */
+  createUpdater(): Esp8266Updater;
+}
+
+export type DeviceState = 'off' | 'booting' | 'running' | 'halted';
+
+export class UnknownDefectError extends Error {
+  readonly code = 'UNKNOWN_DEFECT';
+}
+
+/**
+ * One emulated chip: NOR flash with a partition table (ESP32) or the Arduino layout (ESP8266),
+ * the real boot model, one profile's firmware, a console and a power switch. After every reset
+ * it boots through the boot model, so what runs next — and the version it reports — comes from
+ * the flash.
+ */
+export class EmulatedDevice {
+  readonly name: string;
+  readonly platform: Platform;
+  readonly flash: NorFlash;
+  readonly console: DeviceConsole;
+  readonly nvs = new Map<string, string>();
+  readonly endpoints = new Map<string, Endpoint>();
+  private readonly module: FirmwareModule;
+  private readonly defects: ReadonlySet<string>;
+  private readonly firmwareOptions: Readonly<Record<string, unknown>>;
+  private readonly host: string;
+  private readonly fixedPorts: Readonly<Record<string, number>>;
+  private readonly esp32Chip: Esp32ChipOptions & { efuse: SecureVersionEfuse };
+  private readonly esp8266Layout: Esp8266Layout;
+  private readonly esp8266Options: Esp8266DeviceOptions;
+  private readonly rtc: RtcUserMemory;
+  private stateValue: DeviceState = 'off';
+  private runningImage: RunningImage | undefined;
+  private firmware: RunningFirmware | undefined;
+  private bootAbort: AbortController | undefined;
+  private transition: Promise<void> = Promise.resolve();
+  private bootCount = 0;
+  private readonly bootListeners = new Set<(image: RunningImage | undefined) => void>();
+
+  constructor(options: EmulatedDeviceOptions) {
+    this.name = options.name;
+    this.platform = options.platform;
+    this.module = options.firmware;
+    this.console = options.console;
+    this.host = options.host ?? '127.0.0.1';
+    this.fixedPorts = options.ports ?? {};
+    if (!this.module.platforms.includes(this.platform)) {
+      throw new RangeError(`the ${this.module.profile} firmware does not run on ${this.platform}`);
+    }
+    const known = new Set(this.module.defects.map((d) => d.name));
+    for (const defect of options.defects ?? []) {
+      if (!known.has(defect)) {
+        throw new UnknownDefectError(
+          `unknown defect '${defect}' for profile ${this.module.profile}; known: ${[...known].join(', ') || 'none'}`,
+        );
+      }
+    }
+    this.defects = new Set(options.defects ?? []);
+    this.firmwareOptions = { ...this.module.defaultOptions, ...options.options };
+    const seed = options.seed ?? 1;
+    const factory: FactoryFirmware = {
+      version: '1.0.0',
+      projectName: `${this.module.profile}-demo`,
+      size: 64 * 1024,
+      secureVersion: 0,
+      seed,
+      ...options.factory,
+    };
+
+    const chipOptions = options.esp32?.chip ?? {};
+    this.esp32Chip = {
+      ...chipOptions,
+      efuse: new SecureVersionEfuse(bitsFor(chipOptions.efuseSecureVersion ?? 0)),
+    };
+    this.esp8266Options = options.esp8266 ?? {};
+    this.esp8266Layout = { ...(this.esp8266Options.layout ?? LAYOUT_4M_FS2M) };
+    this.rtc = new RtcUserMemory({ powerOff: this.esp8266Options.rtcPowerOff ?? 'retain' });
+
+    if (this.platform === 'esp32') {
+      this.flash = new NorFlash({
+        size: options.esp32?.flashSize ?? 4 * 1024 * 1024,
+        timing: options.timing,
+        seed,
+      });
+      this.provisionEsp32(options.esp32?.partitionCsv ?? FACTORY_TWO_OTA_CSV, factory);
+    } else {
+      this.flash = new NorFlash({ size: this.esp8266Layout.flashSize, timing: options.timing, seed });
+      this.provisionEsp8266(factory);
+    }
+    // A torn flash operation is the moment the chip lost power: end this boot like a real cut.
+    this.flash.onOperation((op) => {
+      if (!op.completed) this.enqueue(() => this.haltAfterPowerLoss());
+    });
+  }
+
+  get state(): DeviceState {
+    return this.stateValue;
+  }
+
+  get powered(): boolean {
+    return this.stateValue !== 'off';
+  }
+
+  /** What the last boot loaded, or undefined when the chip is off or halted. */
+  get running(): RunningImage | undefined {
+    return this.runningImage;
+  }
+
+  get boots(): number {
+    return this.bootCount;
+  }
+
+  /** Calls back after every boot (with undefined when the boot failed). */
+  onBoot(listener: (image: RunningImage | undefined) => void): () => void {
+    this.bootListeners.add(listener);
+    return () => this.bootListeners.delete(listener);
+  }
+
+  powerOn(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.stateValue !== 'off') return;
+      this.flash.powerOn();
+      this.rtc.powerCycle();
+      await this.boot('power-on');
+    });
+  }
+
+  powerOff(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.stateValue === 'off') return;
+      await this.endBoot();
+      if (this.flash.powered) this.flash.powerOff();
+      this.stateValue = 'off';
+    });
+  }
+
+  /** A software reset (`esp_restart()`), as the firmware asks for after an update. */
+  restart(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.stateValue === 'off') return;
+      await this.endBoot();
+      await this.boot('software');
+    });
+  }
+
+  /** The reset pin (EN) pulled low and released: the chip reboots, flash and RTC memory keep power. */
+  resetPin(): Promise<void> {
+    return this.enqueue(async () => {
+      if (this.stateValue === 'off') return;
+      await this.endBoot();
+      await this.boot('reset-pin');
+    });
+  }
+
+  /** Arms a power cut: the flash loses power after `bytes` more programmed bytes. */
+  cutPowerAfterBytes(bytes: number): void {
+    this.flash.cutAfter({ bytes });
+  }
+
+  /** Stops the firmware and leaves the device off. */
+  async shutdown(): Promise<void> {
+    await this.powerOff();
+  }
+
+  private enqueue(step: () => Promise<void>): Promise<void> {
+    const next = this.transition.then(step);
+    this.transition = next.catch(() => {});
+    return next;
+  }
+
+  private async haltAfterPowerLoss(): Promise<void> {
+    if (this.stateValue === 'off') return;
+    await this.endBoot();
+    this.stateValue = 'off';
+  }
+
+  private async endBoot(): Promise<void> {
+    this.bootAbort?.abort();
+    this.bootAbort = undefined;
+    const firmware = this.firmware;
+    this.firmware = undefined;
+    this.runningImage = undefined;
+    if (firmware) await firmware.stop();
+  }
+
+  private async boot(reason: ResetKind): Promise<void> {
+    this.stateValue = 'booting';
+    this.bootCount++;
+    const outcome = this.platform === 'esp32' ? this.bootEsp32(reason) : this.bootEsp8266(reason);
+    for (const line of outcome.log) this.console.line(line);
+    if (!this.flash.powered) {
+      this.stateValue = 'off';
+      return;
+    }
+    if (!outcome.running) {
+      this.stateValue = 'halted';
+      this.notifyBoot(undefined);
+      return;
+    }
+    this.runningImage = outcome.running;
+    const abort = new AbortController();
+    this.bootAbort = abort;
+    const context = this.contextFor(outcome.running, outcome.services, abort.signal);
+    this.firmware = await this.module.start(context);
+    this.stateValue = 'running';
+    this.notifyBoot(outcome.running);
+  }
+
+  private notifyBoot(image: RunningImage | undefined): void {
+    for (const listener of this.bootListeners) listener(image);
+  }
+
+  private bootEsp32(reason: ResetKind): BootOutcome {
+    const result = bootEsp32({
+      flash: this.flash,
+      chip: this.esp32Chip,
+      resetReason: ESP32_RESET_REASON[reason],
+    });
+    if (!result.booted) return { log: result.log };
+    const bytes = this.flash.read(result.partition.offset, result.image.imageLength);
+    const descriptor = result.image.appDescriptor;
+    const running: RunningImage = {
+      platform: 'esp32',
+      version: descriptor?.version ?? '',
+      projectName: descriptor?.projectName ?? '',
+      secureVersion: descriptor?.secureVersion ?? 0,
+      sha256: result.imageSha256,
+      md5: createHash('md5').update(bytes).digest('hex'),
+      size: bytes.length,
+      partition: result.partition.label,
+      offset: result.partition.offset,
+    };
+    const bootStart = this.flash.clock.now();
+    const ota = new EspOtaOps({
+      flash: this.flash,
+      table: result.table,
+      running: result.partition,
+      chip: this.esp32Chip,
+      log: (line) => this.console.line(line),
+      millisecondsSinceBoot: () => this.flash.clock.now() - bootStart + 300,
+    });
+    const services: Esp32Services = {
+      ota,
+      table: result.table,
+      runningPartition: result.partition,
+      efuse: this.esp32Chip.efuse,
+      rollback: this.esp32Chip.rollback ?? false,
+      antiRollback: this.esp32Chip.antiRollback ?? false,
+      chipId: this.esp32Chip.chipId ?? 0,
+    };
+    return { log: result.log, running, services };
+  }
+
+  private bootEsp8266(reason: ResetKind): BootOutcome {
+    const result = bootEsp8266({
+      flash: this.flash,
+      rtc: this.rtc,
+      layout: this.esp8266Layout,
+      resetCause: ESP8266_RESET_CAUSE[reason],
+      core: this.esp8266Options.core,
+    });
+    if (!result.booted || !result.image) return { log: result.log };
+    // The sketch runs from 0: eboot, its padding, then the app image at APP_START_OFFSET.
+    const sketchSize = APP_START_OFFSET + result.image.imageLength;
+    this.esp8266Layout.sketchSize = sketchSize;
+    const bytes = this.flash.read(0, sketchSize);
+    const descriptor = readSketchDescriptor(bytes);
+    const running: RunningImage = {
+      platform: 'esp8266',
+      version: descriptor?.version ?? '',
+      projectName: descriptor?.projectName ?? '',
+      secureVersion: 0,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      md5: createHash('md5').update(bytes).digest('hex'),
+      size: sketchSize,
+      partition: 'app',
+      offset: 0,
+    };
+    const layout = this.esp8266Layout;
+    const rtc = this.rtc;
+    const core = this.esp8266Options.core ?? '3.1.2';
+    const flash = this.flash;
+    const updaterOptions = this.esp8266Options.updater ?? {};
+    const services: Esp8266Services = {
+      layout,
+      rtc,
+      core,
+      createUpdater: () => new Esp8266Updater({ flash, layout, rtc, core, ...updaterOptions }),
+    };
+    return { log: result.log, running, services };
+  }
+
+  private contextFor(
+    running: RunningImage,
+    services: Esp32Services | Esp8266Services | undefined,
+    signal: AbortSignal,
+  ): FirmwareContext {
+    const bootStartedAt = Date.now();
+    const console = this.console;
+    let pacedUntil = this.flash.clock.now();
+    const flash = this.flash;
+    return {
+      name: this.name,
+      platform: this.platform,
+      running,
+      defects: this.defects,
+      options: this.firmwareOptions,
+      host: this.host,
+      flash,
+      nvs: this.nvs,
+      signal,
+      esp32: this.platform === 'esp32' ? (services as Esp32Services) : undefined,
+      esp8266: this.platform === 'esp8266' ? (services as Esp8266Services) : undefined,
+      console: {
+        line: (text) => console.line(text),
+        log: (level, tag, message) =>
+          console.line(`${level} (${Date.now() - bootStartedAt + 300}) ${tag}: ${message}`),
+      },
+      preferredPort: (name) => this.endpoints.get(name)?.port ?? this.fixedPorts[name] ?? 0,
+      publish: (name, endpoint) => {
+        this.endpoints.set(name, endpoint);
+      },
+      restart: () => {
+        if (!signal.aborted) void this.restart();
+      },
+      pace: async () => {
+        const now = flash.clock.now();
+        const owed = now - pacedUntil;
+        pacedUntil = now;
+        if (owed >= 1) await sleep(owed);
+      },
+    };
+  }
+
+  private provisionEsp32(csv: string, factory: FactoryFirmware): void {
+    const entries = parsePartitionCsv(csv);
+    this.flash.program(PARTITION_TABLE_OFFSET, generatePartitionTable(entries));
+    const target = factoryPartition(entries) ?? otaAppPartitions(entries)[0];
+    if (!target) throw new RangeError('the partition table has no app partition to provision');
+    const image = buildEsp32Image({
+      size: factory.size,
+      version: factory.version,
+      projectName: factory.projectName,
+      secureVersion: factory.secureVersion,
+      chip: this.esp32Chip.chipId ?? 0,
+      seed: factory.seed,
+    });
+    this.flash.program(target.offset, image);
+  }
+
+  private provisionEsp8266(factory: FactoryFirmware): void {
+    const sketch = buildArduinoSketch({ appSize: factory.size, seed: factory.seed });
+    writeSketchDescriptor(sketch, { version: factory.version, projectName: factory.projectName });
+    this.flash.program(0, sketch);
+    this.esp8266Layout.sketchSize = sketch.length;
+  }
+}
+
+interface BootOutcome {
+  log: string[];
+  running?: RunningImage;
+  services?: Esp32Services | Esp8266Services;
+}
+
+/** Why the chip is booting. */
+export type ResetKind = 'power-on' | 'software' | 'reset-pin';
+
+/**
+ * The ESP32 ROM's `rst:` reason (reference/esp-idf.md §7.1): EN is the chip's power-up pin, so
+ * pulling it reads as a power-on reset; `esp_restart()` is SW_CPU_RESET.
+ */
+const ESP32_RESET_REASON: Record<ResetKind, Esp32ResetReason> = {
+  'power-on': 'POWERON_RESET',
+  software: 'SW_CPU_RESET',
+  'reset-pin': 'POWERON_RESET',
+};
+
+/** The ESP8266 ROM's `rst cause` (reference/esp-idf.md §7.3): 1 power-on, 2 reset pin, 3 software. */
+const ESP8266_RESET_CAUSE: Record<ResetKind, 1 | 2 | 3> = {
+  'power-on': 1,
+  'reset-pin': 2,
+  software: 3,
+};
+
+/** A SECURE_VERSION eFuse burnt up to `version`: that many bits set. */
+function bitsFor(version: number): number {
+  return version <= 0 ? 0 : 2 ** version - 1;
+}

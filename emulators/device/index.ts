@@ -1,0 +1,26 @@
+export {
+  type DeviceState,
+  EmulatedDevice,
+  type EmulatedDeviceOptions,
+  type Esp32DeviceOptions,
+  type Esp32Services,
+  type Esp8266DeviceOptions,
+  type Esp8266Services,
+  FACTORY_TWO_OTA_CSV,
+  type FactoryFirmware,
+  type ResetKind,
+  TWO_OTA_CSV,
+  UnknownDefectError,
+} from './emulated-device.ts';
+export {
+  type DefectDescriptor,
+  type Endpoint,
+  type FirmwareConsole,
+  type FirmwareContext,
+  type FirmwareModule,
+  type Platform,
+  PROFILES,
+  type Profile,
+  type RunningFirmware,
+  type RunningImage,
+} from './types.ts';

@@ -1,0 +1,118 @@
+import type { NorFlash } from '../flash/index.ts';
+import type {
+  Esp32DeviceOptions,
+  Esp32Services,
+  Esp8266DeviceOptions,
+  Esp8266Services,
+} from './emulated-device.ts';
+
+/** The protocol profiles of DESIGN.md: one emulated firmware each. */
+export const PROFILES = [
+  'viperhttp',
+  'viperhttp-doc',
+  'arduino-ota',
+  'web-update',
+  'http-update',
+  'esp-https-ota',
+  'mqtt-trigger',
+  'luartos',
+] as const;
+export type Profile = (typeof PROFILES)[number];
+
+export type Platform = 'esp32' | 'esp8266';
+
+/** What runs on the chip now, as read from the flash after the boot — never from a shortcut. */
+export interface RunningImage {
+  platform: Platform;
+  /** App version: `esp_app_desc_t.version` on ESP32, the version marker of the sketch on ESP8266. */
+  version: string;
+  projectName: string;
+  secureVersion: number;
+  /** SHA-256 of the image bytes as booted (hex). */
+  sha256: string;
+  /** MD5 of the image bytes as booted (hex): what ESP8266 reports as its sketch MD5. */
+  md5: string;
+  /** Size of the image in bytes. */
+  size: number;
+  /** Partition label it booted from (`factory`, `ota_0`, …; `app` on ESP8266). */
+  partition: string;
+  /** Flash offset it booted from. */
+  offset: number;
+}
+
+/** A deliberate non-conformance an emulated firmware can be started with. */
+export interface DefectDescriptor {
+  /** Kebab-case name given to `--defect`. */
+  name: string;
+  /** The requirement(s) it breaks, as IDs (`viperhttp/session/3`) or, before the suites exist, the reference text. */
+  breaks: readonly string[];
+  /** One sentence: what the defective device does wrong. */
+  description: string;
+}
+
+/** How a firmware prints to the UART. */
+export interface FirmwareConsole {
+  /** One raw line, as `printf("...\n")` would. */
+  line(text: string): void;
+  /** An ESP-IDF log line: `I (123) tag: message` with the time since boot in ms. */
+  log(level: 'E' | 'W' | 'I' | 'D', tag: string, message: string): void;
+}
+
+/** A named network endpoint a firmware opened (kept on the same port across reboots). */
+export interface Endpoint {
+  protocol: 'http' | 'https' | 'tcp' | 'udp' | 'mqtt';
+  host: string;
+  port: number;
+}
+
+/**
+ * Everything a firmware sees of its chip during one boot. `signal` aborts when this boot ends
+ * (software reset, power off or a power cut): the firmware must drop its sockets then, as a real
+ * chip's would vanish.
+ */
+export interface FirmwareContext {
+  readonly name: string;
+  readonly platform: Platform;
+  readonly running: RunningImage;
+  readonly console: FirmwareConsole;
+  readonly defects: ReadonlySet<string>;
+  /** Profile options (token, password, timeouts, URLs), after the module's defaults. */
+  readonly options: Readonly<Record<string, unknown>>;
+  /** Host the firmware binds its servers to (loopback in tests). */
+  readonly host: string;
+  readonly flash: NorFlash;
+  /** Ports chosen on the first boot, so a reboot listens where the harness expects. */
+  preferredPort(name: string): number;
+  /** Reports an endpoint the firmware is serving on. */
+  publish(name: string, endpoint: Endpoint): void;
+  /** A software reset (`esp_restart()` / `ESP.restart()`): this boot ends, the chip boots again. */
+  restart(): void;
+  /**
+   * Waits for the real time the flash model spent on the virtual clock since the last call, so
+   * a device with the `esp32` timing profile is as slow as a chip. Free with the `none` profile.
+   */
+  pace(): Promise<void>;
+  /** Non-volatile key/value store (NVS): survives reboots and power cycles. */
+  readonly nvs: Map<string, string>;
+  readonly signal: AbortSignal;
+  /** Platform services: exactly one of these is set, matching `platform`. */
+  readonly esp32?: Esp32Services;
+  readonly esp8266?: Esp8266Services;
+}
+
+/** A firmware running on one boot of the device. */
+export interface RunningFirmware {
+  /** Tears down what this boot opened; called on reset and power loss. Must not throw. */
+  stop(): Promise<void>;
+}
+
+/** One profile's firmware: what it runs on and the defects it can be built with. */
+export interface FirmwareModule {
+  readonly profile: Profile;
+  readonly platforms: readonly Platform[];
+  readonly defects: readonly DefectDescriptor[];
+  readonly defaultOptions: Readonly<Record<string, unknown>>;
+  /** The chip this firmware is normally built for (partition layout, rollback, core version). */
+  readonly deviceDefaults?: { esp32?: Esp32DeviceOptions; esp8266?: Esp8266DeviceOptions };
+  start(context: FirmwareContext): Promise<RunningFirmware>;
+}
