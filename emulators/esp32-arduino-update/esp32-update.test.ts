@@ -72,7 +72,7 @@ describe('Esp32Update error texts', () => {
       'Decryption error',
       'Signature Verification Failed',
     ];
-    expected.forEach((text, code) => expect(esp32UpdateErrorText(code)).toBe(text));
+    for (const [code, text] of expected.entries()) expect(esp32UpdateErrorText(code)).toBe(text);
     expect(esp32UpdateErrorText(15)).toBe('UNKNOWN');
     const { update } = setup();
     expect(update.begin(0)).toBe(false);
