@@ -1,10 +1,17 @@
 import type { FirmwareModule, Profile } from '../device/index.ts';
+import { espHttpsOtaFirmware } from './esp-https-ota/index.ts';
+import { mqttTriggerFirmware } from './mqtt-trigger/index.ts';
+import { viperhttpFirmware } from './viperhttp/index.ts';
 
 /**
  * One firmware module per profile. A profile is listed here once its firmware exists; asking for
  * another one is an error that names what is available.
  */
-const FIRMWARE: Partial<Record<Profile, FirmwareModule>> = {};
+const FIRMWARE: Partial<Record<Profile, FirmwareModule>> = {
+  viperhttp: viperhttpFirmware,
+  'esp-https-ota': espHttpsOtaFirmware,
+  'mqtt-trigger': mqttTriggerFirmware,
+};
 
 export class UnknownProfileError extends Error {
   readonly code = 'UNKNOWN_PROFILE';

@@ -1,0 +1,94 @@
+import { connect, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import type { FirmwareContext } from '../../device/index.ts';
+import type { MqttTriggerOptions } from './options.ts';
+
+export interface LastWill {
+  topic: string;
+  payload: string;
+  qos: 0 | 1;
+  retain: boolean;
+}
+
+export interface DeviceMqttSettings {
+  clientId: string;
+  will?: LastWill;
+  /** Runs on every (re)connect, after the CONNACK. */
+  onConnect(): void;
+  onMessage(topic: string, payload: Buffer): void;
+}
+
+/**
+ * The chip's MQTT client (esp-mqtt, PubSubClient or AsyncMqttClient in the real firmwares),
+ * played by mqtt.js. It keeps reconnecting like the real ones do, and a reset drops the TCP
+ * connection without DISCONNECT so the broker publishes the last will.
+ */
+export class DeviceMqtt {
+  readonly client: MqttClient;
+  private readonly context: FirmwareContext;
+
+  constructor(context: FirmwareContext, options: MqttTriggerOptions, settings: DeviceMqttSettings) {
+    this.context = context;
+    this.client = connect(options.brokerUrl, {
+      clientId: settings.clientId,
+      username: options.username,
+      password: options.password,
+      protocolVersion: 4,
+      clean: true,
+      keepalive: 15,
+      reconnectPeriod: options.reconnectMs,
+      connectTimeout: 5000,
+      will: settings.will
+        ? {
+            topic: settings.will.topic,
+            payload: Buffer.from(settings.will.payload),
+            qos: settings.will.qos,
+            retain: settings.will.retain,
+          }
+        : undefined,
+    });
+    this.client.on('connect', () => {
+      if (context.signal.aborted) return;
+      context.console.line(`MQT: Connected to ${options.brokerUrl} as ${settings.clientId}`);
+      settings.onConnect();
+    });
+    this.client.on('message', (topic, payload) => {
+      if (context.signal.aborted) return;
+      settings.onMessage(topic, payload);
+    });
+    // A chip without a broker keeps retrying; the error is a log line, never a crash.
+    this.client.on('error', (error) => {
+      if (!context.signal.aborted) context.console.line(`MQT: Connect failed: ${error.message}`);
+    });
+    const url = new URL(options.brokerUrl);
+    context.publish('mqtt', {
+      protocol: 'mqtt',
+      host: url.hostname,
+      port: Number(url.port || (url.protocol === 'mqtts:' ? 8883 : 1883)),
+    });
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  subscribe(topics: readonly string[], qos: 0 | 1): void {
+    this.client.subscribe([...topics], { qos });
+  }
+
+  publish(topic: string, payload: string | Buffer, options: IClientPublishOptions): Promise<void> {
+    if (this.context.signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.client.publish(topic, payload, options, () => resolve());
+    });
+  }
+
+  /** `esp_mqtt_client_stop`: a DISCONNECT, so no last will. */
+  closeGracefully(): Promise<void> {
+    return new Promise((resolve) => this.client.end(false, {}, () => resolve()));
+  }
+
+  /** A reset or power loss: the socket vanishes and the broker sends the last will. */
+  closeAbruptly(): void {
+    this.client.end(true);
+  }
+}

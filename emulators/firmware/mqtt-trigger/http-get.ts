@@ -1,0 +1,44 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+
+/** A transport failure before any status line (ESP8266HTTPClient's negative codes). */
+export class HttpTransportError extends Error {
+  readonly code = 'HTTP_TRANSPORT';
+  constructor(
+    /** HTTPC_ERROR_*: -1 connection failed, -11 read timeout. */
+    readonly httpcError: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const HTTPC_ERROR_CONNECTION_FAILED = -1;
+export const HTTPC_ERROR_READ_TIMEOUT = -11;
+
+/**
+ * One GET as the chip's HTTP client sends it; resolves with the response head while the body is
+ * still streaming, so the caller writes it to flash as it arrives.
+ */
+export function httpGet(
+  url: URL,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<IncomingMessage> {
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'GET', headers, signal, timeout: timeoutMs }, resolve);
+    req.on('timeout', () => {
+      req.destroy(new HttpTransportError(HTTPC_ERROR_READ_TIMEOUT, 'read Timeout'));
+    });
+    req.on('error', (error) => {
+      reject(
+        error instanceof HttpTransportError
+          ? error
+          : new HttpTransportError(HTTPC_ERROR_CONNECTION_FAILED, 'connection failed'),
+      );
+    });
+    req.end();
+  });
+}
