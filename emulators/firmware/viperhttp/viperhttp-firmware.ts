@@ -1,0 +1,144 @@
+import { type FirmwareContext, type FirmwareModule, TWO_OTA_CSV } from '../../device/index.ts';
+import { startHttpServer } from './http-server.ts';
+import { ViperOtaCore } from './ota-core.ts';
+import { viperRoutes } from './routes.ts';
+
+const SECTION = 'reference/viperhttp-luartos-mqtt.md';
+
+export const VIPERHTTP_DEFECTS = [
+  {
+    name: 'accepts-any-token',
+    breaks: [
+      `${SECTION} §1.3: a token that does not equal ota_token is refused with 401 {"detail":"invalid ota token"}`,
+    ],
+    description: 'any X-OTA-Token / ?token= value is accepted; only a missing token is refused.',
+  },
+  {
+    name: 'accepts-bad-sha',
+    breaks: [
+      `${SECTION} §1.5 ota_finalize step 4: a digest that differs from expected_sha256 → 409 "sha256 mismatch"`,
+    ],
+    description: 'finalize ignores the expected_sha256 given at begin and commits whatever was written.',
+  },
+  {
+    name: 'commits-before-verifying',
+    breaks: [
+      `${SECTION} §1.5: SHA mismatch / any finalize failure leaves the session ACTIVE … no change to the boot partition`,
+    ],
+    description:
+      'set_boot runs before the SHA check, so a mismatching image still answers 409 but boots next.',
+  },
+  {
+    name: 'allows-second-session',
+    breaks: [
+      `${SECTION} §1.5 ota_begin step 2: an active session without force → 409 "ota session already active"`,
+    ],
+    description: 'begin without force silently replaces the active session.',
+  },
+  {
+    name: 'ignores-offset',
+    breaks: [
+      `${SECTION} §1.5 ota_write step 3: an offset other than written → 409 "offset mismatch; only sequential writes are supported"`,
+    ],
+    description: 'the offset is parsed but never compared: a chunk at the wrong offset is appended.',
+  },
+  {
+    name: 'never-rolls-back',
+    breaks: [
+      `${SECTION} §1.5 ota_mark_app_valid: after an OTA reboot the new image must be marked valid before the next reset, or the bootloader rolls back`,
+    ],
+    description:
+      'the app marks itself valid at every boot, so an image nobody confirmed is never rolled back.',
+  },
+  {
+    name: 'otadata-in-place',
+    breaks: [
+      `${SECTION} §1.5 ota_finalize step 5: set_boot = esp_ota_set_boot_partition (reference/esp-idf.md: otadata sector erased before the entry is written)`,
+    ],
+    description:
+      'set_boot programs the otadata entry over the old one without erasing, so the third update is lost.',
+  },
+] as const;
+
+export const VIPERHTTP_DEFAULT_OPTIONS = {
+  /** `tools/run_server_wifi_ota.py`'s token; null = no auth (`ota_token=None`). */
+  token: 'ota-e2e-token',
+  prefix: '/ota',
+  tokenHeader: 'X-OTA-Token',
+  tokenQuery: 'token',
+  demoRoutes: true,
+  chunkedStatus: 400,
+} as const;
+
+function stringOption(context: FirmwareContext, key: string, fallback: string): string {
+  const value = context.options[key];
+  return typeof value === 'string' ? value : fallback;
+}
+
+/** ViperHTTP's OTA routes as `viperhttp_ota.py` implements them, on MicroPython for the ESP32. */
+export const viperhttpFirmware: FirmwareModule = {
+  profile: 'viperhttp',
+  platforms: ['esp32'],
+  defects: VIPERHTTP_DEFECTS,
+  defaultOptions: VIPERHTTP_DEFAULT_OPTIONS,
+  // MicroPython's OTA boards: two OTA slots, no factory app, rollback on (sdkconfig.base line 17).
+  deviceDefaults: { esp32: { partitionCsv: TWO_OTA_CSV, chip: { rollback: true } } },
+  async start(context) {
+    const defects = context.defects;
+    if (defects.has('never-rolls-back')) {
+      try {
+        context.esp32?.ota.markAppValidCancelRollback();
+      } catch {
+        // First boot of a blank otadata: there is nothing to confirm.
+      }
+    }
+    const core = new ViperOtaCore(context, {
+      acceptsBadSha: defects.has('accepts-bad-sha'),
+      commitsBeforeVerifying: defects.has('commits-before-verifying'),
+      allowsSecondSession: defects.has('allows-second-session'),
+      ignoresOffset: defects.has('ignores-offset'),
+      otadataInPlace: defects.has('otadata-in-place'),
+    });
+    const tokenOption = context.options.token;
+    const timers = new Set<NodeJS.Timeout>();
+    const handler = viperRoutes(
+      core,
+      {
+        prefix: stringOption(context, 'prefix', '/ota'),
+        token: typeof tokenOption === 'string' ? tokenOption : null,
+        tokenHeader: stringOption(context, 'tokenHeader', 'X-OTA-Token'),
+        tokenQuery: stringOption(context, 'tokenQuery', 'token'),
+        demoRoutes: context.options.demoRoutes !== false,
+        acceptsAnyToken: defects.has('accepts-any-token'),
+      },
+      {
+        reset: () => context.restart(),
+        scheduleReset: (delayMs) => {
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            if (!context.signal.aborted) context.restart();
+          }, delayMs);
+          timers.add(timer);
+        },
+      },
+    );
+    const server = await startHttpServer({
+      host: context.host,
+      port: context.preferredPort('http'),
+      handler,
+      limits: { chunkedStatus: context.options.chunkedStatus === 501 ? 501 : 400 },
+    });
+    context.publish('http', { protocol: 'http', host: context.host, port: server.port });
+    // The reference quotes no startup line for the app; this one names what a harness needs.
+    context.console.line(
+      `viperhttp: OTA routes at ${stringOption(context, 'prefix', '/ota')} on port ${server.port}`,
+    );
+    return {
+      stop: async () => {
+        for (const timer of timers) clearTimeout(timer);
+        timers.clear();
+        server.stop();
+      },
+    };
+  },
+};
