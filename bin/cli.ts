@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerEmulateCommand } from './commands/emulate.ts';
 import { registerImageCommand } from './commands/image.ts';
 
 /** Builds the command tree. Each verb lives in its own file under bin/commands/. */
@@ -8,6 +9,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerImageCommand(program);
+  registerEmulateCommand(program);
   return program;
 }
 

@@ -85,7 +85,7 @@ export interface EmulatedDeviceOptions {
   defects?: readonly string[];
   options?: Readonly<Record<string, unknown>>;
   host?: string;
-  /** Fixed ports by endpoint name (otherwise the OS picks one on the first boot). */
+  /** Fixed ports by endpoint name, `*` for every endpoint (otherwise the OS picks one on the first boot). */
   ports?: Readonly<Record<string, number>>;
   timing?: FlashTimingProfileName | FlashTiming;
   seed?: number;
@@ -429,7 +429,7 @@ export class EmulatedDevice {
         log: (level, tag, message) =>
           console.line(`${level} (${Date.now() - bootStartedAt + 300}) ${tag}: ${message}`),
       },
-      preferredPort: (name) => this.endpoints.get(name)?.port ?? this.fixedPorts[name] ?? 0,
+      preferredPort: (name) => this.endpoints.get(name)?.port ?? this.fixedPorts[name] ?? this.fixedPorts['*'] ?? 0,
       publish: (name, endpoint) => {
         this.endpoints.set(name, endpoint);
       },

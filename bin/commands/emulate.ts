@@ -1,0 +1,164 @@
+import { type Command, Option } from 'commander';
+import { availableProfiles, PROFILES, type Profile, startEmulator } from '../../emulators/index.ts';
+
+export class EmulateUsageError extends Error {
+  readonly code = 'EMULATE_USAGE';
+}
+
+interface EmulateFlags {
+  profile: string;
+  platform?: 'esp32' | 'esp8266';
+  host: string;
+  port: string[];
+  console: 'memory' | 'pty' | 'stdout';
+  ptyLink?: string;
+  defect: string[];
+  option: string[];
+  optionEnv: string[];
+  timing: 'none' | 'esp32';
+  seed?: string;
+  controlPort?: string;
+  controlTokenEnv?: string;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/**
+ * `ota-conformance emulate`: one emulated device in its own process, reached only through its
+ * sockets, its control plane and (with `--console pty`) a pseudo-terminal, like a board on a bench.
+ * Prints `{"emulator":{…endpoints…}}` as one line once it serves, then runs until SIGINT/SIGTERM.
+ */
+export function registerEmulateCommand(program: Command): void {
+  program
+    .command('emulate')
+    .description('Run one emulated device in this process and print its endpoints as one JSON line')
+    .requiredOption('--profile <profile>', `protocol profile (${PROFILES.join(', ')})`)
+    .addOption(new Option('--platform <platform>', 'chip family').choices(['esp32', 'esp8266']))
+    .option('--host <host>', 'address the device binds to', '127.0.0.1')
+    .option('--port <port>', 'port for every endpoint (N) or one endpoint (name=N); repeatable', collect, [])
+    .addOption(
+      new Option('--console <mode>', 'where the UART goes')
+        .choices(['memory', 'pty', 'stdout'])
+        .default('pty'),
+    )
+    .option('--pty-link <path>', 'path of the console PTY link (with --console pty)')
+    .option('--defect <name>', 'start with a deliberate non-conformance; repeatable', collect, [])
+    .option('--option <key=value>', 'firmware option (JSON value or string); repeatable', collect, [])
+    .option(
+      '--option-env <key=VAR>',
+      'firmware option read from an environment variable; repeatable',
+      collect,
+      [],
+    )
+    .addOption(
+      new Option('--timing <profile>', 'flash timing profile').choices(['none', 'esp32']).default('none'),
+    )
+    .option('--seed <n>', 'seed for power-cut and image randomness')
+    .option('--control-port <n>', 'port of the power control plane (default: any free port)')
+    .option('--control-token-env <VAR>', 'environment variable holding the control plane token')
+    .action(async (flags: EmulateFlags) => {
+      const emulator = await startEmulator(emulatorOptionsFrom(flags, process.env));
+      const endpoints = emulator.endpoints();
+      process.stdout.write(
+        `${JSON.stringify({
+          emulator: {
+            name: emulator.name,
+            profile: emulator.profile,
+            platform: emulator.platform,
+            pid: process.pid,
+            defects: emulator.defects,
+            ...endpoints,
+          },
+        })}\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await emulator.stop();
+    });
+}
+
+/** Turns the command line into emulator options; every mistake names the flag. */
+export function emulatorOptionsFrom(flags: EmulateFlags, env: NodeJS.ProcessEnv) {
+  if (!(PROFILES as readonly string[]).includes(flags.profile)) {
+    throw new EmulateUsageError(
+      `--profile: unknown profile '${flags.profile}'; known: ${PROFILES.join(', ')}`,
+    );
+  }
+  if (!availableProfiles().includes(flags.profile as Profile)) {
+    throw new EmulateUsageError(
+      `--profile: no emulated firmware for '${flags.profile}' yet; available: ${availableProfiles().join(', ')}`,
+    );
+  }
+  const ports: Record<string, number> = {};
+  for (const spec of flags.port) {
+    const [name, value] = spec.includes('=') ? spec.split('=', 2) : ['*', spec];
+    ports[name!] = parsePort(value!, `--port ${spec}`);
+  }
+  const options: Record<string, unknown> = {};
+  for (const spec of flags.option) {
+    const [key, value] = splitPair(spec, '--option');
+    options[key] = parseValue(value);
+  }
+  for (const spec of flags.optionEnv) {
+    const [key, variable] = splitPair(spec, '--option-env');
+    const value = env[variable];
+    if (value === undefined) {
+      throw new EmulateUsageError(`--option-env ${key}: environment variable ${variable} is not set`);
+    }
+    options[key] = value;
+  }
+  let controlToken: string | undefined;
+  if (flags.controlTokenEnv !== undefined) {
+    controlToken = env[flags.controlTokenEnv];
+    if (controlToken === undefined) {
+      throw new EmulateUsageError(
+        `--control-token-env: environment variable ${flags.controlTokenEnv} is not set`,
+      );
+    }
+  }
+  const seed = flags.seed === undefined ? undefined : Number(flags.seed);
+  if (seed !== undefined && !Number.isInteger(seed)) {
+    throw new EmulateUsageError(`--seed: expected an integer, got '${flags.seed}'`);
+  }
+  return {
+    profile: flags.profile as Profile,
+    platform: flags.platform,
+    host: flags.host,
+    ports,
+    console: flags.console,
+    ptyLink: flags.ptyLink,
+    defects: flags.defect,
+    options,
+    timing: flags.timing,
+    seed,
+    controlPlane: {
+      port: flags.controlPort === undefined ? undefined : parsePort(flags.controlPort, '--control-port'),
+      token: controlToken,
+    },
+  };
+}
+
+function splitPair(spec: string, flag: string): [string, string] {
+  const at = spec.indexOf('=');
+  if (at <= 0) throw new EmulateUsageError(`${flag}: expected key=value, got '${spec}'`);
+  return [spec.slice(0, at), spec.slice(at + 1)];
+}
+
+function parseValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function parsePort(text: string, flag: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new EmulateUsageError(`${flag}: expected a port number 0-65535, got '${text}'`);
+  }
+  return port;
+}
