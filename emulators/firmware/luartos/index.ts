@@ -1,0 +1,72 @@
+import type { FirmwareModule } from '../../device/index.ts';
+import { onConsoleCommand } from './console-commands.ts';
+import { DEFAULT_LUARTOS_OPTIONS, LuaDriverError, type LuaRtosOptions, netOta } from './net-ota.ts';
+
+export { type LuaRtosOptions, luaRtosRequest } from './net-ota.ts';
+
+const SECTION = 'reference/viperhttp-luartos-mqtt.md §2';
+
+/**
+ * Lua RTOS (whitecatboard/Lua-RTOS-ESP32, master) running `net.ota()` on an emulated ESP32: at boot,
+ * on an interval and when `ota check` (or `net.ota()`) is typed on the console.
+ */
+export const luartosFirmware: FirmwareModule = {
+  profile: 'luartos',
+  platforms: ['esp32'],
+  deviceDefaults: { esp32: { chip: { rollback: false } } },
+  defaultOptions: { ...DEFAULT_LUARTOS_OPTIONS } satisfies LuaRtosOptions,
+  defects: [
+    {
+      name: 'flashes-on-471',
+      breaks: [
+        `${SECTION}.3: 471 prints "No new firmware available" and returns without flashing or restarting`,
+      ],
+      description: 'treats a 471 answer like 200: reads its body, flashes it and restarts',
+    },
+    {
+      name: 'restarts-after-failed-download',
+      breaks: [
+        `${SECTION}.4: a failed esp_ota_begin/write/end prints the error and returns without a restart`,
+      ],
+      description: 'restarts the chip after a download that failed to write or verify',
+    },
+    {
+      name: 'accepts-lowercase-headers',
+      breaks: [
+        `${SECTION}.3: header names are compared case-sensitively (strcmp); lower-case content-length is not understood`,
+      ],
+      description: 'parses response header names case-insensitively, unlike the real client',
+    },
+  ],
+  async start(context) {
+    if (!context.esp32) throw new RangeError('the luartos firmware runs on ESP32 only');
+    const options = { ...DEFAULT_LUARTOS_OPTIONS, ...context.options } as LuaRtosOptions;
+    let busy = false;
+    const check = async () => {
+      if (busy || context.signal.aborted) return;
+      busy = true;
+      try {
+        await netOta(context, options);
+      } catch (error) {
+        if (context.signal.aborted) return;
+        if (!(error instanceof LuaDriverError)) throw error;
+        // What the Lua REPL prints for a driver error raised by net.ota().
+        context.console.line(`net.ota: ${error.exception}: ${error.message}`);
+      } finally {
+        busy = false;
+      }
+    };
+    const unsubscribe = onConsoleCommand(context, (line) => {
+      if (line === 'ota check' || line === 'net.ota()') void check();
+    });
+    if (options.checkOnBoot) void check();
+    const timer =
+      options.checkIntervalMs > 0 ? setInterval(() => void check(), options.checkIntervalMs) : undefined;
+    return {
+      stop: async () => {
+        if (timer) clearInterval(timer);
+        unsubscribe();
+      },
+    };
+  },
+};
