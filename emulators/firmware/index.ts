@@ -1,4 +1,5 @@
 import type { FirmwareModule, Profile } from '../device/index.ts';
+import { arduinoOtaFirmware } from './arduino-ota/index.ts';
 import { espHttpsOtaFirmware } from './esp-https-ota/index.ts';
 import { mqttTriggerFirmware } from './mqtt-trigger/index.ts';
 import { viperhttpFirmware } from './viperhttp/index.ts';
@@ -8,6 +9,7 @@ import { viperhttpFirmware } from './viperhttp/index.ts';
  * another one is an error that names what is available.
  */
 const FIRMWARE: Partial<Record<Profile, FirmwareModule>> = {
+  'arduino-ota': arduinoOtaFirmware,
   viperhttp: viperhttpFirmware,
   'esp-https-ota': espHttpsOtaFirmware,
   'mqtt-trigger': mqttTriggerFirmware,

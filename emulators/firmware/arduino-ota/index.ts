@@ -1,0 +1,2 @@
+export { arduinoOtaFirmware } from './arduino-ota-firmware.ts';
+export { ArduinoOtaOptionError } from './arduino-ota-options.ts';
