@@ -16,7 +16,7 @@ import {
   type RigTarget,
   rigSchema,
   SECRET_KEYS,
-  type Secret,
+  type SecretRef,
   secretsOf,
   type TlsConfig,
 } from './schema.ts';
@@ -365,7 +365,7 @@ export function findTarget(rig: Rig, name: string): LoadedTarget {
 }
 
 /** A rig value with every secret reference replaced by its value. */
-export type Resolved<T> = T extends Secret
+export type Resolved<T> = T extends SecretRef
   ? string
   : T extends readonly (infer Element)[]
     ? Resolved<Element>[]

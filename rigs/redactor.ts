@@ -45,7 +45,7 @@ const isBase64Char = (code: number): boolean =>
   code === 0x3d;
 
 /** Keys after which a value is a credential, in headers, query strings, JSON and logs. */
-const CREDENTIAL_KEY = String.raw`(?:x-ota-token|token|password|passwd|pwd|pass|secret|auth|otapass|key)`;
+const CREDENTIAL_KEY = '(?:x-ota-token|token|password|passwd|pwd|pass|secret|auth|otapass|key)';
 
 /**
  * Replaces secrets in everything the harness writes: console logs, wire transcripts, reports,
