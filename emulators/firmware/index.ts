@@ -1,5 +1,8 @@
 import type { FirmwareModule, Profile } from '../device/index.ts';
+import { viperhttpDocFirmware } from './viperhttp-doc/index.ts';
+import { luartosFirmware } from './luartos/index.ts';
 import { arduinoOtaFirmware } from './arduino-ota/index.ts';
+import { webUpdateFirmware } from './web-update/index.ts';
 import { espHttpsOtaFirmware } from './esp-https-ota/index.ts';
 import { mqttTriggerFirmware } from './mqtt-trigger/index.ts';
 import { viperhttpFirmware } from './viperhttp/index.ts';
@@ -9,10 +12,13 @@ import { viperhttpFirmware } from './viperhttp/index.ts';
  * another one is an error that names what is available.
  */
 const FIRMWARE: Partial<Record<Profile, FirmwareModule>> = {
+  'viperhttp-doc': viperhttpDocFirmware,
   'arduino-ota': arduinoOtaFirmware,
+  'web-update': webUpdateFirmware,
   viperhttp: viperhttpFirmware,
   'esp-https-ota': espHttpsOtaFirmware,
   'mqtt-trigger': mqttTriggerFirmware,
+  luartos: luartosFirmware,
 };
 
 export class UnknownProfileError extends Error {

@@ -11,11 +11,13 @@ export {
   VIPERHTTP_LIMITS,
 } from './http-server.ts';
 export {
+  LazyEraseWriter,
   MicroPythonOsError,
   MicroPythonPartition,
   PARTITION_BLOCK_SIZE,
   type PartitionDict,
   type PartitionInfo,
+  PartitionWriteError,
   partitionDict,
 } from './micropython-partition.ts';
 export {

@@ -160,3 +160,64 @@ export class MicroPythonPartition {
     );
   }
 }
+
+/** Where a sequential write failed: erasing a block or programming at an offset. */
+export class PartitionWriteError extends Error {
+  readonly code = 'PARTITION_WRITE_FAILED';
+
+  constructor(
+    readonly stage: 'erase' | 'write',
+    /** The block (erase) or the byte offset in the partition (write). */
+    readonly position: number,
+    readonly osError: MicroPythonOsError,
+  ) {
+    super(`${stage} failed at ${stage === 'erase' ? 'block' : 'offset'} ${position}: ${osError.repr()}`);
+  }
+}
+
+/**
+ * The write loop of `ota_write`: every block touched for the first time is erased, then the data
+ * is programmed block by block with the non-erasing `writeblocks`. One writer per session.
+ */
+export class LazyEraseWriter {
+  private readonly erased: Uint8Array;
+
+  constructor(readonly partition: MicroPythonPartition) {
+    this.erased = new Uint8Array(partition.blockCount);
+  }
+
+  write(at: number, data: Uint8Array): void {
+    const { partition, erased } = this;
+    const blockSize = partition.blockSize;
+    const end = at + data.length;
+    for (let block = Math.floor(at / blockSize); block <= Math.floor((end - 1) / blockSize); block++) {
+      if (erased[block]) continue;
+      try {
+        partition.eraseBlock(block);
+      } catch (error) {
+        throw new PartitionWriteError('erase', block, asOsError(error));
+      }
+      erased[block] = 1;
+    }
+    let position = 0;
+    while (position < data.length) {
+      const absolute = at + position;
+      const blockOffset = absolute % blockSize;
+      const step = Math.min(blockSize - blockOffset, data.length - position);
+      try {
+        partition.writeBlocks(
+          Math.floor(absolute / blockSize),
+          data.subarray(position, position + step),
+          blockOffset,
+        );
+      } catch (error) {
+        throw new PartitionWriteError('write', absolute, asOsError(error));
+      }
+      position += step;
+    }
+  }
+}
+
+function asOsError(error: unknown): MicroPythonOsError {
+  return error instanceof MicroPythonOsError ? error : MicroPythonOsError.fromEsp(error);
+}

@@ -1,9 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { FirmwareContext } from '../../device/index.ts';
 import {
+  LazyEraseWriter,
   MicroPythonOsError,
   MicroPythonPartition,
   type PartitionDict,
+  PartitionWriteError,
   partitionDict,
 } from './micropython-partition.ts';
 
@@ -119,7 +121,7 @@ interface Session {
   readonly partition: MicroPythonPartition;
   readonly partitionInfo: PartitionDict | null;
   readonly capacity: number;
-  readonly erased: Uint8Array;
+  readonly writer: LazyEraseWriter;
   written: number;
   readonly expectedSize: number | undefined;
   readonly expectedSha256: string | undefined;
@@ -231,7 +233,7 @@ export class ViperOtaCore {
       partition,
       partitionInfo: partitionDict(next),
       capacity,
-      erased: new Uint8Array(partition.blockCount),
+      writer: new LazyEraseWriter(partition),
       written: 0,
       expectedSize,
       expectedSha256,
@@ -258,32 +260,11 @@ export class ViperOtaCore {
       throw new OtaError(400, 'chunk exceeds expected_size');
     }
     if (end > session.capacity) throw new OtaError(400, 'chunk exceeds update partition capacity');
-    const { partition, erased } = session;
-    const blockSize = partition.blockSize;
-    for (let block = Math.floor(written / blockSize); block <= Math.floor((end - 1) / blockSize); block++) {
-      if (erased[block]) continue;
-      try {
-        partition.eraseBlock(block);
-      } catch (error) {
-        throw new OtaError(500, `erase failed at block ${block}: ${reprOf(error)}`);
-      }
-      erased[block] = 1;
-    }
-    let position = 0;
-    while (position < data.length) {
-      const absolute = written + position;
-      const blockOffset = absolute % blockSize;
-      const step = Math.min(blockSize - blockOffset, data.length - position);
-      try {
-        partition.writeBlocks(
-          Math.floor(absolute / blockSize),
-          data.subarray(position, position + step),
-          blockOffset,
-        );
-      } catch (error) {
-        throw new OtaError(500, `write failed at offset ${absolute}: ${reprOf(error)}`);
-      }
-      position += step;
+    try {
+      session.writer.write(written, data);
+    } catch (error) {
+      if (error instanceof PartitionWriteError) throw new OtaError(500, error.message);
+      throw error;
     }
     session.sha.update(data);
     session.written = end;
