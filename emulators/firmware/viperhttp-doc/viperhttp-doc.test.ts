@@ -163,12 +163,13 @@ describe('viperhttp-doc: the seed’s lifecycle', () => {
 describe('viperhttp-doc: the seed’s error table (400/401/409/500)', () => {
   it('401 for a missing, wrong or X-OTA-Token credential; 200 for the Bearer token', async () => {
     const device = await bootDoc('viperhttp-doc');
-    for (const headers of [
+    const refused: Record<string, string>[] = [
       {},
       { authorization: 'Bearer nope' },
       { 'x-ota-token': TOKEN },
       { authorization: TOKEN },
-    ]) {
+    ];
+    for (const headers of refused) {
       expect(await device.call('GET', '/ota/status', undefined, headers)).toEqual({
         status: 401,
         body: { detail: 'invalid ota token' },
