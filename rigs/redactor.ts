@@ -34,6 +34,7 @@ interface Matcher {
 
 const escapeRegExp = (text: string): string => text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
 const toLatin1 = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
+/** Base64 letters in the standard and URL-safe alphabets; `=` only pads the end of a run. */
 const isBase64Char = (code: number): boolean =>
   (code >= 0x41 && code <= 0x5a) ||
   (code >= 0x61 && code <= 0x7a) ||
@@ -41,8 +42,7 @@ const isBase64Char = (code: number): boolean =>
   code === 0x2b ||
   code === 0x2f ||
   code === 0x2d ||
-  code === 0x5f ||
-  code === 0x3d;
+  code === 0x5f;
 
 /** Keys after which a value is a credential, in headers, query strings, JSON and logs. */
 const CREDENTIAL_KEY = '(?:x-ota-token|token|password|passwd|pwd|pass|secret|auth|otapass|key)';
@@ -226,6 +226,7 @@ function maskBase64Runs(text: string, cores: RegExp): string {
     if (start < copiedUpTo) continue;
     while (start > copiedUpTo && isBase64Char(text.charCodeAt(start - 1))) start--;
     while (end < text.length && isBase64Char(text.charCodeAt(end))) end++;
+    for (let padding = 0; padding < 2 && text.charCodeAt(end) === 0x3d; padding++) end++;
     result += text.slice(copiedUpTo, start) + REDACTION_MASK;
     copiedUpTo = end;
   }
