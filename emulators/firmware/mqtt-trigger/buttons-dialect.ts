@@ -64,8 +64,8 @@ export function startButtons(env: DialectEnvironment, dialect: 'buttons-json' | 
             retain: true,
           }
         : undefined,
-    onConnect: () => {
-      mqtt.subscribe(['/switch/cmd/+', '/switch/cmd', '/relay/cmd/+', '/relay/cmd'], 0);
+    onConnect: async () => {
+      await mqtt.subscribe(['/switch/cmd/+', '/switch/cmd', '/relay/cmd/+', '/relay/cmd'], 0);
       if (current && !announcedConnected) {
         announcedConnected = true;
         void mqtt.publish(

@@ -13,7 +13,7 @@ export interface DeviceMqttSettings {
   clientId: string;
   will?: LastWill;
   /** Runs on every (re)connect, after the CONNACK. */
-  onConnect(): void;
+  onConnect(): void | Promise<void>;
   onMessage(topic: string, payload: Buffer): void;
 }
 
@@ -49,7 +49,7 @@ export class DeviceMqtt {
     this.client.on('connect', () => {
       if (context.signal.aborted) return;
       context.console.line(`MQT: Connected to ${options.brokerUrl} as ${settings.clientId}`);
-      settings.onConnect();
+      void settings.onConnect();
     });
     this.client.on('message', (topic, payload) => {
       if (context.signal.aborted) return;
@@ -71,15 +71,26 @@ export class DeviceMqtt {
     return this.client.connected;
   }
 
-  subscribe(topics: readonly string[], qos: 0 | 1): void {
-    this.client.subscribe([...topics], { qos });
+  /** Resolves on the SUBACK, so what the device announces next is said once it can hear commands. */
+  subscribe(topics: readonly string[], qos: 0 | 1): Promise<void> {
+    return new Promise((resolve) => {
+      this.client.subscribe([...topics], { qos }, () => resolve());
+    });
   }
 
   publish(topic: string, payload: string | Buffer, options: IClientPublishOptions): Promise<void> {
     if (this.context.signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
-      this.client.publish(topic, payload, options, () => resolve());
+      this.client.publish(topic, payload, options, () => void this.flushed().then(resolve));
     });
+  }
+
+  /** Resolves once the socket handed its buffer to the TCP stack, so a reset right after still lets it leave. */
+  private async flushed(): Promise<void> {
+    const stream = this.client.stream as { writableLength?: number } | undefined;
+    for (let spins = 0; spins < 200 && (stream?.writableLength ?? 0) > 0; spins++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   /** `esp_mqtt_client_stop`: a DISCONNECT, so no last will. */

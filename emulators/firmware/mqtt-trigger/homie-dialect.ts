@@ -27,7 +27,7 @@ export function startHomie(env: DialectEnvironment): DialectBoot {
     will: context.defects.has(DEFECTS.noLastWill)
       ? undefined
       : { topic: `${base}$state`, payload: 'lost', qos: 1, retain: true },
-    onConnect: () => {
+    onConnect: async () => {
       const retained = { qos: 1 as const, retain: true };
       const announce: [string, string][] = [
         ['$state', 'init'],
@@ -44,7 +44,7 @@ export function startHomie(env: DialectEnvironment): DialectBoot {
         ['$nodes', ''],
       ];
       for (const [topic, value] of announce) void mqtt.publish(`${base}${topic}`, value, retained);
-      mqtt.subscribe([`${base}$implementation/ota/firmware/+`], 1);
+      await mqtt.subscribe([`${base}$implementation/ota/firmware/+`], 1);
       void mqtt.publish(`${base}$state`, 'ready', retained);
       context.console.line('✔ MQTT ready');
     },

@@ -23,8 +23,8 @@ export function startTasmota(env: DialectEnvironment): DialectBoot {
     will: context.defects.has(DEFECTS.noLastWill)
       ? undefined
       : { topic: `tele/${topic}/LWT`, payload: 'Offline', qos: 1, retain: true },
-    onConnect: () => {
-      mqtt.subscribe([`cmnd/${topic}/#`], 0);
+    onConnect: async () => {
+      await mqtt.subscribe([`cmnd/${topic}/#`], 0);
       void mqtt.publish(`tele/${topic}/LWT`, 'Online', { qos: 1, retain: true });
       void mqtt.publish(
         `tele/${topic}/INFO1`,
