@@ -1,0 +1,131 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { EmulateUsageError, emulatorOptionsFrom } from './emulate.ts';
+
+const CLI = fileURLToPath(new URL('../ota-conformance.js', import.meta.url));
+const hasSocat = (await import('node:child_process')).spawnSync('which', ['socat']).status === 0;
+
+const base = {
+  profile: 'viperhttp',
+  host: '127.0.0.1',
+  port: [] as string[],
+  console: 'pty' as const,
+  defect: [] as string[],
+  option: [] as string[],
+  optionEnv: [] as string[],
+  timing: 'none' as const,
+};
+
+describe('emulate command options', () => {
+  it('names the flag of every mistake', () => {
+    expect(() => emulatorOptionsFrom({ ...base, profile: 'nope' }, {})).toThrow(
+      /--profile: unknown profile 'nope'/,
+    );
+    expect(() => emulatorOptionsFrom({ ...base, port: ['70000'] }, {})).toThrow(/--port 70000/);
+    expect(() => emulatorOptionsFrom({ ...base, option: ['novalue'] }, {})).toThrow(
+      /--option: expected key=value/,
+    );
+    expect(() => emulatorOptionsFrom({ ...base, optionEnv: ['token=MISSING_VAR'] }, {})).toThrow(
+      /--option-env token: environment variable MISSING_VAR is not set/,
+    );
+    expect(() => emulatorOptionsFrom({ ...base, seed: '1.5' }, {})).toThrow(EmulateUsageError);
+  });
+
+  it('reads ports, JSON option values and secrets from the environment without echoing them', () => {
+    const options = emulatorOptionsFrom(
+      {
+        ...base,
+        port: ['8080', 'udp=8266'],
+        option: ['sessionTimeoutMs=250', 'name=plain text'],
+        optionEnv: ['token=OTA_TOKEN'],
+        seed: '7',
+      },
+      { OTA_TOKEN: 's3cret-token' },
+    );
+    expect(options.ports).toEqual({ '*': 8080, udp: 8266 });
+    expect(options.options).toEqual({ sessionTimeoutMs: 250, name: 'plain text', token: 's3cret-token' });
+    expect(options.seed).toBe(7);
+  });
+});
+
+describe('emulate command as its own process', () => {
+  it.skipIf(!hasSocat)(
+    'prints its endpoints, serves, powers through the control plane and exits on SIGTERM',
+    async () => {
+      const child = spawn(
+        process.execPath,
+        [
+          CLI,
+          'emulate',
+          '--profile',
+          'viperhttp',
+          '--console',
+          'pty',
+          '--option-env',
+          'token=EMULATE_TEST_TOKEN',
+        ],
+        {
+          env: { ...process.env, EMULATE_TEST_TOKEN: 'emulate-token' },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      try {
+        const lines = createInterface({ input: child.stdout! });
+        const [first] = (await once(lines, 'line')) as [string];
+        const { emulator } = JSON.parse(first) as {
+          emulator: {
+            profile: string;
+            pid: number;
+            control: string;
+            console: string;
+            services: Record<string, { host: string; port: number }>;
+          };
+        };
+        expect(emulator.profile).toBe('viperhttp');
+        expect(emulator.pid).toBe(child.pid);
+        expect(existsSync(emulator.console)).toBe(true);
+        const http = emulator.services.http!;
+        const status = await request(`http://${http.host}:${http.port}/ota/status`, {
+          headers: { 'X-OTA-Token': 'emulate-token' },
+        });
+        expect(status.statusCode).toBe(200);
+        await status.body.dump();
+        const off = await request(`${emulator.control}/cm?cmnd=Power%20Off`);
+        expect(await off.body.json()).toEqual({ POWER: 'OFF' });
+        const refused = await request(`http://${http.host}:${http.port}/ota/status`).catch(
+          (error: Error) => error,
+        );
+        expect(refused).toBeInstanceOf(Error);
+        const on = await request(`${emulator.control}/cm?cmnd=Power%20On`);
+        expect(await on.body.json()).toEqual({ POWER: 'ON' });
+        const again = await request(`http://${http.host}:${http.port}/ota/status`, {
+          headers: { 'X-OTA-Token': 'emulate-token' },
+        });
+        expect(again.statusCode).toBe(200);
+        await again.body.dump();
+      } finally {
+        child.kill('SIGTERM');
+      }
+      const [code] = (await once(child, 'exit')) as [number | null];
+      expect(code).toBe(0);
+    },
+  );
+
+  it('exits with 2 and names the flag for an unknown profile', async () => {
+    const child = spawn(process.execPath, [CLI, 'emulate', '--profile', 'nope'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--profile: unknown profile 'nope'/);
+  });
+});
