@@ -92,7 +92,9 @@ describe('shipped rig files', () => {
       VIPERHTTP_OTA_TOKEN: 'tok-1234',
     };
     for (const target of rig.targets) expect(() => resolveSecrets(target, env)).not.toThrow();
-    expect(resolveSecrets(esp32, env).target.power).toMatchObject({ type: 'tasmota', password: 'plug-pass' });
+    expect(resolveSecrets(esp32, env).target).toMatchObject({
+      power: { type: 'tasmota', password: 'plug-pass' },
+    });
   });
 
   it('a missing file is RIG_NOT_FOUND naming it', async () => {
