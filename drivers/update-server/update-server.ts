@@ -53,7 +53,11 @@ export interface StartedUpdateServer {
   readonly port: number;
   /** Snapshots of every request so far, oldest first. */
   requests(): RecordedRequest[];
-  /** TLS handshakes that failed (wrong version, no shared cipher, client rejected the certificate). */
+  /**
+   * TLS handshakes the server saw fail (wrong version, no shared cipher). Under TLS 1.3 a client that
+   * rejects the certificate says so after the server's side of the handshake is done, so that case
+   * shows only on the client.
+   */
   handshakeFailures(): HandshakeFailure[];
   /** Replaces the script for one path and restarts its list from the first entry. */
   setScript(path: string, script: Script): void;
