@@ -1,0 +1,306 @@
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
+import { uploadFormPage } from './form-page.ts';
+import { MultipartFormatError, MultipartStream, multipartBoundary } from './multipart-stream.ts';
+import { type AuthScheme, UploadAuth } from './upload-auth.ts';
+import { type UploadPlatform, uploadPlatformFor } from './upload-platform.ts';
+
+/** The exact success body of both update servers (reference §2.1). */
+export const UPDATE_SUCCESS_BODY =
+  '<META http-equiv="refresh" content="15;URL=/">Update Success! Rebooting...';
+/** Prefix of the failure body, answered with 200 (reference §2.1, §7.7). */
+export const UPDATE_ERROR_PREFIX = 'Update error: ';
+
+export interface WebUpdateOptions {
+  /** Route of the form and the upload (`setup(server, path, …)`); default `/update`. */
+  path: string;
+  /** Auth is on only when both are non-empty. */
+  username: string;
+  password: string;
+  /** The challenge the sketch asks for: the library's default Basic, or Digest. */
+  authScheme: AuthScheme;
+  /** `ESP8266HTTPUpdateServer(true)`: the library's own Serial messages. */
+  serialDebug: boolean;
+}
+
+const DEFAULT_OPTIONS: WebUpdateOptions = {
+  path: '/update',
+  username: '',
+  password: '',
+  authScheme: 'basic',
+  serialDebug: false,
+};
+
+/** Wait between sending the success page and ESP.restart() (`delay(100)` in the library). */
+const RESTART_DELAY_MS = 100;
+
+function readOptions(raw: Readonly<Record<string, unknown>>): WebUpdateOptions {
+  const text = (key: keyof WebUpdateOptions, fallback: string): string =>
+    typeof raw[key] === 'string' ? (raw[key] as string) : fallback;
+  const scheme = raw.authScheme === 'digest' ? 'digest' : 'basic';
+  return {
+    path: text('path', DEFAULT_OPTIONS.path),
+    username: text('username', ''),
+    password: text('password', ''),
+    authScheme: scheme,
+    serialDebug: raw.serialDebug === true,
+  };
+}
+
+/**
+ * One boot of a sketch running ESP8266HTTPUpdateServer / the ESP32 HTTPUpdateServer on the
+ * WebServer: GET shows the form, POST streams the multipart file into the global Update in
+ * WebServer-sized chunks, answers 200 with the success page and restarts, or 200 with
+ * `Update error: …` and keeps running.
+ */
+class WebUpdateServer {
+  private readonly context: FirmwareContext;
+  private readonly options: WebUpdateOptions;
+  private readonly platform: UploadPlatform;
+  private readonly auth: UploadAuth;
+  private readonly sockets = new Set<Socket>();
+  private readonly server = createServer((request, response) => {
+    this.handle(request, response).catch(() => {
+      request.socket.destroy();
+    });
+  });
+  /** `_updaterError`: kept across requests of this boot, cleared at each file start. */
+  private updaterError = '';
+
+  constructor(context: FirmwareContext) {
+    this.context = context;
+    this.options = readOptions(context.options);
+    this.platform = uploadPlatformFor(context);
+    this.auth = new UploadAuth({
+      username: this.options.username,
+      password: this.options.password,
+      scheme: this.options.authScheme,
+    });
+    // The WebServer drops a request it cannot parse (a body cut short) without answering.
+    this.server.on('clientError', (_error, socket) => socket.destroy());
+    this.server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+  }
+
+  async listen(): Promise<number> {
+    this.server.listen(this.context.preferredPort('http'), this.context.host);
+    await once(this.server, 'listening');
+    const address = this.server.address();
+    if (address === null || typeof address === 'string')
+      throw new Error('the update server has no TCP address');
+    return address.port;
+  }
+
+  stop(): void {
+    this.server.close();
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
+  }
+
+  private get defects(): ReadonlySet<string> {
+    return this.context.defects;
+  }
+
+  private authenticated(request: IncomingMessage): boolean {
+    if (this.defects.has('no-auth')) return true;
+    return this.auth.authenticate(request.method ?? '', request.headers.authorization);
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    response.sendDate = false;
+    const uri = (request.url ?? '/').split('?')[0] ?? '/';
+    const method = request.method ?? 'GET';
+    if (uri === this.options.path && method === 'GET') {
+      if (!this.authenticated(request)) return this.requestAuthentication(response);
+      return this.send(response, 200, 'text/html', uploadFormPage(this.platform.filesystemAccept));
+    }
+    if (uri === this.options.path && method === 'OPTIONS' && this.platform.cors) {
+      this.addCorsHeaders(response);
+      return this.send(response, 200, 'text/html', 'y');
+    }
+    if (uri === this.options.path && method === 'POST') return this.handleUpload(request, response);
+    request.resume();
+    return this.send(response, 404, 'text/plain', `Not found: ${uri}`);
+  }
+
+  private async handleUpload(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const authenticated = this.authenticated(request);
+    const update = this.platform.update;
+    const boundary = multipartBoundary(request.headers['content-type']);
+    let fileOpen = false;
+    let complete = boundary === undefined;
+    try {
+      const parser = boundary === undefined ? undefined : new MultipartStream(boundary);
+      for await (const chunk of request as AsyncIterable<Buffer>) {
+        if (parser === undefined) continue;
+        for (const event of parser.push(chunk)) {
+          if (event.type === 'part') {
+            // Only parts with a filename are uploads; the others are plain form arguments.
+            fileOpen = event.filename !== undefined;
+            if (fileOpen) this.fileStart(event.name, event.filename ?? '', authenticated);
+          } else if (event.type === 'data') {
+            if (fileOpen && authenticated && this.updaterError === '') await this.fileWrite(event.bytes);
+          } else if (event.type === 'part-end') {
+            if (fileOpen && authenticated && this.updaterError === '') this.fileEnd();
+            fileOpen = false;
+          }
+        }
+        if (this.context.signal.aborted) return;
+      }
+      complete = parser === undefined || parser.finished;
+    } catch (error) {
+      if (!(error instanceof MultipartFormatError) && !isAbort(error)) throw error;
+    }
+    if (!complete) return this.uploadAborted(request, fileOpen && authenticated);
+
+    if (!authenticated) return this.requestAuthentication(response);
+    if (this.platform.cors) this.addCorsHeaders(response);
+    if (update.hasError()) {
+      this.send(response, 200, 'text/html', UPDATE_ERROR_PREFIX + this.updaterError);
+      if (this.defects.has('reboots-after-failed-upload')) this.restartAfter(response);
+      return;
+    }
+    response.socket?.setNoDelay(true);
+    this.send(response, 200, 'text/html', UPDATE_SUCCESS_BODY);
+    this.restartAfter(response);
+  }
+
+  /** UPLOAD_FILE_START: the part name picks firmware or filesystem; the filename is ignored. */
+  private fileStart(name: string, filename: string, authenticated: boolean): void {
+    this.updaterError = '';
+    if (!authenticated) return;
+    if (this.options.serialDebug) this.context.console.line(`Update: ${filename}`);
+    if (name === 'filesystem') {
+      // A failed FS begin only prints; the first write then records the error.
+      if (!this.platform.beginFilesystem() && this.options.serialDebug) this.printUpdateError();
+    } else if (!this.platform.beginFirmware()) {
+      this.setUpdaterError();
+    }
+  }
+
+  /** UPLOAD_FILE_WRITE, in chunks of at most HTTP_UPLOAD_BUFLEN as the WebServer delivers them. */
+  private async fileWrite(bytes: Uint8Array): Promise<void> {
+    const step = this.platform.uploadBufferLength;
+    for (let offset = 0; offset < bytes.length && this.updaterError === ''; offset += step) {
+      const slice = bytes.subarray(offset, offset + step);
+      if (this.platform.update.write(slice) !== slice.length) this.setUpdaterError();
+      await this.context.pace();
+    }
+  }
+
+  /** UPLOAD_FILE_END: end(true) takes whatever arrived as the image size. */
+  private fileEnd(): void {
+    if (this.platform.update.end(true)) {
+      if (this.options.serialDebug) this.context.console.line('Update Success! Rebooting...');
+    } else {
+      this.setUpdaterError();
+    }
+  }
+
+  /** UPLOAD_FILE_ABORTED: the client went away mid-upload; nothing is answered. */
+  private uploadAborted(request: IncomingMessage, duringFile: boolean): void {
+    if (duringFile && this.defects.has('accepts-truncated-upload')) {
+      this.platform.update.end(true);
+      request.socket.destroy();
+      this.context.restart();
+      return;
+    }
+    if (duringFile) this.platform.update.end();
+    request.socket.destroy();
+  }
+
+  private setUpdaterError(): void {
+    if (this.options.serialDebug) this.printUpdateError();
+    this.updaterError = this.platform.update.printError();
+  }
+
+  private printUpdateError(): void {
+    this.context.console.line(this.platform.update.printError().replace(/\r?\n$/, ''));
+  }
+
+  private requestAuthentication(response: ServerResponse): void {
+    response.setHeader('WWW-Authenticate', this.auth.challenge());
+    this.send(response, 401, 'text/html', '');
+  }
+
+  private addCorsHeaders(response: ServerResponse): void {
+    response.setHeader('Access-Control-Allow-Headers', '*');
+    response.setHeader('Access-Control-Allow-Origin', '*');
+  }
+
+  private send(response: ServerResponse, status: number, contentType: string, body: string): void {
+    const bytes = Buffer.from(body, 'utf8');
+    response.writeHead(status, {
+      'Content-Type': contentType,
+      'Content-Length': String(bytes.length),
+      Connection: 'close',
+    });
+    response.end(bytes);
+  }
+
+  /** setNoDelay, delay(100), client().stop(), ESP.restart(). */
+  private restartAfter(response: ServerResponse): void {
+    response.once('finish', () => {
+      setTimeout(() => {
+        if (this.context.signal.aborted) return;
+        response.socket?.destroy();
+        this.context.restart();
+      }, RESTART_DELAY_MS);
+    });
+  }
+}
+
+function isAbort(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ABORT_ERR';
+}
+
+export const webUpdateFirmware: FirmwareModule = {
+  profile: 'web-update',
+  platforms: ['esp8266', 'esp32'],
+  defaultOptions: { ...DEFAULT_OPTIONS },
+  defects: [
+    {
+      name: 'no-auth',
+      breaks: [
+        'reference/arduino-ota.md §2.1 Auth: with username and password set, the form and the upload need Basic or Digest credentials, else 401 with WWW-Authenticate: Basic realm="Login Required"',
+      ],
+      description: 'serves the form and flashes uploads without asking for the configured credentials',
+    },
+    {
+      name: 'accepts-truncated-upload',
+      breaks: [
+        'reference/arduino-ota.md §2.1 Behaviours: a client abort (UPLOAD_FILE_ABORTED) ends the update with Update.end(), which discards it',
+      ],
+      description:
+        'when the client drops mid-upload, finalizes what arrived with end(true) and reboots into it',
+    },
+    {
+      name: 'reboots-after-failed-upload',
+      breaks: [
+        'reference/arduino-ota.md §2.1 Responses: a failure answers 200 `Update error: …` and the device keeps running; only success restarts',
+      ],
+      description: 'restarts the chip after answering an update error',
+    },
+  ],
+  async start(context: FirmwareContext): Promise<RunningFirmware> {
+    const server = new WebUpdateServer(context);
+    const port = await server.listen();
+    context.publish('http', { protocol: 'http', host: context.host, port });
+    const path = readOptions(context.options).path;
+    context.console.line('Booting Sketch...');
+    context.console.line(`Sketch ${context.running.projectName} version ${context.running.version}`);
+    context.console.line(
+      `HTTPUpdateServer ready! Open http://${context.host}:${port}${path} in your browser`,
+    );
+    return {
+      stop: async () => {
+        server.stop();
+      },
+    };
+  },
+};
