@@ -20,6 +20,7 @@ afterEach(async () => {
 
 interface Answer {
   status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: JSON read back from the wire, shape asserted by the test
   body: any;
 }
 

@@ -19,6 +19,9 @@ afterEach(async () => {
   for (const emulator of started.splice(0)) await emulator.stop();
 });
 
+// biome-ignore lint/suspicious/noExplicitAny: JSON read back from the wire, shape asserted by the test
+type Wire = any;
+
 /** Two 128 KiB slots, so the partition-capacity rows are reachable with a few dozen chunks. */
 const SMALL_SLOTS_CSV = `nvs,data,nvs,,0x4000,
 otadata,data,ota,,0x2000,
@@ -37,8 +40,8 @@ async function expectDetail(
   expect(answer.headers.get('content-type')).toBe('application/json');
 }
 
-async function status(device: Booted): Promise<Record<string, any>> {
-  return (await device.get('/ota/status')).json() as Record<string, any>;
+async function status(device: Booted): Promise<Wire> {
+  return (await device.get('/ota/status')).json() as Wire;
 }
 
 describe('viperhttp authentication (reference §1.3)', () => {
@@ -103,8 +106,8 @@ describe('viperhttp begin errors (reference §1.5–1.6)', () => {
     await expectDetail(device.post('/ota/begin', { force: 'maybe' }), 409, 'ota session already active');
     const forced = await device.post('/ota/begin?force=yes', {});
     expect(forced.status).toBe(200);
-    expect((forced.json() as Record<string, any>).session.id).toBe(2);
-    expect((forced.json() as Record<string, any>).last_error).toBeNull();
+    expect((forced.json() as Wire).session.id).toBe(2);
+    expect((forced.json() as Wire).last_error).toBeNull();
   });
 
   it('checks expected_size (JSON, form or query) as an int, >= 0, within the partition', async () => {
@@ -129,7 +132,7 @@ describe('viperhttp begin errors (reference §1.5–1.6)', () => {
     );
     const exact = await device.post('/ota/begin', { expected_size: ' 131072 ' });
     expect(exact.status).toBe(200);
-    expect((exact.json() as Record<string, any>).session.expected_size).toBe(131072);
+    expect((exact.json() as Wire).session.expected_size).toBe(131072);
   });
 
   it('checks expected_sha256 as 64 hex chars, any case, and ignores the doc’s "size"', async () => {
@@ -146,7 +149,7 @@ describe('viperhttp begin errors (reference §1.5–1.6)', () => {
     );
     const upper = await device.post('/ota/begin', { expected_sha256: ` ${'AB'.repeat(32)} `, size: 8 });
     expect(upper.status).toBe(200);
-    const session = (upper.json() as Record<string, any>).session;
+    const session = (upper.json() as Wire).session;
     expect(session.expected_sha256).toBe('ab'.repeat(32));
     expect(session.expected_size).toBeNull();
   });
@@ -220,9 +223,9 @@ describe('viperhttp chunk errors (reference §1.5–1.6)', () => {
       data_base64: Buffer.from('abcd').toString('base64'),
       offset: 0,
     });
-    expect((b64.json() as Record<string, any>).session.written_bytes).toBe(4);
+    expect((b64.json() as Wire).session.written_bytes).toBe(4);
     const hex = await device.post('/ota/chunk', { data_hex: '01020304', offset: 4 });
-    expect((hex.json() as Record<string, any>).session.written_bytes).toBe(8);
+    expect((hex.json() as Wire).session.written_bytes).toBe(8);
   });
 });
 
@@ -268,9 +271,7 @@ describe('viperhttp finalize errors (reference §1.5–1.6)', () => {
     expect((await status(device)).last_error).toBe('aborted');
     const boots = bootsSeen(device.emulator);
     await device.post('/debug/reboot', { delay_ms: 1 });
-    expect(((await waitForReboot(device, boots)).json() as Record<string, any>).running_partition.label).toBe(
-      'ota_0',
-    );
+    expect(((await waitForReboot(device, boots)).json() as Wire).running_partition.label).toBe('ota_0');
     expect(consoleAppVersion(device.emulator)).toBe('1.0.0');
   });
 });
@@ -333,10 +334,7 @@ describe('viperhttp status schema (reference §1.7)', () => {
     });
     const sha = '9ac2'.padEnd(64, '0');
     await device.post('/ota/begin', { expected_size: 8, expected_sha256: sha });
-    const busy = (await device.post('/ota/chunk?offset=0', Buffer.from([1, 2, 3, 4]))).json() as Record<
-      string,
-      any
-    >;
+    const busy = (await device.post('/ota/chunk?offset=0', Buffer.from([1, 2, 3, 4]))).json() as Wire;
     expect(busy.active).toBe(true);
     expect(busy.session).toEqual({
       id: 1,
