@@ -429,7 +429,8 @@ export class EmulatedDevice {
         log: (level, tag, message) =>
           console.line(`${level} (${Date.now() - bootStartedAt + 300}) ${tag}: ${message}`),
       },
-      preferredPort: (name) => this.endpoints.get(name)?.port ?? this.fixedPorts[name] ?? this.fixedPorts['*'] ?? 0,
+      preferredPort: (name) =>
+        this.endpoints.get(name)?.port ?? this.fixedPorts[name] ?? this.fixedPorts['*'] ?? 0,
       publish: (name, endpoint) => {
         this.endpoints.set(name, endpoint);
       },
