@@ -1,4 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { lowerSecureVersion } from '../../../fixtures/corrupt/index.ts';
 import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
 import { SeededRandom } from '../../../fixtures/random/index.ts';
 import { type EmulatorOptions, type StartedEmulator, startEmulator } from '../../start-emulator.ts';
@@ -194,4 +198,390 @@ describe('esp-https-ota: HTTP status handling (reference §5.3)', () => {
     await waitForLine(device, /E \(\d+\) esp_https_ota: Failed to establish HTTP connection$/);
     await waitForLine(device, /E \(\d+\) advanced_https_ota_example: ESP HTTPS OTA Begin failed$/);
   });
+});
+
+const image40k = buildEsp32Image({ version: '1.1.0', size: 40000, seed: 21 });
+
+describe('esp-https-ota: partial download (reference §5.2 step 3, §5.5)', () => {
+  const partial = { partialHttpDownload: true, partialHttpDownloadSize: 16384, debugLog: true };
+
+  it('HEAD for the length, then Range requests of max_http_request_size, then success', async () => {
+    const updates = await server(serveOnce(image40k, 3));
+    const device = await emulator(`${updates.url}/ota.bin`, partial);
+    await waitForLine(device, SUCCESS);
+    expect(updates.requests.slice(0, 4).map((r) => [r.method, r.range])).toEqual([
+      ['HEAD', undefined],
+      ['GET', 'bytes=0-16383'],
+      ['GET', 'bytes=16384-32767'],
+      ['GET', 'bytes=32768-'],
+    ]);
+    expect(countLines(device, /D \(\d+\) esp_https_ota: Connection closed$/)).toBeGreaterThanOrEqual(2);
+    await waitForLine(device, BOOT_VERSION('1.1.0'));
+  });
+
+  it('an image that fits one request asks for bytes=0-<image_length> (the C quirk)', async () => {
+    const small = buildEsp32Image({ version: '1.1.0', size: 12000, seed: 2 });
+    const updates = await server(serveOnce(small));
+    const device = await emulator(`${updates.url}/ota.bin`, partial);
+    await waitForLine(device, SUCCESS);
+    expect(updates.requests[1]).toMatchObject({ method: 'GET', range: 'bytes=0-12000' });
+  });
+
+  it('falls back to GET Range bytes=0-0 when HEAD is refused, taking the length from Content-Range', async () => {
+    let gets = 0;
+    const updates = await server((request, response) => {
+      if (request.method === 'HEAD') return void response.writeHead(405).end();
+      if (gets++ > 3) return void response.writeHead(404).end();
+      serveImage(request, response, image40k);
+    });
+    const device = await emulator(`${updates.url}/ota.bin`, partial);
+    await waitForLine(device, SUCCESS);
+    expect(updates.requests.slice(0, 5).map((r) => [r.method, r.range])).toEqual([
+      ['HEAD', undefined],
+      ['GET', 'bytes=0-0'],
+      ['GET', 'bytes=0-16383'],
+      ['GET', 'bytes=16384-32767'],
+      ['GET', 'bytes=32768-'],
+    ]);
+  });
+
+  it('a server without Range support answers 200 with the whole image, and the update still succeeds', async () => {
+    let gets = 0;
+    const updates = await server((request, response) => {
+      if (request.method === 'GET' && gets++ > 0) return void response.writeHead(404).end();
+      serveImage(request, response, image40k, { ranges: false });
+    });
+    const device = await emulator(`${updates.url}/ota.bin`, partial);
+    await waitForLine(device, SUCCESS);
+    expect(updates.requests.slice(0, 2).map((r) => [r.method, r.range])).toEqual([
+      ['HEAD', undefined],
+      ['GET', 'bytes=0-16383'],
+    ]);
+    await waitForLine(device, BOOT_VERSION('1.1.0'));
+  });
+
+  it('defect ignores-range: one plain GET, no HEAD and no Range', async () => {
+    const updates = await server(serveOnce(image40k));
+    const device = await emulator(`${updates.url}/ota.bin`, partial, { defects: ['ignores-range'] });
+    await waitForLine(device, SUCCESS);
+    expect(updates.requests[0]).toMatchObject({ method: 'GET', range: undefined });
+    expect(updates.requests.filter((r) => r.method === 'HEAD' || r.range !== undefined)).toEqual([]);
+  });
+});
+
+describe('esp-https-ota: redirects, chunked transfer, certificates', () => {
+  it('follows a two-hop redirect chain (301 → 301 → image)', async () => {
+    const origin = await server(serveOnce(image110));
+    const hop2 = await server(
+      (_request, response) => void response.writeHead(301, { Location: `${origin.url}/ota.bin` }).end(),
+    );
+    const hop1 = await server(
+      (_request, response) => void response.writeHead(301, { Location: `${hop2.url}/next` }).end(),
+    );
+    const device = await emulator(`${hop1.url}/first`);
+    await waitForLine(device, SUCCESS);
+    expect(hop1.requests[0]!.url).toBe('/first');
+    expect(hop2.requests[0]!.url).toBe('/next');
+    expect(origin.requests[0]!.url).toBe('/ota.bin');
+    await waitForLine(device, BOOT_VERSION('1.1.0'));
+  });
+
+  it('stops at max_redirection_count', async () => {
+    const origin = await server(serveOnce(image110));
+    const hop2 = await server(
+      (_request, response) => void response.writeHead(302, { Location: `${origin.url}/ota.bin` }).end(),
+    );
+    const hop1 = await server(
+      (_request, response) => void response.writeHead(302, { Location: `${hop2.url}/next` }).end(),
+    );
+    const device = await emulator(`${hop1.url}/first`, { maxRedirects: 1 });
+    await waitForLine(device, /E \(\d+\) HTTP_CLIENT: Error, reach max_redirection_count count=1$/);
+    await waitForLine(device, /ESP HTTPS OTA Begin failed$/);
+    expect(origin.requests).toHaveLength(0);
+  });
+
+  it('downloads a chunked response without Content-Length', async () => {
+    let gets = 0;
+    const updates = await server((_request, response) => {
+      if (gets++ > 0) return void response.writeHead(404).end();
+      response.writeHead(200, { 'Content-Type': 'application/octet-stream' });
+      for (let offset = 0; offset < image110.length; offset += 5000) {
+        response.write(Buffer.from(image110.subarray(offset, offset + 5000)));
+      }
+      response.end();
+    });
+    const device = await emulator(`${updates.url}/ota.bin`);
+    await waitForLine(device, SUCCESS);
+    await waitForLine(device, BOOT_VERSION('1.1.0'));
+  });
+
+  it('refuses a certificate for another name unless skipCertCommonNameCheck is set', async () => {
+    const updates = await server(serveOnce(image110), pki.otherName);
+    const strict = await emulator(`${updates.url}/ota.bin`);
+    await waitForLine(
+      strict,
+      /E \(\d+\) esp_https_ota: Failed to open HTTP connection: ESP_ERR_HTTP_CONNECT$/,
+    );
+    await waitForLine(strict, /ESP HTTPS OTA Begin failed$/);
+    expect(updates.requests).toHaveLength(0);
+
+    const lenient = await emulator(`${updates.url}/ota.bin`, { skipCertCommonNameCheck: true });
+    await waitForLine(lenient, SUCCESS);
+  });
+});
+
+describe('esp-https-ota: interrupted and stalled downloads', () => {
+  it('a reset in mid-download keeps the old image; the next boot downloads the whole image again', async () => {
+    let gets = 0;
+    const updates = await server((request, response) => {
+      const attempt = gets++;
+      if (attempt >= 2) return void response.writeHead(404).end();
+      if (attempt === 1) return serveImage(request, response, image110);
+      response.writeHead(200, { 'Content-Length': image110.length });
+      let offset = 0;
+      const timer = setInterval(() => {
+        if (offset >= 24 * 1024) return;
+        response.write(Buffer.from(image110.subarray(offset, offset + 4096)));
+        offset += 4096;
+      }, 10);
+      response.on('close', () => clearInterval(timer));
+    });
+    const device = await emulator(`${updates.url}/ota.bin`);
+    await waitUntil(() => (updates.bytesSent[0] ?? 0) >= 24 * 1024, 10_000, 'first 24 KiB sent');
+    const control = device.endpoints().control!;
+    const cycle = await fetch(`${control}/power/cycle?offMs=0`, { method: 'POST' });
+    expect(cycle.status).toBe(200);
+    await waitForLine(device, SUCCESS);
+    await waitForLine(device, BOOT_VERSION('1.1.0'));
+    expect(countLines(device, /esp_https_ota: Starting OTA\.\.\.$/)).toBeGreaterThanOrEqual(2);
+    expect(countLines(device, BOOT_VERSION('1.0.0'))).toBe(2);
+  });
+
+  it('a server that never answers times out after timeout_ms; the old image keeps running without a restart', async () => {
+    const updates = await server(() => {});
+    const device = await emulator(`${updates.url}/ota.bin`, { timeoutMs: 300 });
+    await waitForLine(device, /E \(\d+\) esp_https_ota: Failed to establish HTTP connection$/);
+    await waitForLine(device, /E \(\d+\) advanced_https_ota_example: ESP HTTPS OTA Begin failed$/);
+    await sleep(150);
+    expect(countLines(device, SOFTWARE_RESET)).toBe(0);
+  });
+
+  it('defect restarts-after-failed-download: the failed device restarts, the conforming one does not', async () => {
+    const updates = await server((_request, response) => void response.writeHead(404).end());
+    const conforming = await emulator(`${updates.url}/ota.bin`);
+    await waitForLine(conforming, /ESP HTTPS OTA Begin failed$/);
+    await sleep(200);
+    expect(countLines(conforming, SOFTWARE_RESET)).toBe(0);
+
+    const defective = await emulator(
+      `${updates.url}/ota.bin`,
+      {},
+      { defects: ['restarts-after-failed-download'] },
+    );
+    await waitForLine(defective, SOFTWARE_RESET);
+  });
+});
+
+describe('esp-https-ota: rollback and mark-valid (reference §3.5)', () => {
+  async function updateThenReset(
+    options: Record<string, unknown>,
+    defects: string[] = [],
+  ): Promise<StartedEmulator> {
+    const updates = await server(serveOnce(image110));
+    const device = await emulator(`${updates.url}/ota.bin`, options, { defects });
+    await waitForLine(device, BOOT_VERSION('1.1.0'));
+    await waitForLine(device, /File not found\(404\)$/);
+    const cycle = await fetch(`${device.endpoints().control}/power/cycle?offMs=0`, { method: 'POST' });
+    expect(cycle.status).toBe(200);
+    await waitUntil(
+      () => countLines(device, /rst:0x1 \(POWERON_RESET\)/) === 2,
+      5000,
+      'second power-on boot',
+    );
+    await waitForLine(device, /advanced_https_ota_example: OTA example app_main start$/);
+    return device;
+  }
+
+  const lastBootVersion = (device: StartedEmulator) =>
+    consoleText(device)
+      .filter((line) => /app_init: App version:/.test(line))
+      .at(-1);
+
+  it('without mark-valid the next reset rolls back to the old version; with auto it stays', async () => {
+    const never = await updateThenReset({ markValid: 'never' });
+    expect(lastBootVersion(never)).toMatch(BOOT_VERSION('1.0.0'));
+    expect(countLines(never, /App is valid, rollback cancelled successfully/)).toBe(0);
+
+    const auto = await updateThenReset({ markValid: 'auto' });
+    expect(lastBootVersion(auto)).toMatch(BOOT_VERSION('1.1.0'));
+  });
+
+  it('a failing self-test rolls back at once', async () => {
+    const updates = await server(serveOnce(image110));
+    const device = await emulator(`${updates.url}/ota.bin`, { selfTest: 'fail' });
+    await waitForLine(
+      device,
+      /E \(\d+\) advanced_https_ota_example: Diagnostics failed! Start rollback to the previous version \.\.\.$/,
+    );
+    await waitUntil(() => countLines(device, /app_init: App version:/) === 3, 5000, 'third boot');
+    expect(lastBootVersion(device)).toMatch(BOOT_VERSION('1.0.0'));
+  });
+
+  it('defect never-rolls-back: an unconfirmed image survives the reset', async () => {
+    const device = await updateThenReset({ markValid: 'never' }, ['never-rolls-back']);
+    expect(lastBootVersion(device)).toMatch(BOOT_VERSION('1.1.0'));
+  });
+
+  it('defect marks-valid-before-check: a failing self-test can no longer roll back', async () => {
+    const updates = await server(serveOnce(image110));
+    const device = await emulator(
+      `${updates.url}/ota.bin`,
+      { selfTest: 'fail' },
+      { defects: ['marks-valid-before-check'] },
+    );
+    await waitForLine(device, /File not found\(404\)$/);
+    expect(countLines(device, /Diagnostics failed/)).toBe(0);
+    expect(lastBootVersion(device)).toMatch(BOOT_VERSION('1.1.0'));
+  });
+});
+
+describe('esp-https-ota: chip id and secure_version checks, each defect next to the conforming device', () => {
+  it('skips-chip-id-check: the conforming device stops at the header, the defective one downloads it all', async () => {
+    const otherChip = Uint8Array.from(image110);
+    otherChip[12] = 5;
+    const updates = await server((request, response) => serveImage(request, response, otherChip));
+    const conforming = await emulator(`${updates.url}/ota.bin`);
+    await waitForLine(conforming, /E \(\d+\) esp_https_ota: Mismatch chip id, expected 0, found 5$/);
+    await waitForLine(conforming, FAILED);
+
+    const defective = await emulator(`${updates.url}/ota.bin`, {}, { defects: ['skips-chip-id-check'] });
+    await waitForLine(defective, /Image validation failed, image is corrupted$/);
+    expect(countLines(defective, /Mismatch chip id/)).toBe(0);
+  });
+
+  const antiRollbackChip = {
+    esp32: { chip: { rollback: true, antiRollback: true, efuseSecureVersion: 1 } },
+    factory: { secureVersion: 1 },
+  } satisfies Partial<EmulatorOptions>;
+  const secure1 = buildEsp32Image({ version: '1.1.0', size: 48 * 1024, secureVersion: 1, seed: 4 });
+  const secure0 = Uint8Array.from(secure1);
+  secure0[36] = 0x00;
+
+  it('a lower secure_version is refused from the descriptor; an equal one is accepted', async () => {
+    const low = await server((request, response) => serveImage(request, response, secure0));
+    const refused = await emulator(`${low.url}/ota.bin`, {}, antiRollbackChip);
+    await waitForLine(
+      refused,
+      /W \(\d+\) advanced_https_ota_example: New firmware security version is less than eFuse programmed, 0 < 1$/,
+    );
+    await waitForLine(refused, /E \(\d+\) advanced_https_ota_example: image header verification failed$/);
+    await waitForLine(refused, FAILED);
+
+    const equal = await server(serveOnce(secure1));
+    const accepted = await emulator(`${equal.url}/ota.bin`, {}, antiRollbackChip);
+    await waitForLine(accepted, SUCCESS);
+    await waitForLine(accepted, BOOT_VERSION('1.1.0'));
+  });
+
+  it('ignores-secure-version: the defective device downloads it and fails only at set_boot', async () => {
+    // Resealed (checksum and SHA-256 recomputed), so only the secure_version is wrong.
+    const resealed = lowerSecureVersion(secure1, 0);
+    const low = await server((request, response) => serveImage(request, response, resealed));
+    const defective = await emulator(
+      `${low.url}/ota.bin`,
+      {},
+      { ...antiRollbackChip, defects: ['ignores-secure-version'] },
+    );
+    await waitForLine(defective, /esp_https_ota: esp_ota_set_boot_partition failed! err=0x1504$/);
+    await waitForLine(defective, /ESP_HTTPS_OTA upgrade failed 0x1504$/);
+    expect(countLines(defective, /New firmware security version is less/)).toBe(0);
+  });
+});
+
+describe('esp-https-ota: otadata written in place (defect otadata-in-place)', () => {
+  const versions = ['1.1.0', '1.2.0', '1.3.0'].map((version, index) =>
+    buildEsp32Image({ version, size: 32 * 1024, seed: 30 + index }),
+  );
+  function serveSequence(): Parameters<typeof startHttpsServer>[1] {
+    let gets = 0;
+    return (request, response) => {
+      const next = versions[gets++];
+      if (!next) return void response.writeHead(404).end();
+      serveImage(request, response, next);
+    };
+  }
+  const noRollback = { esp32: { chip: { rollback: false } } } satisfies Partial<EmulatorOptions>;
+
+  it('three updates in a row end on 1.3.0; without the sector erase the third otadata entry is torn and 1.2.0 boots', async () => {
+    const good = await server(serveSequence());
+    const conforming = await emulator(`${good.url}/ota.bin`, {}, noRollback);
+    await waitUntil(() => countLines(conforming, SUCCESS) === 3, 10_000, 'three updates');
+    await waitUntil(
+      () => countLines(conforming, /File not found\(404\)$/) === 1,
+      10_000,
+      'the 404 after the last',
+    );
+    expect(
+      consoleText(conforming)
+        .filter((line) => /App version:/.test(line))
+        .at(-1),
+    ).toMatch(BOOT_VERSION('1.3.0'));
+
+    const bad = await server(serveSequence());
+    const defective = await emulator(
+      `${bad.url}/ota.bin`,
+      {},
+      { ...noRollback, defects: ['otadata-in-place'] },
+    );
+    await waitUntil(() => countLines(defective, SUCCESS) === 3, 10_000, 'three updates');
+    await waitUntil(
+      () => countLines(defective, /File not found\(404\)$/) === 1,
+      10_000,
+      'the 404 after the last',
+    );
+    expect(
+      consoleText(defective)
+        .filter((line) => /App version:/.test(line))
+        .at(-1),
+    ).toMatch(BOOT_VERSION('1.2.0'));
+  });
+});
+
+const socatMissing = (() => {
+  try {
+    execFileSync('which', ['socat'], { stdio: 'pipe' });
+    return false;
+  } catch {
+    return true;
+  }
+})();
+
+describe('esp-https-ota: the console through a real pseudo-terminal', () => {
+  it.skipIf(socatMissing)(
+    'shows the update and the new version booting on the PTY (skipped when socat not installed)',
+    async () => {
+      const updates = await server(serveOnce(image110));
+      const device = await emulator(
+        `${updates.url}/ota.bin`,
+        { checkOnBoot: false, checkIntervalMs: 300 },
+        { console: 'pty' },
+      );
+      const stream = createReadStream(device.endpoints().console!);
+      let text = '';
+      stream.on('data', (chunk) => {
+        text += chunk.toString();
+      });
+      try {
+        await waitUntil(() => /App version:\s+1\.1\.0\r\n/.test(text), 10_000, 'the new version on the PTY');
+        expect(text).toContain(
+          'advanced_https_ota_example: ESP_HTTPS_OTA upgrade successful. Rebooting ...\r\n',
+        );
+        expect(text).toMatch(/rst:0xc \(SW_CPU_RESET\)/);
+        expect(text).toMatch(/boot: Loaded app from partition at offset 0x110000\r\n/);
+      } finally {
+        stream.destroy();
+        await once(stream, 'close');
+      }
+    },
+  );
 });
