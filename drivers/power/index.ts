@@ -1,0 +1,17 @@
+export type { DtrRtsResetOptions, ModemLineControl, ModemLineState, ResetBinding } from './dtr-rts-reset.ts';
+export { DtrRtsReset } from './dtr-rts-reset.ts';
+export type { EmulatorControlPowerOptions } from './emulator-control-power.ts';
+export { EmulatorControlPower } from './emulator-control-power.ts';
+export {
+  PowerCommandError,
+  PowerRequestError,
+  PowerStateError,
+  PowerTimeoutError,
+  PowerUsageError,
+} from './errors.ts';
+export type { CommandRecord, ExecPowerOptions } from './exec-power.ts';
+export { ExecPower } from './exec-power.ts';
+export type { PowerCapability, PowerDriver, ResetDriver } from './power-driver.ts';
+export { DEFAULT_OFF_MS, DEFAULT_STEP_TIMEOUT_MS } from './power-driver.ts';
+export type { SmartPlugOptions, TasmotaOptions } from './smart-plug-power.ts';
+export { ShellyGen1Power, ShellyGen2Power, TasmotaPower } from './smart-plug-power.ts';

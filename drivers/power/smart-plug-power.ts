@@ -1,0 +1,140 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { checkOffMs, parseBaseUrl } from './emulator-control-power.ts';
+import { PowerStateError } from './errors.ts';
+import { basicAuthorization, httpStep } from './http-step.ts';
+import {
+  DEFAULT_OFF_MS,
+  DEFAULT_STEP_TIMEOUT_MS,
+  type PowerCapability,
+  type PowerDriver,
+} from './power-driver.ts';
+
+export interface SmartPlugOptions {
+  targetName: string;
+  /** The plug's base URL, e.g. http://192.168.1.40 (an emulator's control plane in CI). */
+  url: string;
+  username?: string;
+  password?: string;
+  timeoutMs?: number;
+}
+
+/**
+ * A smart plug switched over HTTP. A plug has no byte-exact cut and no reset line: it only
+ * switches the supply, and cycle() is off, a client-side wait, on.
+ */
+abstract class SmartPlugPower implements PowerDriver {
+  readonly targetName: string;
+  readonly capabilities: ReadonlySet<PowerCapability> = new Set(['power-cycle']);
+  protected readonly base: URL;
+  protected readonly username: string | undefined;
+  protected readonly password: string | undefined;
+  protected readonly timeoutMs: number;
+
+  constructor(options: SmartPlugOptions) {
+    this.targetName = options.targetName;
+    this.base = parseBaseUrl(options.url, options.targetName);
+    this.username = options.username;
+    this.password = options.password;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
+  }
+
+  on(): Promise<void> {
+    return this.switchTo(true, 'power on');
+  }
+
+  off(): Promise<void> {
+    return this.switchTo(false, 'power off');
+  }
+
+  async cycle(offMs = DEFAULT_OFF_MS): Promise<void> {
+    checkOffMs(offMs, this.targetName);
+    await this.switchTo(false, 'power cycle: off');
+    await sleep(offMs);
+    await this.switchTo(true, 'power cycle: on');
+  }
+
+  protected abstract switchTo(on: boolean, step: string): Promise<void>;
+
+  protected async get(step: string, path: string, query: Record<string, string>): Promise<unknown> {
+    const url = new URL(path, this.base);
+    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
+    const answer = await httpStep({
+      targetName: this.targetName,
+      step,
+      method: 'GET',
+      url,
+      timeoutMs: this.timeoutMs,
+      headers: this.authorizationHeaders(),
+      secrets: [this.password],
+    });
+    return answer.body;
+  }
+
+  protected authorizationHeaders(): Record<string, string> {
+    if (this.password === undefined) return {};
+    return { authorization: basicAuthorization(this.username ?? 'admin', this.password) };
+  }
+
+  protected mismatch(step: string, wanted: boolean, answer: unknown): PowerStateError {
+    return new PowerStateError(
+      `target '${this.targetName}': step '${step}': asked the plug for ${wanted ? 'on' : 'off'}, its answer does not say so: ${JSON.stringify(answer)}`,
+      this.targetName,
+      step,
+    );
+  }
+}
+
+export interface TasmotaOptions extends SmartPlugOptions {
+  /** Relay number for multi-relay devices; 1 (the default) also answers as plain POWER. */
+  relay?: number;
+}
+
+/** Tasmota's `/cm?cmnd=Power On`; the web password travels as `user=…&password=…`. */
+export class TasmotaPower extends SmartPlugPower {
+  private readonly relay: number;
+
+  constructor(options: TasmotaOptions) {
+    super(options);
+    this.relay = options.relay ?? 1;
+  }
+
+  protected override async switchTo(on: boolean, step: string): Promise<void> {
+    const query: Record<string, string> = {};
+    if (this.password !== undefined) {
+      query['user'] = this.username ?? 'admin';
+      query['password'] = this.password;
+    }
+    query['cmnd'] = `Power${this.relay === 1 ? '' : this.relay} ${on ? 'On' : 'Off'}`;
+    const answer = await this.get(step, '/cm', query);
+    const body = (answer ?? {}) as Record<string, unknown>;
+    const state = body[`POWER${this.relay}`] ?? (this.relay === 1 ? body['POWER'] : undefined);
+    if (state !== (on ? 'ON' : 'OFF')) throw this.mismatch(step, on, answer);
+  }
+
+  protected override authorizationHeaders(): Record<string, string> {
+    return {};
+  }
+}
+
+/** Shelly Gen1: `/relay/0?turn=on`, Basic auth; the answer's `ison` is the new state. */
+export class ShellyGen1Power extends SmartPlugPower {
+  protected override async switchTo(on: boolean, step: string): Promise<void> {
+    const answer = await this.get(step, '/relay/0', { turn: on ? 'on' : 'off' });
+    if ((answer as { ison?: unknown } | undefined)?.ison !== on) throw this.mismatch(step, on, answer);
+  }
+}
+
+/**
+ * Shelly Gen2 RPC over HTTP GET. Switch.Set answers only `was_on`, so the new state is read
+ * back with Switch.GetStatus.
+ */
+export class ShellyGen2Power extends SmartPlugPower {
+  protected override async switchTo(on: boolean, step: string): Promise<void> {
+    const set = await this.get(step, '/rpc/Switch.Set', { id: '0', on: String(on) });
+    if (typeof (set as { was_on?: unknown } | undefined)?.was_on !== 'boolean') {
+      throw this.mismatch(step, on, set);
+    }
+    const status = await this.get(`${step}: read back`, '/rpc/Switch.GetStatus', { id: '0' });
+    if ((status as { output?: unknown } | undefined)?.output !== on) throw this.mismatch(step, on, status);
+  }
+}
