@@ -1,3 +1,4 @@
+import tls from 'node:tls';
 import { Agent, request } from 'undici';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { firmware, luaNoUpdate, type StartedUpdateServer, startUpdateServer } from './index.ts';
@@ -54,6 +55,41 @@ describe('HTTPS with a generated CA', () => {
       tls: { ca: certificates.caPem, servername: 'localhost' },
     });
     expect(server.requests()[0]!.tls).toMatchObject({ servername: 'localhost' });
+  });
+});
+
+describe('faults over TLS', () => {
+  it.each([
+    [{ dropAfter: 2048 }, 'ECONNRESET'],
+    [{ truncateAt: 2048 }, undefined],
+  ])('%o: a write from the client afterwards fails with %s', async (fault, expectedCode) => {
+    server = await startUpdateServer({
+      tls: { key: certificates.keyPem, cert: certificates.certPem },
+      routes: { '/fw.bin': firmware(image, fault) },
+    });
+    const socket = tls.connect({
+      port: server.port,
+      host: '127.0.0.1',
+      ca: certificates.caPem,
+      servername: 'localhost',
+    });
+    socket.once('secureConnect', () => socket.write(requestText('GET /fw.bin HTTP/1.0')));
+    socket.on('error', () => {});
+    let received = 0;
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    const ended = await server.waitForRequest((r) => r.endedAt !== undefined, {
+      until: 'ended',
+      step: 'fault applied',
+    });
+    expect(ended.bodyBytesSent).toBe(2048);
+    const writeError = await new Promise<NodeJS.ErrnoException | null | undefined>((resolve) =>
+      socket.write('probe', (error) => resolve(error)),
+    );
+    socket.destroy();
+    expect(writeError?.code).toBe(expectedCode);
+    expect(received).toBeLessThanOrEqual(2048 + 200);
   });
 });
 

@@ -434,8 +434,14 @@ class Connection {
   }
 
   private reset(): void {
+    // A TLSSocket's own handle is a TLSWrap, which cannot reset; the TCP socket under it (Node's
+    // `_parent`) can. Without it the connection still closes, only without the RST.
+    const tcp =
+      this.socket instanceof tls.TLSSocket ? (this.socket as { _parent?: net.Socket })._parent : this.socket;
     try {
-      this.socket.resetAndDestroy();
+      if (!tcp) throw new Error('no TCP socket under this TLS socket');
+      tcp.resetAndDestroy();
+      this.socket.destroy();
     } catch {
       this.socket.destroy();
     }
