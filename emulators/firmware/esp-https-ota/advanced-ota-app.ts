@@ -12,7 +12,7 @@ import {
 } from '../../otadata/index.ts';
 import { otaAppPartitions, otadataPartition, type PartitionEntry } from '../../partition-table/index.ts';
 import { onConsoleCommand } from './console-commands.ts';
-import { EspHttpsOta, HTTPS_OTA_ERR, type HttpsOtaEvent, hex } from './https-ota.ts';
+import { EspHttpsOta, HTTPS_OTA_ERR, type HttpsOtaEvent, hex, type IdfVersion } from './https-ota.ts';
 
 /** The example app's log tag. */
 export const TAG = 'advanced_https_ota_example';
@@ -22,6 +22,8 @@ export type MarkValidMode = 'auto' | 'on-request' | 'never';
 /** The advanced_https_ota example's Kconfig and esp_http_client settings, as profile options. */
 export interface EspHttpsOtaOptions {
   updateUrl: string;
+  /** Which release's version-sensitive strings the app prints (reference §10); v5.5 by default. */
+  idfVersion: IdfVersion;
   caPem: string;
   skipCertCommonNameCheck: boolean;
   checkOnBoot: boolean;
@@ -48,6 +50,7 @@ export interface EspHttpsOtaOptions {
 
 export const DEFAULT_OPTIONS: EspHttpsOtaOptions = {
   updateUrl: '',
+  idfVersion: 'v5.5',
   caPem: '',
   skipCertCommonNameCheck: false,
   checkOnBoot: true,
@@ -68,6 +71,9 @@ export function resolveOptions(raw: Readonly<Record<string, unknown>>): EspHttps
   const options = { ...DEFAULT_OPTIONS, ...raw } as EspHttpsOtaOptions;
   if (!['auto', 'on-request', 'never'].includes(options.markValid)) {
     throw new RangeError(`markValid must be 'auto', 'on-request' or 'never', got '${options.markValid}'`);
+  }
+  if (!['v5.4', 'v5.5', 'v6.0', 'head'].includes(options.idfVersion)) {
+    throw new RangeError(`idfVersion must be 'v5.4', 'v5.5', 'v6.0' or 'head', got '${options.idfVersion}'`);
   }
   return options;
 }
@@ -180,6 +186,7 @@ export class AdvancedOtaApp {
     this.log('I', 'Starting Advanced OTA example');
     const ota = new EspHttpsOta({
       url: options.updateUrl,
+      idfVersion: options.idfVersion,
       http: {
         caPem: options.caPem,
         skipCertCommonNameCheck: options.skipCertCommonNameCheck,

@@ -585,3 +585,30 @@ describe('esp-https-ota: the console through a real pseudo-terminal', () => {
     },
   );
 });
+
+describe('esp-https-ota: version-sensitive strings (reference §10)', () => {
+  it('v5.4 logs the staging partition by subtype; v5.5 by label', async () => {
+    const updates = await server((request, response) =>
+      serveImage(request, response, image110.subarray(0, 180)),
+    );
+    const old = await emulator(
+      `${updates.url}/ota.bin`,
+      { idfVersion: 'v5.4' },
+      { esp32: { chip: { rollback: true, idfVersion: 'v5.4' } } },
+    );
+    await waitForLine(old, /I \(\d+\) esp_https_ota: Writing to partition subtype 16 at offset 0x110000$/);
+    const current = await emulator(`${updates.url}/ota.bin`);
+    await waitForLine(current, /I \(\d+\) esp_https_ota: Writing to <ota_0> partition at offset 0x110000$/);
+    expect(countLines(current, /Writing to partition subtype/)).toBe(0);
+  });
+
+  it('HEAD reports a chip id mismatch under boot_comm; v6.0 under esp_https_ota', async () => {
+    const wrongChip = Uint8Array.from(image110.subarray(0, 2000));
+    wrongChip[13] = 0xfe;
+    const updates = await server((request, response) => serveImage(request, response, wrongChip));
+    const head = await emulator(`${updates.url}/ota.bin`, { idfVersion: 'head' });
+    await waitForLine(head, /E \(\d+\) boot_comm: mismatch chip ID, expected 0, found 65024$/);
+    const v60 = await emulator(`${updates.url}/ota.bin`, { idfVersion: 'v6.0' });
+    await waitForLine(v60, /E \(\d+\) esp_https_ota: Mismatch chip id, expected 0, found 65024$/);
+  });
+});

@@ -55,8 +55,12 @@ export type HttpsOtaEvent =
   | { id: 'FINISH' }
   | { id: 'ABORT' };
 
+/** The ESP-IDF release whose version-sensitive log strings to print (reference/esp-idf.md §10). */
+export type IdfVersion = 'v5.4' | 'v5.5' | 'v6.0' | 'head';
+
 export interface HttpsOtaConfig {
   url: string;
+  idfVersion: IdfVersion;
   http: HttpClientConfig;
   /** `http_config.buffer_size`: the receive buffer is max(buffer_size, 1024). */
   bufferSize: number;
@@ -135,13 +139,25 @@ export class EspHttpsOta {
     this.config.event({ id: 'CONNECTED' });
     this.log('I', 'Starting OTA...');
     const staging = this.config.ota.getNextUpdatePartition();
+    const v54 = this.config.idfVersion === 'v5.4';
     if (!staging) {
-      this.log('E', 'Given staging partition or another suitable Passive OTA partition could not be found');
+      this.log(
+        'E',
+        v54
+          ? 'Passive OTA partition not found'
+          : 'Given staging partition or another suitable Passive OTA partition could not be found',
+      );
       this.closeExchange();
       return ESP_FAIL;
     }
     this.staging = staging;
-    this.log('I', `Writing to <${staging.label}> partition at offset 0x${staging.offset.toString(16)}`);
+    const offset = staging.offset.toString(16);
+    this.log(
+      'I',
+      v54
+        ? `Writing to partition subtype ${staging.subtype} at offset 0x${offset}`
+        : `Writing to <${staging.label}> partition at offset 0x${offset}`,
+    );
     this.state = 'BEGIN';
     return ESP_OK;
   }
@@ -248,7 +264,15 @@ export class EspHttpsOta {
     const chipId = this.header.readUInt16LE(HEADER_OFFSETS.chipId);
     this.config.event({ id: 'VERIFY_CHIP_ID', chipId });
     if (chipId !== this.config.expectedChipId && !this.config.skipChipIdCheck) {
-      this.log('E', `Mismatch chip id, expected ${this.config.expectedChipId}, found ${chipId}`);
+      if (this.config.idfVersion === 'head') {
+        this.log(
+          'E',
+          `mismatch chip ID, expected ${this.config.expectedChipId}, found ${chipId}`,
+          'boot_comm',
+        );
+      } else {
+        this.log('E', `Mismatch chip id, expected ${this.config.expectedChipId}, found ${chipId}`);
+      }
       return HTTPS_OTA_ERR.ESP_ERR_INVALID_VERSION;
     }
     this.config.event({ id: 'VERIFY_CHIP_REVISION' });

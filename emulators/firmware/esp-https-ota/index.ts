@@ -7,6 +7,7 @@ import {
 } from './advanced-ota-app.ts';
 
 export type { EspHttpsOtaOptions, MarkValidMode } from './advanced-ota-app.ts';
+export type { IdfVersion } from './https-ota.ts';
 
 const SECTION_5 = 'reference/esp-idf.md §5';
 const SECTION_6_1 = 'reference/esp-idf.md §6.1';
