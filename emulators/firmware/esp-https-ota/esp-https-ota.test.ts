@@ -612,3 +612,19 @@ describe('esp-https-ota: version-sensitive strings (reference §10)', () => {
     await waitForLine(v60, /E \(\d+\) esp_https_ota: Mismatch chip id, expected 0, found 65024$/);
   });
 });
+
+describe('esp-https-ota: a connection closed before Content-Length (reference §5.5)', () => {
+  it('fails with data read -1, reports incomplete data and aborts without a restart', async () => {
+    const updates = await server((_request, response) => {
+      response.writeHead(200, { 'Content-Length': image110.length });
+      response.write(Buffer.from(image110.subarray(0, 30_000)), () => response.socket?.destroy());
+    });
+    const device = await emulator(`${updates.url}/ota.bin`);
+    await waitForLine(device, /E \(\d+\) esp_https_ota: data read -1, errno 128$/);
+    await waitForLine(device, /E \(\d+\) advanced_https_ota_example: Complete data was not received\.$/);
+    await waitForLine(device, /advanced_https_ota_example: OTA abort$/);
+    await waitForLine(device, FAILED);
+    await sleep(100);
+    expect(countLines(device, SOFTWARE_RESET)).toBe(0);
+  });
+});
