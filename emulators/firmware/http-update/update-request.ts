@@ -82,7 +82,7 @@ export function updateRequestHeaders(
       `x-ESP32-sketch-size: ${running.size}`,
     );
     if (sketchMd5 !== '') lines.push(`x-ESP32-sketch-md5: ${sketchMd5}`);
-    if (running.sha256 !== '') lines.push(`x-ESP32-sketch-sha256: ${running.sha256.toUpperCase()}`);
+    lines.push(`x-ESP32-sketch-sha256: ${sketchSha256(context)}`);
     lines.push(
       `x-ESP32-chip-size: ${context.flash.size}`,
       `x-ESP32-sdk-version: ${values.identity.sdkVersion}`,
@@ -91,4 +91,22 @@ export function updateRequestHeaders(
     if (values.currentVersion !== '') lines.push(`x-ESP32-version: ${values.currentVersion}`);
   }
   return lines.map((line) => `${line}\r\n`).join('');
+}
+
+/** esp_image_header_t.hash_appended: the last byte of the 24-byte header. */
+const HASH_APPENDED_OFFSET = 23;
+const SHA256_BYTES = 32;
+
+/**
+ * ESP.getSketchSHA256() is esp_partition_get_sha256() of the running app: the SHA-256 appended
+ * to the image when there is one, else the hash of the whole image; upper-case hex.
+ */
+function sketchSha256(context: FirmwareContext): string {
+  const { offset, size } = context.running;
+  const flash = context.flash;
+  const appended = flash.read(offset + HASH_APPENDED_OFFSET, 1)[0] === 1 && size > SHA256_BYTES;
+  const digest = appended
+    ? Buffer.from(flash.read(offset + size - SHA256_BYTES, SHA256_BYTES)).toString('hex')
+    : createHash('sha256').update(flash.read(offset, size)).digest('hex');
+  return digest.toUpperCase();
 }

@@ -1,8 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { Socket } from 'node:net';
+import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
+import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
 import { writeSketchDescriptor } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildArduinoSketch } from '../../boot/index.ts';
 import { type StartedEmulator, startEmulator } from '../../start-emulator.ts';
@@ -341,4 +344,72 @@ describe('web-update (ESP8266): a client that drops mid-upload', () => {
     const afterRestart = consoleText(emulator).slice(consoleText(emulator).indexOf(BOOT_AFTER_RESTART));
     expect(afterRestart.some((line) => /^Sketch \S+ version 1\.0\.0$/.test(line))).toBe(false);
   });
+});
+
+describe('web-update (ESP32 HTTPUpdateServer)', () => {
+  it('flashes the next OTA slot, answers the success page without CORS headers and restarts into it', async () => {
+    const emulator = await start({ platform: 'esp32' });
+    const image = buildEsp32Image({
+      version: '2.0.0',
+      projectName: 'web-update-demo',
+      size: 48 * 1024,
+      seed: 3,
+    });
+    const reply = await upload(emulator, 'firmware', image);
+    expect(reply).toMatchObject({ status: 200, body: SUCCESS_BODY });
+    expect(reply.headers['access-control-allow-origin']).toBeUndefined();
+    await waitForLine(emulator, /^rst:0xc \(SW_CPU_RESET\)/);
+    await waitForLine(emulator, /app_init: App version:\s+2\.0\.0$/);
+    await waitForLine(emulator, /^Sketch web-update-demo version 2\.0\.0$/);
+    expect((await httpRequest(emulator, 'OPTIONS', '/update')).status).toBe(404);
+  });
+
+  it('answers a wrong file with `Update error: Decryption error` + CRLF (newest Update) and keeps the factory app', async () => {
+    const emulator = await start({ platform: 'esp32' });
+    const reply = await upload(emulator, 'firmware', new Uint8Array(10_000).fill(0x42));
+    expect(reply).toMatchObject({ status: 200, body: 'Update error: Decryption error\r\n' });
+    await settle();
+    const before = consoleText(emulator).length;
+    await emulator.device.resetPin();
+    await waitForLine(emulator, /^Sketch web-update-demo version 1\.0\.0$/, before);
+    expect(consoleText(emulator).some((line) => line.includes('SW_CPU_RESET'))).toBe(false);
+  });
+});
+
+function socatInstalled(): boolean {
+  try {
+    execFileSync('which', ['socat'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('web-update: the console through a real pseudo-terminal', () => {
+  it.skipIf(!socatInstalled())(
+    'shows the restart and the new version on the PTY after an upload',
+    async () => {
+      const emulator = await start({ console: 'pty' });
+      const port = new SerialPort({ path: emulator.endpoints().console!, baudRate: 115200, autoOpen: false });
+      await new Promise<void>((resolve, reject) => port.open((error) => (error ? reject(error) : resolve())));
+      let text = '';
+      port.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+      });
+      try {
+        expect((await upload(emulator, 'firmware', sketch('7.0.0', 70))).body).toBe(SUCCESS_BODY);
+        const deadline = Date.now() + 5000;
+        while (!text.includes('version 7.0.0\r\n') && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        expect(text).toContain(`${BOOT_AFTER_RESTART}\r\n`);
+        expect(text).toContain('Sketch web-update-demo version 7.0.0\r\n');
+        expect(text).toMatch(
+          /HTTPUpdateServer ready! Open http:\/\/127\.0\.0\.1:\d+\/update in your browser\r\n/,
+        );
+      } finally {
+        await new Promise<void>((resolve) => port.close(() => resolve()));
+      }
+    },
+  );
 });
