@@ -99,11 +99,10 @@ export class ExecPower implements PowerDriver {
     // The rig's command is a whole shell line, not a template with arguments to quote.
     const pieces = Object.assign([command], { raw: [command] }) as TemplateStringsArray;
     const child = shell(pieces);
-    let timedOut = false;
+    let killing: Promise<void> | undefined;
     const timer = setTimeout(() => {
-      timedOut = true;
       // zx kills the process group and every descendant, so `sleep` under `sh -c` dies too.
-      child.kill('SIGKILL').catch(() => {});
+      killing = child.kill('SIGKILL').catch(() => {});
     }, timeoutMs);
     let output: Awaited<typeof child>;
     try {
@@ -111,6 +110,9 @@ export class ExecPower implements PowerDriver {
     } finally {
       clearTimeout(timer);
     }
+    const timedOut = killing !== undefined;
+    // The shell can die before the descendants it left behind; wait until all were signalled.
+    if (killing !== undefined) await killing;
     const record: CommandRecord = {
       step,
       command: this.redact(command),
