@@ -425,6 +425,24 @@ export class EmulatedDevice {
       esp32: this.platform === 'esp32' ? (services as Esp32Services) : undefined,
       esp8266: this.platform === 'esp8266' ? (services as Esp8266Services) : undefined,
       console: {
+        onInput: (listener) => {
+          const unsubscribe = console.onInput((data) => {
+            if (!signal.aborted) listener(data);
+          });
+          signal.addEventListener('abort', unsubscribe, { once: true });
+        },
+        onCommand: (listener) => {
+          let pending = '';
+          const unsubscribe = console.onInput((data) => {
+            pending += data.toString('latin1');
+            for (let end = pending.search(/[\r\n]/); end !== -1; end = pending.search(/[\r\n]/)) {
+              const line = pending.slice(0, end).trim();
+              pending = pending.slice(end + 1);
+              if (line.length > 0 && !signal.aborted) listener(line);
+            }
+          });
+          signal.addEventListener('abort', unsubscribe, { once: true });
+        },
         line: (text) => console.line(text),
         log: (level, tag, message) =>
           console.line(`${level} (${Date.now() - bootStartedAt + 300}) ${tag}: ${message}`),

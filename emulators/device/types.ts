@@ -56,6 +56,10 @@ export interface FirmwareConsole {
   line(text: string): void;
   /** An ESP-IDF log line: `I (123) tag: message` with the time since boot in ms. */
   log(level: 'E' | 'W' | 'I' | 'D', tag: string, message: string): void;
+  /** Bytes the host sends on the UART (RX), for this boot only. */
+  onInput(listener: (data: Buffer) => void): void;
+  /** Each line typed on the UART (CR, LF or CRLF ended, trimmed, non-empty), for this boot only. */
+  onCommand(listener: (line: string) => void): void;
 }
 
 /** A named network endpoint a firmware opened (kept on the same port across reboots). */

@@ -11,7 +11,6 @@ import {
   writeOtadataEntry,
 } from '../../otadata/index.ts';
 import { otaAppPartitions, otadataPartition, type PartitionEntry } from '../../partition-table/index.ts';
-import { onConsoleCommand } from './console-commands.ts';
 import { EspHttpsOta, HTTPS_OTA_ERR, type HttpsOtaEvent, hex, type IdfVersion } from './https-ota.ts';
 
 /** The example app's log tag. */
@@ -85,7 +84,6 @@ export function resolveOptions(raw: Readonly<Record<string, unknown>>): EspHttps
 export class AdvancedOtaApp {
   private busy = false;
   private timer: NodeJS.Timeout | undefined;
-  private unsubscribe: () => void = () => {};
 
   constructor(
     private readonly context: FirmwareContext,
@@ -96,7 +94,7 @@ export class AdvancedOtaApp {
     const { context, options } = this;
     this.log('I', 'OTA example app_main start');
     if (!this.rollbackCheckpoint()) return;
-    this.unsubscribe = onConsoleCommand(context, (line) => this.command(line));
+    context.console.onCommand((line) => this.command(line));
     if (options.checkOnBoot) void this.runOtaTask();
     if (options.checkIntervalMs > 0) {
       this.timer = setInterval(() => void this.runOtaTask(), options.checkIntervalMs);
@@ -105,7 +103,6 @@ export class AdvancedOtaApp {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
-    this.unsubscribe();
   }
 
   private command(line: string): void {

@@ -1,5 +1,4 @@
 import type { FirmwareModule } from '../../device/index.ts';
-import { onConsoleCommand } from './console-commands.ts';
 import { DEFAULT_LUARTOS_OPTIONS, LuaDriverError, type LuaRtosOptions, netOta } from './net-ota.ts';
 
 export { type LuaRtosOptions, luaRtosRequest } from './net-ota.ts';
@@ -56,7 +55,7 @@ export const luartosFirmware: FirmwareModule = {
         busy = false;
       }
     };
-    const unsubscribe = onConsoleCommand(context, (line) => {
+    context.console.onCommand((line) => {
       if (line === 'ota check' || line === 'net.ota()') void check();
     });
     if (options.checkOnBoot) void check();
@@ -65,7 +64,6 @@ export const luartosFirmware: FirmwareModule = {
     return {
       stop: async () => {
         if (timer) clearInterval(timer);
-        unsubscribe();
       },
     };
   },
