@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createTestCertificates } from '../../../drivers/update-server/index.ts';
 import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
 import { writeSketchDescriptor } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildArduinoSketch } from '../../boot/index.ts';
@@ -16,8 +17,8 @@ afterEach(async () => {
 const md5 = (bytes: Uint8Array) => createHash('md5').update(bytes).digest('hex');
 const FACTORY = { version: '1.0.0', projectName: 'http-update-demo', size: 64 * 1024, seed: 1 };
 
-async function updateServer(): Promise<ScriptedUpdateServer> {
-  const server = new ScriptedUpdateServer();
+async function updateServer(tls?: { key: string; cert: string }): Promise<ScriptedUpdateServer> {
+  const server = new ScriptedUpdateServer(tls);
   await server.start();
   cleanups.push(() => server.stop());
   return server;
@@ -186,4 +187,76 @@ describe('http-update: the console through a real pseudo-terminal', () => {
       expect(text.indexOf('rst cause:3')).toBeLessThan(text.indexOf('version 4.4.0'));
     },
   );
+});
+
+describe('http-update: when it checks', () => {
+  it('checks every checkIntervalMs without a boot check when checkOnBoot is off', async () => {
+    const server = await updateServer();
+    const emulator = await start(server, { options: { checkOnBoot: false, checkIntervalMs: 80 } });
+    await server.waitForRequests(3);
+    expect(
+      consoleText(emulator).filter((line) => line === 'HTTP_UPDATE_NO_UPDATES').length,
+    ).toBeGreaterThanOrEqual(2);
+  });
+
+  it('does not check at all with checkOnBoot off and no interval', async () => {
+    const server = await updateServer();
+    await start(server, { options: { checkOnBoot: false } });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it.skipIf(!socatInstalled())('checks when `ota check` is typed on the UART (PTY)', async () => {
+    const server = await updateServer();
+    const emulator = await startEmulator({
+      profile: 'http-update',
+      platform: 'esp8266',
+      console: 'pty',
+      options: { updateUrl: server.url('/fw'), checkOnBoot: false },
+    });
+    cleanups.push(() => emulator.stop());
+    const port = new SerialPort({ path: emulator.endpoints().console!, baudRate: 115200, autoOpen: false });
+    await new Promise<void>((resolve, reject) => port.open((error) => (error ? reject(error) : resolve())));
+    cleanups.push(
+      () => new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve())),
+    );
+    let text = '';
+    port.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.requests).toHaveLength(0);
+    port.write('ota check\r\n');
+    await server.waitForRequests(1);
+    const deadline = Date.now() + 3000;
+    while (!text.includes('HTTP_UPDATE_NO_UPDATES\r\n') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(text).toContain('HTTP_UPDATE_NO_UPDATES\r\n');
+  });
+});
+
+describe('http-update over HTTPS', () => {
+  it('trusts the server through its CA or its SHA-1 fingerprint, and refuses it otherwise with -1', async () => {
+    const certificates = await createTestCertificates();
+    const server = await updateServer({ key: certificates.keyPem, cert: certificates.certPem });
+    const fingerprint = new X509Certificate(certificates.certPem).fingerprint;
+    const viaCa = await start(server, { platform: 'esp8266', options: { ca: certificates.caPem } });
+    expect(await waitForLine(viaCa, /^HTTP_UPDATE_/)).toBe('HTTP_UPDATE_NO_UPDATES');
+    const viaFingerprint = await start(server, { platform: 'esp8266', options: { fingerprint } });
+    expect(await waitForLine(viaFingerprint, /^HTTP_UPDATE_/)).toBe('HTTP_UPDATE_NO_UPDATES');
+    expect(server.requests).toHaveLength(2);
+
+    const otherCa = (await createTestCertificates()).caPem;
+    const untrusted = await start(server, { platform: 'esp8266', options: { ca: otherCa } });
+    expect(await waitForLine(untrusted, /^HTTP_UPDATE_/)).toBe(
+      'HTTP_UPDATE_FAILED Error (-1): HTTP error: connection failed',
+    );
+    const wrongPin = await start(server, { options: { fingerprint: fingerprint.replace(/^../, '00') } });
+    // The ESP32 HTTPClient words -1 as "connection refused".
+    expect(await waitForLine(wrongPin, /^HTTP_UPDATE_/)).toBe(
+      'HTTP_UPDATE_FAILED Error (-1): HTTP error: connection refused',
+    );
+    expect(server.requests).toHaveLength(2);
+  });
 });

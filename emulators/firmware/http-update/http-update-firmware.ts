@@ -1,5 +1,4 @@
 import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
-import { onConsoleCommand } from './console-commands.ts';
 import { type FollowRedirects, HttpUpdateClient, type HttpUpdateSettings } from './http-update-client.ts';
 import { HttpUpdateResult } from './http-update-errors.ts';
 import { pullPlatformFor } from './pull-platform.ts';
@@ -237,13 +236,13 @@ export const httpUpdateFirmware: FirmwareModule = {
     if (options.checkOnBoot) timers.push(setTimeout(() => void sketch.check(), 0));
     if (options.checkIntervalMs > 0)
       timers.push(setInterval(() => void sketch.check(), options.checkIntervalMs));
-    const unsubscribe = onConsoleCommand(context, (line) => {
+    // The lab sketch's UART command; the subscription ends with this boot.
+    context.console.onCommand((line) => {
       if (line === 'ota check') void sketch.check();
     });
     return {
       stop: async () => {
         for (const timer of timers) clearTimeout(timer);
-        unsubscribe();
         await sketch.settled().catch(() => {});
       },
     };

@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 
 /** One request as the device sent it: the raw head, split into the request line and header lines. */
 export interface RecordedRequest {
@@ -31,8 +32,16 @@ export class ScriptedUpdateServer {
   private waiters: Array<() => void> = [];
   answer: (request: RecordedRequest, index: number) => ScriptedAnswer = () => ({ head: notModified() });
 
-  constructor() {
-    this.server = createServer((socket) => this.serve(socket));
+  private readonly secure: boolean;
+
+  /** With `tls`, it serves HTTPS with that key and certificate. */
+  constructor(tls?: { key: string; cert: string }) {
+    this.secure = tls !== undefined;
+    this.server =
+      tls === undefined
+        ? createServer((socket) => this.serve(socket))
+        : createTlsServer({ key: tls.key, cert: tls.cert }, (socket) => this.serve(socket));
+    this.server.on('tlsClientError', () => {});
   }
 
   async start(): Promise<number> {
@@ -46,7 +55,7 @@ export class ScriptedUpdateServer {
   }
 
   url(path = '/firmware.bin'): string {
-    return `http://127.0.0.1:${this.port}${path}`;
+    return `${this.secure ? 'https' : 'http'}://127.0.0.1:${this.port}${path}`;
   }
 
   async waitForRequests(count: number, timeoutMs = 5000): Promise<RecordedRequest> {
