@@ -1,4 +1,5 @@
 import type { FirmwareModule, Profile } from '../device/index.ts';
+import { httpUpdateFirmware } from './http-update/index.ts';
 import { viperhttpDocFirmware } from './viperhttp-doc/index.ts';
 import { luartosFirmware } from './luartos/index.ts';
 import { arduinoOtaFirmware } from './arduino-ota/index.ts';
@@ -12,6 +13,7 @@ import { viperhttpFirmware } from './viperhttp/index.ts';
  * another one is an error that names what is available.
  */
 const FIRMWARE: Partial<Record<Profile, FirmwareModule>> = {
+  'http-update': httpUpdateFirmware,
   'viperhttp-doc': viperhttpDocFirmware,
   'arduino-ota': arduinoOtaFirmware,
   'web-update': webUpdateFirmware,
