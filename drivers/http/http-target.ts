@@ -1,0 +1,254 @@
+import type { Readable } from 'node:stream';
+import { Client } from 'undici';
+import { HttpStepError } from './errors.ts';
+import { redactHeaders, type TranscriptHook } from './transcript.ts';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS' | 'HEAD';
+
+export interface TargetRequest {
+  step: string;
+  method: HttpMethod;
+  /** Path and query, as sent. */
+  path: string;
+  headers: Readonly<Record<string, string>>;
+  body?: Uint8Array | string | Readable;
+  /** For a streamed body: how many bytes it carries (for the transcript only). */
+  bodyLength?: number;
+  timeoutMs: number;
+  /** 'on-error' discards a 2xx body unread: the chunk path needs only the status. */
+  read: 'always' | 'on-error';
+}
+
+export interface TargetResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** Empty when the body was discarded ('on-error' and a 2xx status). */
+  body: Buffer;
+}
+
+export interface HttpTargetOptions {
+  baseUrl: string;
+  targetName: string;
+  /** Connect timeout and default per-request timeout. */
+  stepMs: number;
+  scrub: (text: string) => string;
+  transcript?: TranscriptHook;
+  /** Header names that carry a credential (masked whole in transcripts). */
+  credentialHeaders?: ReadonlySet<string>;
+}
+
+const CONNECTION_CODES: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused (nothing listens there)',
+  ECONNRESET: 'connection reset by the target',
+  EPIPE: 'the target closed the connection while the request was being sent',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ENOTFOUND: 'host name not found',
+  UND_ERR_SOCKET: 'the target closed the connection',
+  UND_ERR_CLOSED: 'the client was closed',
+  UND_ERR_DESTROYED: 'the client was closed',
+  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: 'the request body did not match its Content-Length',
+};
+
+const TIMEOUT_CODES: Readonly<Record<string, string>> = {
+  UND_ERR_CONNECT_TIMEOUT: 'could not connect',
+  UND_ERR_HEADERS_TIMEOUT: 'got no response',
+  UND_ERR_BODY_TIMEOUT: 'stopped sending the response body',
+};
+
+function errorCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== 'UND_ERR') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * One target reached over HTTP/1.1: one undici Client (one keep-alive connection, no pipelining,
+ * as a device serves one request at a time). A device that closes after its per-connection request
+ * budget announces it with `Connection: close`, and the Client opens the next connection itself.
+ */
+export class HttpTarget {
+  readonly targetName: string;
+  readonly origin: URL;
+  private readonly client: Client;
+  private readonly stepMs: number;
+  private readonly scrub: (text: string) => string;
+  private readonly transcript: TranscriptHook | undefined;
+  private readonly credentialHeaders: ReadonlySet<string>;
+  private connections = 0;
+
+  constructor(options: HttpTargetOptions) {
+    this.targetName = options.targetName;
+    this.origin = new URL(options.baseUrl);
+    this.stepMs = options.stepMs;
+    this.scrub = options.scrub;
+    this.transcript = options.transcript;
+    this.credentialHeaders = options.credentialHeaders ?? new Set();
+    this.client = new Client(this.origin.origin, {
+      connect: { timeout: options.stepMs },
+      headersTimeout: options.stepMs,
+      bodyTimeout: options.stepMs,
+      pipelining: 1,
+    });
+    this.client.on('connect', () => {
+      this.connections++;
+    });
+  }
+
+  /** TCP connections opened so far (a reconnect after the device's request budget adds one). */
+  get connectionsOpened(): number {
+    return this.connections;
+  }
+
+  get host(): string {
+    return this.origin.hostname.replace(/^\[|\]$/g, '');
+  }
+
+  get port(): number {
+    if (this.origin.port !== '') return Number(this.origin.port);
+    return this.origin.protocol === 'https:' ? 443 : 80;
+  }
+
+  /** Base path of the URL without a trailing slash (a device behind a path prefix). */
+  get basePath(): string {
+    return this.origin.pathname.replace(/\/+$/, '');
+  }
+
+  describe(): string {
+    return `${this.targetName} (${this.origin.host})`;
+  }
+
+  async send(request: TargetRequest): Promise<TargetResponse> {
+    const startedAt = this.transcript ? Date.now() : 0;
+    let status: number | undefined;
+    let responseHeaders: TargetResponse['headers'] = {};
+    let received = 0;
+    try {
+      const response = await this.client.request({
+        method: request.method,
+        path: request.path,
+        headers: request.headers,
+        body: request.body,
+        headersTimeout: request.timeoutMs,
+        bodyTimeout: request.timeoutMs,
+      });
+      status = response.statusCode;
+      responseHeaders = response.headers;
+      let body: Buffer;
+      if (request.read === 'on-error' && status >= 200 && status < 300) {
+        await response.body.dump();
+        body = EMPTY;
+      } else {
+        body = Buffer.from(await response.body.arrayBuffer());
+        received = body.length;
+      }
+      if (this.transcript) this.record(request, startedAt, status, responseHeaders, received);
+      return { status, headers: responseHeaders, body };
+    } catch (error) {
+      const failure = this.failure(request, error);
+      if (this.transcript) {
+        this.record(request, startedAt, status, responseHeaders, received, failure.message);
+      }
+      throw failure;
+    }
+  }
+
+  /** Throws HTTP_STATUS unless the status is 2xx. */
+  expectOk(step: string, request: { method: string; path: string }, response: TargetResponse): void {
+    if (response.status >= 200 && response.status < 300) return;
+    throw this.statusError(step, request, response.status, response.body.toString('utf8'));
+  }
+
+  statusError(
+    step: string,
+    request: { method: string; path: string },
+    status: number,
+    text: string,
+    hint = '',
+  ): HttpStepError {
+    const shown = this.scrub(text.replace(/\s+/g, ' ').trim()).slice(0, 300);
+    return new HttpStepError(
+      'HTTP_STATUS',
+      this.scrub(
+        `target ${this.describe()}: step '${step}' (${request.method} ${request.path}) answered HTTP ${status}` +
+          `${shown === '' ? '' : `: ${shown}`}${hint}`,
+      ),
+      { targetName: this.targetName, step, status, responseText: shown },
+    );
+  }
+
+  timeoutError(step: string, what: string, timeoutMs: number): HttpStepError {
+    return new HttpStepError(
+      'HTTP_STEP_TIMEOUT',
+      this.scrub(`target ${this.describe()}: step '${step}' ${what} within ${timeoutMs} ms`),
+      { targetName: this.targetName, step, timeoutMs },
+    );
+  }
+
+  private failure(request: TargetRequest, error: unknown): HttpStepError {
+    if (error instanceof HttpStepError) return error;
+    const code = errorCode(error);
+    const where = `(${request.method} ${request.path})`;
+    const timeoutWhat = code === undefined ? undefined : TIMEOUT_CODES[code];
+    if (timeoutWhat !== undefined) {
+      const timeoutMs = code === 'UND_ERR_CONNECT_TIMEOUT' ? this.stepMs : request.timeoutMs;
+      return this.timeoutError(request.step, `${where} ${timeoutWhat}`, timeoutMs);
+    }
+    const cause =
+      (code === undefined ? undefined : CONNECTION_CODES[code]) ??
+      (error instanceof Error ? error.message : String(error));
+    return new HttpStepError(
+      'HTTP_CONNECTION',
+      this.scrub(
+        `target ${this.describe()}: step '${request.step}' ${where} failed: ${cause}${code ? ` (${code})` : ''}`,
+      ),
+      { targetName: this.targetName, step: request.step },
+    );
+  }
+
+  private record(
+    request: TargetRequest,
+    startedAt: number,
+    status: number | undefined,
+    responseHeaders: TargetResponse['headers'],
+    received: number,
+    error?: string,
+  ): void {
+    const sent =
+      request.bodyLength ??
+      (typeof request.body === 'string'
+        ? Buffer.byteLength(request.body)
+        : request.body instanceof Uint8Array
+          ? request.body.length
+          : 0);
+    this.transcript?.({
+      at: startedAt,
+      step: request.step,
+      method: request.method,
+      path: this.scrub(request.path),
+      status,
+      requestHeaders: redactHeaders(request.headers, this.scrub, this.credentialHeaders),
+      responseHeaders: redactHeaders(responseHeaders, this.scrub),
+      bytes: { sent, received },
+      durationMs: Date.now() - startedAt,
+      ...(error === undefined ? {} : { error }),
+      via: 'client',
+    });
+  }
+
+  /** Lets queued requests finish, then closes the connection. */
+  async close(): Promise<void> {
+    if (!this.client.closed) await this.client.close();
+  }
+
+  /** Drops the connection and fails whatever is in flight. */
+  async destroy(): Promise<void> {
+    if (!this.client.destroyed) await this.client.destroy();
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
