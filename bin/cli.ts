@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerEmulateCommand } from './commands/emulate.ts';
 import { registerImageCommand } from './commands/image.ts';
+import { registerRunCommand } from './commands/run.ts';
 
 /** Builds the command tree. Each verb lives in its own file under bin/commands/. */
 export function buildProgram(): Command {
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerImageCommand(program);
   registerEmulateCommand(program);
+  registerRunCommand(program);
   return program;
 }
 

@@ -1,0 +1,90 @@
+import type { Command } from 'commander';
+import { PROFILES, type Profile } from '../../emulators/device/index.ts';
+import type { LoadedTarget } from '../../rigs/index.ts';
+import { runConformance } from '../../suites/runner/run-conformance.ts';
+
+export class RunUsageError extends Error {
+  readonly code = 'RUN_USAGE';
+}
+
+interface RunFlags {
+  rig?: string;
+  target: string[];
+  token?: string;
+  password?: string;
+  grep?: string;
+  strict?: boolean;
+  junit?: string;
+  only: string[];
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** `ota-conformance run`: every requirement against every target of a rig (default: the embedded emulators). */
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description(
+      'Run the conformance suites against a rig (default: every profile on the embedded emulators)',
+    )
+    .option('--rig <file>', 'rig file listing the targets (default rigs/emulators.json)')
+    .option('--target <profile=url>', 'an ad-hoc board target instead of the rig; repeatable', collect, [])
+    .option('--token <token>', 'token for --target (or OTA_TOKEN in the environment)')
+    .option('--password <password>', 'password for --target (or OTA_PASSWORD in the environment)')
+    .option('--only <name>', 'run only the rig target with this name; repeatable', collect, [])
+    .option('--grep <id-prefix>', 'only requirements whose ID starts with this (viperhttp/auth)')
+    .option('--strict', 'fail on SHOULD requirements too')
+    .option('--junit <file>', 'also write JUnit XML here (always written to reports/out/junit.xml)')
+    .action(async (flags: RunFlags) => {
+      const outcome = await runConformance({
+        rig: flags.rig,
+        adHocTargets: flags.target.length > 0 ? adHocTargets(flags, process.env) : undefined,
+        only: flags.only,
+        grep: flags.grep,
+        strict: flags.strict,
+        junit: flags.junit,
+      });
+      process.exitCode = outcome.exitCode;
+    });
+}
+
+/** `--target viperhttp=http://10.0.0.5:8080` → a board target, secrets from flags or environment. */
+export function adHocTargets(
+  flags: Pick<RunFlags, 'target' | 'token' | 'password'>,
+  env: NodeJS.ProcessEnv,
+): LoadedTarget[] {
+  const token = flags.token ?? env.OTA_TOKEN;
+  const password = flags.password ?? env.OTA_PASSWORD;
+  return flags.target.map((spec, index) => {
+    const at = spec.indexOf('=');
+    if (at <= 0) throw new RunUsageError(`--target: expected profile=url, got '${spec}'`);
+    const profile = spec.slice(0, at);
+    const address = spec.slice(at + 1);
+    if (!(PROFILES as readonly string[]).includes(profile)) {
+      throw new RunUsageError(
+        `--target ${spec}: unknown profile '${profile}'; known: ${PROFILES.join(', ')}`,
+      );
+    }
+    let url: URL;
+    try {
+      url = new URL(address);
+    } catch {
+      throw new RunUsageError(
+        `--target ${spec}: '${address}' is not a URL (http://host:port or udp://host:port)`,
+      );
+    }
+    const target = {
+      name: `${profile}-${index + 1}`,
+      kind: 'board',
+      profile: profile as Profile,
+      capabilities: [],
+      source: { file: '--target', index },
+      ...(url.protocol === 'udp:'
+        ? { host: url.hostname, port: Number(url.port) }
+        : { url: url.href.replace(/\/$/, '') }),
+      ...(token ? { token } : {}),
+      ...(password ? { password } : {}),
+    };
+    return target as unknown as LoadedTarget;
+  });
+}

@@ -1,0 +1,3 @@
+export { connectTarget, type Target, type TargetDescription, TargetSetupError } from './target.ts';
+export { acquireTargetLease, type TargetLease, TargetLockTimeoutError } from './target-lock.ts';
+export { Transcript, type TranscriptEntry } from './transcript.ts';

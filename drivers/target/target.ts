@@ -1,0 +1,210 @@
+import type { Platform, Profile } from '../../emulators/device/index.ts';
+import type {
+  Capability,
+  Limits,
+  PowerConfig,
+  ResetConfig,
+  Resolved,
+  TargetKind,
+  TlsConfig,
+} from '../../rigs/index.ts';
+import { Redactor } from '../../rigs/index.ts';
+import {
+  DtrRtsReset,
+  EmulatorControlPower,
+  ExecPower,
+  type PowerDriver,
+  type ResetDriver,
+  ShellyGen1Power,
+  ShellyGen2Power,
+  TasmotaPower,
+} from '../power/index.ts';
+import { SerialConsole } from '../serial/index.ts';
+import { Transcript } from './transcript.ts';
+
+/**
+ * Everything a suite may know about a target, as plain data (so vitest can hand it to the worker
+ * that runs the suites): a board's endpoints, or the same endpoints of an emulator the harness
+ * started — a suite cannot tell them apart. Secrets are resolved values: this object is kept in
+ * memory and never written.
+ */
+export interface TargetDescription {
+  name: string;
+  profile: Profile;
+  platform?: Platform;
+  /** What the rig said it is; the suites treat every kind the same way. */
+  kind: TargetKind;
+  capabilities: Capability[];
+  limits?: Limits;
+  tls?: TlsConfig;
+  token?: string;
+  password?: string;
+  username?: string;
+  /** Base URL for HTTP push profiles. */
+  url?: string;
+  /** Device address and port for espota (UDP). */
+  host?: string;
+  port?: number;
+  updateServer?: { host?: string; port?: number; publicUrl?: string };
+  mqtt?: { brokerUrl?: string; username?: string; password?: string; dialect?: string; topic?: string };
+  options?: Record<string, unknown>;
+  console?: { port: string; baudRate: number; reopen: boolean };
+  power?: Resolved<PowerConfig>;
+  reset?: Resolved<ResetConfig>;
+  /** Where target leases are kept (one suite file at a time per target). */
+  lockDir: string;
+}
+
+/** A target with its drivers bound: what a requirement receives. */
+export interface Target {
+  readonly name: string;
+  readonly profile: Profile;
+  readonly platform?: Platform;
+  readonly description: TargetDescription;
+  readonly capabilities: ReadonlySet<Capability>;
+  readonly redactor: Redactor;
+  readonly transcript: Transcript;
+  readonly console?: SerialConsole;
+  readonly power?: PowerDriver;
+  readonly reset?: ResetDriver | PowerDriver;
+  /** The per-step timeout the rig allows (default 5 s). */
+  readonly stepTimeoutMs: number;
+  dispose(): Promise<void>;
+}
+
+export class TargetSetupError extends Error {
+  readonly code = 'TARGET_SETUP';
+}
+
+const DEFAULT_STEP_TIMEOUT_MS = 5_000;
+
+/**
+ * Binds drivers to a target description: its console (serial port, or an emulator's PTY), its
+ * power switch (an emulator's control plane or a real plug) and its reset line. A failure here
+ * is the rig's, not the device's: it throws TargetSetupError naming the target and the part.
+ */
+export async function connectTarget(description: TargetDescription): Promise<Target> {
+  const secrets = [description.token, description.password, description.mqtt?.password].filter(
+    (secret): secret is string => typeof secret === 'string' && secret.length > 0,
+  );
+  const redactor = new Redactor(secrets);
+  const redact = (text: string) => redactor.redact(text);
+  const stepTimeoutMs = description.limits?.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
+  const power = description.power
+    ? powerDriverFor(description, description.power, stepTimeoutMs, redact)
+    : undefined;
+  const reset = description.reset
+    ? resetDriverFor(description, description.reset, stepTimeoutMs, redact)
+    : power;
+  let console: SerialConsole | undefined;
+  if (description.console) {
+    try {
+      console = await SerialConsole.open({
+        path: description.console.port,
+        baudRate: description.console.baudRate,
+        reopen: description.console.reopen,
+        targetName: description.name,
+        redact,
+      });
+    } catch (error) {
+      throw new TargetSetupError(
+        `target ${description.name}: cannot open its console ${description.console.port}: ${redact(String((error as Error).message))}`,
+        { cause: error },
+      );
+    }
+  }
+  const capabilities = new Set<Capability>([description.profile, ...description.capabilities]);
+  return {
+    name: description.name,
+    profile: description.profile,
+    platform: description.platform,
+    description,
+    capabilities,
+    redactor,
+    transcript: new Transcript(redact),
+    console,
+    power,
+    reset,
+    stepTimeoutMs,
+    dispose: async () => {
+      await console?.close();
+    },
+  };
+}
+
+function powerDriverFor(
+  description: TargetDescription,
+  config: Resolved<PowerConfig>,
+  timeoutMs: number,
+  redact: (text: string) => string,
+): PowerDriver {
+  const targetName = description.name;
+  switch (config.type) {
+    case 'emulator-control':
+      return new EmulatorControlPower({ targetName, url: config.url, token: config.token, timeoutMs });
+    case 'tasmota':
+      return new TasmotaPower({
+        targetName,
+        url: config.url,
+        username: config.user,
+        password: config.password,
+        relay: config.relay,
+        timeoutMs,
+      });
+    case 'shelly-gen1':
+      return new ShellyGen1Power({
+        targetName,
+        url: config.url,
+        username: config.user,
+        password: config.password,
+        timeoutMs,
+      });
+    case 'shelly-gen2':
+      return new ShellyGen2Power({ targetName, url: config.url, password: config.password, timeoutMs });
+    case 'exec':
+      return new ExecPower({
+        targetName,
+        on: shellCommand(config.on),
+        off: shellCommand(config.off),
+        cycle: config.cycle === undefined ? undefined : shellCommand(config.cycle),
+        timeoutMs,
+        redact,
+      });
+    case 'uhubctl':
+      return new ExecPower({
+        targetName,
+        on: shellCommand(['uhubctl', '-l', config.hub, '-p', String(config.port), '-a', 'on']),
+        off: shellCommand(['uhubctl', '-l', config.hub, '-p', String(config.port), '-a', 'off']),
+        timeoutMs,
+        redact,
+      });
+    case 'dtr-rts':
+    case 'manual':
+      throw new TargetSetupError(
+        `target ${targetName}: power type '${config.type}' cannot switch the supply; use it as "reset" or pick a plug`,
+      );
+  }
+}
+
+function resetDriverFor(
+  description: TargetDescription,
+  config: Resolved<ResetConfig>,
+  timeoutMs: number,
+  redact: (text: string) => string,
+): ResetDriver {
+  const targetName = description.name;
+  if (config.type === 'dtr-rts') return new DtrRtsReset({ targetName, path: config.port, timeoutMs });
+  const command = shellCommand(config.command);
+  const exec = new ExecPower({ targetName, on: command, off: command, timeoutMs, redact });
+  return {
+    targetName,
+    capabilities: new Set(['reset'] as const),
+    reset: () => exec.on(),
+  };
+}
+
+/** argv lists are quoted for the shell ExecPower runs them in. */
+function shellCommand(command: string | readonly string[]): string {
+  if (typeof command === 'string') return command;
+  return command.map((part) => `'${part.replaceAll("'", "'\\''")}'`).join(' ');
+}

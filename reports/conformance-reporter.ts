@@ -1,0 +1,87 @@
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, relative } from 'node:path';
+import type { Reporter, TestCase } from 'vitest/node';
+import type { ConformanceResult, Outcome } from './conformance-result.ts';
+
+export interface ConformanceReporterOptions {
+  /** results.jsonl: one line per requirement, appended as each one ends (a killed run keeps them). */
+  resultsFile: string;
+  /** Live progress lines go here; default stdout. */
+  write?: (text: string) => void;
+  /** Redacts every detail before it is printed or written. */
+  redact?: (text: string) => string;
+  root: string;
+}
+
+const MARK: Record<Outcome, string> = { pass: '✓', fail: '✗', skip: '-', 'rig-error': '!' };
+
+/** Project names are `conformance:<target>`; the target is what reports group by. */
+export function targetOfProject(projectName: string): string {
+  return projectName.startsWith('conformance:') ? projectName.slice('conformance:'.length) : projectName;
+}
+
+/**
+ * Prints one line per requirement as it ends and appends it to results.jsonl, so progress is
+ * visible live and nothing finished is lost if the run dies.
+ */
+export class ConformanceReporter implements Reporter {
+  readonly results: ConformanceResult[] = [];
+  private readonly write: (text: string) => void;
+  private readonly redact: (text: string) => string;
+
+  constructor(private readonly options: ConformanceReporterOptions) {
+    this.write = options.write ?? ((text) => process.stdout.write(text));
+    this.redact = options.redact ?? ((text) => text);
+    mkdirSync(dirname(options.resultsFile), { recursive: true });
+    writeFileSync(options.resultsFile, '');
+  }
+
+  onTestCaseResult(testCase: TestCase): void {
+    const meta = testCase.meta().requirement;
+    if (!meta) return;
+    const result = testCase.result();
+    const errors = result.state === 'failed' ? result.errors : undefined;
+    let outcome: Outcome;
+    let detail: string | undefined;
+    if (result.state === 'passed') outcome = 'pass';
+    else if (result.state === 'skipped') {
+      outcome = 'skip';
+      detail = result.note ?? 'skipped';
+    } else {
+      const first = errors?.[0];
+      const rig = first !== undefined && isRigErrorShape(first);
+      outcome = rig ? 'rig-error' : 'fail';
+      detail = this.redact(first ? `${first.message}` : 'failed');
+    }
+    const entry: ConformanceResult = {
+      target: targetOfProject(testCase.project.name),
+      id: meta.id,
+      level: meta.level,
+      text: meta.text,
+      source: meta.source,
+      outcome,
+      ...(detail === undefined ? {} : { detail }),
+      durationMs: Math.round(testCase.diagnostic()?.duration ?? 0),
+      file: relative(this.options.root, testCase.module.moduleId),
+    };
+    this.results.push(entry);
+    appendFileSync(this.options.resultsFile, `${JSON.stringify(entry)}\n`);
+    const note = outcome === 'skip' ? `  (${detail})` : outcome === 'pass' ? '' : `\n${indent(detail ?? '')}`;
+    this.write(`${MARK[outcome]} ${entry.target}  ${entry.id} [${entry.level}] ${entry.text}${note}\n`);
+  }
+}
+
+function isRigErrorShape(error: { name?: string; message?: string; code?: unknown }): boolean {
+  if (error.name === 'RigFailure') return true;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && ['TARGET_SETUP', 'TARGET_LOCK_TIMEOUT', 'RIG_FAILURE'].includes(code))
+    return true;
+  return /^(TargetSetupError|TargetLockTimeoutError)\b/.test(error.name ?? '');
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => `    ${line}`)
+    .join('\n');
+}

@@ -1,0 +1,184 @@
+import * as allure from 'allure-js-commons';
+import { inject, test as vitestTest } from 'vitest';
+import {
+  acquireTargetLease,
+  connectTarget,
+  type Target,
+  type TargetDescription,
+} from '../../drivers/target/index.ts';
+import { Transcript } from '../../drivers/target/transcript.ts';
+import type { Capability } from '../../rigs/index.ts';
+
+export type Level = 'MUST' | 'SHOULD' | 'MAY';
+
+/** What a requirement is, as listed and reported: the h2spec shape (ID, level, text, source). */
+export interface RequirementMeta {
+  id: string;
+  level: Level;
+  text: string;
+  /** Where it comes from: a seed file and section, or an upstream file from the reference. */
+  source: string;
+  /** Capabilities the target must claim; without them the requirement is skipped with the reason. */
+  needs: Capability[];
+}
+
+declare module 'vitest' {
+  interface ProvidedContext {
+    /** The target this project's suites run against (resolved rig entry plus endpoints). */
+    target: TargetDescription;
+  }
+  interface TaskMeta {
+    requirement?: RequirementMeta;
+  }
+}
+
+/**
+ * Thrown by the harness side when the rig failed (target unreachable, broker down, update
+ * server cannot bind): reported as a rig error, never counted against the device.
+ */
+export class RigFailure extends Error {
+  override readonly name = 'RigFailure';
+  readonly code = 'RIG_FAILURE';
+}
+
+/** The failure of a requirement: the requirement first, then what was expected and what the target did. */
+export class RequirementFailure extends Error {
+  override readonly name = 'RequirementFailure';
+  constructor(
+    meta: RequirementMeta,
+    readonly expected: string,
+    readonly actual: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `${meta.id} [${meta.level}] ${meta.text}\n  source:   ${meta.source}\n  Expected: ${expected}\n  Actual:   ${actual}`,
+      options,
+    );
+  }
+}
+
+export interface RequirementContext {
+  target: Target;
+  meta: RequirementMeta;
+  /** One protocol step: a line in the report (an Allure step) and in the wire transcript. */
+  step<T>(name: string, body: () => T | Promise<T>): Promise<T>;
+  /** Fails the requirement with Expected/Actual unless `ok`. */
+  check(ok: boolean, expected: string, actual: string): void;
+}
+
+const RIG_ERROR_CODES = new Set(['TARGET_SETUP', 'TARGET_LOCK_TIMEOUT', 'RIG_FAILURE']);
+
+/** True when an error means the rig failed rather than the device. */
+export function isRigError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return error instanceof RigFailure || (typeof code === 'string' && RIG_ERROR_CODES.has(code));
+}
+
+const conformanceTest = vitestTest.extend<{ target: Target }>({
+  target: [
+    // biome-ignore lint/correctness/noEmptyPattern: vitest fixtures declare their dependencies by destructuring
+    async ({}, use) => {
+      const description = inject('target');
+      const lease = await acquireTargetLease(description.lockDir, description.name);
+      let target: Target;
+      try {
+        target = await connectTarget(description);
+      } catch (error) {
+        await lease.release();
+        throw error;
+      }
+      try {
+        await use(target);
+      } finally {
+        await target.dispose();
+        await lease.release();
+      }
+    },
+    { scope: 'file' },
+  ],
+});
+
+const SEVERITY: Record<Level, string> = { MUST: 'critical', SHOULD: 'normal', MAY: 'minor' };
+
+/**
+ * Declares one requirement as one test. The ID is `profile/group/n`; the test name starts with
+ * it so `--grep viperhttp/auth` selects a group. A target that does not claim what `needs`
+ * lists is skipped with the missing capability as the reason.
+ */
+export function requirement(
+  id: string,
+  level: Level,
+  text: string,
+  options: { source: string; needs?: Capability[]; timeoutMs?: number },
+  body: (context: RequirementContext) => Promise<void>,
+): void {
+  const meta: RequirementMeta = { id, level, text, source: options.source, needs: options.needs ?? [] };
+  conformanceTest(
+    `${id} ${text}`,
+    { meta: { requirement: meta }, timeout: options.timeoutMs },
+    async ({ target, skip }) => {
+      const missing = meta.needs.filter((capability) => !target.capabilities.has(capability));
+      if (missing.length > 0) {
+        skip(`target ${target.name} does not claim ${missing.join(', ')}`);
+        return;
+      }
+      const [profile, group] = id.split('/');
+      await allure.epic(profile ?? id);
+      await allure.feature(group ?? id);
+      await allure.story(id);
+      await allure.severity(SEVERITY[level]);
+      await allure.parameter('target', target.name);
+      await allure.label('requirementSource', meta.source);
+      target.transcript.take();
+      const consoleStart = target.console?.lines().length ?? 0;
+      try {
+        await body({
+          target,
+          meta,
+          step: async (name, fn) =>
+            await allure.step(name, async () => {
+              target.transcript.record(name, 'event', 'step');
+              return await fn();
+            }),
+          check: (ok, expected, actual) => {
+            if (!ok) throw new RequirementFailure(meta, expected, actual);
+          },
+        });
+      } catch (error) {
+        if (error instanceof RequirementFailure || isRigError(error)) throw error;
+        throw asRequirementFailure(meta, error);
+      } finally {
+        const wire = target.transcript.take();
+        if (wire.length > 0)
+          await allure.attachment('wire transcript', Transcript.format(wire), 'text/plain');
+        if (target.console) {
+          const lines = target.console.lines().slice(consoleStart);
+          const text = target.redactor.redact(lines.map((line) => line.text).join('\n'));
+          await allure.attachment('console log', text, 'text/plain');
+        }
+      }
+    },
+  );
+}
+
+/** Turns an assertion error (vitest's expect) into Expected/Actual under the requirement. */
+function asRequirementFailure(meta: RequirementMeta, error: unknown): RequirementFailure {
+  const assertion = error as { expected?: unknown; actual?: unknown; message?: string };
+  if (assertion && 'expected' in assertion && 'actual' in assertion) {
+    return new RequirementFailure(meta, describe(assertion.expected), describe(assertion.actual), {
+      cause: error,
+    });
+  }
+  return new RequirementFailure(meta, 'the exchange to complete', String(assertion?.message ?? error), {
+    cause: error,
+  });
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,155 @@
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { TargetDescription } from '../../drivers/target/index.ts';
+import { type StartedEmulator, startEmulator } from '../../emulators/index.ts';
+import {
+  emulatorOptionsFor,
+  type LoadedTarget,
+  type ResolvedTarget,
+  type Rig,
+  resolveSecrets,
+} from '../../rigs/index.ts';
+
+/** What the run started for its targets, to stop afterwards. */
+export interface StartedTargets {
+  descriptions: TargetDescription[];
+  /** Targets the run could not start: each becomes a rig error, not a device failure. */
+  notStarted: { target: string; reason: string }[];
+  notes: string[];
+  stop(): Promise<void>;
+}
+
+const hasSocat = () => spawnSync('which', ['socat']).status === 0;
+
+/** A free loopback port, for a server a worker will start later at an address the device already knows. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, resolve);
+  });
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (typeof address !== 'object' || !address) throw new Error('no port from the OS');
+  return address.port;
+}
+
+/**
+ * Starts what the rig says the harness runs itself (embedded emulators) and turns every target
+ * into the description a suite sees: endpoints, console port and power switch — for an emulator
+ * the same kinds of endpoints a bench board has (a PTY console, a Tasmota-compatible switch).
+ */
+export async function startTargets(
+  rig: Rig,
+  targets: readonly LoadedTarget[],
+  options: { env: NodeJS.ProcessEnv; lockDir: string },
+): Promise<StartedTargets> {
+  const emulators: StartedEmulator[] = [];
+  const descriptions: TargetDescription[] = [];
+  const notStarted: StartedTargets['notStarted'] = [];
+  const notes: string[] = [];
+  const socat = hasSocat();
+  if (!socat)
+    notes.push('socat is not installed: emulator consoles are not exposed, console requirements are skipped');
+  for (const loaded of targets) {
+    const { target } = resolveSecrets(loaded, options.env);
+    try {
+      if (target.kind === 'emulator') {
+        const { description, emulator } = await startEmbeddedEmulator(target, socat, options.lockDir);
+        emulators.push(emulator);
+        descriptions.push(description);
+      } else if (target.kind === 'board' || target.kind === 'emulator-process') {
+        descriptions.push(boardDescription(target, options.lockDir));
+      } else {
+        notStarted.push({ target: target.name, reason: `targets of kind '${target.kind}' are not run yet` });
+      }
+    } catch (error) {
+      notStarted.push({ target: target.name, reason: (error as Error).message });
+    }
+  }
+  void rig;
+  return {
+    descriptions,
+    notStarted,
+    notes,
+    stop: async () => {
+      await Promise.all(emulators.map((emulator) => emulator.stop()));
+    },
+  };
+}
+
+type ResolvedOf<K extends ResolvedTarget['kind']> = Extract<ResolvedTarget, { kind: K }>;
+
+async function startEmbeddedEmulator(
+  target: ResolvedOf<'emulator'>,
+  socat: boolean,
+  lockDir: string,
+): Promise<{ description: TargetDescription; emulator: StartedEmulator }> {
+  const options = emulatorOptionsFor(target);
+  const updatePort = target.updateServer ? (target.updateServer.port ?? (await freePort())) : undefined;
+  const updateHost = target.updateServer?.host ?? '127.0.0.1';
+  const firmwareOptions = { ...options.options };
+  if (updatePort !== undefined)
+    firmwareOptions.updateUrl ??= `http://${updateHost}:${updatePort}/firmware.bin`;
+  const emulator = await startEmulator({
+    ...options,
+    options: firmwareOptions,
+    console: socat ? 'pty' : 'memory',
+  });
+  const endpoints = emulator.endpoints();
+  const http = endpoints.services.http;
+  const ota = endpoints.services.ota;
+  const capabilities = socat ? target.capabilities : target.capabilities.filter((c) => c !== 'console');
+  const description: TargetDescription = {
+    name: target.name,
+    profile: target.profile,
+    platform: emulator.platform,
+    kind: 'emulator',
+    capabilities,
+    ...(target.limits ? { limits: target.limits } : {}),
+    ...(target.tls ? { tls: target.tls } : {}),
+    ...(target.token === undefined ? {} : { token: target.token }),
+    ...(target.password === undefined ? {} : { password: target.password }),
+    ...(target.username === undefined ? {} : { username: target.username }),
+    ...(http ? { url: `http://${http.host}:${http.port}` } : {}),
+    ...(ota ? { host: ota.host, port: ota.port } : {}),
+    ...(updatePort === undefined ? {} : { updateServer: { host: updateHost, port: updatePort } }),
+    options: firmwareOptions,
+    ...(endpoints.console ? { console: { port: endpoints.console, baudRate: 115200, reopen: true } } : {}),
+    ...(endpoints.control ? { power: { type: 'emulator-control' as const, url: endpoints.control } } : {}),
+    lockDir,
+  };
+  return { description, emulator };
+}
+
+function boardDescription(
+  target: ResolvedOf<'board'> | ResolvedOf<'emulator-process'>,
+  lockDir: string,
+): TargetDescription {
+  if (target.kind === 'emulator-process') {
+    throw new Error(
+      `target ${target.name}: emulator-process targets are described by their board endpoints; use kind "board"`,
+    );
+  }
+  return {
+    name: target.name,
+    profile: target.profile,
+    ...(target.platform ? { platform: target.platform } : {}),
+    kind: 'board',
+    capabilities: target.capabilities,
+    ...(target.limits ? { limits: target.limits } : {}),
+    ...(target.tls ? { tls: target.tls } : {}),
+    ...(target.token === undefined ? {} : { token: target.token }),
+    ...(target.password === undefined ? {} : { password: target.password }),
+    ...(target.username === undefined ? {} : { username: target.username }),
+    ...(target.url ? { url: target.url } : {}),
+    ...(target.host ? { host: target.host } : {}),
+    ...(target.port ? { port: target.port } : {}),
+    ...(target.updateServer ? { updateServer: target.updateServer } : {}),
+    ...(target.options ? { options: target.options } : {}),
+    ...(target.console ? { console: target.console } : {}),
+    ...(target.power ? { power: target.power } : {}),
+    ...(target.reset ? { reset: target.reset } : {}),
+    lockDir,
+  };
+}

@@ -1,0 +1,106 @@
+import { request } from 'undici';
+import { requirement } from '../framework/index.ts';
+
+const SOURCE = 'reference/viperhttp-luartos-mqtt.md §1.3 (viperhttp_ota.py 610–625)';
+
+/** Every OTA route of the real code (§1.2), with a body that would be valid if authorised. */
+const ROUTES = [
+  ['GET', '/ota/status'],
+  ['POST', '/ota/begin'],
+  ['POST', '/ota/chunk'],
+  ['POST', '/ota/finalize'],
+  ['POST', '/ota/abort'],
+  ['POST', '/ota/upload'],
+  ['POST', '/ota/mark-valid'],
+] as const;
+
+async function call(baseUrl: string, method: string, path: string, headers: Record<string, string> = {}) {
+  const response = await request(new URL(path, baseUrl), {
+    method: method as 'GET' | 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: method === 'POST' ? '{}' : undefined,
+  });
+  const text = await response.body.text();
+  return { status: response.statusCode, text };
+}
+
+requirement(
+  'viperhttp/auth/1',
+  'MUST',
+  'answers 401 {"detail":"invalid ota token"} on every OTA route when no token is sent',
+  { source: SOURCE },
+  async ({ target, step, check }) => {
+    const base = target.description.url!;
+    for (const [method, path] of ROUTES) {
+      const answer = await step(`${method} ${path} without a token`, () => call(base, method, path));
+      check(
+        answer.status === 401 && answer.text.includes('invalid ota token'),
+        `401 {"detail":"invalid ota token"} on ${method} ${path}`,
+        `${answer.status} ${answer.text}`,
+      );
+    }
+    // Positive control: the same device accepts the right token, so it is not refusing everything.
+    const status = await step('GET /ota/status with the token', () =>
+      call(base, 'GET', '/ota/status', { 'X-OTA-Token': target.description.token ?? '' }),
+    );
+    check(status.status === 200, '200 on GET /ota/status with the right token', `${status.status}`);
+  },
+);
+
+requirement(
+  'viperhttp/auth/2',
+  'MUST',
+  'answers 401 on every OTA route when the token is wrong',
+  { source: SOURCE },
+  async ({ target, step, check }) => {
+    const base = target.description.url!;
+    for (const [method, path] of ROUTES) {
+      const answer = await step(`${method} ${path} with a wrong token`, () =>
+        call(base, method, path, { 'X-OTA-Token': `${target.description.token ?? ''}-wrong` }),
+      );
+      check(answer.status === 401, `401 on ${method} ${path}`, `${answer.status} ${answer.text}`);
+    }
+    const status = await step('GET /ota/status with the token', () =>
+      call(base, 'GET', '/ota/status', { 'X-OTA-Token': target.description.token ?? '' }),
+    );
+    check(status.status === 200, '200 on GET /ota/status with the right token', `${status.status}`);
+  },
+);
+
+requirement(
+  'viperhttp/auth/3',
+  'MUST',
+  'accepts the token in the `token` query parameter',
+  { source: SOURCE },
+  async ({ target, step, check }) => {
+    const base = target.description.url!;
+    const token = encodeURIComponent(target.description.token ?? '');
+    const answer = await step('GET /ota/status?token=…', () =>
+      call(base, 'GET', `/ota/status?token=${token}`),
+    );
+    check(answer.status === 200, '200 with ?token=<token>', `${answer.status} ${answer.text}`);
+    const wrong = await step('GET /ota/status?token=<wrong>', () =>
+      call(base, 'GET', `/ota/status?token=${token}x`),
+    );
+    check(wrong.status === 401, '401 with a wrong ?token=', `${wrong.status}`);
+  },
+);
+
+requirement(
+  'viperhttp/auth/4',
+  'MUST',
+  'refuses `Authorization: Bearer <token>` with 401 (the header is X-OTA-Token, no Bearer prefix)',
+  { source: `${SOURCE}; §0 finding 1` },
+  async ({ target, step, check }) => {
+    const base = target.description.url!;
+    const token = target.description.token ?? '';
+    const bearer = await step('GET /ota/status with Authorization: Bearer', () =>
+      call(base, 'GET', '/ota/status', { authorization: `Bearer ${token}` }),
+    );
+    check(bearer.status === 401, '401 for a Bearer token', `${bearer.status} ${bearer.text}`);
+    const header = await step('GET /ota/status with X-OTA-Token', () =>
+      call(base, 'GET', '/ota/status', { 'x-ota-token': token }),
+    );
+    check(header.status === 200, '200 for the same token in X-OTA-Token', `${header.status}`);
+  },
+);
