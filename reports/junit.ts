@@ -1,6 +1,6 @@
 import type { ConformanceResult } from './conformance-result.ts';
 
-const escape = (text: string) =>
+const escapeXml = (text: string) =>
   text
     .replaceAll('&', '&amp;')
     .replaceAll('<', '&lt;')
@@ -23,19 +23,19 @@ export function toJunitXml(results: readonly ConformanceResult[]): string {
     const time = cases.reduce((sum, c) => sum + c.durationMs, 0) / 1000;
     const body = cases.map((c) => {
       const name = `${c.id} [${c.level}] ${c.text}`;
-      const open = `    <testcase classname="${escape(`${target}.${c.id.split('/').slice(0, 2).join('.')}`)}" name="${escape(name)}" file="${escape(c.file)}" time="${(c.durationMs / 1000).toFixed(3)}"`;
+      const open = `    <testcase classname="${escapeXml(`${target}.${c.id.split('/').slice(0, 2).join('.')}`)}" name="${escapeXml(name)}" file="${escapeXml(c.file)}" time="${(c.durationMs / 1000).toFixed(3)}"`;
       if (c.outcome === 'pass') return `${open}/>`;
-      const detail = escape(c.detail ?? '');
+      const detail = escapeXml(c.detail ?? '');
       const inner =
         c.outcome === 'skip'
           ? `<skipped message="${detail}"/>`
           : c.outcome === 'fail'
-            ? `<failure message="${escape(firstLine(c.detail))}" type="RequirementFailure">${detail}</failure>`
-            : `<error message="${escape(firstLine(c.detail))}" type="RigError">${detail}</error>`;
+            ? `<failure message="${escapeXml(firstLine(c.detail))}" type="RequirementFailure">${detail}</failure>`
+            : `<error message="${escapeXml(firstLine(c.detail))}" type="RigError">${detail}</error>`;
       return `${open}>\n      ${inner}\n    </testcase>`;
     });
     suites.push(
-      `  <testsuite name="${escape(target)}" tests="${cases.length}" failures="${count('fail')}" errors="${count('rig-error')}" skipped="${count('skip')}" time="${time.toFixed(3)}">\n${body.join('\n')}\n  </testsuite>`,
+      `  <testsuite name="${escapeXml(target)}" tests="${cases.length}" failures="${count('fail')}" errors="${count('rig-error')}" skipped="${count('skip')}" time="${time.toFixed(3)}">\n${body.join('\n')}\n  </testsuite>`,
     );
   }
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="ota-conformance">\n${suites.join('\n')}\n</testsuites>\n`;

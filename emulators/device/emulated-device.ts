@@ -443,9 +443,14 @@ export class EmulatedDevice {
           });
           signal.addEventListener('abort', unsubscribe, { once: true });
         },
-        line: (text) => console.line(text),
-        log: (level, tag, message) =>
-          console.line(`${level} (${Date.now() - bootStartedAt + 300}) ${tag}: ${message}`),
+        // Late network events of a boot that has ended print nothing: that chip is gone.
+        line: (text) => {
+          if (!signal.aborted) console.line(text);
+        },
+        log: (level, tag, message) => {
+          if (!signal.aborted)
+            console.line(`${level} (${Date.now() - bootStartedAt + 300}) ${tag}: ${message}`);
+        },
       },
       preferredPort: (name) =>
         this.endpoints.get(name)?.port ?? this.fixedPorts[name] ?? this.fixedPorts['*'] ?? 0,

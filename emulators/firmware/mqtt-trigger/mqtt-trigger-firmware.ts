@@ -69,19 +69,7 @@ export const mqttTriggerFirmware: FirmwareModule = {
         'Connects without a last will: an abrupt power loss leaves the retained status saying connected.',
     },
   ],
-  async start(bootContext: FirmwareContext) {
-    // Late network events of a boot that has ended print nothing: that chip is gone.
-    const context: FirmwareContext = {
-      ...bootContext,
-      console: {
-        line: (text) => {
-          if (!bootContext.signal.aborted) bootContext.console.line(text);
-        },
-        log: (level, tag, message) => {
-          if (!bootContext.signal.aborted) bootContext.console.log(level, tag, message);
-        },
-      },
-    };
+  async start(context: FirmwareContext) {
     const options = readOptions(context);
     const bootStartedAt = Date.now();
     const timers = new Set<NodeJS.Timeout>();
