@@ -1,6 +1,6 @@
 import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
 import { type FollowRedirects, HttpUpdateClient, type HttpUpdateSettings } from './http-update-client.ts';
-import { HttpUpdateResult } from './http-update-errors.ts';
+import { HttpUpdateResult, lastErrorString } from './http-update-errors.ts';
 import { pullPlatformFor } from './pull-platform.ts';
 import type { DeviceIdentity } from './update-request.ts';
 
@@ -99,6 +99,8 @@ function readOptions(context: FirmwareContext): HttpUpdateOptions {
 
 function settingsFrom(options: HttpUpdateOptions): HttpUpdateSettings {
   const url = new URL(options.updateUrl);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new RangeError(`unsupported scheme ${url.protocol}`);
   // begin(url) takes `user:pass@` from the URL as Basic credentials.
   const fromUrl =
     url.username === '' ? '' : `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
@@ -151,9 +153,15 @@ class HttpUpdateSketch {
 
   /** Runs one check unless one is already running. */
   check(): Promise<void> {
-    this.checking ??= this.runCheck().finally(() => {
-      this.checking = undefined;
-    });
+    this.checking ??= this.runCheck()
+      .catch((error: unknown) => {
+        // A fault of the emulator itself, not of the device: say so on the console instead of crashing the host.
+        if (!this.context.signal.aborted)
+          this.context.console.line(`emulator fault in http-update: ${String(error)}`);
+      })
+      .finally(() => {
+        this.checking = undefined;
+      });
     return this.checking;
   }
 
@@ -164,7 +172,17 @@ class HttpUpdateSketch {
   private async runCheck(): Promise<void> {
     const context = this.context;
     if (this.options.updateUrl === '' || context.signal.aborted) return;
-    const outcome = await this.client.update(settingsFrom(this.options));
+    let settings: HttpUpdateSettings;
+    try {
+      settings = settingsFrom(this.options);
+    } catch {
+      // HTTPClient::begin() refuses a URL it cannot parse; GET() then fails to connect.
+      context.console.line(
+        `HTTP_UPDATE_FAILED Error (-1): ${lastErrorString(context.platform, -1, () => '')}`,
+      );
+      return;
+    }
+    const outcome = await this.client.update(settings);
     if (context.signal.aborted) return;
     switch (outcome.result) {
       case HttpUpdateResult.FAILED:

@@ -316,6 +316,35 @@ describe('http-update (ESP8266): 200 with an image', () => {
   });
 });
 
+describe('http-update (ESP8266): transport failures', () => {
+  it('a server that is not there, or a URL HTTPClient cannot use, is -1 `HTTP error: connection failed`', async () => {
+    const server = await updateServer();
+    const gone = new ScriptedUpdateServer();
+    const port = await gone.start();
+    await gone.stop();
+    const refused = await start(server, { options: { updateUrl: `http://127.0.0.1:${port}/fw.bin` } });
+    expect(await waitForLine(refused, /^HTTP_UPDATE_/)).toBe(
+      'HTTP_UPDATE_FAILED Error (-1): HTTP error: connection failed',
+    );
+    const ftp = await start(server, { options: { updateUrl: 'ftp://127.0.0.1/fw.bin' } });
+    expect(await waitForLine(ftp, /^HTTP_UPDATE_/)).toBe(
+      'HTTP_UPDATE_FAILED Error (-1): HTTP error: connection failed',
+    );
+    await settle();
+    expect(restarts(refused) + restarts(ftp)).toBe(0);
+  });
+
+  it('a server that never answers is -11 `HTTP error: read Timeout` after the client timeout', async () => {
+    const { result } = await checkOnce(
+      () => ({ head: '', body: new Uint8Array(0), sendBytes: 0, afterShortBody: 'hang' }),
+      {
+        options: { clientTimeoutMs: 200 },
+      },
+    );
+    expect(result).toBe('HTTP_UPDATE_FAILED Error (-11): HTTP error: read Timeout');
+  });
+});
+
 describe('http-update (ESP8266): redirects', () => {
   function redirectingServer(image: Uint8Array, server: ScriptedUpdateServer) {
     return (request: { requestLine: string }) =>
