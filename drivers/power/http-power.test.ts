@@ -251,7 +251,7 @@ describe('a dead or lying switch fails within the timeout, naming target and ste
       expect(error.message).not.toContain(SECRET);
       expect(error.message).not.toContain(encodeURIComponent(SECRET));
       expect(elapsedMs).toBeGreaterThanOrEqual(280);
-      expect(elapsedMs).toBeLessThan(1_500);
+      expect(elapsedMs).toBeLessThan(2_500);
     });
 
     it(`${name}: a port nobody listens on → PowerRequestError at once`, async () => {
@@ -263,7 +263,7 @@ describe('a dead or lying switch fails within the timeout, naming target and ste
       expect(error.message).toContain("target 'rig-a'");
       expect(error.message).toContain("step 'power off'");
       expect(error.message).toContain('ECONNREFUSED');
-      expect(Date.now() - startedAt).toBeLessThan(1_000);
+      expect(Date.now() - startedAt).toBeLessThan(2_000);
     });
   }
 

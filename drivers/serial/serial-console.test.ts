@@ -135,7 +135,7 @@ describe('SerialConsole timeouts name the target and the step and never hang', (
     expect(timeout.message).toContain('| I (100) wifi: connected');
     expect(timeout.lastLines).toEqual(['I (100) wifi: connected', 'I (120) main: token=s3cr3t-token']);
     expect(elapsedMs).toBeGreaterThanOrEqual(290);
-    expect(elapsedMs).toBeLessThan(1_000);
+    expect(elapsedMs).toBeLessThan(2_000);
   });
 
   it('the same wait succeeds when the line comes before the timeout', async () => {
