@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerEmulateCommand } from './commands/emulate.ts';
 import { registerImageCommand } from './commands/image.ts';
+import { registerListCommand } from './commands/list.ts';
 import { registerRunCommand } from './commands/run.ts';
 
 /** Builds the command tree. Each verb lives in its own file under bin/commands/. */
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
   registerImageCommand(program);
   registerEmulateCommand(program);
   registerRunCommand(program);
+  registerListCommand(program);
   return program;
 }
 
