@@ -1,0 +1,9 @@
+export {
+  checkContainerRuntime,
+  EMULATOR_IMAGE,
+  MOSQUITTO_IMAGE,
+  type RuntimeCheck,
+  type StartedEmulatorContainer,
+  startEmulatorContainer,
+  startMosquittoContainer,
+} from './container-launcher.ts';
