@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerEmulateCommand } from './commands/emulate.ts';
 import { registerImageCommand } from './commands/image.ts';
+import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
 import { registerRunCommand } from './commands/run.ts';
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
   registerEmulateCommand(program);
   registerRunCommand(program);
   registerListCommand(program);
+  registerKillMatrixCommand(program);
   return program;
 }
 
