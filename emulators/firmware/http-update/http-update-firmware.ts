@@ -1,7 +1,7 @@
 import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
 import { type FollowRedirects, HttpUpdateClient, type HttpUpdateSettings } from './http-update-client.ts';
 import { HttpUpdateResult, lastErrorString } from './http-update-errors.ts';
-import { pullPlatformFor } from './pull-platform.ts';
+import { type PullPlatform, pullPlatformFor } from './pull-platform.ts';
 import type { DeviceIdentity } from './update-request.ts';
 
 export interface HttpUpdateOptions {
@@ -142,13 +142,14 @@ class HttpUpdateSketch {
   private readonly context: FirmwareContext;
   private readonly options: HttpUpdateOptions;
   private readonly client: HttpUpdateClient;
+  private readonly platform: PullPlatform;
   private checking: Promise<void> | undefined;
 
   constructor(context: FirmwareContext) {
     this.context = context;
     this.options = readOptions(context);
-    const platform = pullPlatformFor(context, { streamTimeoutReads: this.options.streamTimeoutReads });
-    this.client = new HttpUpdateClient(context, platform);
+    this.platform = pullPlatformFor(context, { streamTimeoutReads: this.options.streamTimeoutReads });
+    this.client = new HttpUpdateClient(context, this.platform);
   }
 
   /** Runs one check unless one is already running. */
@@ -194,8 +195,7 @@ class HttpUpdateSketch {
         return;
       case HttpUpdateResult.OK: {
         // The library restarts from inside update(), so the sketch never prints HTTP_UPDATE_OK then.
-        const platform = this.options.target === 'sketch' || context.options.atomicFsUpdate === true;
-        if (this.options.rebootOnUpdate && platform) {
+        if (this.options.rebootOnUpdate && this.platform.restartsAfter(this.options.target)) {
           context.restart();
           return;
         }

@@ -316,6 +316,42 @@ describe('http-update (ESP8266): 200 with an image', () => {
   });
 });
 
+describe('http-update (ESP8266): updateFS()', () => {
+  it('sends mode spiffs, writes the FS in place, prints HTTP_UPDATE_OK and does not restart', async () => {
+    const fsImage = new Uint8Array(12 * 1024).map((_, i) => (i * 13) & 0xff);
+    const { emulator, server, result } = await checkOnce(
+      () => ({ head: okHead(fsImage.length, { 'x-MD5': md5(fsImage) }), body: fsImage }),
+      { options: { target: 'spiffs' } },
+    );
+    expect(server.requests[0]!.header('x-ESP8266-mode')).toBe('spiffs');
+    expect(result).toBe('HTTP_UPDATE_OK');
+    await settle();
+    expect(restarts(emulator)).toBe(0);
+    // Beside the console: the bytes are at FS_start (0x200000) of the 4M/FS2M layout.
+    expect(
+      Buffer.from(emulator.device.flash.read(0x200000, fsImage.length)).equals(Buffer.from(fsImage)),
+    ).toBe(true);
+  });
+
+  it('restarts after an FS update when the core was built with ATOMIC_FS_UPDATE', async () => {
+    const fsImage = new Uint8Array(8 * 1024).fill(0x5a);
+    const server = await updateServer();
+    server.answer = (_request, index) =>
+      index === 0 ? { head: okHead(fsImage.length), body: fsImage } : { head: notModified() };
+    const emulator = await start(server, {
+      options: { target: 'spiffs' },
+      esp8266: { updater: { atomicFsUpdate: true } },
+    });
+    await waitForLine(emulator, /^ets Jan {2}8 2013,rst cause:3/);
+    // eboot copies the staged FS image to FS_start at that boot (reference §4.7).
+    await waitForLine(emulator, /^@cp:0$/, consoleText(emulator).indexOf(BOOT_AFTER_RESTART));
+    expect(consoleText(emulator)).not.toContain('HTTP_UPDATE_OK');
+    expect(
+      Buffer.from(emulator.device.flash.read(0x200000, fsImage.length)).equals(Buffer.from(fsImage)),
+    ).toBe(true);
+  });
+});
+
 describe('http-update (ESP8266): transport failures', () => {
   it('a server that is not there, or a URL HTTPClient cannot use, is -1 `HTTP error: connection failed`', async () => {
     const server = await updateServer();

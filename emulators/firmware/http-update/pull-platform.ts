@@ -29,8 +29,11 @@ export interface PullPlatform {
   readonly headBytes: number;
   /** 401 → -108 on ESP8266 ≥ 3.0.0; any other platform or core maps it to -104. */
   readonly unauthorizedCode: number;
-  /** Whether a successful FS update restarts too (ESP8266 with ATOMIC_FS_UPDATE). */
-  readonly rebootAfterFilesystem: boolean;
+  /**
+   * Whether rebootOnUpdate restarts after this kind of update: always for a sketch; for a
+   * filesystem only on an ESP8266 built with ATOMIC_FS_UPDATE, where eboot does the copy.
+   */
+  restartsAfter(target: UpdateTarget): boolean;
   begin(length: number, target: UpdateTarget): boolean;
   setMD5(md5: string): boolean;
   /** writeStream(): how many bytes went into the Update from the response body. */
@@ -60,12 +63,14 @@ function esp8266Platform(context: FirmwareContext): PullPlatform {
   const layout = esp8266.layout;
   let firstByte = -1;
   let target: UpdateTarget = 'sketch';
+  // A build with ATOMIC_FS_UPDATE stages an FS image below the FS instead of writing it in place.
+  let stagedFilesystem = false;
   return {
     freeSketchSpace: layout.fsStart - roundUpToSector(context.running.size),
     filesystemSize: layout.fsEnd - layout.fsStart,
     headBytes: 4,
     unauthorizedCode: esp8266.core === '2.7.4' ? -104 : -108,
-    rebootAfterFilesystem: context.options.atomicFsUpdate === true,
+    restartsAfter: (chosen) => chosen === 'sketch' || stagedFilesystem,
     checkImageHead(head) {
       if (head.length < 4 || (head[0] !== IMAGE_MAGIC && head[0] !== GZIP_MAGIC))
         return BIN_VERIFY_HEADER_FAILED;
@@ -76,7 +81,9 @@ function esp8266Platform(context: FirmwareContext): PullPlatform {
     },
     begin: (length, chosen) => {
       target = chosen;
-      return update.begin(length, chosen === 'spiffs' ? 'fs' : 'flash');
+      const began = update.begin(length, chosen === 'spiffs' ? 'fs' : 'flash');
+      stagedFilesystem = began && chosen === 'spiffs' && update.stagingAddress() !== layout.fsStart;
+      return began;
     },
     setMD5: (md5) => update.setMD5(md5),
     async writeStream(reader, length, settings) {
@@ -136,7 +143,7 @@ function esp32Platform(context: FirmwareContext, settings: { streamTimeoutReads:
     filesystemSize: spiffs?.size,
     headBytes: 1,
     unauthorizedCode: -104,
-    rebootAfterFilesystem: false,
+    restartsAfter: (target) => target === 'sketch',
     // Only the first byte, no gzip; the flash-size check is commented out in the library.
     checkImageHead: (head) => (head[0] === IMAGE_MAGIC ? 0 : BIN_VERIFY_HEADER_FAILED),
     begin: (length, target) =>
