@@ -1,3 +1,11 @@
+export {
+  type AuthChallenge,
+  basicAuthorization,
+  type DigestInput,
+  digestAuthorization,
+  parseChallenges,
+  UnsupportedDigestError,
+} from './digest-auth.ts';
 export { HttpStepError, type HttpStepErrorCode, type HttpStepErrorDetails } from './errors.ts';
 export type { HttpMethod } from './http-target.ts';
 export type { RawBytesRequest, RawHttpRequest, RawResponse } from './raw-request.ts';
@@ -19,3 +27,10 @@ export {
   type ViperPartition,
   type ViperStatus,
 } from './viperhttp-client.ts';
+export {
+  type WebAnswer,
+  WebUpdateClient,
+  type WebUpdateClientOptions,
+  type WebUploadOptions,
+  type WebUploadResult,
+} from './web-update-client.ts';
