@@ -45,7 +45,13 @@ export interface TargetDescription {
   /** Device address and port for espota (UDP). */
   host?: string;
   port?: number;
-  updateServer?: { host?: string; port?: number; publicUrl?: string };
+  updateServer?: {
+    host?: string;
+    port?: number;
+    publicUrl?: string;
+    /** The certificate the harness' update server presents, when the device pulls over HTTPS. */
+    tls?: { certPem: string; keyPem: string; caPem: string; minVersion?: TlsConfig['minVersion'] };
+  };
   mqtt?: { brokerUrl?: string; username?: string; password?: string; dialect?: string; topic?: string };
   options?: Record<string, unknown>;
   console?: { port: string; baudRate: number; reopen: boolean };
