@@ -11,6 +11,7 @@ import {
   image,
   pushImage,
   sha256Hex,
+  TOKEN,
   waitForReboot,
 } from './viperhttp-test-kit.test-support.ts';
 
@@ -47,6 +48,20 @@ describe('viperhttp defects, each beside the conforming device', () => {
     const wrong = { 'X-OTA-Token': 'guess' };
     expect((await good.get('/ota/status', wrong)).status).toBe(401);
     expect((await bad.get('/ota/status', wrong)).status).toBe(200);
+  });
+
+  it('status-without-token: GET /ota/status answers without a token, other routes still refuse', async () => {
+    const [good, bad] = await pair('status-without-token');
+    expect((await good.get('/ota/status', {})).status).toBe(401);
+    expect((await bad.get('/ota/status', {})).status).toBe(200);
+    expect((await bad.post('/ota/abort', {})).status).toBe(401);
+  });
+
+  it('accepts-bearer: Authorization: Bearer <token> is taken as the token', async () => {
+    const [good, bad] = await pair('accepts-bearer');
+    const bearer = { authorization: `Bearer ${TOKEN}` };
+    expect((await good.get('/ota/status', bearer)).status).toBe(401);
+    expect((await bad.get('/ota/status', bearer)).status).toBe(200);
   });
 
   it('accepts-bad-sha: finalize with a mismatching expected_sha256 succeeds and the image boots', async () => {

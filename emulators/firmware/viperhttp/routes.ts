@@ -13,6 +13,10 @@ export interface ViperRouteSettings {
   demoRoutes: boolean;
   /** The `accepts-any-token` defect: any token value passes. */
   acceptsAnyToken: boolean;
+  /** The `status-without-token` defect: GET status answers without authorisation. */
+  statusWithoutToken: boolean;
+  /** The `accepts-bearer` defect: `Authorization: Bearer <token>` is taken as the token. */
+  acceptsBearer: boolean;
 }
 
 export interface ViperRouteHooks {
@@ -121,7 +125,12 @@ export function viperRoutes(
 
   const authorised = (request: HttpRequest): boolean => {
     if (tokenBytes === undefined) return true;
-    const provided = request.headers.get(tokenHeader) ?? request.query.get(settings.tokenQuery);
+    if (settings.statusWithoutToken && request.method === 'GET' && request.path === `${prefix}/status`)
+      return true;
+    const bearer = settings.acceptsBearer
+      ? /^Bearer (.*)$/.exec(request.headers.get('authorization') ?? '')?.[1]
+      : undefined;
+    const provided = request.headers.get(tokenHeader) ?? request.query.get(settings.tokenQuery) ?? bearer;
     if (provided === undefined) return false;
     if (settings.acceptsAnyToken) return true;
     const bytes = Buffer.from(provided, 'utf8');

@@ -7,6 +7,18 @@ const SECTION = 'reference/viperhttp-luartos-mqtt.md';
 
 export const VIPERHTTP_DEFECTS = [
   {
+    name: 'status-without-token',
+    breaks: [
+      `${SECTION} §1.3: auth is checked before anything else on every route, including status and abort`,
+    ],
+    description: 'GET /ota/status answers 200 without a token (the status route left open).',
+  },
+  {
+    name: 'accepts-bearer',
+    breaks: [`${SECTION} §1.3: the token header is X-OTA-Token; there is no Bearer prefix stripping`],
+    description: 'takes `Authorization: Bearer <token>` as the token, as the narrative doc would have it.',
+  },
+  {
     name: 'accepts-any-token',
     breaks: [
       `${SECTION} §1.3: a token that does not equal ota_token is refused with 401 {"detail":"invalid ota token"}`,
@@ -110,6 +122,8 @@ export const viperhttpFirmware: FirmwareModule = {
         tokenQuery: stringOption(context, 'tokenQuery', 'token'),
         demoRoutes: context.options.demoRoutes !== false,
         acceptsAnyToken: defects.has('accepts-any-token'),
+        statusWithoutToken: defects.has('status-without-token'),
+        acceptsBearer: defects.has('accepts-bearer'),
       },
       {
         reset: () => context.restart(),
