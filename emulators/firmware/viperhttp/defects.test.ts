@@ -54,7 +54,7 @@ describe('viperhttp defects, each beside the conforming device', () => {
     const [good, bad] = await pair('status-without-token');
     expect((await good.get('/ota/status', {})).status).toBe(401);
     expect((await bad.get('/ota/status', {})).status).toBe(200);
-    expect((await bad.post('/ota/abort', {})).status).toBe(401);
+    expect((await bad.post('/ota/abort', {}, {})).status).toBe(401);
   });
 
   it('accepts-bearer: Authorization: Bearer <token> is taken as the token', async () => {
