@@ -1,4 +1,4 @@
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { connect as connectTcp, type Socket } from 'node:net';
 import { connect as connectTls, type TLSSocket } from 'node:tls';
@@ -133,7 +133,7 @@ function trusted(socket: TLSSocket, trust: TlsTrust): boolean {
   if (trust.fingerprint !== undefined) {
     const raw = socket.getPeerCertificate().raw;
     if (raw === undefined) return false;
-    const actual = createHash('sha1').update(new X509Certificate(raw).raw).digest('hex');
+    const actual = createHash('sha1').update(raw).digest('hex');
     return actual === trust.fingerprint.replace(/[^0-9a-f]/gi, '').toLowerCase();
   }
   return trust.ca !== undefined && socket.authorized;

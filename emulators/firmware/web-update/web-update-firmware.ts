@@ -21,8 +21,6 @@ export interface WebUpdateOptions {
   password: string;
   /** The challenge the sketch asks for: the library's default Basic, or Digest. */
   authScheme: AuthScheme;
-  /** `ESP8266HTTPUpdateServer(true)`: the library's own Serial messages. */
-  serialDebug: boolean;
 }
 
 const DEFAULT_OPTIONS: WebUpdateOptions = {
@@ -30,7 +28,6 @@ const DEFAULT_OPTIONS: WebUpdateOptions = {
   username: '',
   password: '',
   authScheme: 'basic',
-  serialDebug: false,
 };
 
 /** Wait between sending the success page and ESP.restart() (`delay(100)` in the library). */
@@ -45,7 +42,6 @@ function readOptions(raw: Readonly<Record<string, unknown>>): WebUpdateOptions {
     username: text('username', ''),
     password: text('password', ''),
     authScheme: scheme,
-    serialDebug: raw.serialDebug === true,
   };
 }
 
@@ -141,7 +137,7 @@ class WebUpdateServer {
           if (event.type === 'part') {
             // Only parts with a filename are uploads; the others are plain form arguments.
             fileOpen = event.filename !== undefined;
-            if (fileOpen) this.fileStart(event.name, event.filename ?? '', authenticated);
+            if (fileOpen) this.fileStart(event.name, authenticated);
           } else if (event.type === 'data') {
             if (fileOpen && authenticated && this.updaterError === '') await this.fileWrite(event.bytes);
           } else if (event.type === 'part-end') {
@@ -170,13 +166,12 @@ class WebUpdateServer {
   }
 
   /** UPLOAD_FILE_START: the part name picks firmware or filesystem; the filename is ignored. */
-  private fileStart(name: string, filename: string, authenticated: boolean): void {
+  private fileStart(name: string, authenticated: boolean): void {
     this.updaterError = '';
     if (!authenticated) return;
-    if (this.options.serialDebug) this.context.console.line(`Update: ${filename}`);
     if (name === 'filesystem') {
       // A failed FS begin only prints; the first write then records the error.
-      if (!this.platform.beginFilesystem() && this.options.serialDebug) this.printUpdateError();
+      this.platform.beginFilesystem();
     } else if (!this.platform.beginFirmware()) {
       this.setUpdaterError();
     }
@@ -194,11 +189,7 @@ class WebUpdateServer {
 
   /** UPLOAD_FILE_END: end(true) takes whatever arrived as the image size. */
   private fileEnd(): void {
-    if (this.platform.update.end(true)) {
-      if (this.options.serialDebug) this.context.console.line('Update Success! Rebooting...');
-    } else {
-      this.setUpdaterError();
-    }
+    if (!this.platform.update.end(true)) this.setUpdaterError();
   }
 
   /** UPLOAD_FILE_ABORTED: the client went away mid-upload; nothing is answered. */
@@ -214,12 +205,7 @@ class WebUpdateServer {
   }
 
   private setUpdaterError(): void {
-    if (this.options.serialDebug) this.printUpdateError();
     this.updaterError = this.platform.update.printError();
-  }
-
-  private printUpdateError(): void {
-    this.context.console.line(this.platform.update.printError().replace(/\r?\n$/, ''));
   }
 
   private requestAuthentication(response: ServerResponse): void {

@@ -347,6 +347,12 @@ describe('web-update (ESP8266): a client that drops mid-upload', () => {
 });
 
 describe('web-update (ESP32 HTTPUpdateServer)', () => {
+  it('answers a filesystem upload without a SPIFFS partition with `Update error: Bad Size Given`', async () => {
+    const emulator = await start({ platform: 'esp32' });
+    const reply = await upload(emulator, 'filesystem', new Uint8Array(4096).fill(7));
+    expect(reply).toMatchObject({ status: 200, body: 'Update error: Bad Size Given\r\n' });
+  });
+
   it('flashes the next OTA slot, answers the success page without CORS headers and restarts into it', async () => {
     const emulator = await start({ platform: 'esp32' });
     const image = buildEsp32Image({
