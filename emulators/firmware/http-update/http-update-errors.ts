@@ -51,7 +51,7 @@ function httpClientErrorText(platform: Platform, code: number): string {
     case HttpClientError.NO_HTTP_SERVER:
       return 'no HTTP server';
     case HttpClientError.TOO_LESS_RAM:
-      return 'too less ram';
+      return 'not enough ram';
     case HttpClientError.ENCODING:
       return 'Transfer-Encoding not supported';
     case HttpClientError.STREAM_WRITE:

@@ -34,7 +34,7 @@ export class HttpTransportError extends Error {
 /**
  * One `GET … HTTP/1.0` as HTTPClient with useHTTP10(true) sends it: the request line and the
  * header block exactly as given (order and case kept), then the status line and headers read
- * line by line within `timeoutMs`. The body stays on the socket for the caller to stream.
+ * line by line, each within `timeoutMs` of the previous one. The body stays on the socket for the caller to stream.
  */
 export async function http10Get(
   url: URL,
@@ -52,10 +52,9 @@ export async function http10Get(
   }
   let status = 0;
   const headers = new Map<string, string>();
-  const deadline = Date.now() + options.timeoutMs;
   for (;;) {
-    const left = deadline - Date.now();
-    const line = left > 0 ? await reader.readLine(left, options.signal) : undefined;
+    // handleHeaderResponse() times out on silence since the last line, not on the whole header.
+    const line = await reader.readLine(options.timeoutMs, options.signal);
     if (line === undefined) {
       socket.destroy();
       if (reader.closed)
