@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
+import { describeBoard } from '../../drivers/board/index.ts';
 import type { TargetDescription } from '../../drivers/target/index.ts';
 import { type StartedEmulator, startEmulator } from '../../emulators/index.ts';
 import {
@@ -59,7 +60,12 @@ export async function startTargets(
         emulators.push(emulator);
         descriptions.push(description);
       } else if (target.kind === 'board' || target.kind === 'emulator-process') {
-        descriptions.push(boardDescription(target, options.lockDir));
+        if (target.kind === 'emulator-process') {
+          throw new Error(
+            `target ${target.name}: emulator-process targets are described by their board endpoints; use kind "board"`,
+          );
+        }
+        descriptions.push(describeBoard(target, options.lockDir));
       } else {
         notStarted.push({ target: target.name, reason: `targets of kind '${target.kind}' are not run yet` });
       }
@@ -120,36 +126,4 @@ async function startEmbeddedEmulator(
     lockDir,
   };
   return { description, emulator };
-}
-
-function boardDescription(
-  target: ResolvedOf<'board'> | ResolvedOf<'emulator-process'>,
-  lockDir: string,
-): TargetDescription {
-  if (target.kind === 'emulator-process') {
-    throw new Error(
-      `target ${target.name}: emulator-process targets are described by their board endpoints; use kind "board"`,
-    );
-  }
-  return {
-    name: target.name,
-    profile: target.profile,
-    ...(target.platform ? { platform: target.platform } : {}),
-    kind: 'board',
-    capabilities: target.capabilities,
-    ...(target.limits ? { limits: target.limits } : {}),
-    ...(target.tls ? { tls: target.tls } : {}),
-    ...(target.token === undefined ? {} : { token: target.token }),
-    ...(target.password === undefined ? {} : { password: target.password }),
-    ...(target.username === undefined ? {} : { username: target.username }),
-    ...(target.url ? { url: target.url } : {}),
-    ...(target.host ? { host: target.host } : {}),
-    ...(target.port ? { port: target.port } : {}),
-    ...(target.updateServer ? { updateServer: target.updateServer } : {}),
-    ...(target.options ? { options: target.options } : {}),
-    ...(target.console ? { console: target.console } : {}),
-    ...(target.power ? { power: target.power } : {}),
-    ...(target.reset ? { reset: target.reset } : {}),
-    lockDir,
-  };
 }

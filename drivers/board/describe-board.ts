@@ -1,0 +1,32 @@
+import type { BoardTarget, Resolved } from '../../rigs/index.ts';
+import type { TargetDescription } from '../target/index.ts';
+
+/**
+ * A real board from its rig entry: console port, network endpoint, power switch and reset line,
+ * as a description `connectTarget` binds drivers to. Nothing here knows whether the other end is
+ * silicon on a bench or an emulator process reached the same way.
+ */
+export function describeBoard(target: Resolved<BoardTarget>, lockDir: string): TargetDescription {
+  return {
+    name: target.name,
+    profile: target.profile,
+    ...(target.platform ? { platform: target.platform } : {}),
+    kind: 'board',
+    capabilities: target.capabilities,
+    ...(target.limits ? { limits: target.limits } : {}),
+    ...(target.tls ? { tls: target.tls } : {}),
+    ...(target.token === undefined ? {} : { token: target.token }),
+    ...(target.password === undefined ? {} : { password: target.password }),
+    ...(target.username === undefined ? {} : { username: target.username }),
+    ...(target.url ? { url: target.url } : {}),
+    ...(target.host ? { host: target.host } : {}),
+    ...(target.port ? { port: target.port } : {}),
+    ...(target.updateServer ? { updateServer: target.updateServer } : {}),
+    ...(target.mqtt ? { mqtt: target.mqtt } : {}),
+    ...(target.options ? { options: target.options } : {}),
+    ...(target.console ? { console: target.console } : {}),
+    ...(target.power ? { power: target.power } : {}),
+    ...(target.reset ? { reset: target.reset } : {}),
+    lockDir,
+  };
+}
