@@ -15,6 +15,11 @@ export interface TargetRequest {
   /** For a streamed body: how many bytes it carries (for the transcript only). */
   bodyLength?: number;
   timeoutMs: number;
+  /**
+   * For a streamed body: the stream's producer calls `touch()` for every piece it hands over, which
+   * restarts the step's deadline (a stream cannot be observed without taking its data).
+   */
+  pulse?: { touch: () => void };
   /** 'on-error' discards a 2xx body unread: the chunk path needs only the status. */
   read: 'always' | 'on-error';
 }
@@ -127,14 +132,23 @@ export class HttpTarget {
     let status: number | undefined;
     let responseHeaders: TargetResponse['headers'] = {};
     let received = 0;
+    // undici's own header/body timers tick at a coarse resolution (a 400 ms timeout fires after
+    // about a second), so the step's deadline is a native timer; for a streamed body it measures
+    // silence, restarted by every piece the body's producer hands over (`pulse`), so a long upload is not cut short.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, request.timeoutMs);
+    if (request.pulse) request.pulse.touch = () => timer.refresh();
     try {
       const response = await this.client.request({
         method: request.method,
         path: request.path,
         headers: request.headers,
         body: request.body,
-        headersTimeout: request.timeoutMs,
-        bodyTimeout: request.timeoutMs,
+        signal: controller.signal,
       });
       status = response.statusCode;
       responseHeaders = response.headers;
@@ -146,10 +160,18 @@ export class HttpTarget {
         body = Buffer.from(await response.body.arrayBuffer());
         received = body.length;
       }
+      clearTimeout(timer);
       if (this.transcript) this.record(request, startedAt, status, responseHeaders, received);
       return { status, headers: responseHeaders, body };
     } catch (error) {
-      const failure = this.failure(request, error);
+      clearTimeout(timer);
+      const failure = timedOut
+        ? this.timeoutError(
+            request.step,
+            `(${request.method} ${request.path}) ${status === undefined ? 'got no response' : 'did not finish its response'}`,
+            request.timeoutMs,
+          )
+        : this.failure(request, error);
       if (this.transcript) {
         this.record(request, startedAt, status, responseHeaders, received, failure.message);
       }

@@ -9,6 +9,8 @@ export interface MultipartFileOptions {
   /** Image bytes per piece handed to the socket (progress granularity). */
   pieceSize?: number;
   onProgress?: (sent: number, total: number) => void;
+  /** Called as each piece is taken by the consumer (keeps an idle deadline alive). */
+  onPiece?: () => void;
 }
 
 export interface MultipartFileBody {
@@ -38,15 +40,19 @@ export function multipartFileBody(image: Uint8Array, options: MultipartFileOptio
   const imageBytes = Math.min(image.length, Math.max(0, options.truncateAt ?? image.length));
   const pieceSize = options.pieceSize ?? 16 * 1024;
   const onProgress = options.onProgress;
+  const onPiece = options.onPiece;
   const view = Buffer.from(image.buffer, image.byteOffset, imageBytes);
 
   function* pieces(): Generator<Buffer> {
+    onPiece?.();
     yield preamble;
     for (let offset = 0; offset < imageBytes; offset += pieceSize) {
       const end = Math.min(offset + pieceSize, imageBytes);
+      onPiece?.();
       yield view.subarray(offset, end);
       onProgress?.(end, image.length);
     }
+    onPiece?.();
     if (!truncated) yield epilogue;
   }
 

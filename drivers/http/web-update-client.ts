@@ -116,7 +116,9 @@ export class WebUpdateClient {
     const field = options.field ?? 'firmware';
     const step = `upload (${field})`;
     const authorization = await this.uploadAuthorization(step);
+    const pulse = { touch: () => {} };
     const body = multipartFileBody(image, {
+      onPiece: () => pulse.touch(),
       field,
       filename: options.filename ?? (field === 'firmware' ? 'firmware.bin' : 'filesystem.bin'),
       truncateAt: options.truncateAt,
@@ -134,6 +136,7 @@ export class WebUpdateClient {
         headers,
         body: body.stream,
         bodyLength: body.streamedLength,
+        pulse,
         timeoutMs: this.stepMs,
         read: 'always',
       });
