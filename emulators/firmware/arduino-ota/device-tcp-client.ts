@@ -77,9 +77,12 @@ export class DeviceTcpClient {
     return out;
   }
 
-  /** Resolves when data is queued, the peer closes, `milliseconds` pass, or the boot ends. */
+  /**
+   * Resolves when data is queued, the peer closes, `milliseconds` pass, or the boot ends. On a
+   * closed connection it waits out the time, as the C loop's delay(1) polls do.
+   */
   async waitForData(milliseconds: number, signal: AbortSignal): Promise<void> {
-    if (this.queued > 0 || !this.connected() || signal.aborted) return;
+    if (this.queued > 0 || signal.aborted) return;
     await new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);

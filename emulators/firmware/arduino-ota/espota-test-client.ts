@@ -147,7 +147,12 @@ export async function espota(options: EspotaOptions): Promise<EspotaOutcome> {
     }
     if (outcome.invitationReply.startsWith('AUTH ')) {
       const nonce = outcome.invitationReply.slice(5);
-      let datagram = authDatagram(nonce, options.password ?? '', { name: fileName, size: image.length, md5 }, options.pbkdf2PasswordHash);
+      let datagram = authDatagram(
+        nonce,
+        options.password ?? '',
+        { name: fileName, size: image.length, md5 },
+        options.pbkdf2PasswordHash,
+      );
       if (options.tamperResponse) {
         const [cmd, cnonce, response] = datagram.trim().split(' ');
         datagram = `${cmd} ${cnonce} ${options.tamperResponse(response ?? '')}\n`;
@@ -164,8 +169,12 @@ export async function espota(options: EspotaOptions): Promise<EspotaOutcome> {
         outcome.error = 'No Answer to our Authentication';
         return outcome;
       }
-      if (outcome.authReply !== 'OK') return outcome;
+      if (outcome.authReply !== 'OK') {
+        outcome.connected = (await accepted) !== undefined;
+        return outcome;
+      }
     } else if (outcome.invitationReply !== 'OK') {
+      outcome.connected = (await accepted) !== undefined;
       return outcome;
     }
 
