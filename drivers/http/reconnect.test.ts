@@ -81,4 +81,27 @@ describe('a device that drops the connection without Connection: close', () => {
     expect(result.after?.running_partition?.label).toBe('ota_1');
     expect(emulator.device.running?.version).toBe('7.1.0');
   });
+
+  it('viperhttp: a finalize lost before the device saw it is not mistaken for the reboot', async () => {
+    const { emulator } = await behindProxy('viperhttp', 1, 'before');
+    const proxy = await startDropProxy(
+      emulator.endpoints().services.http!.port,
+      1,
+      'before',
+      /^POST \/ota\/finalize/,
+    );
+    cleanups.push(() => proxy.stop());
+    const client = new ViperHttpClient({
+      baseUrl: `http://127.0.0.1:${proxy.port}`,
+      targetName: 'dut-lost-finalize',
+      dialect: 'viperhttp',
+      token: 'ota-e2e-token',
+      timeouts: { stepMs: 2000 },
+    });
+    cleanups.push(() => client.destroy());
+    const error = await client.pushImage(image('6.2.0'), { reboot: true }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'HTTP_CONNECTION', step: 'wait for the reboot into ota_1' });
+    expect((error as Error).message).toContain('never reached the device');
+    expect(emulator.device.running?.version).not.toBe('6.2.0');
+  });
 });

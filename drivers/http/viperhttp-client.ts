@@ -463,6 +463,11 @@ export class ViperHttpClient {
       after = await this.waitForStatus((status) => status.running_partition?.label === expected, {
         timeoutMs: options.rebootTimeoutMs ?? Math.max(10_000, this.stepMs * 4),
         step: `wait for the reboot into ${expected}`,
+        // Sessions live in RAM: one still open means the finalize that "dropped" never ran.
+        fail: (status) =>
+          finalize.kind === 'reboot-disconnect' && status.active === true
+            ? 'the upload session is still active, so the finalize whose connection dropped never reached the device'
+            : undefined,
       });
     }
     return {
@@ -483,19 +488,39 @@ export class ViperHttpClient {
    */
   async waitForStatus(
     until: (status: ViperStatus) => boolean,
-    options: { timeoutMs: number; intervalMs?: number; step?: string },
+    options: {
+      timeoutMs: number;
+      intervalMs?: number;
+      step?: string;
+      /** A reason to stop waiting at once (a state from which `until` cannot be reached). */
+      fail?: (status: ViperStatus) => string | undefined;
+    },
   ): Promise<ViperStatus> {
     const step = options.step ?? 'wait for status';
     const deadline = performance.now() + options.timeoutMs;
     let last = 'no answer';
     while (performance.now() < deadline) {
+      let status: ViperStatus | undefined;
       try {
-        const status = await this.status(step);
-        if (until(status)) return status;
-        last = `running ${status.running_partition?.label ?? 'an unknown slot'}`;
+        status = await this.status(step);
       } catch (error) {
         if (!(error instanceof HttpStepError) || error.code === 'HTTP_STATUS') throw error;
         last = error.code === 'HTTP_STEP_TIMEOUT' ? 'no answer in time' : 'not accepting connections';
+      }
+      if (status !== undefined) {
+        if (until(status)) return status;
+        const reason = options.fail?.(status);
+        if (reason !== undefined) {
+          throw new HttpStepError(
+            'HTTP_CONNECTION',
+            this.scrub(`target ${this.targetName}: step '${step}': ${reason}`),
+            {
+              targetName: this.targetName,
+              step,
+            },
+          );
+        }
+        last = `running ${status.running_partition?.label ?? 'an unknown slot'}`;
       }
       await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 50));
     }
