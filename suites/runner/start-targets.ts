@@ -10,6 +10,8 @@ import {
   type Rig,
   resolveSecrets,
 } from '../../rigs/index.ts';
+import { MqttWiring } from './mqtt-wiring.ts';
+import { startEmbeddedUpdateServer, wirePullEmulator } from './pull-wiring.ts';
 
 /** What the run started for its targets, to stop afterwards. */
 export interface StartedTargets {
@@ -46,26 +48,32 @@ export async function startTargets(
   options: { env: NodeJS.ProcessEnv; lockDir: string },
 ): Promise<StartedTargets> {
   const emulators: StartedEmulator[] = [];
+  const stopAlso: (() => Promise<void>)[] = [];
   const descriptions: TargetDescription[] = [];
   const notStarted: StartedTargets['notStarted'] = [];
   const notes: string[] = [];
   const socat = hasSocat();
+  const mqtt = new MqttWiring();
   if (!socat)
     notes.push('socat is not installed: emulator consoles are not exposed, console requirements are skipped');
   for (const loaded of targets) {
     const { target } = resolveSecrets(loaded, options.env);
     try {
       if (target.kind === 'emulator') {
-        const { description, emulator } = await startEmbeddedEmulator(target, socat, options.lockDir);
+        const { description, emulator } = await startEmbeddedEmulator(target, socat, options.lockDir, mqtt);
         emulators.push(emulator);
         descriptions.push(description);
+      } else if (target.kind === 'update-server' && target.embedded) {
+        const server = await startEmbeddedUpdateServer(target, options.lockDir);
+        stopAlso.push(server.stop);
+        descriptions.push(server.description);
       } else if (target.kind === 'board' || target.kind === 'emulator-process') {
         if (target.kind === 'emulator-process') {
           throw new Error(
             `target ${target.name}: emulator-process targets are described by their board endpoints; use kind "board"`,
           );
         }
-        descriptions.push(describeBoard(target, options.lockDir));
+        descriptions.push(await mqtt.wireBoard(target, describeBoard(target, options.lockDir)));
       } else {
         notStarted.push({ target: target.name, reason: `targets of kind '${target.kind}' are not run yet` });
       }
@@ -79,7 +87,9 @@ export async function startTargets(
     notStarted,
     notes,
     stop: async () => {
-      await Promise.all(emulators.map((emulator) => emulator.stop()));
+      await Promise.all([...emulators.map((emulator) => emulator.stop()), ...stopAlso.map((stop) => stop())]);
+      // After the devices: they disconnect from the broker before it goes away.
+      await mqtt.stop();
     },
   };
 }
@@ -90,6 +100,7 @@ async function startEmbeddedEmulator(
   target: ResolvedOf<'emulator'>,
   socat: boolean,
   lockDir: string,
+  mqtt: MqttWiring,
 ): Promise<{ description: TargetDescription; emulator: StartedEmulator }> {
   const options = emulatorOptionsFor(target);
   const updatePort = target.updateServer ? (target.updateServer.port ?? (await freePort())) : undefined;
@@ -97,8 +108,12 @@ async function startEmbeddedEmulator(
   const firmwareOptions = { ...options.options };
   if (updatePort !== undefined)
     firmwareOptions.updateUrl ??= `http://${updateHost}:${updatePort}/firmware.bin`;
+  const updateAddress = updatePort === undefined ? undefined : { host: updateHost, port: updatePort };
+  const mqttFields = await mqtt.wireEmulator(target, firmwareOptions, updateAddress);
+  const pull = await wirePullEmulator(target, firmwareOptions, updateHost, updatePort);
   const emulator = await startEmulator({
     ...options,
+    ...pull.emulator,
     options: firmwareOptions,
     console: socat ? 'pty' : 'memory',
   });
@@ -119,7 +134,10 @@ async function startEmbeddedEmulator(
     ...(target.username === undefined ? {} : { username: target.username }),
     ...(http ? { url: `http://${http.host}:${http.port}` } : {}),
     ...(ota ? { host: ota.host, port: ota.port } : {}),
-    ...(updatePort === undefined ? {} : { updateServer: { host: updateHost, port: updatePort } }),
+    ...(updatePort === undefined
+      ? {}
+      : { updateServer: { host: updateHost, port: updatePort, ...pull.updateServer } }),
+    ...mqttFields,
     options: firmwareOptions,
     ...(endpoints.console ? { console: { port: endpoints.console, baudRate: 115200, reopen: true } } : {}),
     ...(endpoints.control ? { power: { type: 'emulator-control' as const, url: endpoints.control } } : {}),
