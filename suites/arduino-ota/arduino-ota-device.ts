@@ -1,0 +1,166 @@
+import type { Socket } from 'node:net';
+import {
+  type ConnectBackListener,
+  type DeviceReply,
+  EspotaUploader,
+  type EspotaUploaderOptions,
+} from '../../drivers/espota/index.ts';
+import type { Target } from '../../drivers/target/index.ts';
+import { buildEsp8266Sketch } from '../../fixtures/esp8266-sketch/index.ts';
+import { buildEsp32Image } from '../../fixtures/index.ts';
+import { RigFailure } from '../framework/index.ts';
+
+/**
+ * What the suites of this profile need from a device besides the wire: its boot banner. The
+ * emulator prints BasicOTA's `Booting` line with the running build's project name and version;
+ * a real board's test sketch must print the same line (`Booting <project> <version>`, from the
+ * version it was compiled with) and `Ready` once ArduinoOTA.begin() returned.
+ */
+const BOOT_BANNER = /Booting (?<project>\S+) (?<version>\S+)/;
+const READY = /^Ready\b/;
+/** How long a power switch keeps the board off when the rig has no reset line. */
+const RESET_OFF_MS = 200;
+const PROJECT = 'ota-conformance';
+
+export type StepRunner = <T>(name: string, body: () => T | Promise<T>) => Promise<T>;
+
+/** The rig's password for the device; the auth requirements cannot run without it. */
+export function passwordOf(target: Target): string {
+  const password = target.description.password;
+  if (password === undefined || password === '') {
+    throw new RigFailure(
+      `target ${target.name}: the rig gives no password; the arduino-ota suites need the one the sketch was built with`,
+    );
+  }
+  return password;
+}
+
+/** The challenge scheme the rig says the device uses (`options.authScheme`), md5 unless told. */
+export function declaredScheme(target: Target): 'md5' | 'sha256' {
+  const scheme = target.description.options?.authScheme;
+  return scheme === 'pbkdf2-sha256' || scheme === 'sha256' ? 'sha256' : 'md5';
+}
+
+export function uploaderFor(target: Target, overrides: Partial<EspotaUploaderOptions> = {}): EspotaUploader {
+  const { host, port } = target.description;
+  if (host === undefined || port === undefined) {
+    throw new RigFailure(`target ${target.name}: the rig gives no host/port for its ArduinoOTA UDP service`);
+  }
+  const stepMs = target.stepTimeoutMs;
+  return new EspotaUploader({
+    host,
+    port,
+    targetName: target.name,
+    password: target.description.password,
+    timeouts: {
+      invitationMs: stepMs,
+      authMs: stepMs,
+      connectBackMs: stepMs,
+      ackMs: stepMs,
+      // The ESP8266 waits a second before its OK (reference §1.5).
+      resultMs: stepMs + 2_000,
+    },
+    transcript: target.transcript,
+    redact: (text) => target.redactor.redact(text),
+    ...overrides,
+  });
+}
+
+/**
+ * A build of the platform's image kind carrying `version`: an Arduino sketch for an ESP8266,
+ * an app image for an ESP32. Small, so every requirement stays fast.
+ */
+export function imageFor(target: Target, version: string, seed = 1): Uint8Array {
+  if (target.platform === 'esp32') {
+    return buildEsp32Image({ size: 64 * 1024, version, projectName: PROJECT, seed });
+  }
+  return buildEsp8266Sketch({ version, projectName: PROJECT, appSize: 32 * 1024, seed });
+}
+
+let versionCounter = 0;
+/** A version no earlier run left on the device (≤ 31 bytes, the descriptor's limit). */
+export function freshVersion(label: string): string {
+  versionCounter++;
+  return `${label}-${Date.now().toString(36).slice(-6)}${versionCounter}`;
+}
+
+/**
+ * The known state every requirement starts from: the device restarted (which ends any session
+ * an earlier requirement left behind) and its sketch up. Returns the version it booted.
+ */
+export async function restartAndReadVersion(target: Target, step: StepRunner, why: string): Promise<string> {
+  return await step(`restart the device (${why}) and read the version it boots`, async () => {
+    const console = requireConsole(target);
+    const banner = console.expect(BOOT_BANNER, {
+      timeoutMs: target.description.limits?.rebootTimeoutMs ?? target.stepTimeoutMs,
+      step: `read the boot banner (${why})`,
+      fromNow: true,
+    });
+    banner.catch(() => {});
+    await restart(target);
+    const seen = await banner;
+    await console.expect(READY, { timeoutMs: target.stepTimeoutMs, step: 'wait for ArduinoOTA to be ready' });
+    return seen.groups.version ?? '';
+  });
+}
+
+/** Waits for the next boot banner (after an update the device restarts by itself). */
+export function nextBootVersion(target: Target, why: string): Promise<string> {
+  const console = requireConsole(target);
+  const banner = console
+    .expect(BOOT_BANNER, {
+      timeoutMs: (target.description.limits?.rebootTimeoutMs ?? target.stepTimeoutMs) + 3_000,
+      step: why,
+      fromNow: true,
+    })
+    .then(async (seen) => {
+      await console.expect(READY, {
+        timeoutMs: target.stepTimeoutMs,
+        step: 'wait for ArduinoOTA to be ready',
+      });
+      return seen.groups.version ?? '';
+    });
+  banner.catch(() => {});
+  return banner;
+}
+
+/** Resolves when no boot banner appears for `forMs`; rejects with the banner line if one does. */
+export async function expectNoRestart(target: Target, forMs: number, why: string): Promise<void> {
+  await requireConsole(target).expectNot(BOOT_BANNER, { forMs, step: why });
+}
+
+async function restart(target: Target): Promise<void> {
+  const driver = target.reset;
+  if (driver === undefined) throw new RigFailure(`target ${target.name}: no reset or power driver`);
+  if ('reset' in driver && typeof driver.reset === 'function') {
+    await driver.reset();
+    return;
+  }
+  if ('cycle' in driver) await driver.cycle(RESET_OFF_MS);
+}
+
+function requireConsole(target: Target) {
+  if (target.console === undefined) throw new RigFailure(`target ${target.name}: no console`);
+  return target.console;
+}
+
+/** An invitation on a fresh listener: the reply and the listener, which the caller closes. */
+export async function inviteWithListener(
+  uploader: EspotaUploader,
+  image: Uint8Array,
+  md5: string,
+): Promise<{ reply: DeviceReply; listener: ConnectBackListener }> {
+  const listener = await uploader.listen();
+  try {
+    const reply = await uploader.invite({ listenPort: listener.port, size: image.length, md5 });
+    return { reply, listener };
+  } catch (error) {
+    await listener.close();
+    throw error;
+  }
+}
+
+/** Ends a session on purpose: the uploader goes away without sending a byte. */
+export function hangUp(socket: Socket): void {
+  socket.destroy();
+}
