@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto';
+import { type ButtonsState, ButtonsTrigger, type MqttHarness } from '../../drivers/mqtt/index.ts';
+import type { Target } from '../../drivers/target/index.ts';
+import { requirement } from '../framework/index.ts';
+import {
+  appImage,
+  consoleMark,
+  firmware,
+  onlyForDialect,
+  REFERENCE,
+  resetsSince,
+  updateTimeoutMs,
+  withMqtt,
+  withUpdateServer,
+} from './support.ts';
+
+const SOURCE = `${REFERENCE} §3.1.a (drdubel/domator uc/buttonsMeshIDF @cff2b00: src/node_root.c ~140–240, src/health_ota.c 23–73, PHASE5_6_GUIDE.md 158–165)`;
+const STATUS_REPORT_INTERVAL_MS = 15_000;
+
+onlyForDialect('buttons-json');
+
+function statusIntervalMs(target: Target): number {
+  const value = target.description.options?.statusIntervalMs;
+  return typeof value === 'number' && value > 0 ? value : STATUS_REPORT_INTERVAL_MS;
+}
+
+/** The next status report (periodic, or the one after a connect) with its firmware hash. */
+async function status(
+  target: Target,
+  buttons: ButtonsTrigger,
+  since: number,
+  extraMs = 0,
+): Promise<ButtonsState> {
+  return await buttons.expectState((state) => typeof state.firmware === 'string', {
+    since,
+    timeoutMs: statusIntervalMs(target) + updateTimeoutMs(target) + extraMs,
+    step: 'wait for a status report on /switch/state/root',
+  });
+}
+
+function newElf(target: Target, tag: string, current: ButtonsState): Uint8Array {
+  return createHash('sha256')
+    .update(`${target.name} ${tag} ${String(current.firmware)}`)
+    .digest();
+}
+
+async function updateAndConfirm(
+  target: Target,
+  mqtt: MqttHarness,
+  buttons: ButtonsTrigger,
+  url: string,
+  expectedFirmware: string,
+  step: <T>(name: string, body: () => T | Promise<T>) => Promise<T>,
+): Promise<ButtonsState> {
+  const since = mqtt.mark();
+  await step(`{"type":"ota_trigger","url":"${url}"}`, () => buttons.triggerJson(url));
+  return await step('a status report with the new firmware hash', () =>
+    buttons.expectState((state) => state.firmware === expectedFirmware, {
+      since,
+      timeoutMs: statusIntervalMs(target) + updateTimeoutMs(target),
+    }),
+  );
+}
+
+requirement(
+  'mqtt-trigger/buttons-json/1',
+  'MUST',
+  'a {"type":"ota_trigger","url":…} on /switch/cmd/root makes the device download that URL and then report the new firmware hash on /switch/state/root',
+  { source: SOURCE },
+  async ({ target, step, check, meta }) => {
+    await withMqtt(target, async (mqtt) => {
+      const buttons = new ButtonsTrigger(mqtt);
+      const before = await step('the current status', () => status(target, buttons, mqtt.mark()));
+      const elf = newElf(target, meta.id, before);
+      const expected = Buffer.from(elf.subarray(0, 16)).toString('hex');
+      const image = appImage(target, { version: 'buttons-json', tag: meta.id, appElfSha256: elf });
+      await withUpdateServer(target, { '/ota.bin': firmware(image) }, async ({ server, url }) => {
+        const after = await updateAndConfirm(target, mqtt, buttons, url('/ota.bin'), expected, step);
+        check(
+          server.requests().some((request) => request.path === '/ota.bin'),
+          'a GET of the trigger URL',
+          server
+            .requests()
+            .map((request) => request.requestLine)
+            .join('; ') || 'no request',
+        );
+        check(after.firmware === expected, `"firmware":"${expected}"`, String(after.firmware));
+      });
+    });
+  },
+);
+
+requirement(
+  'mqtt-trigger/buttons-json/2',
+  'MUST',
+  'malformed ota_trigger messages (broken JSON, no type, no or a non-string url) are ignored without a reset, and a valid one still updates',
+  { source: `${SOURCE}: "type must be a string equal to ota_trigger, and url a string"`, needs: ['console'] },
+  async ({ target, step, check, meta }) => {
+    await withMqtt(target, async (mqtt) => {
+      const buttons = new ButtonsTrigger(mqtt);
+      const before = await step('the current status', () => status(target, buttons, mqtt.mark()));
+      const elf = newElf(target, meta.id, before);
+      const expected = Buffer.from(elf.subarray(0, 16)).toString('hex');
+      const image = appImage(target, { version: 'buttons-json', tag: meta.id, appElfSha256: elf });
+      await withUpdateServer(target, { '/ota.bin': firmware(image) }, async ({ server, url }) => {
+        const since = mqtt.mark();
+        const consoleFrom = consoleMark(target);
+        for (const payload of [
+          `{"type":"ota_trigger","url":"${url('/ota.bin')}"`,
+          `{"url":"${url('/ota.bin')}"}`,
+          '{"type":"ota_trigger"}',
+          '{"type":"ota_trigger","url":5}',
+        ]) {
+          await step(`publish ${payload}`, () => buttons.raw('/switch/cmd/root', payload));
+        }
+        const report = await step('the next status report', () => status(target, buttons, since));
+        check(
+          report.firmware === before.firmware,
+          `still firmware ${before.firmware}`,
+          String(report.firmware),
+        );
+        const resets = resetsSince(target, consoleFrom);
+        check(resets.length === 0, 'no reset on the console', resets.join('; '));
+        check(server.requests().length === 0, 'no download', `${server.requests().length} request(s)`);
+        // Positive control: a well-formed trigger right after is acted on.
+        await updateAndConfirm(target, mqtt, buttons, url('/ota.bin'), expected, step);
+      });
+    });
+  },
+);
+
+requirement(
+  'mqtt-trigger/buttons-json/3',
+  'MUST',
+  'a failed download (404) leaves the device running its firmware without a restart, and a following valid trigger updates it',
+  { source: `${SOURCE}: "failure → log and clear g_ota_in_progress"`, needs: ['console'] },
+  async ({ target, step, check, meta }) => {
+    await withMqtt(target, async (mqtt) => {
+      const buttons = new ButtonsTrigger(mqtt);
+      const before = await step('the current status', () => status(target, buttons, mqtt.mark()));
+      const elf = newElf(target, meta.id, before);
+      const expected = Buffer.from(elf.subarray(0, 16)).toString('hex');
+      const image = appImage(target, { version: 'buttons-json', tag: meta.id, appElfSha256: elf });
+      await withUpdateServer(target, { '/ota.bin': firmware(image) }, async ({ server, url }) => {
+        const since = mqtt.mark();
+        const consoleFrom = consoleMark(target);
+        await step('trigger a URL that answers 404', () => buttons.triggerJson(url('/missing.bin')));
+        const request = await step('the device asks for it', () =>
+          server.waitForRequest((candidate) => candidate.path === '/missing.bin', {
+            until: 'ended',
+            timeoutMs: updateTimeoutMs(target),
+          }),
+        );
+        const report = await step('the next status report after the failure', () =>
+          buttons.expectState((state) => typeof state.firmware === 'string' && state.raw !== undefined, {
+            since: Math.max(
+              since,
+              mqtt.messages('#', since).findIndex((m) => m.atMs > (request.endedAt ?? 0)) + since,
+            ),
+            timeoutMs: statusIntervalMs(target) + updateTimeoutMs(target),
+          }),
+        );
+        check(
+          report.firmware === before.firmware,
+          `still firmware ${before.firmware}`,
+          String(report.firmware),
+        );
+        const resets = resetsSince(target, consoleFrom);
+        check(resets.length === 0, 'no restart after the failed download', resets.join('; '));
+        await updateAndConfirm(target, mqtt, buttons, url('/ota.bin'), expected, step);
+      });
+    });
+  },
+);
