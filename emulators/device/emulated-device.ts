@@ -298,12 +298,21 @@ export class EmulatedDevice {
 
   private async boot(reason: ResetKind): Promise<void> {
     this.stateValue = 'booting';
-    this.bootCount++;
-    const outcome = this.platform === 'esp32' ? this.bootEsp32(reason) : this.bootEsp8266(reason);
-    for (const line of outcome.log) this.console.line(line);
-    if (!this.flash.powered) {
-      this.stateValue = 'off';
-      return;
+    let outcome: BootOutcome;
+    let resetKind = reason;
+    for (let attempt = 1; ; attempt++) {
+      this.bootCount++;
+      outcome = this.platform === 'esp32' ? this.bootEsp32(resetKind) : this.bootEsp8266(resetKind);
+      for (const line of outcome.log) this.console.line(line);
+      if (!this.flash.powered) {
+        this.stateValue = 'off';
+        return;
+      }
+      // eboot ends a failed copy or load with a software reset (SWRST): the chip boots again by
+      // itself, e.g. after an ATOMIC_FS_UPDATE copy it tries the FS address, resets, then runs the
+      // sketch. A chip stuck in such a loop keeps resetting; the emulator gives up after a few.
+      if (outcome.running || !outcome.softReset || attempt >= MAX_SELF_RESETS) break;
+      resetKind = 'software';
     }
     if (!outcome.running) {
       this.stateValue = 'halted';
@@ -372,7 +381,7 @@ export class EmulatedDevice {
       resetCause: ESP8266_RESET_CAUSE[reason],
       core: this.esp8266Options.core,
     });
-    if (!result.booted || !result.image) return { log: result.log };
+    if (!result.booted || !result.image) return { log: result.log, softReset: result.softReset };
     // The sketch runs from 0: eboot, its padding, then the app image at APP_START_OFFSET.
     const sketchSize = APP_START_OFFSET + result.image.imageLength;
     this.esp8266Layout.sketchSize = sketchSize;
@@ -493,8 +502,13 @@ export class EmulatedDevice {
   }
 }
 
+/** Boots in a row a chip may reset itself through before the emulator calls it halted. */
+const MAX_SELF_RESETS = 3;
+
 interface BootOutcome {
   log: string[];
+  /** The boot ended in a software reset the chip performs by itself (eboot's SWRST). */
+  softReset?: boolean;
   running?: RunningImage;
   services?: Esp32Services | Esp8266Services;
 }

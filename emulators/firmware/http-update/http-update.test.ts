@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { writeSketchDescriptor } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildArduinoSketch } from '../../boot/index.ts';
 import { type EmulatorOptions, type StartedEmulator, startEmulator } from '../../start-emulator.ts';
@@ -349,6 +349,11 @@ describe('http-update (ESP8266): updateFS()', () => {
     expect(
       Buffer.from(emulator.device.flash.read(0x200000, fsImage.length)).equals(Buffer.from(fsImage)),
     ).toBe(true);
+    // eboot then tries to load an app from FS_start, fails, resets itself and runs the sketch.
+    const afterCopy = consoleText(emulator).indexOf('@cp:0');
+    await waitForLine(emulator, /^e:\d+$/, afterCopy);
+    await waitForLine(emulator, /^~ld$/, afterCopy);
+    await vi.waitFor(() => expect(emulator.device.state).toBe('running'));
   });
 });
 
