@@ -148,16 +148,14 @@ export class PullSession {
     return this.server.requests().length;
   }
 
-  /** Answers from now on: `routes` for their paths, `script` for any other path. */
+  private readonly routed = new Set<string>();
+
+  /** Answers from now on: `routes` for their paths, `script` for any other path (routes set before included). */
   answer(script: Script, routes: Routes = {}): void {
+    for (const path of this.routed) if (!(path in routes)) this.server.setScript(path, script);
     this.server.setScript('*', script);
     this.server.setRoutes(routes);
-  }
-
-  /** Back to the idle answer on every path set so far. */
-  rest(): void {
-    for (const request of this.server.requests()) this.server.setScript(request.path, this.idle);
-    this.server.setScript('*', this.idle);
+    for (const path of Object.keys(routes)) this.routed.add(path);
   }
 
   /** Makes the device check for an update: `ota check` on its console, else a power cycle (it checks at boot). */

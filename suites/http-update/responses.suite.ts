@@ -1,5 +1,5 @@
 import { forbidden, notFound, notModified } from '../../drivers/update-server/index.ts';
-import { install, refusesUpdate, sourceFor } from './http-update-kit.ts';
+import { install, md5, refusesUpdate, reportedMd5, sourceFor } from './http-update-kit.ts';
 import { appImage, deviceRequirement, withPullSession } from './pull-kit.ts';
 
 deviceRequirement(
@@ -48,9 +48,9 @@ deviceRequirement(
       const second = appImage(context.target);
       const after = await install(context, session, second);
       context.check(
-        after.headers.some(([name]) => /sketch-md5$/i.test(name)),
-        'the check after the update carries the sketch MD5',
-        after.rawHeaderLines.join(' | '),
+        reportedMd5(context.target, after) === md5(second.bytes),
+        `the check after the update carries the new sketch MD5 ${md5(second.bytes)}`,
+        `${reportedMd5(context.target, after)}`,
       );
     });
   },
