@@ -4,6 +4,7 @@ import { RigFailure } from '../framework/index.ts';
 import {
   bootedVersion,
   consoleMark,
+  describeAnswer,
   jsonOf,
   openClient,
   restart,
@@ -52,7 +53,7 @@ export function sessionTimeoutMs(target: Target): number {
 
 /** "If no write arrives within the timeout, the session is cancelled": how long past it we wait. */
 export function timeoutSlackMs(target: Target): number {
-  return Math.max(1000, sessionTimeoutMs(target) / 2, target.stepTimeoutMs / 2);
+  return Math.max(1000, sessionTimeoutMs(target) / 2);
 }
 
 export function isActive(status: ViperStatus): boolean {
@@ -77,12 +78,25 @@ export async function pollStatus(
   return { status, held: true, atMs: performance.now() - started };
 }
 
+type Check = (ok: boolean, expected: string, actual: string) => void;
+
+/** GET /ota/status with the Bearer token, judged: the seed's status endpoint must answer 200. */
+export async function docStatus(client: ViperHttpClient, check: Check, step: string): Promise<ViperStatus> {
+  const answer = await client.request('GET', 'status', { step });
+  check(
+    answer.status === 200,
+    `200 for GET /ota/status with Authorization: Bearer <token> (${step})`,
+    describeAnswer(answer),
+  );
+  return (jsonOf(answer) ?? {}) as ViperStatus;
+}
+
 /**
  * A known state: no session. The doc dialect has no abort, so an active session ends by a restart
  * where the rig can do one, else by the seed's own session timeout.
  */
-export async function settleDoc(client: ViperHttpClient, target: Target): Promise<ViperStatus> {
-  const status = await client.status('status (known state)');
+export async function settleDoc(client: ViperHttpClient, target: Target, check: Check): Promise<ViperStatus> {
+  const status = await docStatus(client, check, 'status (known state)');
   if (!isActive(status)) return status;
   if (target.capabilities.has('power-cycle') || target.capabilities.has('reset')) {
     await restart(target);
@@ -94,7 +108,7 @@ export async function settleDoc(client: ViperHttpClient, target: Target): Promis
     sessionTimeoutMs(target) + timeoutSlackMs(target),
     'wait for a leftover session to time out (known state)',
   );
-  if (!waited.held) throw new Error('a leftover session neither ended nor timed out (known state)');
+  check(waited.held, 'a leftover session to time out (known state)', JSON.stringify(waited.status.session));
   return waited.status;
 }
 
@@ -135,11 +149,14 @@ export function writeRequest(
   });
 }
 
-/** Begin with the size, then every chunk; throws (a step error) on any refusal. */
-export async function beginAndWrite(client: ViperHttpClient, image: Uint8Array): Promise<void> {
-  await client.begin({ size: image.length });
+/** Begin with the size, then every chunk, each answer judged (200 expected). */
+export async function beginAndWrite(client: ViperHttpClient, image: Uint8Array, check: Check): Promise<void> {
+  const begin = await client.request('POST', 'begin', { body: { size: image.length }, step: 'begin' });
+  check(begin.status === 200, `200 for POST /ota/begin {"size":${image.length}}`, describeAnswer(begin));
   for (let offset = 0; offset < image.length; offset += DOC_CHUNK_SIZE) {
-    await client.chunk(image.subarray(offset, Math.min(offset + DOC_CHUNK_SIZE, image.length)), { offset });
+    const end = Math.min(offset + DOC_CHUNK_SIZE, image.length);
+    const answer = await writeRequest(client, image.subarray(offset, end), `write bytes ${offset}–${end}`);
+    check(answer.status === 200, `200 for POST /ota/write (bytes ${offset}–${end})`, describeAnswer(answer));
   }
 }
 

@@ -22,7 +22,7 @@ requirement(
   { source: `${ERRORS}; § Phase 1 ({"size": N})` },
   async ({ target, step, check }) => {
     await usingDocClient(target, async (client) => {
-      await step('known state: no session', () => settleDoc(client, target));
+      await step('known state: no session', () => settleDoc(client, target, check));
       const missing = await step('begin {}', () =>
         client.request('POST', 'begin', { body: {}, step: 'begin {}' }),
       );
@@ -42,9 +42,9 @@ requirement(
   { source: `${ERRORS}; § Phase 3 ({"sha256": "expected_hash_hex"})` },
   async ({ target, step, check }) => {
     await usingDocClient(target, async (client) => {
-      await step('known state: no session', () => settleDoc(client, target));
+      await step('known state: no session', () => settleDoc(client, target, check));
       const image = appImage('7.2.0', 702, 2 * DOC_CHUNK_SIZE);
-      await step('begin and write the image', () => beginAndWrite(client, image));
+      await step('begin and write the image', () => beginAndWrite(client, image, check));
       const missing = await step('finalize {}', () => finalizeRequest(client, {}, 'finalize {}'));
       check(missing.status === 400, '400 for finalize without sha256', describeAnswer(missing));
       const given = await step('finalize {"sha256":…}', () =>
@@ -63,13 +63,16 @@ requirement(
   { source: `${ERRORS}; § Phase 2 ("Validates the active OTA session")` },
   async ({ target, step, check }) => {
     await usingDocClient(target, async (client) => {
-      await step('known state: no session', () => settleDoc(client, target));
+      await step('known state: no session', () => settleDoc(client, target, check));
       const chunk = new Uint8Array(DOC_CHUNK_SIZE).fill(0x5a);
       const refused = await step('write without a session', () =>
         writeRequest(client, chunk, 'write without a session'),
       );
       check(refused.status === 400, '400 for a write without a session', describeAnswer(refused));
-      await step('begin', () => client.begin({ size: 2 * DOC_CHUNK_SIZE }));
+      const begun = await step('begin', () =>
+        client.request('POST', 'begin', { body: { size: 2 * DOC_CHUNK_SIZE }, step: 'begin' }),
+      );
+      check(begun.status === 200, `200 for begin {"size":${2 * DOC_CHUNK_SIZE}}`, describeAnswer(begun));
       const accepted = await step('the same write inside a session', () =>
         writeRequest(client, chunk, 'write in a session'),
       );

@@ -2,6 +2,7 @@ import { requirement } from '../framework/index.ts';
 import {
   DOC_CHUNK_SIZE,
   describeAnswer,
+  docStatus,
   isActive,
   pollStatus,
   progressOf,
@@ -23,7 +24,7 @@ requirement(
   { source: `${SEED} § Phase 1 ("Returns a session identifier"); ${MANAGEMENT}; § Error Handling (409)` },
   async ({ target, step, check }) => {
     await usingDocClient(target, async (client) => {
-      await step('known state: no session', () => settleDoc(client, target));
+      await step('known state: no session', () => settleDoc(client, target, check));
       const first = await step('begin {"size":8192}', () =>
         client.request('POST', 'begin', { body: { size: 8192 }, step: 'first begin' }),
       );
@@ -37,10 +38,12 @@ requirement(
         client.request('POST', 'begin', { body: { size: 4096 }, step: 'second begin' }),
       );
       check(second.status === 409, '409 Conflict: a session is already active', describeAnswer(second));
-      const status = await step('status', () => client.status());
+      const status = await step('status', () => docStatus(client, check, 'status'));
+      const activeId =
+        (status.session as Record<string, unknown> | null | undefined)?.id ?? status.session_id;
       check(
-        progressOf(status).size === 8192,
-        'the first session (size 8192) still the active one',
+        isActive(status) && activeId === id,
+        `the first session (id ${String(id)}) still the active one`,
         JSON.stringify(status.session),
       );
     });
@@ -56,18 +59,16 @@ requirement(
     const timeout = sessionTimeoutMs(target);
     const slack = timeoutSlackMs(target);
     await usingDocClient(target, async (client) => {
-      await step('known state: no session', () => settleDoc(client, target));
+      await step('known state: no session', () => settleDoc(client, target, check));
       const begun = await step('begin {"size":8192}', () =>
         client.request('POST', 'begin', { body: { size: 8192 }, step: 'begin' }),
       );
       check(begun.status === 200, '200 for begin', describeAnswer(begun));
       const startedAt = performance.now();
-      const written = await step('one write right away', () =>
-        writeRequest(client, new Uint8Array(DOC_CHUNK_SIZE).fill(1), 'write'),
+      const active = await step('status right after begin', () =>
+        docStatus(client, check, 'status after begin'),
       );
-      check(written.status === 200, '200 for a write inside the session', describeAnswer(written));
-      const active = await step('status right after the write', () => client.status());
-      check(isActive(active), 'the session active right after the write', JSON.stringify(active.session));
+      check(isActive(active), 'the session active right after begin', JSON.stringify(active.session));
       const ended = await step(`wait up to ${timeout + slack} ms for the session to end`, () =>
         pollStatus(
           client,
@@ -79,12 +80,12 @@ requirement(
       const elapsed = Math.round(performance.now() - startedAt);
       check(
         ended.held,
-        `the session cancelled within ${timeout} ms (+${slack} ms slack) of the last write`,
+        `the session cancelled within ${timeout} ms (+${slack} ms slack) of begin (no write)`,
         `still active after ${elapsed} ms: ${JSON.stringify(ended.status.session)}`,
       );
       check(
         elapsed >= timeout * 0.9,
-        `the session kept for about the timeout (${timeout} ms) after the last write`,
+        `the session kept for about the timeout (${timeout} ms) after begin`,
         `cancelled after ${elapsed} ms`,
       );
       const fresh = await step('begin again', () =>
@@ -104,14 +105,26 @@ requirement(
   },
   async ({ target, step, check }) => {
     await usingDocClient(target, async (client) => {
-      await step('known state: no session', () => settleDoc(client, target));
+      await step('known state: no session', () => settleDoc(client, target, check));
       const size = 4 * DOC_CHUNK_SIZE;
-      await step(`begin {"size":${size}}`, () => client.begin({ size }));
-      const start = progressOf(await step('status after begin', () => client.status()));
+      const begun = await step(`begin {"size":${size}}`, () =>
+        client.request('POST', 'begin', { body: { size }, step: 'begin' }),
+      );
+      check(begun.status === 200, `200 for begin {"size":${size}}`, describeAnswer(begun));
+      const start = progressOf(
+        await step('status after begin', () => docStatus(client, check, 'status after begin')),
+      );
       check(start.written === 0 && start.size === size, `0 of ${size} bytes written`, JSON.stringify(start));
       for (let chunk = 1; chunk <= 2; chunk++) {
-        await step(`write chunk ${chunk}`, () => client.chunk(new Uint8Array(DOC_CHUNK_SIZE).fill(chunk)));
-        const now = progressOf(await step(`status after chunk ${chunk}`, () => client.status()));
+        const written = await step(`write chunk ${chunk}`, () =>
+          writeRequest(client, new Uint8Array(DOC_CHUNK_SIZE).fill(chunk), `write chunk ${chunk}`),
+        );
+        check(written.status === 200, `200 for POST /ota/write (chunk ${chunk})`, describeAnswer(written));
+        const now = progressOf(
+          await step(`status after chunk ${chunk}`, () =>
+            docStatus(client, check, `status after chunk ${chunk}`),
+          ),
+        );
         const expected = chunk * DOC_CHUNK_SIZE;
         check(
           now.written === expected &&

@@ -24,9 +24,9 @@ requirement(
   },
   async ({ target, step, check }) => {
     await usingDocClient(target, async (client) => {
-      const before = await step('known state: no session', () => settleDoc(client, target));
+      const before = await step('known state: no session', () => settleDoc(client, target, check));
       const image = appImage('8.1.0', 801);
-      await step('begin and write 8.1.0', () => beginAndWrite(client, image));
+      await step('begin and write 8.1.0', () => beginAndWrite(client, image, check));
       const finalized = await step('finalize {"sha256":…}', () =>
         finalizeRequest(client, { sha256: sha256Hex(image) }, 'finalize'),
       );
@@ -58,9 +58,9 @@ requirement(
   },
   async ({ target, step, check }) => {
     await usingDocClient(target, async (client) => {
-      const before = await step('known state: no session', () => settleDoc(client, target));
+      const before = await step('known state: no session', () => settleDoc(client, target, check));
       const image = appImage('8.2.0', 802);
-      await step('begin and write 8.2.0', () => beginAndWrite(client, image));
+      await step('begin and write 8.2.0', () => beginAndWrite(client, image, check));
       const refused = await step('finalize with the digest of another image', () =>
         finalizeRequest(client, { sha256: sha256Hex(appImage('8.2.1', 803)) }, 'finalize (wrong sha256)'),
       );
@@ -77,7 +77,7 @@ requirement(
         `${labelOf(booted.status.running_partition)} running version ${booted.version ?? '(no console)'}`,
       );
       // Twin: the same bytes with their own digest are accepted.
-      await step('begin and write 8.2.0 again', () => beginAndWrite(client, image));
+      await step('begin and write 8.2.0 again', () => beginAndWrite(client, image, check));
       const accepted = await step('finalize with its digest', () =>
         finalizeRequest(client, { sha256: sha256Hex(image) }, 'finalize (right sha256)'),
       );
