@@ -45,7 +45,18 @@ export function parseButtonsState(payload: Buffer | string): ButtonsState | unde
  * `ota_trigger` on `/switch/cmd/root` and HEAD's one-byte `U` on `/<type>/cmd[/<id>]`.
  */
 export class ButtonsTrigger {
-  constructor(private readonly harness: MqttHarness) {}
+  /**
+   * With `deviceId`, state messages of other devices (other roots on the broker, forwarded leaf
+   * statuses) are not this device's and are left out of `expectState` and `states`.
+   */
+  constructor(
+    private readonly harness: MqttHarness,
+    private readonly options: { deviceId?: string | number } = {},
+  ) {}
+
+  private mine(state: ButtonsState): boolean {
+    return this.options.deviceId === undefined || String(state.deviceId) === String(this.options.deviceId);
+  }
 
   /** `{"type":"ota_trigger","url":<url>}` on `/switch/cmd/root` (§3.1.a). */
   async triggerJson(url: string, step = 'publish the JSON ota_trigger'): Promise<void> {
@@ -87,7 +98,7 @@ export class ButtonsTrigger {
       BUTTONS_STATE_TOPIC,
       (candidate) => {
         const state = parseButtonsState(candidate.payload);
-        return state !== undefined && predicate(state, candidate);
+        return state !== undefined && this.mine(state) && predicate(state, candidate);
       },
       { step: 'wait for a state message', ...options },
     );
@@ -99,6 +110,6 @@ export class ButtonsTrigger {
     return this.harness
       .messages(BUTTONS_STATE_TOPIC, since)
       .map((message) => parseButtonsState(message.payload))
-      .filter((state): state is ButtonsState => state !== undefined);
+      .filter((state): state is ButtonsState => state !== undefined && this.mine(state));
   }
 }

@@ -189,3 +189,25 @@ describe('HomieOta against the mqtt-trigger emulator', () => {
     });
   });
 });
+
+describe('ButtonsTrigger scoped to a device id', () => {
+  it('sees only its own device on a shared state topic', async () => {
+    const { harness } = await rig();
+    const mine = new ButtonsTrigger(harness, { deviceId: 42 });
+    const everyone = new ButtonsTrigger(harness);
+    await harness.subscribe(BUTTONS_STATE_TOPIC);
+    const since = harness.mark();
+    await harness.publish(
+      BUTTONS_STATE_TOPIC,
+      JSON.stringify({ deviceId: 7, firmware: 'other', uptime: 1 }),
+      { qos: 1 },
+    );
+    await harness.publish(BUTTONS_STATE_TOPIC, JSON.stringify({ device_id: 42, status: 'connected' }), {
+      qos: 1,
+    });
+    const state = await mine.expectState(() => true, { since });
+    expect(state).toMatchObject({ deviceId: 42, status: 'connected' });
+    expect(mine.states(since)).toHaveLength(1);
+    expect(everyone.states(since)).toHaveLength(2);
+  });
+});

@@ -93,7 +93,7 @@ requirement(
   async ({ target, step, check, meta }) => {
     const device = deviceOf(target);
     await withMqtt(target, async (mqtt) => {
-      const buttons = new ButtonsTrigger(mqtt);
+      const buttons = new ButtonsTrigger(mqtt, { deviceId: device.id });
       const before = await step('the device is connected', () => connected(target, buttons, mqtt, device));
       const build = newBuild(before);
       const image = appImage(target, {
@@ -142,7 +142,7 @@ requirement(
   async ({ target, step, check, meta }) => {
     const device = deviceOf(target);
     await withMqtt(target, async (mqtt) => {
-      const buttons = new ButtonsTrigger(mqtt);
+      const buttons = new ButtonsTrigger(mqtt, { deviceId: device.id });
       const before = await step('the device is connected', () => connected(target, buttons, mqtt, device));
       const build = newBuild(before);
       const image = appImage(target, {
@@ -202,7 +202,7 @@ requirement(
   async ({ target, step, check }) => {
     const device = deviceOf(target);
     await withMqtt(target, async (mqtt) => {
-      const buttons = new ButtonsTrigger(mqtt);
+      const buttons = new ButtonsTrigger(mqtt, { deviceId: device.id });
       await step('the device is connected', () => connected(target, buttons, mqtt, device));
       const since = mqtt.mark();
       let will: ButtonsState | undefined;
