@@ -47,11 +47,15 @@ export function uploaderFor(target: Target, overrides: Partial<EspotaUploaderOpt
     throw new RigFailure(`target ${target.name}: the rig gives no host/port for its ArduinoOTA UDP service`);
   }
   const stepMs = target.stepTimeoutMs;
+  const { timeouts, ...rest } = overrides;
   return new EspotaUploader({
     host,
     port,
     targetName: target.name,
     password: target.description.password,
+    transcript: target.transcript,
+    redact: (text) => target.redactor.redact(text),
+    ...rest,
     timeouts: {
       invitationMs: stepMs,
       authMs: stepMs,
@@ -59,10 +63,8 @@ export function uploaderFor(target: Target, overrides: Partial<EspotaUploaderOpt
       ackMs: stepMs,
       // The ESP8266 waits a second before its OK (reference §1.5).
       resultMs: stepMs + 2_000,
+      ...timeouts,
     },
-    transcript: target.transcript,
-    redact: (text) => target.redactor.redact(text),
-    ...overrides,
   });
 }
 
@@ -104,24 +106,44 @@ export async function restartAndReadVersion(target: Target, step: StepRunner, wh
   });
 }
 
-/** Waits for the next boot banner (after an update the device restarts by itself). */
-export function nextBootVersion(target: Target, why: string): Promise<string> {
+/**
+ * Watches the console for the next complete boot (banner, then `Ready`) without consuming lines,
+ * so a watch nobody ends up waiting for (the device refused the image and does not restart)
+ * cannot steal the lines a later expect() needs. Call stop() when done.
+ */
+export function watchNextBoot(target: Target): { booted(why: string): Promise<string>; stop(): void } {
   const console = requireConsole(target);
-  const banner = console
-    .expect(BOOT_BANNER, {
-      timeoutMs: (target.description.limits?.rebootTimeoutMs ?? target.stepTimeoutMs) + 3_000,
-      step: why,
-      fromNow: true,
-    })
-    .then(async (seen) => {
-      await console.expect(READY, {
-        timeoutMs: target.stepTimeoutMs,
-        step: 'wait for ArduinoOTA to be ready',
-      });
-      return seen.groups.version ?? '';
-    });
-  banner.catch(() => {});
-  return banner;
+  let version: string | undefined;
+  let ready: ((value: string) => void) | undefined;
+  let done: string | undefined;
+  const unsubscribe = console.onLine((line) => {
+    if (line.source !== 'device' || done !== undefined) return;
+    const banner = BOOT_BANNER.exec(line.text);
+    if (banner) version = banner.groups?.version ?? '';
+    else if (version !== undefined && READY.test(line.text)) {
+      done = version;
+      ready?.(version);
+    }
+  });
+  return {
+    booted: (why) =>
+      new Promise<string>((resolve, reject) => {
+        if (done !== undefined) {
+          resolve(done);
+          return;
+        }
+        const timeoutMs = (target.description.limits?.rebootTimeoutMs ?? target.stepTimeoutMs) + 3_000;
+        const timer = setTimeout(() => {
+          ready = undefined;
+          reject(new Error(`target ${target.name}: ${why}: no boot banner and Ready within ${timeoutMs} ms`));
+        }, timeoutMs);
+        ready = (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        };
+      }),
+    stop: unsubscribe,
+  };
 }
 
 /** Resolves when no boot banner appears for `forMs`; rejects with the banner line if one does. */
