@@ -57,10 +57,17 @@ class WebUpdateServer {
   private readonly platform: UploadPlatform;
   private readonly auth: UploadAuth;
   private readonly sockets = new Set<Socket>();
+  /**
+   * The Arduino WebServer serves one client at a time from its loop: a second connection waits
+   * in the backlog until the first request is done, so two uploads never share the Updater.
+   */
+  private served: Promise<void> = Promise.resolve();
   private readonly server = createServer((request, response) => {
-    this.handle(request, response).catch(() => {
-      request.socket.destroy();
-    });
+    this.served = this.served.then(() =>
+      this.handle(request, response).catch(() => {
+        request.socket.destroy();
+      }),
+    );
   });
   /** `_updaterError`: kept across requests of this boot, cleared at each file start. */
   private updaterError = '';
