@@ -26,12 +26,28 @@ export class AckReader {
       return;
     }
     let textFrom = -1;
+    let value = 0;
     for (let i = 0; i < data.length; i++) {
       const byte = data[i]!;
       if (byte < DIGIT_0 || byte > DIGIT_9) {
         textFrom = i;
         break;
       }
+      value = value * 10 + (byte - DIGIT_0);
+    }
+    // The common case on the data path: one whole new count in one read, no strings needed.
+    const outstanding = sent - this.acked;
+    if (
+      textFrom === -1 &&
+      this.digits === '' &&
+      data[0] !== DIGIT_0 &&
+      value > 0 &&
+      value <= outstanding &&
+      value * 10 > outstanding
+    ) {
+      this.acks.push(value);
+      this.acked += value;
+      return;
     }
     const digitEnd = textFrom === -1 ? data.length : textFrom;
     if (digitEnd > 0) this.digits += Buffer.from(data.buffer, data.byteOffset, digitEnd).toString('latin1');
