@@ -32,6 +32,7 @@ requirement(
             }),
           ],
           'chunk that fits',
+          { awaitClose: false },
         ),
       );
       check(
@@ -51,6 +52,7 @@ requirement(
               }),
             ],
             'chunk over the limit',
+            { awaitClose: true },
           ),
       );
       check(
@@ -133,6 +135,7 @@ requirement(
         target,
         Array.from({ length: KEEPALIVE_REQUESTS + 1 }, () => status),
         'keep-alive budget',
+        { awaitClose: true },
       ),
     );
     const answered = exchange.statuses.filter((code) => code === 200).length;

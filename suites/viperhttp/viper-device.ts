@@ -289,6 +289,7 @@ export function exchangeOnOneConnection(
   target: Target,
   requests: readonly Buffer[],
   step: string,
+  options: { awaitClose: boolean },
 ): Promise<ClosingExchange> {
   const url = new URL(target.description.url ?? 'http://invalid');
   const port = Number(url.port === '' ? 80 : url.port);
@@ -331,6 +332,10 @@ export function exchangeOnOneConnection(
         target.transcript.record(step, 'receive', head.split('\r\n')[0] ?? '');
         buffer = buffer.subarray(headEnd + 4 + length);
         clearTimeout(timer);
+        if (statuses.length === requests.length && !options.awaitClose) {
+          finish(false);
+          return;
+        }
         timer = setTimeout(() => finish(false), timeoutMs);
         sendNext();
       }
