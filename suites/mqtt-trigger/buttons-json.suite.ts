@@ -38,6 +38,17 @@ async function status(
   });
 }
 
+/** The second status report after `since`: by then a restart caused by what came before has shown. */
+async function settledStatus(
+  target: Target,
+  mqtt: MqttHarness,
+  buttons: ButtonsTrigger,
+  since: number,
+): Promise<ButtonsState> {
+  await status(target, buttons, since);
+  return await status(target, buttons, mqtt.mark());
+}
+
 function newElf(target: Target, tag: string, current: ButtonsState): Uint8Array {
   return createHash('sha256')
     .update(`${target.name} ${tag} ${String(current.firmware)}`)
@@ -113,7 +124,9 @@ requirement(
         ]) {
           await step(`publish ${payload}`, () => buttons.raw('/switch/cmd/root', payload));
         }
-        const report = await step('the next status report', () => status(target, buttons, since));
+        const report = await step('two status reports later', () =>
+          settledStatus(target, mqtt, buttons, since),
+        );
         check(
           report.firmware === before.firmware,
           `still firmware ${before.firmware}`,
@@ -150,9 +163,9 @@ requirement(
             timeoutMs: updateTimeoutMs(target),
           }),
         );
-        // The first report after the 404 bounds the wait: a restart would have shown before it.
-        const report = await step('the next status report after the failure', () =>
-          status(target, buttons, mqtt.mark()),
+        // Two reports bound the wait: the first may have left before the device handled the 404.
+        const report = await step('two status reports after the failure', () =>
+          settledStatus(target, mqtt, buttons, mqtt.mark()),
         );
         check(
           report.firmware === before.firmware,
