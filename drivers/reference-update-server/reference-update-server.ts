@@ -147,12 +147,12 @@ function luaRtosHandler(catalogue: Catalogue): Handler {
     const commit = url.searchParams.get('commit');
     const releases = firmware ? catalogue.releases.get(firmware) : undefined;
     if (request.method !== 'GET' || url.pathname !== '/' || !firmware || !commit || !releases) {
-      response.writeHead(470, 'Missing or Bad Arguments');
+      response.writeHead(470, 'Missing or Bad Arguments', ['Content-Length', '0', 'Connection', 'close']);
       return response.end();
     }
     const latest = releases.at(-1)!;
     if (commit === latest.version) {
-      response.writeHead(471, 'No New Firmware Available');
+      response.writeHead(471, 'No New Firmware Available', ['Content-Length', '0', 'Connection', 'close']);
       return response.end();
     }
     sendRelease(request, response, latest, { md5: false, ranges: false });
