@@ -281,7 +281,7 @@ export const mqttSchema = z
     username: z.string().min(1).optional(),
     password: secretSchema.optional(),
     /** Which convention the device follows (viperhttp-luartos-mqtt.md §3). */
-    dialect: z.enum(['buttons-mesh', 'tasmota', 'homie']).optional(),
+    dialect: z.enum(['buttons-mesh', 'buttons-json', 'buttons-u', 'tasmota', 'homie']).optional(),
     /** The device's topic or Homie device id. */
     topic: z.string().min(1).optional(),
   })
