@@ -25,8 +25,8 @@ export function espImage(target: Target, options: { secureVersion?: number } = {
 
 type Context = Pick<RequirementContext, 'step' | 'check' | 'target'>;
 
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-export const bootedInto = (version: string) => new RegExp(`App version:\\s+${escape(version)}\\s*$`);
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+export const bootedInto = (version: string) => new RegExp(`App version:\\s+${escapeRegExp(version)}\\s*$`);
 /** The example refuses an image with the running version: the idle answer, and proof of what runs. */
 const SAME_VERSION = /Current running version is the same as a new/;
 /** How one OTA task of the example ends. */

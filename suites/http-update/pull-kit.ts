@@ -106,7 +106,6 @@ export class PullSession {
   private constructor(
     readonly target: Target,
     readonly server: StartedUpdateServer,
-    private idle: Script,
   ) {}
 
   static async open(target: Target, idle: Script): Promise<PullSession> {
@@ -137,7 +136,7 @@ export class PullSession {
         },
       );
     }
-    return new PullSession(target, server, idle);
+    return new PullSession(target, server);
   }
 
   async close(): Promise<void> {

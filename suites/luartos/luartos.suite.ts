@@ -1,9 +1,4 @@
-import {
-  firmware,
-  luaBadArgs,
-  luaNoUpdate,
-  type ScriptedResponse,
-} from '../../drivers/update-server/index.ts';
+import { luaBadArgs, luaNoUpdate, type ScriptedResponse } from '../../drivers/update-server/index.ts';
 import type { RequirementContext } from '../framework/index.ts';
 import {
   appImage,
@@ -19,7 +14,7 @@ import {
 
 const SOURCE = 'reference/viperhttp-luartos-mqtt.md §2';
 type Context = Pick<RequirementContext, 'step' | 'check' | 'target'>;
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const NO_UPDATE = /No new firmware available/;
 
 /** Lua RTOS reads only `Content-Type` and `Content-Length`, in that exact case (§2.3). */
@@ -44,7 +39,7 @@ async function installLua(context: Context, session: PullSession, image: PullIma
   const { step, check, target } = context;
   const booted = watchConsole(
     target,
-    new RegExp(`App version:\\s+${escape(image.version)}\\s*$`),
+    new RegExp(`App version:\\s+${escapeRegExp(image.version)}\\s*$`),
     `boot ${image.version}`,
     15_000,
   );
