@@ -84,6 +84,21 @@ export const arduinoOtaFirmware: FirmwareModule = {
   },
   defects: [
     {
+      name: 'ignores-password',
+      breaks: [
+        'reference/arduino-ota.md §1.3–1.4: with a password set the device answers an invitation with `AUTH <nonce>` and connects back only after the right response',
+      ],
+      description: 'answers an invitation as if no password were set: no challenge, straight to the update',
+    },
+    {
+      name: 'static-nonce',
+      breaks: [
+        'reference/arduino-ota.md §1.4: the nonce is fresh for every invitation (MD5 of micros() on ESP8266), so an answer cannot be replayed',
+      ],
+      description:
+        'sends the same nonce on every invitation, so an answer recorded once opens the device again',
+    },
+    {
       name: 'accepts-wrong-password',
       breaks: [
         'reference/arduino-ota.md §1.3–1.4: a wrong challenge response gets `Authentication Failed` and the device goes back to IDLE without connecting',

@@ -141,8 +141,9 @@ export class ArduinoOtaService {
       this.invitation = invitation;
       this.otaUdpPort = from.port;
       if (this.context.platform === 'esp8266') this.otaAddress = from.address;
-      if (this.settings.passwordHash !== '') {
-        this.nonce = makeNonce(this.settings.scheme, this.micros());
+      if (this.settings.passwordHash !== '' && !this.defects.has('ignores-password')) {
+        // `static-nonce`: a challenge that never changes lets a recorded answer be replayed.
+        this.nonce = makeNonce(this.settings.scheme, this.defects.has('static-nonce') ? 0 : this.micros());
         this.reply(from, `AUTH ${this.nonce}`);
         this.state = 'wait-auth';
         return;

@@ -164,6 +164,35 @@ describe('arduino-ota on ESP8266 (default platform)', () => {
     await waitForConsole(emulator, /Booting arduino-ota-demo 2\.0\.0/);
   });
 
+  it('defect ignores-password: with a password set, an invitation gets no AUTH challenge', async () => {
+    const good = await start({ options: { password: 'admin' } });
+    const bad = await start({ options: { password: 'admin' }, defects: ['ignores-password'] });
+    const refused = await espota({ port: otaPort(good), image: sketch('2.0.0'), password: 'wrong' });
+    expect(refused.invitationReply).toMatch(/^AUTH [0-9a-f]{32}$/);
+    expect(refused.connected).toBe(false);
+    const open = await espota({ port: otaPort(bad), image: sketch('2.0.0'), password: 'wrong' });
+    expect(open.invitationReply).not.toMatch(/^AUTH/);
+    await waitForConsole(bad, /Booting arduino-ota-demo 2\.0\.0/);
+  });
+
+  it('defect static-nonce: every invitation gets the same nonce, where a conforming device changes it', async () => {
+    const nonces = async (emulator: StartedEmulator) => {
+      const seen: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const outcome = await espota({ port: otaPort(emulator), image: sketch('2.0.0'), password: 'wrong' });
+        seen.push(outcome.invitationReply ?? '');
+      }
+      return seen;
+    };
+    const [first, second] = await nonces(await start({ options: { password: 'admin' } }));
+    expect(first).not.toBe(second);
+    const [again, same] = await nonces(
+      await start({ options: { password: 'admin' }, defects: ['static-nonce'] }),
+    );
+    expect(again).toMatch(/^AUTH /);
+    expect(same).toBe(again);
+  });
+
   it('refuses an image whose MD5 differs from the invitation with ERROR[7] and keeps the old image after a reset', async () => {
     const emulator = await start();
     const image = sketch('2.0.0');
