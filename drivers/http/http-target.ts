@@ -161,7 +161,7 @@ export class HttpTarget {
         received = body.length;
       }
       clearTimeout(timer);
-      if (this.transcript) this.record(request, startedAt, status, responseHeaders, received);
+      if (this.transcript) this.recordSend(request, startedAt, status, responseHeaders, received);
       return { status, headers: responseHeaders, body };
     } catch (error) {
       clearTimeout(timer);
@@ -173,14 +173,18 @@ export class HttpTarget {
           )
         : this.failure(request, error);
       if (this.transcript) {
-        this.record(request, startedAt, status, responseHeaders, received, failure.message);
+        this.recordSend(request, startedAt, status, responseHeaders, received, failure.message);
       }
       throw failure;
     }
   }
 
   /** Throws HTTP_STATUS unless the status is 2xx. */
-  expectOk(step: string, request: { method: string; path: string }, response: TargetResponse): void {
+  expectOk(
+    step: string,
+    request: { method: string; path: string },
+    response: Pick<TargetResponse, 'status' | 'body'>,
+  ): void {
     if (response.status >= 200 && response.status < 300) return;
     throw this.statusError(step, request, response.status, response.body.toString('utf8'));
   }
@@ -220,19 +224,36 @@ export class HttpTarget {
       const timeoutMs = code === 'UND_ERR_CONNECT_TIMEOUT' ? this.stepMs : request.timeoutMs;
       return this.timeoutError(request.step, `${where} ${timeoutWhat}`, timeoutMs);
     }
-    const cause =
-      (code === undefined ? undefined : CONNECTION_CODES[code]) ??
-      (error instanceof Error ? error.message : String(error));
-    return new HttpStepError(
-      'HTTP_CONNECTION',
-      this.scrub(
-        `target ${this.describe()}: step '${request.step}' ${where} failed: ${cause}${code ? ` (${code})` : ''}`,
-      ),
-      { targetName: this.targetName, step: request.step },
+    return this.connectionError(
+      request.step,
+      where,
+      code,
+      code === undefined || CONNECTION_CODES[code] === undefined
+        ? error instanceof Error
+          ? error.message
+          : String(error)
+        : undefined,
     );
   }
 
-  private record(
+  /** HTTP_CONNECTION for a step; `cause` defaults to the plain words for a known socket error code. */
+  connectionError(step: string, where: string, code: string | undefined, cause?: string): HttpStepError {
+    const said = cause ?? (code === undefined ? undefined : CONNECTION_CODES[code]) ?? code ?? 'failed';
+    return new HttpStepError(
+      'HTTP_CONNECTION',
+      this.scrub(
+        `target ${this.describe()}: step '${step}' ${where} failed: ${said}${code ? ` (${code})` : ''}`,
+      ),
+      { targetName: this.targetName, step },
+    );
+  }
+
+  /** Whether a transcript hook is set: without one, nothing is spent on transcript events. */
+  get recording(): boolean {
+    return this.transcript !== undefined;
+  }
+
+  private recordSend(
     request: TargetRequest,
     startedAt: number,
     status: number | undefined,
@@ -247,6 +268,19 @@ export class HttpTarget {
         : request.body instanceof Uint8Array
           ? request.body.length
           : 0);
+    this.record(request, startedAt, status, responseHeaders, sent, received, error);
+  }
+
+  /** One transcript event for a request on this target, redacted. */
+  record(
+    request: { step: string; method: string; path: string; headers: Readonly<Record<string, string>> },
+    startedAt: number,
+    status: number | undefined,
+    responseHeaders: TargetResponse['headers'],
+    sent: number,
+    received: number,
+    error?: string,
+  ): void {
     this.transcript?.({
       at: startedAt,
       step: request.step,

@@ -82,7 +82,7 @@ interface ParsedHead {
   contentLength: number | undefined;
 }
 
-function parseHead(raw: Buffer): ParsedHead | undefined {
+export function parseHead(raw: Buffer): ParsedHead | undefined {
   const end = raw.indexOf('\r\n\r\n');
   if (end < 0) return undefined;
   const [statusLine = '', ...headerLines] = raw.subarray(0, end).toString('latin1').split(CRLF);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { HttpStepError } from './errors.ts';
 import { type HttpMethod, HttpTarget, type TargetResponse } from './http-target.ts';
+import { KeepAliveConnection } from './keep-alive-connection.ts';
 import {
   encodeRawRequest,
   type RawBytesRequest,
@@ -150,6 +151,13 @@ export interface RawHttpResult {
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 
+/** `name: value\r\n` for each header, in a request head. */
+function headLines(headers: Readonly<Record<string, string>>): string {
+  let lines = '';
+  for (const [name, value] of Object.entries(headers)) lines += `${name}: ${value}\r\n`;
+  return lines;
+}
+
 function hexSha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -183,6 +191,17 @@ export class ViperHttpClient {
   private readonly jsonHeaders: Readonly<Record<string, string>>;
   /** `&token=…` / `?token=…` when the token travels in the query. */
   private readonly tokenQueryPair: string;
+  /**
+   * The device's own routes (status through finalize, chunks, upload) travel here; undici (in
+   * `target`) carries only `request()`, whose arbitrary methods, headers and answer framings (HEAD,
+   * chunked) the device's routes never use.
+   */
+  private readonly connection: KeepAliveConnection;
+  /** `Host: …` and the same headers as above, as request-head lines. */
+  private readonly hostLine: string;
+  private readonly authLines: string;
+  private readonly chunkLines: string;
+  private readonly jsonLines: string;
 
   constructor(options: ViperHttpClientOptions) {
     this.targetName = options.targetName;
@@ -216,11 +235,22 @@ export class ViperHttpClient {
     this.tokenQueryPair = queryPair;
     this.chunkHeaders = Object.freeze({ 'content-type': 'application/octet-stream', ...auth });
     this.jsonHeaders = Object.freeze({ ...JSON_HEADERS, ...auth });
+    this.connection = new KeepAliveConnection(this.target);
+    this.hostLine = `Host: ${this.target.origin.host}\r\n`;
+    this.authLines = headLines(this.authHeaders);
+    this.chunkLines = headLines(this.chunkHeaders);
+    this.jsonLines = headLines(this.jsonHeaders);
   }
 
   /** TCP connections this client has opened. */
   get connectionsOpened(): number {
-    return this.target.connectionsOpened;
+    return this.target.connectionsOpened + this.connection.connectionsOpened;
+  }
+
+  private head(method: string, path: string, lines: string, bodyLength: number | undefined): string {
+    return bodyLength === undefined
+      ? `${method} ${path} HTTP/1.1\r\n${this.hostLine}${lines}\r\n`
+      : `${method} ${path} HTTP/1.1\r\n${this.hostLine}${lines}content-length: ${bodyLength}\r\n\r\n`;
   }
 
   private route(name: string): string {
@@ -239,12 +269,14 @@ export class ViperHttpClient {
     body?: Record<string, unknown>,
   ): Promise<Record<string, unknown>> {
     const path = this.withAuthQuery(this.route(route));
-    const response = await this.target.send({
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const response = await this.connection.send({
       step,
       method,
       path,
-      headers: body === undefined ? this.authHeaders : this.jsonHeaders,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      head: this.head(method, path, payload === undefined ? this.authLines : this.jsonLines, payload?.length),
+      headers: payload === undefined ? this.authHeaders : this.jsonHeaders,
+      body: payload,
       timeoutMs: this.stepMs,
       read: 'always',
     });
@@ -298,10 +330,11 @@ export class ViperHttpClient {
   }
 
   private async sendChunk(step: string, path: string, data: Uint8Array): Promise<void> {
-    const response = await this.target.send({
+    const response = await this.connection.send({
       step,
       method: 'POST',
       path,
+      head: this.head('POST', path, this.chunkLines, data.length),
       headers: this.chunkHeaders,
       body: data,
       timeoutMs: this.stepMs,
@@ -388,10 +421,11 @@ export class ViperHttpClient {
     if (options.reboot !== undefined) query.push(`reboot=${options.reboot}`);
     const path = this.withAuthQuery(this.route('upload') + (query.length > 0 ? `?${query.join('&')}` : ''));
     try {
-      const response = await this.target.send({
+      const response = await this.connection.send({
         step: 'upload',
         method: 'POST',
         path,
+        head: this.head('POST', path, this.chunkLines, image.length),
         headers: this.chunkHeaders,
         body: image,
         timeoutMs: this.stepMs,
@@ -597,12 +631,13 @@ export class ViperHttpClient {
     });
   }
 
-  /** Lets requests in flight finish, then closes the keep-alive connection. */
-  close(): Promise<void> {
-    return this.target.close();
+  /** Lets requests in flight finish, then closes the keep-alive connections. */
+  async close(): Promise<void> {
+    await Promise.all([this.connection.close(), this.target.close()]);
   }
 
-  destroy(): Promise<void> {
-    return this.target.destroy();
+  async destroy(): Promise<void> {
+    this.connection.destroy();
+    await this.target.destroy();
   }
 }
