@@ -263,3 +263,62 @@ requirement(
     );
   },
 );
+
+requirement(
+  'web-update/upload/7',
+  'SHOULD',
+  'ignores the file name: a good image sent as `notes.txt` installs like one sent as `firmware.bin`',
+  { source: `${SOURCE}: the filename is ignored, the part name alone picks the target`, needs: [...NEEDS] },
+  async ({ target, step, check }) => {
+    await restartAndReadVersion(target, step, 'known state');
+    const version = freshVersion('upl7');
+    const outcome = await installImage(
+      target,
+      step,
+      imageFor(target, version),
+      `version ${version} as notes.txt`,
+      {
+        filename: 'notes.txt',
+      },
+    );
+    check(
+      outcome.boot?.version === version,
+      `the success page, then a reboot into ${version}`,
+      installed(outcome),
+    );
+  },
+);
+
+/** The failure bodies of the current cores, line ending included (§4.1 printError, §5.1 println). */
+const EXACT_MAGIC_ERRORS = {
+  esp8266: [`${ERROR_PREFIX}ERROR[10]: Magic byte is not 0xE9\n`],
+  esp32: [`${ERROR_PREFIX}Wrong Magic Byte\r\n`, `${ERROR_PREFIX}Decryption error\r\n`],
+} as const;
+
+requirement(
+  'web-update/upload/8',
+  'SHOULD',
+  'words a refused image exactly as the current core prints it: ESP8266 (3.1.x) `Update error: ERROR[10]: Magic byte is not 0xE9\\n`, ESP32 `Update error: Wrong Magic Byte\\r\\n` (or `Decryption error\\r\\n`), as text/html',
+  {
+    source: `${SOURCE}; §4.1 printError() = printf("ERROR[%hhu]: %s\\n") in 3.1.x (≤3.0.2: CRLF, older texts); §5.1 println, §5.2 AES quirk`,
+    needs: [...NEEDS],
+  },
+  async ({ target, step, check }) => {
+    await restartAndReadVersion(target, step, 'known state');
+    const notAnImage = new SeededRandom(0xbad).bytes(8 * 1024);
+    notAnImage[0] = 0x00;
+    const { result, bootedAfterSuccess } = await step('upload 8 KiB of random bytes starting with 0x00', () =>
+      usingSession(target, {}, (session) => refusedUpload(target, session, notAnImage)),
+    );
+    const expected: readonly string[] = EXACT_MAGIC_ERRORS[target.platform === 'esp32' ? 'esp32' : 'esp8266'];
+    check(
+      result.outcome === 'answered' && result.status === 200 && expected.includes(result.body),
+      `HTTP 200 ${expected.map((text) => JSON.stringify(text)).join(' or ')}`,
+      `${describeResult(result)}${bootedAfterSuccess ? `; then it booted ${bootedAfterSuccess}` : ''}`,
+    );
+    if (result.outcome === 'answered') {
+      const contentType = headerOf(result.headers, 'content-type') ?? '';
+      check(/^text\/html\b/i.test(contentType), 'Content-Type text/html', contentType || '(none)');
+    }
+  },
+);
