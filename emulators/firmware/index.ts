@@ -1,12 +1,12 @@
 import type { FirmwareModule, Profile } from '../device/index.ts';
-import { httpUpdateFirmware } from './http-update/index.ts';
-import { viperhttpDocFirmware } from './viperhttp-doc/index.ts';
-import { luartosFirmware } from './luartos/index.ts';
 import { arduinoOtaFirmware } from './arduino-ota/index.ts';
-import { webUpdateFirmware } from './web-update/index.ts';
 import { espHttpsOtaFirmware } from './esp-https-ota/index.ts';
+import { httpUpdateFirmware } from './http-update/index.ts';
+import { luartosFirmware } from './luartos/index.ts';
 import { mqttTriggerFirmware } from './mqtt-trigger/index.ts';
 import { viperhttpFirmware } from './viperhttp/index.ts';
+import { viperhttpDocFirmware } from './viperhttp-doc/index.ts';
+import { webUpdateFirmware } from './web-update/index.ts';
 
 /**
  * One firmware module per profile. A profile is listed here once its firmware exists; asking for

@@ -37,7 +37,9 @@ export interface KillMatrix {
  * defect must be caught — by the requirements it names —, every MUST requirement must catch
  * one, and the conforming emulators must pass everything.
  */
-export async function runKillMatrix(options: { outDir?: string; profiles?: string[] } = {}): Promise<KillMatrix> {
+export async function runKillMatrix(
+  options: { outDir?: string; profiles?: string[] } = {},
+): Promise<KillMatrix> {
   const outDir = options.outDir ?? join(PROJECT_ROOT, 'reports', 'out', 'kill-matrix');
   mkdirSync(outDir, { recursive: true });
   const base = JSON.parse(readFileSync(DEFAULT_RIG, 'utf8')) as { targets: Record<string, unknown>[] };
@@ -59,7 +61,10 @@ export async function runKillMatrix(options: { outDir?: string; profiles?: strin
           killedBy: [],
         });
       }
-      const emulator = { ...(target.emulator as Record<string, unknown> | undefined), defects: [defect.name] };
+      const emulator = {
+        ...(target.emulator as Record<string, unknown> | undefined),
+        defects: [defect.name],
+      };
       targets.push({ ...target, name: `${target.name}${DEFECT_SEPARATOR}${defect.name}`, emulator });
     }
   }
@@ -70,13 +75,18 @@ export async function runKillMatrix(options: { outDir?: string; profiles?: strin
   const wallMs = performance.now() - startedAt;
 
   const baseNames = new Set(emulatorTargets.map((t) => String(t.name)));
-  const conformingFailures = outcome.results.filter((r) => baseNames.has(r.target) && (r.outcome === 'fail' || r.outcome === 'rig-error'));
+  const conformingFailures = outcome.results.filter(
+    (r) => baseNames.has(r.target) && (r.outcome === 'fail' || r.outcome === 'rig-error'),
+  );
   const passedOnBase = new Set(
-    outcome.results.filter((r) => baseNames.has(r.target) && r.outcome === 'pass').map((r) => `${r.target}|${r.id}`),
+    outcome.results
+      .filter((r) => baseNames.has(r.target) && r.outcome === 'pass')
+      .map((r) => `${r.target}|${r.id}`),
   );
   const requirements = new Map<string, KillMatrix['requirements'][number]>();
   for (const result of outcome.results) {
-    if (!requirements.has(result.id)) requirements.set(result.id, { id: result.id, level: result.level, text: result.text, kills: [] });
+    if (!requirements.has(result.id))
+      requirements.set(result.id, { id: result.id, level: result.level, text: result.text, kills: [] });
     const separator = result.target.indexOf(DEFECT_SEPARATOR);
     if (separator === -1 || result.outcome !== 'fail') continue;
     const baseName = result.target.slice(0, separator);
@@ -91,14 +101,21 @@ export async function runKillMatrix(options: { outDir?: string; profiles?: strin
   }
   const defects = [...catalog.values()];
   const matrix: KillMatrix = {
-    requirements: [...requirements.values()].sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true })),
+    requirements: [...requirements.values()].sort((a, b) =>
+      a.id.localeCompare(b.id, 'en', { numeric: true }),
+    ),
     defects,
     conformingFailures,
     survivors: defects.filter((d) => d.killedBy.length === 0).map((d) => `${d.profile}:${d.name}`),
     missedNamed: defects
-      .map((d) => ({ defect: `${d.profile}:${d.name}`, ids: d.named.filter((id) => !d.killedBy.includes(id)) }))
+      .map((d) => ({
+        defect: `${d.profile}:${d.name}`,
+        ids: d.named.filter((id) => !d.killedBy.includes(id)),
+      }))
       .filter((entry) => entry.ids.length > 0),
-    toothless: [...requirements.values()].filter((r) => r.level === 'MUST' && r.kills.length === 0).map((r) => r.id),
+    toothless: [...requirements.values()]
+      .filter((r) => r.level === 'MUST' && r.kills.length === 0)
+      .map((r) => r.id),
     wallMs,
   };
   writeFileSync(join(PROJECT_ROOT, 'reports', 'out', 'kill-matrix.md'), formatKillMatrix(matrix));
@@ -121,7 +138,8 @@ export function formatKillMatrix(matrix: KillMatrix): string {
     '| defect | names | killed by |',
     '|---|---|---|',
     ...matrix.defects.map(
-      (d) => `| ${d.profile}:${d.name} | ${d.named.join(', ') || '—'} | ${d.killedBy.join(', ') || '**survived**'} |`,
+      (d) =>
+        `| ${d.profile}:${d.name} | ${d.named.join(', ') || '—'} | ${d.killedBy.join(', ') || '**survived**'} |`,
     ),
     '',
     '## Requirements × defects',
@@ -129,7 +147,8 @@ export function formatKillMatrix(matrix: KillMatrix): string {
     `| requirement | level | ${defectKeys.map((_, i) => `d${i + 1}`).join(' | ')} |`,
     `|---|---|${defectKeys.map(() => '---').join('|')}|`,
     ...matrix.requirements.map(
-      (r) => `| ${r.id} | ${r.level} | ${defectKeys.map((key) => (r.kills.includes(key) ? 'X' : '')).join(' | ')} |`,
+      (r) =>
+        `| ${r.id} | ${r.level} | ${defectKeys.map((key) => (r.kills.includes(key) ? 'X' : '')).join(' | ')} |`,
     ),
     '',
     defectKeys.map((key, i) => `d${i + 1} = ${key}`).join('  \n'),
