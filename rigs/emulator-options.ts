@@ -18,7 +18,7 @@ export function emulatorOptionsFor(target: ResolvedEmulatorTarget): EmulatorOpti
   for (const [key, value] of Object.entries(target.limits ?? {}))
     if (value !== undefined) fromRig[key] = value;
   return {
-    profile: target.profile,
+    profile: emulator.firmware ?? target.profile,
     name: target.name,
     ...(target.platform === undefined ? {} : { platform: target.platform }),
     ...(emulator.defects === undefined ? {} : { defects: emulator.defects }),

@@ -165,6 +165,11 @@ export const emulatorSchema = z.strictObject({
   ports: z.record(z.string(), port).optional(),
   /** Bearer token for the emulator's power control plane. */
   controlToken: secretSchema.optional(),
+  /**
+   * Run another profile's firmware behind this target (the target's suites are still its own
+   * profile's): how the `viperhttp-doc` suites are run against the real `viperhttp` code.
+   */
+  firmware: z.enum(PROFILES).optional(),
 });
 
 export const consoleSchema = z.strictObject({
