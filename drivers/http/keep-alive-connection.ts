@@ -94,7 +94,8 @@ export class KeepAliveConnection {
       if (body === undefined || body.length === 0) {
         socket.write(request.head, 'latin1');
       } else {
-        // One buffer, one write: measured cheaper than cork + two writes + uncork for 1–4 KB chunks.
+        // One buffer, one write: measured at or below cork + two writes + uncork in CPU per request
+        // for 1–4 KB chunks (the copy is a memcpy into Node's pool).
         const headLength = request.head.length;
         const packet = Buffer.allocUnsafe(headLength + body.length);
         packet.write(request.head, 0, 'latin1');
@@ -110,6 +111,7 @@ export class KeepAliveConnection {
   async close(): Promise<void> {
     this.closed = true;
     await this.inFlight?.catch(() => undefined);
+    clearTimeout(this.timer);
     this.retire();
   }
 
@@ -119,6 +121,7 @@ export class KeepAliveConnection {
     const pending = this.pending;
     if (pending !== undefined)
       this.fail(pending, this.connectionError(pending.request, undefined, 'the client was closed'));
+    clearTimeout(this.timer);
     this.retire();
   }
 
