@@ -1,0 +1,69 @@
+import type { Target } from '../../../drivers/target/index.ts';
+import { requireConsole } from './observe.ts';
+import { withViperClient } from './viper-client.ts';
+
+/** How the running image was confirmed, and whether the device said it took the confirmation. */
+export interface Confirmation {
+  how: string;
+  /** False when the device refused or did not acknowledge the confirmation. */
+  acknowledged: boolean;
+  answer: string;
+}
+
+const MARKED_VALID = /App is valid, rollback cancelled/;
+const CONFIRM_TIMEOUT_MS = 3_000;
+
+/**
+ * Marks the running image valid (`awaitAcknowledgement: false`: send the confirmation without
+ * waiting for the device's word, for a known-state step where the image may be valid already) so the bootloader keeps it (reference/esp-idf.md §3.5
+ * esp_ota_mark_app_valid_cancel_rollback), the profile's way:
+ * - viperhttp: `POST /ota/mark-valid` (viperhttp-luartos-mqtt.md §1.5 ota_mark_app_valid);
+ * - esp-https-ota: the lab app's console command `ota mark-valid`, as the example does after its
+ *   self-test (esp-idf.md §6.3), acknowledged by `App is valid, rollback cancelled successfully`;
+ * - every other profile's firmware confirms itself: viperhttp-doc once its server is up, Arduino
+ *   cores in initArduino() before setup() (arduino-ota.md §5.3), and ESP8266 has no rollback.
+ */
+export async function confirmRunningImage(
+  target: Target,
+  options: { awaitAcknowledgement?: boolean } = {},
+): Promise<Confirmation> {
+  if (target.profile === 'viperhttp') {
+    return await withViperClient(target, async (client) => {
+      const answer = await client.markValid();
+      return {
+        how: 'POST /ota/mark-valid',
+        acknowledged: answer.ok === true,
+        answer: JSON.stringify(answer),
+      };
+    });
+  }
+  if (target.profile === 'esp-https-ota' && target.capabilities.has('rollback')) {
+    const console = requireConsole(target, 'confirm the running image');
+    const step = 'confirm the running image (ota mark-valid)';
+    const send = async () => {
+      target.transcript.record(step, 'send', 'console: ota mark-valid');
+      await console.write('ota mark-valid\n', { step });
+    };
+    // An image that is already valid prints nothing: a caller that only makes sure does not wait.
+    if (options.awaitAcknowledgement === false) {
+      await send();
+      return { how: 'console `ota mark-valid`', acknowledged: true, answer: '(not awaited)' };
+    }
+    const acknowledged = console
+      .expect(MARKED_VALID, { timeoutMs: CONFIRM_TIMEOUT_MS, step, fromNow: true })
+      .then((match) => match.line.text);
+    acknowledged.catch(() => {});
+    await send();
+    const line = await acknowledged.catch(() => undefined);
+    return {
+      how: 'console `ota mark-valid`',
+      acknowledged: line !== undefined,
+      answer: line ?? `no "App is valid" line within ${CONFIRM_TIMEOUT_MS} ms`,
+    };
+  }
+  return {
+    how: `none needed: the ${target.profile} firmware confirms its image itself`,
+    acknowledged: true,
+    answer: '',
+  };
+}

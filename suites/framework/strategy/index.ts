@@ -1,0 +1,33 @@
+/**
+ * The strategy side of the cross-profile suites (STYLE.md, labgrid): update a target through its
+ * own protocol, power it the way the rig can, and tell which image it runs — through drivers/
+ * and the target only, so the suites run unchanged against a board.
+ */
+export { bootVersionPatterns, SKETCH_BOOT_LINES } from './boot-lines.ts';
+export {
+  BootWatch,
+  BootWatchTimeoutError,
+  describeBoot,
+  type SeenBoot,
+  type WatchedConsole,
+} from './boot-watch.ts';
+export { type Confirmation, confirmRunningImage } from './confirm.ts';
+export { StrategyUnsupportedError } from './errors.ts';
+export {
+  freshVersion,
+  HARNESS_SECURE_VERSION,
+  type ImageOptions,
+  imageFor,
+  STRATEGY_PROJECT,
+} from './image-for.ts';
+export { rebootTimeoutMs } from './observe.ts';
+export { type AfterCut, armPowerCut, powerCycle, powerOnAfterCut } from './power.ts';
+export {
+  describeImage,
+  fromBoot,
+  type RunningImage,
+  type RunningImageOptions,
+  runningImage,
+  sameImage,
+} from './running-image.ts';
+export { type UpdateOptions, type UpdateResult, updateSupport, updateTarget } from './update-target.ts';

@@ -1,0 +1,26 @@
+import type { Target } from '../../../drivers/target/index.ts';
+import { StrategyUnsupportedError } from './errors.ts';
+
+/** How long a reboot may take until the app names itself on the console. */
+export function rebootTimeoutMs(target: Target): number {
+  return target.description.limits?.rebootTimeoutMs ?? Math.max(10_000, target.stepTimeoutMs * 2);
+}
+
+/** The console, which the strategy reads boots from; without one it cannot tell what runs. */
+export function requireConsole(target: Target, why: string) {
+  if (!target.console || !target.capabilities.has('console')) {
+    throw new StrategyUnsupportedError(
+      `target ${target.name}: ${why}: the strategy reads boots from the console and the rig gives none`,
+    );
+  }
+  return target.console;
+}
+
+/** The last device lines on the console, for a failure message. */
+export function consoleTail(target: Target, from: number, count = 6): string {
+  const lines = (target.console?.lines() ?? []).slice(from).filter((line) => line.source === 'device');
+  return lines
+    .slice(-count)
+    .map((line) => line.text)
+    .join(' | ');
+}

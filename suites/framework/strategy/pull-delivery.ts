@@ -1,0 +1,188 @@
+import type { Target } from '../../../drivers/target/index.ts';
+import {
+  type DecideResponse,
+  firmware,
+  luaNoUpdate,
+  notModified,
+  type RecordedRequest,
+  type ScriptedResponse,
+  type StartedUpdateServer,
+  startUpdateServer,
+} from '../../../drivers/update-server/index.ts';
+import { RigFailure } from '../requirement.ts';
+import type { BootWatch } from './boot-watch.ts';
+import { StrategyUnsupportedError } from './errors.ts';
+import { consoleTail, rebootTimeoutMs } from './observe.ts';
+import type { Delivered } from './push-delivery.ts';
+
+/** Profiles whose device downloads the image from the harness' update server. */
+export const PULL_PROFILES = new Set<Target['profile']>(['http-update', 'esp-https-ota', 'luartos']);
+
+/**
+ * The answer that tells a device there is nothing new, per profile: 304 for the HTTPUpdate
+ * clients (arduino-ota.md §3.1) and esp_https_ota (ESP_ERR_HTTP_NOT_MODIFIED, esp-idf.md §5.3);
+ * 471 for Lua RTOS net.ota() (viperhttp-luartos-mqtt.md §2.3). A device must not flash on it,
+ * so the check it makes at every boot cannot undo what a requirement set up.
+ */
+function idleAnswer(profile: Target['profile']): ScriptedResponse {
+  return profile === 'luartos' ? luaNoUpdate() : notModified();
+}
+
+/** Lua RTOS reads `Content-Type` and `Content-Length` only in that exact case (§2.3). */
+function offerAnswer(profile: Target['profile'], image: Uint8Array): ScriptedResponse {
+  if (profile !== 'luartos') return firmware(image);
+  return {
+    status: 200,
+    headers: [
+      ['Content-Type', 'application/octet-stream'],
+      ['Content-Length', String(image.length)],
+    ],
+    body: image,
+  };
+}
+
+/** After a cut the device is dark once the server has heard nothing from it for this long. */
+const QUIET_AFTER_CUT_MS = 300;
+/** After the reboot into the new image: how long to wait for the check it makes at boot. */
+const BOOT_CHECK_WAIT_MS = 300;
+
+function isDownload(request: RecordedRequest): boolean {
+  return request.method === 'GET';
+}
+
+/** Body bytes of the image the device took in whole responses (Range pieces add up). */
+function servedBytes(requests: readonly RecordedRequest[]): number {
+  return requests
+    .filter(
+      (request) =>
+        isDownload(request) &&
+        request.outcome === 'complete' &&
+        (request.status === 200 || request.status === 206),
+    )
+    .reduce((sum, request) => sum + request.bodyBytesSent, 0);
+}
+
+/**
+ * A pull update: the harness serves `image` at the address the device was given
+ * (`description.updateServer`) until the device has taken all of it, then answers "no update";
+ * it triggers a check with the console command `ota check`, else with a power cycle (a device
+ * checks at boot). With a cut armed it returns once the device fell silent; otherwise once the
+ * device rebooted and its boot check was answered.
+ */
+export async function pullDelivery(
+  target: Target,
+  image: Uint8Array,
+  options: { cut: boolean; watch: BootWatch | undefined },
+): Promise<Delivered> {
+  const where = target.description.updateServer;
+  if (where?.port === undefined)
+    throw new RigFailure(`target ${target.name}: the rig gives no update server port for a pull update`);
+  const hasConsole = target.console !== undefined && target.capabilities.has('console');
+  if (options.cut && !hasConsole)
+    throw new StrategyUnsupportedError(
+      `target ${target.name}: a cut during a pull update needs the console's \`ota check\` (a power cycle to trigger the check would disarm the cut)`,
+    );
+  const idle = idleAnswer(target.profile);
+  const offer = offerAnswer(target.profile, image);
+  let idleFromNow = false;
+  let server: StartedUpdateServer | undefined;
+  const decide: DecideResponse = (request) => {
+    if (!idleFromNow && server) {
+      const earlier = server.requests().filter((seen) => seen.index !== request.index);
+      if (servedBytes(earlier) >= image.length) idleFromNow = true;
+    }
+    return idleFromNow ? idle : offer;
+  };
+  const tls = where.tls;
+  try {
+    server = await startUpdateServer({
+      host: where.host ?? '127.0.0.1',
+      port: where.port,
+      routes: { '*': decide },
+      ...(tls
+        ? {
+            tls: {
+              key: tls.keyPem,
+              cert: tls.certPem,
+              ...(tls.minVersion ? { minVersion: tls.minVersion } : {}),
+            },
+          }
+        : {}),
+    });
+  } catch (error) {
+    throw new RigFailure(
+      `target ${target.name}: cannot start the update server: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const mark = target.console?.lines().length ?? 0;
+  try {
+    const step = 'trigger an update check';
+    if (hasConsole) {
+      target.transcript.record(step, 'send', 'console: ota check');
+      await target.console!.write('ota check\n', { step });
+    } else if (target.power && target.capabilities.has('power-cycle')) {
+      target.transcript.record(step, 'send', 'power cycle (the device checks at boot)');
+      await target.power.cycle(target.description.kind === 'emulator' ? 20 : undefined);
+    } else {
+      throw new StrategyUnsupportedError(
+        `target ${target.name}: neither a console nor a power switch to make the device check for an update`,
+      );
+    }
+    const first = await server
+      .waitForRequest(isDownload, {
+        timeoutMs: rebootTimeoutMs(target),
+        step: 'the device asks for the image',
+      })
+      .catch(() => undefined);
+    if (!first)
+      return {
+        accepted: false,
+        detail: `the device did not ask for the image (${consoleTail(target, mark)})`,
+      };
+    target.transcript.record('download', 'receive', first.requestLine);
+    if (options.cut) {
+      await quiet(server, QUIET_AFTER_CUT_MS, rebootTimeoutMs(target));
+      idleFromNow = true;
+      const served = servedBytes(server.requests());
+      return {
+        accepted: false,
+        detail: `the device fell silent after ${served} of ${image.length} bytes were handed to it`,
+      };
+    }
+    const watch = options.watch;
+    if (!watch) return { accepted: true, detail: 'the device took the image' };
+    const booted = await watch
+      .next({ timeoutMs: rebootTimeoutMs(target), step: 'the device reboots after the download' })
+      .catch(() => undefined);
+    idleFromNow = true;
+    if (!booted)
+      return {
+        accepted: false,
+        detail: `${servedBytes(server.requests())} of ${image.length} bytes served, then no reboot (${consoleTail(target, mark)})`,
+      };
+    const bootCheck = server.requests().length;
+    await server
+      .waitForRequest((request) => request.index >= bootCheck, {
+        until: 'ended',
+        timeoutMs: BOOT_CHECK_WAIT_MS,
+      })
+      .catch(() => undefined);
+    return { accepted: true, detail: `downloaded ${image.length} bytes and rebooted`, booted };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Resolves once every request has ended and none started for `forMs` (or after `limitMs`). */
+async function quiet(server: StartedUpdateServer, forMs: number, limitMs: number): Promise<void> {
+  const deadline = performance.now() + limitMs;
+  while (performance.now() < deadline) {
+    const count = server.requests().length;
+    const open = server.requests().some((request) => request.outcome === 'in-progress');
+    await new Promise((resolve) => setTimeout(resolve, forMs));
+    if (!open && server.requests().length === count) return;
+  }
+}

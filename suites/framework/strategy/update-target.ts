@@ -1,0 +1,111 @@
+import type { Target } from '../../../drivers/target/index.ts';
+import { bootVersionPatterns } from './boot-lines.ts';
+import { BootWatch, type SeenBoot } from './boot-watch.ts';
+import { StrategyUnsupportedError } from './errors.ts';
+import { rebootTimeoutMs, requireConsole } from './observe.ts';
+import { armPowerCut } from './power.ts';
+import { PULL_PROFILES, pullDelivery } from './pull-delivery.ts';
+import { type Delivered, espotaDelivery, viperDelivery, webDelivery } from './push-delivery.ts';
+
+export interface UpdateOptions {
+  /**
+   * Arms a power cut after this many programmed flash bytes before the update starts; the update
+   * then returns once the exchange ended (the device went dark). Power it on with powerOnAfterCut().
+   */
+  cutAfterBytes?: number;
+  /**
+   * Wait for the reboot into the new image after an accepted update (default true). For
+   * viperhttp it is also the finalize's `reboot`; the other profiles restart by themselves.
+   */
+  reboot?: boolean;
+}
+
+export interface UpdateResult {
+  /** The protocol's success: the device took and committed the whole image. */
+  accepted: boolean;
+  /** The device's last word (or what failed), in one line, for Expected/Actual. */
+  detail: string;
+  /** After an accepted update with `reboot`: the boot that followed (undefined: none came). */
+  booted?: SeenBoot;
+  /** Every boot that began during the update, complete or not (with a cut: before the power went). */
+  boots: SeenBoot[];
+}
+
+/** Profiles the strategy can update, and why the others cannot be yet. */
+const NOT_YET: Partial<Record<Target['profile'], string>> = {
+  'mqtt-trigger':
+    'its trigger depends on the MQTT dialect (buttons-mesh, Tasmota, Homie) and the strategy has no dialect dispatch yet',
+};
+
+/** Whether updateTarget() can update this target, and the reason when not. */
+export function updateSupport(target: Target): { supported: true } | { supported: false; reason: string } {
+  const reason = NOT_YET[target.profile];
+  return reason === undefined ? { supported: true } : { supported: false, reason };
+}
+
+/**
+ * Updates the target to `image` through its own protocol (STYLE.md: the strategy that walks a
+ * target into "runs image X"): viperhttp / viperhttp-doc push, web-update multipart, arduino-ota
+ * espota, and the pull profiles (http-update, esp-https-ota, luartos) from the harness' update
+ * server at `description.updateServer`, triggered with `ota check` or a power cycle. A profile it
+ * cannot drive yet throws StrategyUnsupportedError (a rig error), so such a target is never passed
+ * unseen.
+ */
+export async function updateTarget(
+  target: Target,
+  image: Uint8Array,
+  options: UpdateOptions = {},
+): Promise<UpdateResult> {
+  const support = updateSupport(target);
+  if (!support.supported)
+    throw new StrategyUnsupportedError(
+      `target ${target.name}: the update strategy does not support the ${target.profile} profile yet: ${support.reason}`,
+    );
+  const cut = options.cutAfterBytes !== undefined;
+  const reboot = options.reboot ?? true;
+  const console = reboot || cut ? requireConsole(target, 'update and watch the reboot') : undefined;
+  const watch = console ? BootWatch.start(console, bootVersionPatterns(target)) : undefined;
+  try {
+    if (options.cutAfterBytes !== undefined) await armPowerCut(target, options.cutAfterBytes);
+    const delivered = await deliver(target, image, { cut, reboot, watch: cut ? undefined : watch });
+    const boots = () => [...(watch?.boots ?? [])];
+    if (cut) {
+      // A device that took the whole image restarts by itself; the cut may land in that boot.
+      if (delivered.accepted) await watch?.whenBooting(rebootTimeoutMs(target));
+      return { ...delivered, boots: boots() };
+    }
+    if (!delivered.accepted || !watch || delivered.booted) return { ...delivered, boots: boots() };
+    const booted = await watch
+      .next({ timeoutMs: rebootTimeoutMs(target), step: 'reboot into the new image' })
+      .catch(() => undefined);
+    if (booted) return { ...delivered, booted, boots: boots() };
+    return {
+      ...delivered,
+      detail: `${delivered.detail}; then no reboot (${watch.describe()})`,
+      boots: boots(),
+    };
+  } finally {
+    watch?.stop();
+  }
+}
+
+function deliver(
+  target: Target,
+  image: Uint8Array,
+  options: { cut: boolean; reboot: boolean; watch: BootWatch | undefined },
+): Promise<Delivered> {
+  if (PULL_PROFILES.has(target.profile)) return pullDelivery(target, image, options);
+  switch (target.profile) {
+    case 'viperhttp':
+    case 'viperhttp-doc':
+      return viperDelivery(target, image, options.reboot || options.cut);
+    case 'web-update':
+      return webDelivery(target, image);
+    case 'arduino-ota':
+      return espotaDelivery(target, image);
+    default:
+      throw new StrategyUnsupportedError(
+        `target ${target.name}: the update strategy does not support the ${target.profile} profile yet`,
+      );
+  }
+}
