@@ -112,6 +112,8 @@ export async function refusesEsp(
     fault: (image: PullImage) => Script;
     routes?: (image: PullImage) => Routes;
     reason: RegExp;
+    /** A line that shows the image got further than it may (a flash write for a refused header). */
+    tooFar?: RegExp;
   },
 ): Promise<void> {
   const { step, check, target } = context;
@@ -131,7 +133,9 @@ export async function refusesEsp(
     const end = await ended.catch((error: Error) => error.message);
     const log = consoleSince(target, mark);
     check(
-      log.some((text) => options.reason.test(text)) && !/successful/.test(end),
+      log.some((text) => options.reason.test(text)) &&
+        !/successful/.test(end) &&
+        !log.some((text) => options.tooFar?.test(text) === true),
       `the update is refused with ${options.reason}`,
       log
         .filter((text) => /[EW] \(\d+\)/.test(text))

@@ -63,6 +63,8 @@ deviceRequirement(
         return firmware(bytes);
       },
       reason: /[Mm]ismatch chip id|mismatch chip ID/,
+      // Refused at the chip id check, before the first esp_ota_write (§5.5).
+      tooFar: /esp_ota_write failed|Image validation failed/,
     });
   },
 );
