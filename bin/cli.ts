@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerEmulateCommand } from './commands/emulate.ts';
+import { registerEmulatorHostCommand } from './commands/emulator-host.ts';
 import { registerImageCommand } from './commands/image.ts';
 import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   registerImageCommand(program);
   registerEmulateCommand(program);
+  registerEmulatorHostCommand(program);
   registerRunCommand(program);
   registerListCommand(program);
   registerKillMatrixCommand(program);

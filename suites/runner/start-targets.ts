@@ -2,7 +2,6 @@ import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { describeBoard } from '../../drivers/board/index.ts';
 import type { TargetDescription } from '../../drivers/target/index.ts';
-import { type StartedEmulator, startEmulator } from '../../emulators/index.ts';
 import {
   emulatorOptionsFor,
   type LoadedTarget,
@@ -10,6 +9,7 @@ import {
   type Rig,
   resolveSecrets,
 } from '../../rigs/index.ts';
+import { EmulatorHost } from './emulator-host.ts';
 import { MqttWiring } from './mqtt-wiring.ts';
 import { startEmbeddedUpdateServer, wirePullEmulator } from './pull-wiring.ts';
 
@@ -47,7 +47,8 @@ export async function startTargets(
   targets: readonly LoadedTarget[],
   options: { env: NodeJS.ProcessEnv; lockDir: string },
 ): Promise<StartedTargets> {
-  const emulators: StartedEmulator[] = [];
+  // Started on the first emulator target: a rig of boards needs no emulator process.
+  let host: EmulatorHost | undefined;
   const stopAlso: (() => Promise<void>)[] = [];
   const descriptions: TargetDescription[] = [];
   const notStarted: StartedTargets['notStarted'] = [];
@@ -60,9 +61,8 @@ export async function startTargets(
     const { target } = resolveSecrets(loaded, options.env);
     try {
       if (target.kind === 'emulator') {
-        const { description, emulator } = await startEmbeddedEmulator(target, socat, options.lockDir, mqtt);
-        emulators.push(emulator);
-        descriptions.push(description);
+        host ??= EmulatorHost.start();
+        descriptions.push(await startEmbeddedEmulator(target, socat, options.lockDir, mqtt, host));
       } else if (target.kind === 'update-server' && target.embedded) {
         const server = await startEmbeddedUpdateServer(target, options.lockDir);
         stopAlso.push(server.stop);
@@ -87,7 +87,7 @@ export async function startTargets(
     notStarted,
     notes,
     stop: async () => {
-      await Promise.all([...emulators.map((emulator) => emulator.stop()), ...stopAlso.map((stop) => stop())]);
+      await Promise.all([host?.stop(), ...stopAlso.map((stop) => stop())]);
       // After the devices: they disconnect from the broker before it goes away.
       await mqtt.stop();
     },
@@ -101,7 +101,8 @@ async function startEmbeddedEmulator(
   socat: boolean,
   lockDir: string,
   mqtt: MqttWiring,
-): Promise<{ description: TargetDescription; emulator: StartedEmulator }> {
+  host: EmulatorHost,
+): Promise<TargetDescription> {
   const options = emulatorOptionsFor(target);
   const updatePort = target.updateServer ? (target.updateServer.port ?? (await freePort())) : undefined;
   const updateHost = target.updateServer?.host ?? '127.0.0.1';
@@ -111,13 +112,13 @@ async function startEmbeddedEmulator(
   const updateAddress = updatePort === undefined ? undefined : { host: updateHost, port: updatePort };
   const mqttFields = await mqtt.wireEmulator(target, firmwareOptions, updateAddress);
   const pull = await wirePullEmulator(target, firmwareOptions, updateHost, updatePort);
-  const emulator = await startEmulator({
+  const emulator = await host.startEmulator({
     ...options,
     ...pull.emulator,
     options: firmwareOptions,
     console: socat ? 'pty' : 'memory',
   });
-  const endpoints = emulator.endpoints();
+  const endpoints = emulator.endpoints;
   const http = endpoints.services.http;
   const ota = endpoints.services.ota;
   const capabilities = socat ? target.capabilities : target.capabilities.filter((c) => c !== 'console');
@@ -143,5 +144,5 @@ async function startEmbeddedEmulator(
     ...(endpoints.control ? { power: { type: 'emulator-control' as const, url: endpoints.control } } : {}),
     lockDir,
   };
-  return { description, emulator };
+  return description;
 }

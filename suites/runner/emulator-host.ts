@@ -1,0 +1,109 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { EmulatorEndpoints, EmulatorOptions, Platform, Profile } from '../../emulators/index.ts';
+
+const CLI = fileURLToPath(new URL('../../bin/ota-conformance.js', import.meta.url));
+
+/** What the host reports for an emulator it started. */
+export interface HostedEmulator {
+  name: string;
+  profile: Profile;
+  platform: Platform;
+  endpoints: EmulatorEndpoints;
+}
+
+export class EmulatorHostError extends Error {
+  readonly code = 'EMULATOR_HOST';
+}
+
+interface HostReply {
+  id: number;
+  ok: boolean;
+  result?: HostedEmulator;
+  error?: string;
+}
+
+/**
+ * The embedded emulators of a run live in one child process, not in the process that runs the
+ * suites: the suites reach them only through sockets, PTYs and control planes, as they would a
+ * bench, and a device that dies mid-write (a power cut) cannot take the test run down with it.
+ * Requests and replies are JSON lines on the child's stdin and stdout.
+ */
+export class EmulatorHost {
+  private nextId = 1;
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: HostReply) => void; reject: (e: Error) => void }
+  >();
+  private exited: Error | undefined;
+
+  private constructor(private readonly child: ChildProcess) {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      let reply: HostReply;
+      try {
+        reply = JSON.parse(line) as HostReply;
+      } catch {
+        return;
+      }
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.pending.delete(reply.id);
+      waiter.resolve(reply);
+    });
+    child.on('exit', (code, signal) => {
+      this.exited = new EmulatorHostError(`the emulator host exited (code ${code}, signal ${signal})`);
+      for (const waiter of this.pending.values()) waiter.reject(this.exited);
+      this.pending.clear();
+    });
+  }
+
+  static start(): EmulatorHost {
+    const child = spawn(process.execPath, [CLI, 'emulator-host'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    return new EmulatorHost(child);
+  }
+
+  /** Starts one emulator in the host; options must be plain data (they cross a pipe). */
+  async startEmulator(options: EmulatorOptions): Promise<HostedEmulator> {
+    const reply = await this.send({ op: 'start', options });
+    if (!reply.ok || !reply.result) {
+      throw new EmulatorHostError(
+        `emulator ${options.name ?? options.profile}: ${reply.error ?? 'not started'}`,
+      );
+    }
+    return reply.result;
+  }
+
+  /** Stops every emulator (sockets, consoles, PTYs) and ends the host. */
+  async stop(): Promise<void> {
+    if (this.exited) return;
+    try {
+      await this.send({ op: 'stop' });
+    } catch {
+      // The host was already gone: nothing left to stop.
+    }
+    this.child.stdin?.end();
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.child.kill('SIGKILL');
+          resolve();
+        }, 5_000);
+        this.child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  private send(request: Record<string, unknown>): Promise<HostReply> {
+    if (this.exited) return Promise.reject(this.exited);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.child.stdin!.write(`${JSON.stringify({ id, ...request })}\n`);
+    });
+  }
+}
