@@ -5,12 +5,15 @@ import { withViperClient } from './viper-client.ts';
 /** How the running image was confirmed, and whether the device said it took the confirmation. */
 export interface Confirmation {
   how: string;
-  /** False when the device refused or did not acknowledge the confirmation. */
-  acknowledged: boolean;
+  /**
+   * True when the device said it took the confirmation, false when it refused, undefined when it
+   * says nothing either way (esp-https-ota prints nothing for an image that is valid already).
+   */
+  acknowledged: boolean | undefined;
   answer: string;
 }
 
-const MARKED_VALID = /App is valid, rollback cancelled/;
+const MARKED_VALID = /App is valid, rollback cancelled|Failed to cancel rollback/;
 const CONFIRM_TIMEOUT_MS = 3_000;
 
 /**
@@ -47,7 +50,7 @@ export async function confirmRunningImage(
     // An image that is already valid prints nothing: a caller that only makes sure does not wait.
     if (options.awaitAcknowledgement === false) {
       await send();
-      return { how: 'console `ota mark-valid`', acknowledged: true, answer: '(not awaited)' };
+      return { how: 'console `ota mark-valid`', acknowledged: undefined, answer: '(not awaited)' };
     }
     const acknowledged = console
       .expect(MARKED_VALID, { timeoutMs: CONFIRM_TIMEOUT_MS, step, fromNow: true })
@@ -57,7 +60,7 @@ export async function confirmRunningImage(
     const line = await acknowledged.catch(() => undefined);
     return {
       how: 'console `ota mark-valid`',
-      acknowledged: line !== undefined,
+      acknowledged: line === undefined ? undefined : !/Failed/.test(line),
       answer: line ?? `no "App is valid" line within ${CONFIRM_TIMEOUT_MS} ms`,
     };
   }

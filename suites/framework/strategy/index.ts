@@ -30,4 +30,5 @@ export {
   runningImage,
   sameImage,
 } from './running-image.ts';
+export { strategyRequirement } from './strategy-requirement.ts';
 export { type UpdateOptions, type UpdateResult, updateSupport, updateTarget } from './update-target.ts';

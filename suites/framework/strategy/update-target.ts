@@ -38,7 +38,9 @@ const NOT_YET: Partial<Record<Target['profile'], string>> = {
 };
 
 /** Whether updateTarget() can update this target, and the reason when not. */
-export function updateSupport(target: Target): { supported: true } | { supported: false; reason: string } {
+export function updateSupport(
+  target: Pick<Target, 'profile'>,
+): { supported: true } | { supported: false; reason: string } {
   const reason = NOT_YET[target.profile];
   return reason === undefined ? { supported: true } : { supported: false, reason };
 }

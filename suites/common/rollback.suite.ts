@@ -1,0 +1,200 @@
+import { inject } from 'vitest';
+import type { Target } from '../../drivers/target/index.ts';
+import type { RequirementContext } from '../framework/index.ts';
+import {
+  confirmRunningImage,
+  describeBoot,
+  describeImage,
+  freshVersion,
+  fromBoot,
+  imageFor,
+  powerCycle,
+  powerOnAfterCut,
+  type RunningImage,
+  sameImage,
+  strategyRequirement,
+  type UpdateResult,
+  updateTarget,
+} from '../framework/strategy/index.ts';
+
+/*
+ * What every target that claims power control must survive, whatever its update protocol: the
+ * strategy (suites/framework/strategy) updates it through its own profile and reads what it runs
+ * from the boot log once power returns. Each requirement installs its own "old" image first, so
+ * the version it must fall back to is known, and ends with a confirmed image running.
+ */
+
+const SOURCE_CUT =
+  'reference/esp-idf.md §3.4–3.5 (the boot slot changes only at esp_ota_set_boot_partition; power-cut hazards); reference/arduino-ota.md §4.7 power-loss semantics 1 (staging leaves the app at 0x0 untouched); reference/hil-anchors.md §8 (c.2)';
+const SOURCE_PENDING =
+  'reference/esp-idf.md §3.5 rollback state machine (bootloader_utility.c L394‑403: PENDING_VERIFY → ABORTED at the next boot; esp_ota_mark_app_valid_cancel_rollback → VALID)';
+const SOURCE_EBOOT =
+  'reference/arduino-ota.md §4.7 eboot step 5 (command cleared only after the copy, PR #6823) and power-loss semantics 3 (RTC user memory through a real power-off: UNCONFIRMED)';
+
+type Context = Pick<RequirementContext, 'target' | 'step' | 'check'>;
+
+/** An image for the target that names a version no earlier requirement left on it. */
+function fresh(target: Target, label: string): { version: string; bytes: Uint8Array } {
+  const version = freshVersion(label);
+  return { version, bytes: imageFor(target, version) };
+}
+
+function describeUpdate(result: UpdateResult): string {
+  const boot = result.booted ? `; booted ${describeBoot(result.booted)}` : '';
+  return `${result.accepted ? 'accepted' : 'not accepted'}: ${result.detail}${boot}`;
+}
+
+/**
+ * A complete update that must end with the device running `image`: the positive control of
+ * every group, and how each requirement sets up the image it expects to fall back to.
+ */
+async function install(
+  { target, step, check }: Context,
+  image: { version: string; bytes: Uint8Array },
+  options: { confirm: boolean; why: string },
+): Promise<RunningImage> {
+  const result = await step(`update to ${image.version} (${options.why})`, () =>
+    updateTarget(target, image.bytes),
+  );
+  check(
+    result.accepted && result.booted?.version === image.version,
+    `the device takes ${image.version}, restarts and boots it (${options.why})`,
+    describeUpdate(result),
+  );
+  const booted = fromBoot(result.booted!);
+  if (options.confirm && target.capabilities.has('rollback')) {
+    const confirmation = await step(`confirm ${image.version}`, () => confirmRunningImage(target));
+    // Silence is not a refusal (an image the firmware confirmed itself prints nothing): the
+    // power cycle that follows judges whether the image was kept.
+    check(
+      confirmation.acknowledged !== false,
+      `the device takes the confirmation (${confirmation.how})`,
+      confirmation.answer,
+    );
+  }
+  return booted;
+}
+
+/** An earlier requirement or suite may have left an unconfirmed image; confirm what runs now. */
+async function knownState({ target, step }: Context): Promise<void> {
+  if (!target.capabilities.has('rollback')) return;
+  await step('known state: confirm the running image', () =>
+    confirmRunningImage(target, { awaitAcknowledgement: false }).catch(() => undefined),
+  );
+}
+
+strategyRequirement(
+  'rollback/power-cut/1',
+  'MUST',
+  'a power cut during the image write leaves the old image booting once power returns',
+  { source: SOURCE_CUT, needs: ['power-cut-at-byte'] },
+  async (context) => {
+    const { target, step, check } = context;
+    await knownState(context);
+    // Positive control first: the same kind of update without a cut runs the new image, which is
+    // then the old image the cut update must fall back to.
+    const old = await install(context, fresh(target, 'cut-old'), { confirm: true, why: 'positive control' });
+    const next = fresh(target, 'cut-new');
+    const half = Math.floor(next.bytes.length / 2);
+    const attempt = await step(
+      `update to ${next.version} with the power cut after ${half} of ${next.bytes.length} image bytes`,
+      () => updateTarget(target, next.bytes, { cutAfterBytes: half }),
+    );
+    const after = await step('wait until the device is dark, then power it on', () =>
+      powerOnAfterCut(target),
+    );
+    check(
+      after.dark,
+      `the device loses power partway through writing ${next.version}`,
+      after.dark ? '' : `${after.detail}; the update was ${describeUpdate(attempt)}`,
+    );
+    const running = fromBoot(after.boot!);
+    check(
+      sameImage(running, old) === true,
+      `the old image runs after power-on: ${describeImage(old)}`,
+      `${describeImage(running)} (${running.evidence})`,
+    );
+  },
+);
+
+strategyRequirement(
+  'rollback/pending/1',
+  'MUST',
+  'an updated image that was booted but not marked valid is rolled back at the next power cycle; a confirmed one stays',
+  { source: SOURCE_PENDING, needs: ['rollback', 'power-cycle'] },
+  async (context) => {
+    const { target, step, check } = context;
+    await knownState(context);
+    const old = await install(context, fresh(target, 'pend-old'), {
+      confirm: true,
+      why: 'the image to fall back to',
+    });
+    const pending = fresh(target, 'pend-new');
+    await install(context, pending, { confirm: false, why: 'booted, left unconfirmed' });
+    const cycled = await step('power cycle without marking it valid', () => powerCycle(target));
+    const running = fromBoot(cycled);
+    check(
+      sameImage(running, old) === true,
+      `rolled back: ${describeImage(old)} runs again, not ${pending.version}`,
+      `${describeImage(running)} (${running.evidence})`,
+    );
+    // Positive control: confirmed, the same kind of update survives the same power cycle. Each
+    // profile's own way (viperhttp POST /ota/mark-valid, esp-https-ota `ota mark-valid`; firmware
+    // that confirms itself needs nothing) is the strategy's confirmRunningImage().
+    const confirmed = fresh(target, 'pend-ok');
+    const installed = await install(context, confirmed, { confirm: true, why: 'confirmed' });
+    const again = await step('power cycle after marking it valid', () => powerCycle(target));
+    const kept = fromBoot(again);
+    check(
+      sameImage(kept, installed) === true,
+      `${confirmed.version} still runs after the power cycle`,
+      `${describeImage(kept)} (${kept.evidence})`,
+    );
+  },
+);
+
+// Only an ESP8266 stages an image for eboot to copy; on other chips the requirement does not apply.
+// (Listing runs without a target and lists it.)
+const platform = inject('target')?.platform;
+if (platform === undefined || platform === 'esp8266') {
+  strategyRequirement(
+    'rollback/eboot-copy/1',
+    'SHOULD',
+    "an ESP8266 that loses power during eboot's copy restarts the copy at power-on and runs the new sketch",
+    { source: SOURCE_EBOOT, needs: ['power-cut-at-byte'] },
+    async (context) => {
+      const { target, step, check } = context;
+      const old = await install(context, fresh(target, 'copy-old'), {
+        confirm: true,
+        why: 'positive control',
+      });
+      const next = fresh(target, 'copy-new');
+      // Staging writes the whole image first; the cut lands halfway through eboot's copy to 0x0.
+      const cutAt = next.bytes.length + Math.floor(next.bytes.length / 2);
+      const attempt = await step(
+        `update to ${next.version} with the power cut halfway through eboot's copy`,
+        () => updateTarget(target, next.bytes, { cutAfterBytes: cutAt }),
+      );
+      const restarted = attempt.boots.find((boot) => boot.software);
+      check(
+        restarted !== undefined,
+        `the device takes all of ${next.version} and restarts into eboot before the power goes`,
+        `${describeUpdate(attempt)}; boots before the cut: ${attempt.boots.map(describeBoot).join('; ') || 'none'}`,
+      );
+      const after = await step('wait until the device is dark, then power it on', () =>
+        powerOnAfterCut(target),
+      );
+      check(
+        after.dark,
+        "the device loses power during eboot's copy",
+        after.dark ? '' : `${after.detail}; the update was ${describeUpdate(attempt)}`,
+      );
+      const running = fromBoot(after.boot!);
+      check(
+        running.version === next.version,
+        `eboot copies again at power-on (@cp:0) and ${next.version} runs, not ${describeImage(old)} or nothing`,
+        `${describeImage(running)} (${running.evidence})`,
+      );
+    },
+  );
+}

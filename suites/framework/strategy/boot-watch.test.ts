@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { type ConsoleLine, parseBootLine } from '../../../drivers/serial/index.ts';
+import { SKETCH_BOOT_LINES } from './boot-lines.ts';
+import { BootWatch, type WatchedConsole } from './boot-watch.ts';
+
+/** A console fed by the test: the lines the serial driver would keep, with its boot events. */
+class FakeConsole implements WatchedConsole {
+  private readonly kept: ConsoleLine[] = [];
+  private readonly listeners = new Set<(line: ConsoleLine) => void>();
+
+  push(...texts: string[]): void {
+    for (const text of texts) {
+      const line: ConsoleLine = {
+        index: this.kept.length,
+        text,
+        atMs: Date.now(),
+        source: 'device',
+        events: parseBootLine(text),
+      };
+      this.kept.push(line);
+      for (const listener of this.listeners) listener(line);
+    }
+  }
+
+  lines(): readonly ConsoleLine[] {
+    return this.kept;
+  }
+
+  onLine(listener: (line: ConsoleLine) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+// Lines as reference/esp-idf.md §7.1–7.2 and §7.3 / arduino-ota.md §4.7 give them.
+const ESP32_POWER_ON = 'rst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)';
+const ESP32_SOFTWARE = 'rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)';
+const esp32Boot = (reset: string, offset: string, version: string) => [
+  'ets Jun  8 2016 00:22:57',
+  reset,
+  `I (45) boot: Loaded app from partition at offset ${offset}`,
+  'I (60) app_init: Application information:',
+  `I (61) app_init: App version:      ${version}`,
+];
+
+describe('BootWatch', () => {
+  it('reads an ESP32 boot: reset reason, partition offset and App version', async () => {
+    const console = new FakeConsole();
+    const watch = BootWatch.start(console, []);
+    console.push(...esp32Boot(ESP32_POWER_ON, '0x110000', '2.0.1'));
+    const boot = await watch.next({ timeoutMs: 100, step: 'boot' });
+    expect(boot).toMatchObject({
+      platform: 'esp32',
+      resetCode: 1,
+      software: false,
+      partitionOffset: 0x110000,
+      version: '2.0.1',
+    });
+    watch.stop();
+  });
+
+  it('tells a software restart from a power-on and skips boots that do not pass the filter', async () => {
+    const console = new FakeConsole();
+    const watch = BootWatch.start(console, []);
+    console.push(...esp32Boot(ESP32_SOFTWARE, '0x10000', 'restarted'));
+    console.push(...esp32Boot(ESP32_POWER_ON, '0x190000', 'powered'));
+    const boot = await watch.next({ timeoutMs: 100, step: 'power-on', accept: (seen) => !seen.software });
+    expect(boot.version).toBe('powered');
+    expect(watch.boots.map((seen) => seen.software)).toEqual([true, false]);
+    watch.stop();
+  });
+
+  it("reads an ESP8266 sketch's version from the profile's own line, after eboot's copy", async () => {
+    const console = new FakeConsole();
+    const watch = BootWatch.start(console, SKETCH_BOOT_LINES['arduino-ota']);
+    console.push(
+      ' ets Jan  8 2013,rst cause:1, boot mode:(3,6)',
+      'v000a3a10',
+      '@cp:0',
+      'ld',
+      'Booting ota-conformance 3.1.4',
+      'Ready',
+    );
+    const boot = await watch.next({ timeoutMs: 100, step: 'boot' });
+    expect(boot).toMatchObject({
+      platform: 'esp8266',
+      resetCode: 1,
+      ebootCopy: 0,
+      version: '3.1.4',
+      project: 'ota-conformance',
+    });
+    watch.stop();
+  });
+
+  it('never returns a boot that died before naming its app, and times out naming what it saw', async () => {
+    const console = new FakeConsole();
+    const watch = BootWatch.start(console, SKETCH_BOOT_LINES['web-update']);
+    console.push('ets Jan  8 2013,rst cause:3, boot mode:(3,6)', 'v000a3a10');
+    await expect(watch.next({ timeoutMs: 30, step: 'boot' })).rejects.toThrow(
+      /software reset \(software\) → no app named/,
+    );
+    expect(await watch.whenBooting(10)).toBe(true);
+    console.push('ets Jan  8 2013,rst cause:1, boot mode:(3,6)', 'Sketch ota-conformance version 9.9.9');
+    await expect(watch.next({ timeoutMs: 100, step: 'boot' })).resolves.toMatchObject({ version: '9.9.9' });
+    watch.stop();
+  });
+
+  it('starts from a given line and ignores lines of a boot whose reset it did not see', async () => {
+    const console = new FakeConsole();
+    console.push('I (61) app_init: App version:      before-the-watch');
+    const mark = console.lines().length;
+    console.push(...esp32Boot(ESP32_POWER_ON, '0x10000', 'seen'));
+    const watch = BootWatch.start(console, [], 0);
+    expect(watch.boots.map((boot) => boot.version)).toEqual(['seen']);
+    expect(watch.boots[0]?.fromLine).toBe(mark + 1);
+    expect(await BootWatch.start(console, []).whenBooting(10)).toBe(false);
+    watch.stop();
+  });
+
+  it('a rig-given pattern for an unknown app line names the version', async () => {
+    const console = new FakeConsole();
+    const watch = BootWatch.start(console, [/^my-sketch v(?<version>\S+)/]);
+    console.push('ets Jan  8 2013,rst cause:2, boot mode:(3,6)', 'my-sketch v1.2.3');
+    await expect(watch.next({ timeoutMs: 100, step: 'boot' })).resolves.toMatchObject({
+      version: '1.2.3',
+      software: false,
+    });
+    watch.stop();
+  });
+});
