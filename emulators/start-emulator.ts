@@ -41,7 +41,7 @@ export interface EmulatorEndpoints {
   services: Record<string, Endpoint>;
   /** Base URL of the power control plane. */
   control?: string;
-  /** Path of the console's pseudo-terminal. */
+  /** Where the console is reached: its pseudo-terminal's path, or `tcp://host:port`. */
   console?: string;
 }
 
@@ -101,7 +101,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<StartedEm
     endpoints: () => ({
       services: Object.fromEntries(started.endpoints),
       control: controlPlane?.url,
-      console: console.ptyPath,
+      console: console.port,
     }),
     stop: async () => {
       await controlPlane?.stop();

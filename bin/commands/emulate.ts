@@ -10,7 +10,7 @@ interface EmulateFlags {
   platform?: 'esp32' | 'esp8266';
   host: string;
   port: string[];
-  console: 'memory' | 'pty' | 'stdout';
+  console: 'memory' | 'pty' | 'tcp' | 'stdout';
   ptyLink?: string;
   defect: string[];
   option: string[];

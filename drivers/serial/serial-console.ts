@@ -12,6 +12,7 @@ import {
   ConsoleUnexpectedLineError,
   ConsoleWriteError,
 } from './errors.ts';
+import { isTcpSerialPath, TcpSerialBinding } from './tcp-serial-binding.ts';
 
 /**
  * A serialport binding: the platform's, or @serialport/binding-mock in tests. Only its shape
@@ -374,7 +375,11 @@ export class SerialConsole {
       path: this.path,
       baudRate: this.options.baudRate,
       autoOpen: false,
-      ...(this.options.binding === undefined ? {} : { binding: this.options.binding }),
+      ...(this.options.binding === undefined
+        ? isTcpSerialPath(this.path)
+          ? { binding: TcpSerialBinding }
+          : {}
+        : { binding: this.options.binding }),
     };
     // The binding may be swapped for a mock; SerialPort's own type only knows the platform one.
     const port = new SerialPort(settings as ConstructorParameters<typeof SerialPort>[0]);

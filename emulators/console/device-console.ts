@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ConsoleUsageError } from './errors.ts';
 import { LineAssembler } from './line-assembler.ts';
 import { SocatPty } from './socat-pty.ts';
+import { TcpConsoleServer } from './tcp-console-server.ts';
 
 export interface ConsoleLine {
   text: string;
@@ -13,10 +14,11 @@ export interface ConsoleLine {
 
 /**
  * Where the chip's UART output goes besides the in-memory history: nowhere else (`memory`), a
- * pseudo-terminal a serial driver opens like a board's port (`pty`), or this process's stdout
- * (`stdout`, for `ota-conformance emulate` run by hand).
+ * pseudo-terminal a serial driver opens like a board's port (`pty`), a raw TCP port like a
+ * lab's networked serial server (`tcp`, `tcp://host:port`), or this process's stdout (`stdout`,
+ * for `ota-conformance emulate` run by hand).
  */
-export type ConsoleMode = 'memory' | 'pty' | 'stdout';
+export type ConsoleMode = 'memory' | 'pty' | 'tcp' | 'stdout';
 
 export interface DeviceConsoleOptions {
   mode?: ConsoleMode;
@@ -55,6 +57,8 @@ export class DeviceConsole {
   private readonly lineListeners = new Set<Listener<ConsoleLine>>();
   private readonly inputListeners = new Set<Listener<Buffer>>();
   private pty: SocatPty | undefined;
+  private tcp: TcpConsoleServer | undefined;
+  private tcpUrl: string | undefined;
   private linkPath: string | undefined;
   private ownedTempDir: string | undefined;
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
@@ -74,9 +78,19 @@ export class DeviceConsole {
     return this.linkPath;
   }
 
+  /** `tcp://host:port` in `tcp` mode; else undefined. */
+  get tcpAddress(): string | undefined {
+    return this.tcpUrl;
+  }
+
+  /** Where a serial driver reaches this console: the PTY path or the TCP address. */
+  get port(): string | undefined {
+    return this.linkPath ?? this.tcpUrl;
+  }
+
   /** Bytes of output that no PTY reader received (port closed, or a reader that stopped reading). */
   get droppedBytes(): number {
-    return this.pty?.droppedBytes ?? 0;
+    return this.pty?.droppedBytes ?? this.tcp?.dropped ?? 0;
   }
 
   /** True while a serial driver has the PTY open. */
@@ -93,6 +107,13 @@ export class DeviceConsole {
     if (this.state !== 'new')
       throw new ConsoleUsageError(`start() called on a console that is ${this.state}`);
     this.state = 'starting';
+    if (this.mode === 'tcp') {
+      const tcp = new TcpConsoleServer((data) => {
+        for (const listener of this.inputListeners) listener(data);
+      });
+      this.tcpUrl = await tcp.listen();
+      this.tcp = tcp;
+    }
     if (this.mode === 'pty') {
       if (this.options.ptyLink === undefined) {
         this.ownedTempDir = await mkdtemp(join(tmpdir(), 'ota-console-'));
@@ -141,6 +162,7 @@ export class DeviceConsole {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data);
     const text = typeof data === 'string' ? data : bytes.toString('latin1');
     if (this.pty !== undefined) this.pty.write(bytes);
+    else if (this.tcp !== undefined) this.tcp.write(bytes);
     else if (this.mode === 'stdout') process.stdout.write(bytes);
     const completed = this.assembler.push(text);
     if (completed.length === 0) return;
@@ -173,6 +195,8 @@ export class DeviceConsole {
     const pty = this.pty;
     this.pty = undefined;
     if (pty !== undefined) await pty.stop();
+    await this.tcp?.stop();
+    this.tcp = undefined;
     await this.removeTempDir();
   }
 

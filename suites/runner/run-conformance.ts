@@ -2,6 +2,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createVitest } from 'vitest/node';
+import type { TargetDescription } from '../../drivers/target/index.ts';
 import { ConformanceReporter } from '../../reports/conformance-reporter.ts';
 import {
   type ConformanceResult,
@@ -82,15 +83,19 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
       {
         test: {
           reporters: [reporter, ['allure-vitest/reporter', { resultsDir: allureDir }]],
+          // Suites wait on devices far more than they compute: run many files at once (a target
+          // lease still keeps each device to one file at a time), in threads that keep the
+          // transformed modules between files instead of paying for them per file.
+          pool: 'threads',
+          maxWorkers: Math.max(4, Math.min(16, started.descriptions.length)),
+          isolate: false,
           projects: started.descriptions.map((description) => ({
             test: {
               name: `conformance:${description.name}`,
               root: PROJECT_ROOT,
-              include: [
-                join(suitesDir, description.profile, '**/*.suite.ts'),
-                join(suitesDir, 'common', '**/*.suite.ts'),
-              ],
+              include: suitesFor(suitesDir, description),
               setupFiles: ['allure-vitest/setup'],
+              isolate: false,
               provide: { target: description },
               testTimeout: 60_000,
               hookTimeout: 60_000,
@@ -130,4 +135,13 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   writeFileSync(join(outDir, 'junit.xml'), junit);
   if (options.junit) writeFileSync(options.junit, junit);
   return { exitCode: exitCodeFor(summaries, options.strict ?? false), results, summaries };
+}
+
+/**
+ * The suites a target runs: its profile's and the cross-profile ones for a device; the
+ * update-server suites (the harness plays the device) for a server under test.
+ */
+function suitesFor(suitesDir: string, description: TargetDescription): string[] {
+  if (description.kind === 'update-server') return [join(suitesDir, 'update-server', '**/*.suite.ts')];
+  return [join(suitesDir, description.profile, '**/*.suite.ts'), join(suitesDir, 'common', '**/*.suite.ts')];
 }

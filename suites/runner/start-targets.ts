@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { describeBoard } from '../../drivers/board/index.ts';
 import type { TargetDescription } from '../../drivers/target/index.ts';
@@ -21,8 +20,6 @@ export interface StartedTargets {
   notes: string[];
   stop(): Promise<void>;
 }
-
-const hasSocat = () => spawnSync('which', ['socat']).status === 0;
 
 /** A free loopback port, for a server a worker will start later at an address the device already knows. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
@@ -53,16 +50,13 @@ export async function startTargets(
   const descriptions: TargetDescription[] = [];
   const notStarted: StartedTargets['notStarted'] = [];
   const notes: string[] = [];
-  const socat = hasSocat();
   const mqtt = new MqttWiring();
-  if (!socat)
-    notes.push('socat is not installed: emulator consoles are not exposed, console requirements are skipped');
   for (const loaded of targets) {
     const { target } = resolveSecrets(loaded, options.env);
     try {
       if (target.kind === 'emulator') {
         host ??= EmulatorHost.start();
-        descriptions.push(await startEmbeddedEmulator(target, socat, options.lockDir, mqtt, host));
+        descriptions.push(await startEmbeddedEmulator(target, options.lockDir, mqtt, host));
       } else if (target.kind === 'update-server' && target.embedded) {
         const server = await startEmbeddedUpdateServer(target, options.lockDir);
         stopAlso.push(server.stop);
@@ -98,7 +92,6 @@ type ResolvedOf<K extends ResolvedTarget['kind']> = Extract<ResolvedTarget, { ki
 
 async function startEmbeddedEmulator(
   target: ResolvedOf<'emulator'>,
-  socat: boolean,
   lockDir: string,
   mqtt: MqttWiring,
   host: EmulatorHost,
@@ -116,12 +109,14 @@ async function startEmbeddedEmulator(
     ...options,
     ...pull.emulator,
     options: firmwareOptions,
-    console: socat ? 'pty' : 'memory',
+    // The console is served on a TCP port, like a lab's networked serial server: every suite
+    // file connects for its own duration and sees what the chip prints from then on.
+    console: 'tcp',
   });
   const endpoints = emulator.endpoints;
   const http = endpoints.services.http;
   const ota = endpoints.services.ota;
-  const capabilities = socat ? target.capabilities : target.capabilities.filter((c) => c !== 'console');
+  const capabilities = target.capabilities;
   const description: TargetDescription = {
     name: target.name,
     profile: target.profile,
