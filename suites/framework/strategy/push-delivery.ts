@@ -1,5 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EspotaUploader } from '../../../drivers/espota/index.ts';
-import { WebUpdateClient } from '../../../drivers/http/index.ts';
+import { HttpStepError, WebUpdateClient } from '../../../drivers/http/index.ts';
 import type { Target } from '../../../drivers/target/index.ts';
 import { RigFailure } from '../requirement.ts';
 import type { SeenBoot } from './boot-watch.ts';
@@ -28,7 +29,14 @@ function messageOf(error: unknown): string {
 export async function viperDelivery(target: Target, image: Uint8Array, reboot: boolean): Promise<Delivered> {
   return await withViperClient(target, async (client) => {
     try {
-      const result = await client.pushImage(image, { reboot, waitForReboot: false });
+      const result = await client.pushImage(image, { reboot, waitForReboot: false }).catch(async (error) => {
+        // The doc dialect has no abort: a session another client left open ends only by its
+        // timeout (seeds/viperhttp-ota.md § OTA Session Management), so wait it out once.
+        const timeoutMs = target.description.limits?.sessionTimeoutMs;
+        if (!(error instanceof HttpStepError) || error.status !== 409 || timeoutMs === undefined) throw error;
+        await sleep(timeoutMs + 250);
+        return await client.pushImage(image, { reboot, waitForReboot: false });
+      });
       if (result.finalize.kind === 'reboot-disconnect')
         return { accepted: true, detail: 'finalize: the device restarted before answering' };
       const answer = result.finalize.result;
