@@ -195,6 +195,9 @@ export class ArduinoOtaService {
     try {
       if (this.context.platform === 'esp8266') await this.runEsp8266Update(invitation);
       else await this.runEsp32Update(invitation);
+    } catch (error) {
+      // A chip whose flash lost power mid-write just stops: the device core ends this boot.
+      if ((error as { code?: unknown }).code !== 'FLASH_POWER_LOST') throw error;
     } finally {
       this.client = undefined;
       this.busy = false;

@@ -65,7 +65,7 @@ class WebUpdateServer {
   private readonly server = createServer((request, response) => {
     this.served = this.served.then(() =>
       this.handle(request, response).catch(() => {
-        request.socket.destroy();
+        request.socket?.destroy();
       }),
     );
   });
@@ -203,12 +203,12 @@ class WebUpdateServer {
   private uploadAborted(request: IncomingMessage, duringFile: boolean): void {
     if (duringFile && this.defects.has('accepts-truncated-upload')) {
       this.platform.update.end(true);
-      request.socket.destroy();
+      request.socket?.destroy();
       this.context.restart();
       return;
     }
     if (duringFile) this.platform.update.end();
-    request.socket.destroy();
+    request.socket?.destroy();
   }
 
   private setUpdaterError(): void {
