@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import { inject } from 'vitest';
 import type { Target } from '../../drivers/target/index.ts';
 import { RigFailure, requirement } from '../framework/index.ts';
 
-/** Role 2 of DESIGN.md: only for targets of kind `update-server` speaking `profile`. */
+/**
+ * Role 2 of DESIGN.md: the runner gives these suites to targets of kind `update-server` only;
+ * each requirement needs the server's profile, so a Lua RTOS server skips the httpUpdate ones.
+ */
 export function serverRequirement(profile: 'http-update' | 'luartos'): typeof requirement {
-  const description = inject('target');
-  return (...args) => {
-    if (description.kind === 'update-server' && description.profile === profile) requirement(...args);
-  };
+  return (id, level, text, options, body) =>
+    requirement(id, level, text, { ...options, needs: [profile, ...(options.needs ?? [])] }, body);
 }
 
 export function serverUrl(target: Target): string {
