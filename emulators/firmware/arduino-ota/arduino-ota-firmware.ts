@@ -86,6 +86,7 @@ export const arduinoOtaFirmware: FirmwareModule = {
     {
       name: 'ignores-password',
       breaks: [
+        'arduino-ota/auth/1',
         'reference/arduino-ota.md §1.3–1.4: with a password set the device answers an invitation with `AUTH <nonce>` and connects back only after the right response',
       ],
       description: 'answers an invitation as if no password were set: no challenge, straight to the update',
@@ -93,6 +94,7 @@ export const arduinoOtaFirmware: FirmwareModule = {
     {
       name: 'static-nonce',
       breaks: [
+        'arduino-ota/auth/3',
         'reference/arduino-ota.md §1.4: the nonce is fresh for every invitation (MD5 of micros() on ESP8266), so an answer cannot be replayed',
       ],
       description:
@@ -101,6 +103,8 @@ export const arduinoOtaFirmware: FirmwareModule = {
     {
       name: 'accepts-wrong-password',
       breaks: [
+        'arduino-ota/auth/2',
+        'arduino-ota/auth/3',
         'reference/arduino-ota.md §1.3–1.4: a wrong challenge response gets `Authentication Failed` and the device goes back to IDLE without connecting',
       ],
       description: 'takes any 32/64-character response as correct and goes on to the update',
@@ -108,6 +112,9 @@ export const arduinoOtaFirmware: FirmwareModule = {
     {
       name: 'accepts-bad-md5',
       breaks: [
+        'arduino-ota/update/2',
+        'arduino-ota/update/3',
+        'arduino-ota/update/5',
         'reference/arduino-ota.md §1.5: the device calls Update.setMD5(md5 from the invitation) and Update.end() refuses a mismatch (ESP8266 error 7, ESP32 `MD5 Check Failed`)',
       ],
       description:
@@ -116,6 +123,7 @@ export const arduinoOtaFirmware: FirmwareModule = {
     {
       name: 'no-stream-timeout',
       breaks: [
+        'arduino-ota/update/4',
         'reference/arduino-ota.md §1.5: ESP32 waits _ota_timeout (1000 ms) for data, re-sends the last count up to 3 times, then reports OTA_RECEIVE_ERROR, aborts and accepts new invitations; ESP8266 ends the session when the uploader closes',
       ],
       description:
@@ -124,9 +132,20 @@ export const arduinoOtaFirmware: FirmwareModule = {
     {
       name: 'restarts-after-failed-upload',
       breaks: [
+        'arduino-ota/update/4',
+        'arduino-ota/update/5',
         'reference/arduino-ota.md §1.5: after Update.end() fails the device prints the error, returns to IDLE and keeps running; ESP.restart() follows only a successful update',
       ],
       description: 'reboots after a failed upload as if it had succeeded',
+    },
+    {
+      name: 'no-reboot-after-success',
+      breaks: [
+        'arduino-ota/update/1',
+        'reference/arduino-ota.md §1.5: after the final `OK` the device calls onEnd, delay(100) and ESP.restart() (rebootOnSuccess defaults to true), so the new image runs',
+      ],
+      description:
+        'answers `OK` and calls onEnd but never restarts, so the installed image does not run until someone resets the board',
     },
   ],
   start,

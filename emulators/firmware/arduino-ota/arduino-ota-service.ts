@@ -330,7 +330,9 @@ export class ArduinoOtaService {
   private finishSuccess(): void {
     if (this.context.signal.aborted) return;
     this.callbacks.onEnd();
-    if (this.settings.rebootOnSuccess) void this.restartAfter(this.settings.restartDelayMs);
+    // `no-reboot-after-success`: the sketch forgets the restart, so the staged image never runs.
+    if (this.settings.rebootOnSuccess && !this.defects.has('no-reboot-after-success'))
+      void this.restartAfter(this.settings.restartDelayMs);
   }
 
   private afterFailure(): void {

@@ -251,6 +251,26 @@ describe('arduino-ota on ESP8266 (default platform)', () => {
     }
   });
 
+  it('defect no-reboot-after-success: OK and End as usual, but the device keeps running the old image', async () => {
+    for (const defects of [[], ['no-reboot-after-success']]) {
+      const emulator = await start({ defects });
+      await waitForConsole(emulator, /Booting arduino-ota-demo 1\.0\.0/);
+      const outcome = await espota({ port: otaPort(emulator), image: sketch('2.0.0') });
+      expect(outcome.result).toBe('OK');
+      await waitForConsole(emulator, /^End$/m);
+      if (defects.length === 0) {
+        await waitForConsole(emulator, /Booting arduino-ota-demo 2\.0\.0/);
+        continue;
+      }
+      await sleep(200);
+      expect(bootsOf(emulator, '1.0.0')).toBe(1);
+      expect(bootsOf(emulator, '2.0.0')).toBe(0);
+      // The image was installed all the same: a manual reset boots it.
+      await emulator.device.resetPin();
+      await waitForConsole(emulator, /Booting arduino-ota-demo 2\.0\.0/);
+    }
+  });
+
   it('keeps waiting while a stalled uploader holds the connection (the 1000-tick branch never fires) and recovers once it closes', async () => {
     const emulator = await start();
     const image = sketch('2.0.0');

@@ -16,3 +16,20 @@ export function uploadFormPage(filesystemAccept: string): string {
     '</body></html>',
   ].join('\n');
 }
+
+/**
+ * The page of a sketch that serves its own form instead of the library's, as the ESP32
+ * OTAWebUpdater example does: one file field named `update` and no filesystem form. The server
+ * still flashes it as firmware (any name but `filesystem` is), yet the fields the library's page
+ * names are gone.
+ */
+export function singleFieldFormPage(): string {
+  return [
+    '<!DOCTYPE html>',
+    "<html lang='en'><head><meta charset='utf-8'><title>Update</title></head><body>",
+    "<form method='POST' action='' enctype='multipart/form-data'>",
+    "<input type='file' name='update'>",
+    "<input type='submit' value='Update'></form>",
+    '</body></html>',
+  ].join('\n');
+}

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
-import { uploadFormPage } from './form-page.ts';
+import { singleFieldFormPage, uploadFormPage } from './form-page.ts';
 import { MultipartFormatError, MultipartStream, multipartBoundary } from './multipart-stream.ts';
 import { type AuthScheme, UploadAuth } from './upload-auth.ts';
 import { type UploadPlatform, uploadPlatformFor } from './upload-platform.ts';
@@ -119,7 +119,10 @@ class WebUpdateServer {
     const method = request.method ?? 'GET';
     if (uri === this.options.path && method === 'GET') {
       if (!this.authenticated(request)) return this.requestAuthentication(response);
-      return this.send(response, 200, 'text/html', uploadFormPage(this.platform.filesystemAccept));
+      const page = this.defects.has('form-missing-fields')
+        ? singleFieldFormPage()
+        : uploadFormPage(this.platform.filesystemAccept);
+      return this.send(response, 200, 'text/html', page);
     }
     if (uri === this.options.path && method === 'OPTIONS' && this.platform.cors) {
       this.addCorsHeaders(response);
@@ -168,7 +171,8 @@ class WebUpdateServer {
       return;
     }
     response.socket?.setNoDelay(true);
-    this.send(response, 200, 'text/html', UPDATE_SUCCESS_BODY);
+    if (this.defects.has('wrong-success-body')) this.send(response, 200, 'text/plain', 'OK');
+    else this.send(response, 200, 'text/html', UPDATE_SUCCESS_BODY);
     this.restartAfter(response);
   }
 
@@ -260,6 +264,10 @@ export const webUpdateFirmware: FirmwareModule = {
     {
       name: 'no-auth',
       breaks: [
+        'web-update/auth/1',
+        'web-update/auth/2',
+        'web-update/auth/3',
+        'web-update/auth/4',
         'reference/arduino-ota.md §2.1 Auth: with username and password set, the form and the upload need Basic or Digest credentials, else 401 with WWW-Authenticate: Basic realm="Login Required"',
       ],
       description: 'serves the form and flashes uploads without asking for the configured credentials',
@@ -267,6 +275,7 @@ export const webUpdateFirmware: FirmwareModule = {
     {
       name: 'accepts-truncated-upload',
       breaks: [
+        'web-update/upload/3',
         'reference/arduino-ota.md §2.1 Behaviours: a client abort (UPLOAD_FILE_ABORTED) ends the update with Update.end(), which discards it',
       ],
       description:
@@ -275,9 +284,29 @@ export const webUpdateFirmware: FirmwareModule = {
     {
       name: 'reboots-after-failed-upload',
       breaks: [
+        'web-update/upload/2',
+        'web-update/upload/4',
         'reference/arduino-ota.md §2.1 Responses: a failure answers 200 `Update error: …` and the device keeps running; only success restarts',
       ],
       description: 'restarts the chip after answering an update error',
+    },
+    {
+      name: 'form-missing-fields',
+      breaks: [
+        'web-update/form/1',
+        "reference/arduino-ota.md §2.1–2.2 Routes: GET path serves the library's form, a multipart POST with file fields name='firmware' and name='filesystem'",
+      ],
+      description:
+        'serves a hand-written page (as the OTAWebUpdater example) with one file field `update` and no filesystem form',
+    },
+    {
+      name: 'wrong-success-body',
+      breaks: [
+        'web-update/upload/1',
+        'reference/arduino-ota.md §2.1 Responses: success is 200 text/html `<META http-equiv="refresh" content="15;URL=/">Update Success! Rebooting...`',
+      ],
+      description:
+        'flashes and restarts as it should, but answers success with 200 text/plain `OK` (the OTAWebUpdater example) instead of the library page',
     },
   ],
   async start(context: FirmwareContext): Promise<RunningFirmware> {

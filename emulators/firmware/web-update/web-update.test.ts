@@ -149,6 +149,24 @@ describe('web-update (ESP8266HTTPUpdateServer): form and routes', () => {
     expect((await httpRequest(emulator, 'GET', '/update')).status).toBe(200);
   });
 
+  it('defect form-missing-fields: the page has one file field `update` and neither `firmware` nor `filesystem`', async () => {
+    const conforming = await start({});
+    const defective = await start({ defects: ['form-missing-fields'] });
+    const good = await httpRequest(conforming, 'GET', '/update');
+    const bad = await httpRequest(defective, 'GET', '/update');
+    expect(good.body).toMatch(/type='file'[^>]*name='firmware'/);
+    expect(good.body).toMatch(/type='file'[^>]*name='filesystem'/);
+    expect(bad.status).toBe(200);
+    expect(bad.headers['content-type']).toBe('text/html');
+    expect(bad.body).toMatch(/<form[^>]*method='POST'[^>]*enctype='multipart\/form-data'/);
+    expect(bad.body).toMatch(/type='file' name='update'/);
+    expect(bad.body).not.toMatch(/name='firmware'/);
+    expect(bad.body).not.toMatch(/name='filesystem'/);
+    // The server behind the page is unchanged: the `update` field still flashes firmware.
+    expect((await upload(defective, 'update', sketch('2.0.0', 5))).body).toBe(SUCCESS_BODY);
+    await waitForLine(defective, /^Sketch \S+ version 2\.0\.0$/);
+  });
+
   it('serves on the configured path only', async () => {
     const emulator = await start({ options: { path: '/firmware' } });
     expect((await httpRequest(emulator, 'GET', '/firmware')).status).toBe(200);
@@ -238,6 +256,20 @@ describe('web-update (ESP8266): uploads', () => {
     // eboot copied the staged image (reference §4.7: `@cp:` then 0).
     expect(consoleText(emulator).some((line) => /^@cp:B?0$/.test(line))).toBe(true);
     expect(await resetAndReadVersion(emulator)).toBe('2.0.0');
+  });
+
+  it('defect wrong-success-body: flashes and restarts, but answers 200 text/plain `OK` instead of the success page', async () => {
+    const conforming = await start({});
+    const defective = await start({ defects: ['wrong-success-body'] });
+    const good = await upload(conforming, 'firmware', sketch('2.0.0', 5));
+    const bad = await upload(defective, 'firmware', sketch('2.0.0', 5));
+    expect(good.body).toBe(SUCCESS_BODY);
+    expect(good.headers['content-type']).toBe('text/html');
+    expect(bad.status).toBe(200);
+    expect(bad.headers['content-type']).toBe('text/plain');
+    expect(bad.body).toBe('OK');
+    await waitForLine(defective, /^Sketch \S+ version 2\.0\.0$/);
+    await waitForLine(conforming, /^Sketch \S+ version 2\.0\.0$/);
   });
 
   it('rejects a file that is not an image with 200 `Update error: ERROR[10]…` and keeps the old sketch', async () => {
