@@ -18,6 +18,8 @@ export const luartosFirmware: FirmwareModule = {
     {
       name: 'flashes-on-471',
       breaks: [
+        'luartos/responses/1',
+        'luartos/responses/2',
         `${SECTION}.3: 471 prints "No new firmware available" and returns without flashing or restarting`,
       ],
       description: 'treats a 471 answer like 200: reads its body, flashes it and restarts',
@@ -25,6 +27,7 @@ export const luartosFirmware: FirmwareModule = {
     {
       name: 'restarts-after-failed-download',
       breaks: [
+        'luartos/responses/3',
         `${SECTION}.4: a failed esp_ota_begin/write/end prints the error and returns without a restart`,
       ],
       description: 'restarts the chip after a download that failed to write or verify',
@@ -32,9 +35,27 @@ export const luartosFirmware: FirmwareModule = {
     {
       name: 'accepts-lowercase-headers',
       breaks: [
+        'luartos/responses/5',
         `${SECTION}.3: header names are compared case-sensitively (strcmp); lower-case content-length is not understood`,
       ],
       description: 'parses response header names case-insensitively, unlike the real client',
+    },
+    {
+      name: 'tidy-host-header',
+      breaks: [
+        'luartos/request/1',
+        `${SECTION}.2: the request's only header is "Host: <server>:<port> " (net_http.c's format, trailing space included)`,
+      ],
+      description: 'sends the usual "Host: <server>" without the port and the trailing space of net_http.c',
+    },
+    {
+      name: 'no-restart-on-empty-200',
+      breaks: [
+        'luartos/responses/4',
+        `${SECTION}.3: a 200 whose size is 0 skips the write and still prints "Restarting ..." and restarts`,
+      ],
+      description:
+        'returns without a restart when a 200 announces Content-Length 0, as if nothing had been offered',
     },
   ],
   async start(context) {

@@ -354,6 +354,42 @@ describe('luartos defects, each next to the conforming device', () => {
   });
 });
 
+describe('luartos defects of the request and of an empty 200', () => {
+  it('tidy-host-header: the conforming request has "Host: <server>:<port> ", the defective one "Host: <server>"', async () => {
+    const server = await rawTlsServer((socket) => socket.end('HTTP/1.1 471 unknown\r\n\r\n'));
+    const conforming = await luartos(server.port);
+    await waitForLine(conforming, /^No new firmware available$/);
+    expect(server.requests[0]!.bytes).toContain(`\r\nHost: 127.0.0.1:${server.port} \r\n\r\n`);
+
+    const defectiveServer = await rawTlsServer((socket) => socket.end('HTTP/1.1 471 unknown\r\n\r\n'));
+    const defective = await luartos(defectiveServer.port, {}, ['tidy-host-header']);
+    await waitForLine(defective, /^No new firmware available$/);
+    expect(defectiveServer.requests[0]!.bytes).toBe(
+      `GET /?firmware=ESP32-CORE-BOARD-OTA&commit=${COMMIT} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
+    );
+  });
+
+  it('no-restart-on-empty-200: the conforming device restarts after an empty 200, the defective one does not', async () => {
+    const emptyThen471: Reply = (socket, index) =>
+      index === 0 ? octetStream(socket, new Uint8Array(0)) : socket.end('HTTP/1.1 471 unknown\r\n\r\n');
+    const server = await rawTlsServer(emptyThen471);
+    const conforming = await luartos(server.port);
+    await waitForLine(conforming, SOFTWARE_RESET);
+    expect(lines(conforming)).toContain('Restarting ...');
+
+    const defectiveServer = await rawTlsServer(emptyThen471);
+    const defective = await luartos(defectiveServer.port, {}, ['no-restart-on-empty-200']);
+    // The exchange is over once the device closed it: then a restart would already be under way.
+    await new Promise<void>((resolve) => {
+      const poll = () => (defectiveServer.requests.length > 0 ? resolve() : setTimeout(poll, 10));
+      poll();
+    });
+    await sleep(150);
+    expect(lines(defective)).not.toContain('Restarting ...');
+    expect(lines(defective).some((line) => SOFTWARE_RESET.test(line))).toBe(false);
+  });
+});
+
 const socatMissing = (() => {
   try {
     execFileSync('which', ['socat'], { stdio: 'pipe' });

@@ -117,8 +117,11 @@ class SslReader {
 /** The request bytes of net_http.c's HTTP_CLIENT_GET (reference §2.2 step 6). */
 export function luaRtosRequest(
   options: Pick<LuaRtosOptions, 'server' | 'port' | 'firmware' | 'commit'>,
+  { tidyHost = false } = {},
 ): string {
-  return `GET /?firmware=${options.firmware}&commit=${options.commit} HTTP/1.1\r\nHost: ${options.server}:${options.port} \r\n\r\n`;
+  // The `tidy-host-header` defect: the usual `Host: <server>`, without net_http.c's port and trailing space.
+  const host = tidyHost ? options.server : `${options.server}:${options.port} `;
+  return `GET /?firmware=${options.firmware}&commit=${options.commit} HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
 }
 
 function hex8(value: number): string {
@@ -163,7 +166,7 @@ export async function netOta(context: FirmwareContext, options: LuaRtosOptions):
       throw new LuaDriverError('CannotConnectSSL', 'cannot connect SSL');
     }
     print(`Current firmware commit is ${options.commit}`);
-    socket.write(luaRtosRequest(options));
+    socket.write(luaRtosRequest(options, { tidyHost: context.defects.has('tidy-host-header') }));
     const reader = new SslReader(socket, options.receiveTimeoutMs);
 
     const statusLine = await reader.readLine();
@@ -204,6 +207,8 @@ export async function netOta(context: FirmwareContext, options: LuaRtosOptions):
       }
     }
     socket.destroy();
+    // The `no-restart-on-empty-200` defect treats an empty 200 as "nothing to do", unlike net.c.
+    if (size === 0 && context.defects.has('no-restart-on-empty-200')) return;
     print('Restarting ...');
     context.restart();
   } finally {
