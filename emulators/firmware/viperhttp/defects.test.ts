@@ -2,8 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StartedEmulator } from '../../start-emulator.ts';
-import { ConnectionDroppedError } from './raw-http-client.test-support.ts';
+import { ConnectionDroppedError, encodeRequest, RawHttpConnection } from './raw-http-client.test-support.ts';
 import {
+  AUTH,
   type Booted,
   boot,
   bootsSeen,
@@ -34,6 +35,14 @@ async function updateAndReboot(device: Booted, bytes: Uint8Array): Promise<strin
   await expect(device.post('/ota/finalize', { reboot: true })).rejects.toBeInstanceOf(ConnectionDroppedError);
   return ((await waitForReboot(device, before)).json() as { running_partition: { label: string } })
     .running_partition.label;
+}
+
+function writtenOf(answer: { json(): unknown }): number | undefined {
+  return (answer.json() as { session: { written_bytes: number } | null }).session?.written_bytes;
+}
+
+function nextSlotSize(status: unknown): number {
+  return (status as { next_update_partition: { size: number } }).next_update_partition.size;
 }
 
 async function reboot(device: Booted): Promise<void> {
@@ -135,6 +144,172 @@ describe('viperhttp defects, each beside the conforming device', () => {
     }
     expect(consoleAppVersion(good.emulator)).toBe('1.2.0');
     expect(consoleAppVersion(bad.emulator)).toBe('1.1.0');
+  });
+
+  it('accepts-empty-chunk: an empty chunk is answered 200 instead of 400 "empty chunk"', async () => {
+    const [good, bad] = await pair('accepts-empty-chunk');
+    for (const device of [good, bad]) await device.post('/ota/begin', { expected_size: 4096 });
+    expect((await good.post('/ota/chunk?offset=0', Buffer.alloc(0))).json()).toEqual({
+      detail: 'empty chunk',
+    });
+    const empty = await bad.post('/ota/chunk?offset=0', Buffer.alloc(0));
+    expect(empty.status).toBe(200);
+    expect(writtenOf(empty)).toBe(0);
+  });
+
+  it('ignores-expected-size: a chunk past expected_size is written', async () => {
+    const [good, bad] = await pair('ignores-expected-size');
+    for (const device of [good, bad]) await device.post('/ota/begin', { expected_size: 3000 });
+    const refused = await good.post('/ota/chunk?offset=0', Buffer.alloc(3001));
+    expect(refused.json()).toEqual({ detail: 'chunk exceeds expected_size' });
+    const over = await bad.post('/ota/chunk?offset=0', Buffer.alloc(3001));
+    expect(over.status).toBe(200);
+    expect(writtenOf(over)).toBe(3001);
+  });
+
+  it('ignores-capacity: begin takes an expected_size larger than the update slot', async () => {
+    const [good, bad] = await pair('ignores-capacity');
+    const capacity = nextSlotSize((await good.get('/ota/status')).json());
+    const over = { expected_size: capacity + 1 };
+    expect((await good.post('/ota/begin', over)).json()).toEqual({
+      detail: 'expected_size exceeds update partition capacity',
+    });
+    expect((await bad.post('/ota/begin', over)).status).toBe(200);
+  });
+
+  it('force-ignored: begin with force=true still answers 409 while a session is active', async () => {
+    const [good, bad] = await pair('force-ignored');
+    for (const device of [good, bad]) await device.post('/ota/begin', {});
+    const forced = { force: true };
+    expect((await good.post('/ota/begin', forced)).status).toBe(200);
+    expect((await bad.post('/ota/begin', forced)).json()).toEqual({ detail: 'ota session already active' });
+    // Abort still ends the session, so a begin after it works.
+    await bad.post('/ota/abort', {});
+    expect((await bad.post('/ota/begin', {})).status).toBe(200);
+  });
+
+  it('chunk-without-session: a chunk with no session is answered 200 with the idle status', async () => {
+    const [good, bad] = await pair('chunk-without-session');
+    const chunk = Buffer.alloc(512, 0xa5);
+    expect((await good.post('/ota/chunk?offset=0', chunk)).json()).toEqual({
+      detail: 'ota session is not active',
+    });
+    const dropped = await bad.post('/ota/chunk?offset=0', chunk);
+    expect(dropped.status).toBe(200);
+    expect((dropped.json() as { session: unknown }).session).toBeNull();
+  });
+
+  it('abort-keeps-session: abort says aborted=true but the session stays active', async () => {
+    const [good, bad] = await pair('abort-keeps-session');
+    for (const device of [good, bad]) {
+      await device.post('/ota/begin', {});
+      expect((await device.post('/ota/abort', {})).json()).toMatchObject({ aborted: true, session_id: 1 });
+    }
+    const idle = (await good.get('/ota/status')).json() as { active: boolean; last_error: string };
+    const kept = (await bad.get('/ota/status')).json() as { active: boolean; last_error: string };
+    expect(idle).toMatchObject({ active: false, last_error: 'aborted' });
+    expect(kept).toMatchObject({ active: true, last_error: 'aborted' });
+    expect((await bad.post('/ota/begin', {})).status).toBe(409);
+  });
+
+  it('stale-progress: remaining_bytes and progress_pct keep their values from begin', async () => {
+    const [good, bad] = await pair('stale-progress');
+    const progress = async (device: Booted) => {
+      await device.post('/ota/begin', { expected_size: 10_000 });
+      await device.post('/ota/chunk?offset=0', Buffer.alloc(2500));
+      const { session } = (await device.get('/ota/status')).json() as {
+        session: { written_bytes: number; remaining_bytes: number; progress_pct: number };
+      };
+      return [session.written_bytes, session.remaining_bytes, session.progress_pct];
+    };
+    expect(await progress(good)).toEqual([2500, 7500, 25]);
+    expect(await progress(bad)).toEqual([2500, 10_000, 0]);
+  });
+
+  it('ignores-strict-size: a short image reaches the SHA check instead of the size refusal', async () => {
+    const [good, bad] = await pair('ignores-strict-size');
+    const update = image('1.1.0');
+    for (const device of [good, bad]) {
+      await device.post('/ota/begin', { expected_size: update.length, expected_sha256: sha256Hex(update) });
+      await device.post('/ota/chunk?offset=0', Buffer.from(update.subarray(0, 3840)));
+    }
+    expect((await good.post('/ota/finalize', { set_boot: false })).json()).toEqual({
+      detail: 'written size does not match expected_size',
+    });
+    expect((await bad.post('/ota/finalize', { set_boot: false })).json()).toEqual({
+      detail: 'sha256 mismatch',
+    });
+    // Without a digest at begin, the short image is finalized outright.
+    await bad.post('/ota/begin', { expected_size: update.length, force: true });
+    await bad.post('/ota/chunk?offset=0', Buffer.from(update.subarray(0, 3840)));
+    expect((await bad.post('/ota/finalize', { set_boot: false })).status).toBe(200);
+  });
+
+  it('finalizes-empty: a session with nothing written finalizes with 200', async () => {
+    const [good, bad] = await pair('finalizes-empty');
+    for (const device of [good, bad]) await device.post('/ota/begin', {});
+    expect((await good.post('/ota/finalize', { set_boot: false })).json()).toEqual({
+      detail: 'no firmware bytes written',
+    });
+    const empty = await bad.post('/ota/finalize', { set_boot: false });
+    expect(empty.status).toBe(200);
+    expect(empty.json()).toMatchObject({ ok: true, written_bytes: 0 });
+  });
+
+  it('sets-boot-at-begin: the update slot is selected for boot before a byte is written', async () => {
+    const [good, bad] = await pair('sets-boot-at-begin');
+    const bootLabel = async (device: Booted) =>
+      ((await device.get('/ota/status')).json() as { boot_partition: { label: string } }).boot_partition
+        .label;
+    for (const device of [good, bad]) expect((await device.post('/ota/begin', {})).status).toBe(200);
+    expect(await bootLabel(good)).toBe('ota_0');
+    expect(await bootLabel(bad)).toBe('ota_1');
+    // A mismatching image is refused, yet the slot stays selected.
+    const update = image('1.1.0');
+    for (const device of [good, bad]) {
+      await pushImage(device, update, { sha: sha256Hex(image('6.6.6')) });
+      expect((await device.post('/ota/finalize', {})).status).toBe(409);
+    }
+    expect(await bootLabel(good)).toBe('ota_0');
+    expect(await bootLabel(bad)).toBe('ota_1');
+  });
+
+  it('no-413-close: the 413 leaves the connection open and the next request on it is served', async () => {
+    const [good, bad] = await pair('no-413-close');
+    const tooLarge = encodeRequest(
+      'POST',
+      '/ota/chunk?offset=0',
+      { ...AUTH, 'Content-Type': 'application/octet-stream' },
+      Buffer.alloc(4096, 0x22),
+    );
+    const status = encodeRequest('GET', '/ota/status', AUTH);
+    for (const device of [good, bad]) await device.post('/ota/begin', {});
+    const closes = await RawHttpConnection.open(good.port);
+    closes.write(Buffer.concat([tooLarge, status]));
+    expect((await closes.readResponse()).status).toBe(413);
+    await closes.closed;
+    const stays = await RawHttpConnection.open(bad.port);
+    stays.write(Buffer.concat([tooLarge, status]));
+    expect((await stays.readResponse()).status).toBe(413);
+    const next = await stays.readResponse();
+    expect(next.status).toBe(200);
+    expect(writtenOf(next)).toBe(0);
+    stays.close();
+  });
+
+  it('accepts-chunked: a Transfer-Encoding: chunked body is decoded and written', async () => {
+    const [good, bad] = await pair('accepts-chunked');
+    const headers = { ...AUTH, 'Transfer-Encoding': 'chunked', 'Content-Type': 'application/octet-stream' };
+    const body = '4\r\nabcd\r\n2\r\nef\r\n0\r\n\r\n';
+    for (const device of [good, bad]) await device.post('/ota/begin', {});
+    const refused = await RawHttpConnection.open(good.port);
+    expect((await refused.send('POST', '/ota/chunk?offset=0', headers, body)).status).toBe(400);
+    refused.close();
+    const decoded = await RawHttpConnection.open(bad.port);
+    const answer = await decoded.send('POST', '/ota/chunk?offset=0', headers, body);
+    expect(answer.status).toBe(200);
+    expect(writtenOf(answer)).toBe(6);
+    decoded.close();
   });
 });
 

@@ -75,11 +75,22 @@ export function reasonPhrase(status: number): string {
   return REASONS[status] ?? 'Unknown';
 }
 
+/** Deliberate departures from the C server, for the profile's defect catalog. */
+export interface HttpServerQuirks {
+  /** `no-413-close`: a too-large request gets its 413, its body is skipped, the connection stays open. */
+  keepsConnectionAfter413: boolean;
+  /** `accepts-chunked`: a `Transfer-Encoding: chunked` body is decoded and served. */
+  decodesChunked: boolean;
+}
+
+const NO_QUIRKS: HttpServerQuirks = { keepsConnectionAfter413: false, decodesChunked: false };
+
 export interface StartHttpServerOptions {
   host: string;
   port: number;
   handler: HttpHandler;
   limits?: Partial<HttpServerLimits>;
+  quirks?: Partial<HttpServerQuirks>;
 }
 
 export interface StartedHttpServer {
@@ -91,11 +102,12 @@ export interface StartedHttpServer {
 
 export async function startHttpServer(options: StartHttpServerOptions): Promise<StartedHttpServer> {
   const limits: HttpServerLimits = { ...VIPERHTTP_LIMITS, ...options.limits };
+  const quirks: HttpServerQuirks = { ...NO_QUIRKS, ...options.quirks };
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    new Connection(socket, options.handler, limits);
+    new Connection(socket, options.handler, limits, quirks);
   });
   server.listen(options.port, options.host);
   await once(server, 'listening');
@@ -120,11 +132,14 @@ class Connection {
   private busy = false;
   private served = 0;
   private closing = false;
+  /** Bytes of a refused request still to arrive and be dropped (`no-413-close` only). */
+  private skipping = 0;
 
   constructor(
     private readonly socket: Socket,
     private readonly handler: HttpHandler,
     private readonly limits: HttpServerLimits,
+    private readonly quirks: HttpServerQuirks,
   ) {
     socket.setNoDelay(true);
     socket.setTimeout(limits.firstRequestIdleMs);
@@ -135,16 +150,25 @@ class Connection {
 
   private receive(data: Buffer): void {
     if (this.closing) return;
+    if (this.skipping > 0) {
+      const dropped = Math.min(this.skipping, data.length);
+      this.skipping -= dropped;
+      data = data.subarray(dropped);
+      if (data.length === 0) return;
+    }
     this.pending = this.pending.length === 0 ? data : Buffer.concat([this.pending, data]);
     if (!this.busy) this.processPending();
   }
 
   private processPending(): void {
     while (!this.busy && !this.closing && this.pending.length > 0) {
-      const parsed = parseRequest(this.pending, this.limits);
+      const parsed = parseRequest(this.pending, this.limits, this.quirks);
       if (parsed.kind === 'incomplete') {
         // The C server keeps reading until its one buffer is full; only then is it "too large".
-        if (this.pending.length >= this.limits.receiveBufferSize) this.refuse(413);
+        if (this.pending.length >= this.limits.receiveBufferSize) {
+          if (this.quirks.keepsConnectionAfter413) this.refuseAndSkip(declaredLength(this.pending));
+          else this.refuse(413);
+        }
         return;
       }
       if (parsed.kind === 'error') {
@@ -153,6 +177,10 @@ class Connection {
       }
       // A request longer than the buffer never parses on the chip, however it arrives here.
       if (parsed.length > this.limits.receiveBufferSize) {
+        if (this.quirks.keepsConnectionAfter413) {
+          this.refuseAndSkip(parsed.length);
+          continue;
+        }
         this.refuse(413);
         return;
       }
@@ -207,6 +235,22 @@ class Connection {
     this.processPending();
   }
 
+  /** `no-413-close`: the 413 goes out as a keep-alive answer and the rest of the request is dropped. */
+  private refuseAndSkip(requestLength: number | undefined): void {
+    const buffered = this.pending.length;
+    this.pending =
+      requestLength === undefined
+        ? Buffer.alloc(0)
+        : this.pending.subarray(Math.min(requestLength, buffered));
+    if (requestLength !== undefined && requestLength > buffered) this.skipping = requestLength - buffered;
+    this.served++;
+    const body = reasonPhrase(413);
+    this.socket.write(
+      `HTTP/1.1 413 ${body}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n` +
+        `Connection: keep-alive\r\n\r\n${body}`,
+    );
+  }
+
   /** A transport error: a text/plain answer, then the connection is closed. */
   private refuse(status: number): void {
     this.closing = true;
@@ -226,7 +270,19 @@ type ParseOutcome =
 
 const INCOMPLETE: ParseOutcome = { kind: 'incomplete' };
 
-function parseRequest(buffer: Buffer, limits: HttpServerLimits): ParseOutcome {
+/** Head plus declared body of the request at the start of `buffer`, when its head is complete. */
+function declaredLength(buffer: Buffer): number | undefined {
+  const headerEnd = buffer.indexOf(HEADER_END);
+  if (headerEnd === -1) return undefined;
+  const length = /\r\ncontent-length:[ \t]*(\d+)/i.exec(buffer.toString('latin1', 0, headerEnd))?.[1];
+  return length === undefined ? undefined : headerEnd + HEADER_END.length + Number(length);
+}
+
+function parseRequest(
+  buffer: Buffer,
+  limits: HttpServerLimits,
+  quirks: HttpServerQuirks = NO_QUIRKS,
+): ParseOutcome {
   const headerEnd = buffer.indexOf(HEADER_END);
   if (headerEnd === -1) return INCOMPLETE;
   const lines = buffer.toString('latin1', 0, headerEnd).split('\r\n');
@@ -245,7 +301,8 @@ function parseRequest(buffer: Buffer, limits: HttpServerLimits): ParseOutcome {
   }
   // The parser has no chunked decoder: it reports UNSUPPORTED (vhttp_parser.c 276–278).
   const transferEncoding = headers.get('transfer-encoding');
-  if (transferEncoding !== undefined && transferEncoding.toLowerCase() !== 'identity') {
+  const chunked = transferEncoding !== undefined && transferEncoding.toLowerCase() !== 'identity';
+  if (chunked && !(quirks.decodesChunked && transferEncoding.toLowerCase() === 'chunked')) {
     return { kind: 'error', status: limits.chunkedStatus };
   }
   const lengthText = headers.get('content-length');
@@ -255,8 +312,19 @@ function parseRequest(buffer: Buffer, limits: HttpServerLimits): ParseOutcome {
     contentLength = Number(lengthText);
   }
   const bodyStart = headerEnd + HEADER_END.length;
-  const total = bodyStart + contentLength;
-  if (buffer.length < total) return INCOMPLETE;
+  let body: Buffer;
+  let total: number;
+  if (chunked) {
+    const decoded = decodeChunkedBody(buffer, bodyStart);
+    if (decoded.kind !== 'body')
+      return decoded.kind === 'incomplete' ? INCOMPLETE : { kind: 'error', status: 400 };
+    body = decoded.body;
+    total = decoded.end;
+  } else {
+    total = bodyStart + contentLength;
+    if (buffer.length < total) return INCOMPLETE;
+    body = buffer.subarray(bodyStart, total);
+  }
   const question = target.indexOf('?');
   const path = question === -1 ? target : target.slice(0, question);
   const query = parseQuery(question === -1 ? '' : target.slice(question + 1), limits.maxQueryParams);
@@ -265,10 +333,36 @@ function parseRequest(buffer: Buffer, limits: HttpServerLimits): ParseOutcome {
   const keepAlive = minor === '1' ? connection !== 'close' : connection === 'keep-alive';
   return {
     kind: 'request',
-    request: { method, path, query, headers, body: buffer.subarray(bodyStart, total) },
+    request: { method, path, query, headers, body },
     length: total,
     keepAlive,
   };
+}
+
+type ChunkedOutcome =
+  | { kind: 'incomplete' }
+  | { kind: 'error' }
+  | { kind: 'body'; body: Buffer; end: number };
+
+/** RFC 9112 §7.1 chunked coding, without trailers: what the `accepts-chunked` build adds. */
+function decodeChunkedBody(buffer: Buffer, start: number): ChunkedOutcome {
+  const parts: Buffer[] = [];
+  let at = start;
+  for (;;) {
+    const lineEnd = buffer.indexOf('\r\n', at);
+    if (lineEnd === -1) return { kind: 'incomplete' };
+    const sizeText = buffer.toString('latin1', at, lineEnd).split(';')[0]!.trim();
+    if (!/^[0-9a-fA-F]+$/.test(sizeText)) return { kind: 'error' };
+    const size = Number.parseInt(sizeText, 16);
+    const dataStart = lineEnd + 2;
+    if (size === 0) {
+      if (buffer.length < dataStart + 2) return { kind: 'incomplete' };
+      return { kind: 'body', body: Buffer.concat(parts), end: dataStart + 2 };
+    }
+    if (buffer.length < dataStart + size + 2) return { kind: 'incomplete' };
+    parts.push(buffer.subarray(dataStart, dataStart + size));
+    at = dataStart + size + 2;
+  }
 }
 
 /** `a=1&b=x%20y`; undefined when there are more parameters than the server keeps. */

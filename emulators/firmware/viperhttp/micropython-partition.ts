@@ -115,6 +115,18 @@ export class MicroPythonPartition {
   }
 
   /**
+   * The boot slot switched without validating what it holds (`esp_ota_set_boot_partition_skip_validate`),
+   * the only way firmware can select a slot it has not written yet (the `sets-boot-at-begin` defect).
+   */
+  setBootSkippingValidation(): void {
+    try {
+      this.esp32.ota.setBootPartitionSkipValidate(this.entry);
+    } catch (error) {
+      throw MicroPythonOsError.fromEsp(error);
+    }
+  }
+
+  /**
    * `set_boot()` built against a broken otadata writer: the same validation and entry choice as
    * esp_rewrite_ota_data, but the entry is programmed over the old one without erasing its
    * sector, so NOR flash ANDs the two (the `otadata-in-place` defect).

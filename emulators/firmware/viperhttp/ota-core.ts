@@ -126,6 +126,8 @@ interface Session {
   readonly expectedSize: number | undefined;
   readonly expectedSha256: string | undefined;
   readonly sha: Hash;
+  /** `stale-progress`: the remaining/progress fields as begin computed them. */
+  readonly progressAtBegin: { remaining: number | null; pct: number | null };
 }
 
 /** The deliberate non-conformances the core can be built with (names as in the module's defects). */
@@ -135,6 +137,15 @@ export interface OtaCoreDefects {
   allowsSecondSession: boolean;
   ignoresOffset: boolean;
   otadataInPlace: boolean;
+  ignoresExpectedSize: boolean;
+  ignoresCapacity: boolean;
+  forceIgnored: boolean;
+  chunkWithoutSession: boolean;
+  abortKeepsSession: boolean;
+  staleProgress: boolean;
+  ignoresStrictSize: boolean;
+  finalizesEmpty: boolean;
+  setsBootAtBegin: boolean;
 }
 
 export const NO_DEFECTS: Readonly<OtaCoreDefects> = {
@@ -143,6 +154,15 @@ export const NO_DEFECTS: Readonly<OtaCoreDefects> = {
   allowsSecondSession: false,
   ignoresOffset: false,
   otadataInPlace: false,
+  ignoresExpectedSize: false,
+  ignoresCapacity: false,
+  forceIgnored: false,
+  chunkWithoutSession: false,
+  abortKeepsSession: false,
+  staleProgress: false,
+  ignoresStrictSize: false,
+  finalizesEmpty: false,
+  setsBootAtBegin: false,
 };
 
 /** `ota_finalize` asked for a reset: the caller must drop the connection and reset the chip. */
@@ -194,6 +214,12 @@ export class ViperOtaCore {
 
   private sessionView(session: Session): SessionView {
     const expected = session.expectedSize;
+    const progress = this.defects.staleProgress
+      ? session.progressAtBegin
+      : {
+          remaining: expected === undefined ? null : Math.max(0, expected - session.written),
+          pct: expected === undefined || expected === 0 ? null : (session.written * 100) / expected,
+        };
     return {
       id: session.id,
       active: true,
@@ -203,8 +229,8 @@ export class ViperOtaCore {
       block_count: session.partition.blockCount,
       written_bytes: session.written,
       expected_size: expected ?? null,
-      remaining_bytes: expected === undefined ? null : Math.max(0, expected - session.written),
-      progress_pct: expected === undefined || expected === 0 ? null : (session.written * 100) / expected,
+      remaining_bytes: progress.remaining,
+      progress_pct: progress.pct,
       expected_sha256: session.expectedSha256 ?? null,
       elapsed_ms: Math.max(0, Math.round(performance.now() - session.startedMs)),
     };
@@ -212,7 +238,7 @@ export class ViperOtaCore {
 
   begin(expectedSizeValue: unknown, expectedShaValue: unknown, force: boolean): StatusSnapshot {
     const services = this.esp32;
-    if (this.session && !force && !this.defects.allowsSecondSession) {
+    if (this.session && (!force || this.defects.forceIgnored) && !this.defects.allowsSecondSession) {
       throw new OtaError(409, 'ota session already active');
     }
     if (this.session) this.abort();
@@ -222,7 +248,7 @@ export class ViperOtaCore {
     if (partition.blockCount <= 0) throw new OtaError(500, 'invalid partition geometry');
     const capacity = partition.blockCount * partition.blockSize;
     const expectedSize = parsePositiveInt(expectedSizeValue, 'expected_size');
-    if (expectedSize !== undefined && expectedSize > capacity) {
+    if (expectedSize !== undefined && expectedSize > capacity && !this.defects.ignoresCapacity) {
       throw new OtaError(400, 'expected_size exceeds update partition capacity');
     }
     const expectedSha256 = parseExpectedSha256(expectedShaValue);
@@ -238,15 +264,31 @@ export class ViperOtaCore {
       expectedSize,
       expectedSha256,
       sha: createHash('sha256'),
+      progressAtBegin: {
+        remaining: expectedSize ?? null,
+        pct: expectedSize === undefined || expectedSize === 0 ? null : 0,
+      },
     };
     this.lastError = null;
+    if (this.defects.setsBootAtBegin) {
+      try {
+        partition.setBootSkippingValidation();
+      } catch (error) {
+        throw new OtaError(500, `failed to set boot partition: ${reprOf(error)}`);
+      } finally {
+        this.bootDict = undefined;
+      }
+    }
     return this.status();
   }
 
   /** `ota_write`; the route has refused an empty chunk before this is called. */
   async write(data: Uint8Array, offsetValue: unknown): Promise<StatusSnapshot> {
     const session = this.session;
-    if (!session) throw new OtaError(409, 'ota session is not active');
+    if (!session) {
+      if (this.defects.chunkWithoutSession) return this.status();
+      throw new OtaError(409, 'ota session is not active');
+    }
     if (data.length === 0) return this.status();
     const written = session.written;
     if (offsetValue !== undefined && offsetValue !== null) {
@@ -256,7 +298,11 @@ export class ViperOtaCore {
       }
     }
     const end = written + data.length;
-    if (session.expectedSize !== undefined && end > session.expectedSize) {
+    if (
+      session.expectedSize !== undefined &&
+      end > session.expectedSize &&
+      !this.defects.ignoresExpectedSize
+    ) {
       throw new OtaError(400, 'chunk exceeds expected_size');
     }
     if (end > session.capacity) throw new OtaError(400, 'chunk exceeds update partition capacity');
@@ -277,10 +323,15 @@ export class ViperOtaCore {
     const session = this.session;
     if (!session) throw new OtaError(409, 'ota session is not active');
     const written = session.written;
-    if (strictSize && session.expectedSize !== undefined && written !== session.expectedSize) {
+    if (
+      strictSize &&
+      session.expectedSize !== undefined &&
+      written !== session.expectedSize &&
+      !this.defects.ignoresStrictSize
+    ) {
       throw new OtaError(409, 'written size does not match expected_size');
     }
-    if (written <= 0) throw new OtaError(409, 'no firmware bytes written');
+    if (written <= 0 && !this.defects.finalizesEmpty) throw new OtaError(409, 'no firmware bytes written');
     // The digest stays repeatable, as the reference observed: a second finalize fails the same way.
     const digest = session.sha.copy().digest('hex');
     if (setBoot && this.defects.commitsBeforeVerifying) this.setBoot(session);
@@ -321,7 +372,7 @@ export class ViperOtaCore {
   abort(): { ok: true; aborted: boolean; active: false; session_id?: number } {
     const session = this.session;
     if (!session) return { ok: true, aborted: false, active: false };
-    this.session = undefined;
+    if (!this.defects.abortKeepsSession) this.session = undefined;
     this.lastError = 'aborted';
     return { ok: true, aborted: true, session_id: session.id, active: false };
   }

@@ -17,6 +17,8 @@ export interface ViperRouteSettings {
   statusWithoutToken: boolean;
   /** The `accepts-bearer` defect: `Authorization: Bearer <token>` is taken as the token. */
   acceptsBearer: boolean;
+  /** The `accepts-empty-chunk` defect: an empty chunk reaches the core instead of the 400. */
+  acceptsEmptyChunk: boolean;
 }
 
 export interface ViperRouteHooks {
@@ -158,7 +160,7 @@ export function viperRoutes(
         const payload = requestPayload(request);
         const data = chunkData(payload, request);
         const offset = param(payload, request, 'offset');
-        if (data.length === 0) throw new OtaError(400, 'empty chunk');
+        if (data.length === 0 && !settings.acceptsEmptyChunk) throw new OtaError(400, 'empty chunk');
         return json(await core.write(data, offset));
       },
     ],

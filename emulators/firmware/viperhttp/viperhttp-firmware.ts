@@ -70,6 +70,113 @@ export const VIPERHTTP_DEFECTS = [
     description:
       'set_boot programs the otadata entry over the old one without erasing, so the third update is lost.',
   },
+  {
+    name: 'accepts-empty-chunk',
+    breaks: [
+      'viperhttp/write/2',
+      `${SECTION} §1.5 ota_write step 2: the HTTP route refuses an empty payload with 400 "empty chunk" (viperhttp_ota.py 687–688)`,
+    ],
+    description:
+      'the chunk route hands an empty body to the core, whose empty-payload path answers the snapshot with 200.',
+  },
+  {
+    name: 'ignores-expected-size',
+    breaks: [
+      'viperhttp/write/3',
+      `${SECTION} §1.5 ota_write step 4: written+len > expected_size → 400 "chunk exceeds expected_size"`,
+    ],
+    description:
+      'a chunk is only checked against the partition capacity, so it may run past the expected_size given at begin.',
+  },
+  {
+    name: 'ignores-capacity',
+    breaks: [
+      'viperhttp/write/4',
+      `${SECTION} §1.5 ota_begin step 5: expected_size > capacity → 400 "expected_size exceeds update partition capacity"`,
+    ],
+    description:
+      'begin never compares expected_size with the update partition; the overflow only shows at the chunk that hits the end.',
+  },
+  {
+    name: 'force-ignored',
+    breaks: [
+      'viperhttp/session/2',
+      `${SECTION} §1.5 ota_begin step 2: with force, an active session is aborted and a new one begins`,
+    ],
+    description:
+      'begin answers 409 "ota session already active" whatever force says; only abort ends a session.',
+  },
+  {
+    name: 'chunk-without-session',
+    breaks: [
+      'viperhttp/session/3',
+      'viperhttp/session/5',
+      `${SECTION} §1.5 ota_write step 1: no active session → 409 "ota session is not active"`,
+    ],
+    description:
+      'a chunk with no session goes down the empty-payload path: 200 with the idle snapshot, the bytes dropped silently.',
+  },
+  {
+    name: 'abort-keeps-session',
+    breaks: [
+      'viperhttp/session/5',
+      `${SECTION} §1.5 ota_abort: clears the session, sets last_error="aborted"`,
+    ],
+    description:
+      'abort answers aborted=true and sets last_error, but the session is never cleared: it stays active and blocks begin.',
+  },
+  {
+    name: 'stale-progress',
+    breaks: [
+      'viperhttp/status/2',
+      `${SECTION} §1.7 _status_snapshot: remaining_bytes and progress_pct follow written_bytes`,
+    ],
+    description:
+      'remaining_bytes and progress_pct are computed once at begin and stored in the session, so they never move.',
+  },
+  {
+    name: 'ignores-strict-size',
+    breaks: [
+      'viperhttp/verify/5',
+      `${SECTION} §1.5 ota_finalize step 2: strict_size and written != expected_size → 409 "written size does not match expected_size"`,
+    ],
+    description: 'strict_size is parsed but never applied: a short image goes on to the SHA check.',
+  },
+  {
+    name: 'finalizes-empty',
+    breaks: [
+      'viperhttp/verify/6',
+      `${SECTION} §1.5 ota_finalize step 3: written <= 0 → 409 "no firmware bytes written"`,
+    ],
+    description: 'finalize has no zero-length check: a session with nothing written finalizes with 200.',
+  },
+  {
+    name: 'sets-boot-at-begin',
+    breaks: [
+      'rollback/power-cut/1',
+      'viperhttp/verify/2',
+      `${SECTION} §1.5: nothing changes the boot partition before ota_finalize step 5 (set_boot); any finalize failure leaves no change to the boot partition`,
+    ],
+    description:
+      'begin selects the update slot for boot at once (esp_ota_set_boot_partition_skip_validate) so that finalize "only has to reboot": a cut or failed update leaves the half-written slot selected.',
+  },
+  {
+    name: 'no-413-close',
+    breaks: [
+      'viperhttp/transport/1',
+      `${SECTION} §1.8: a request that does not fit VHTTP_RECV_BUF_SIZE gets 413 Payload Too Large and the connection is closed`,
+    ],
+    description:
+      'the 413 is sent as a keep-alive answer and the rest of the request body is skipped, as a general-purpose server would.',
+  },
+  {
+    name: 'accepts-chunked',
+    breaks: [
+      'viperhttp/transport/2',
+      `${SECTION} §1.8: Transfer-Encoding: chunked → parser UNSUPPORTED → 400 (event loop) or 501 (worker)`,
+    ],
+    description: 'a build with a chunked decoder in the parser: a chunked chunk is decoded and written.',
+  },
 ] as const;
 
 export const VIPERHTTP_DEFAULT_OPTIONS = {
@@ -110,6 +217,15 @@ export const viperhttpFirmware: FirmwareModule = {
       allowsSecondSession: defects.has('allows-second-session'),
       ignoresOffset: defects.has('ignores-offset'),
       otadataInPlace: defects.has('otadata-in-place'),
+      ignoresExpectedSize: defects.has('ignores-expected-size'),
+      ignoresCapacity: defects.has('ignores-capacity'),
+      forceIgnored: defects.has('force-ignored'),
+      chunkWithoutSession: defects.has('chunk-without-session'),
+      abortKeepsSession: defects.has('abort-keeps-session'),
+      staleProgress: defects.has('stale-progress'),
+      ignoresStrictSize: defects.has('ignores-strict-size'),
+      finalizesEmpty: defects.has('finalizes-empty'),
+      setsBootAtBegin: defects.has('sets-boot-at-begin'),
     });
     const tokenOption = context.options.token;
     const timers = new Set<NodeJS.Timeout>();
@@ -124,6 +240,7 @@ export const viperhttpFirmware: FirmwareModule = {
         acceptsAnyToken: defects.has('accepts-any-token'),
         statusWithoutToken: defects.has('status-without-token'),
         acceptsBearer: defects.has('accepts-bearer'),
+        acceptsEmptyChunk: defects.has('accepts-empty-chunk'),
       },
       {
         reset: () => context.restart(),
@@ -141,6 +258,10 @@ export const viperhttpFirmware: FirmwareModule = {
       port: context.preferredPort('http'),
       handler,
       limits: { chunkedStatus: context.options.chunkedStatus === 501 ? 501 : 400 },
+      quirks: {
+        keepsConnectionAfter413: defects.has('no-413-close'),
+        decodesChunked: defects.has('accepts-chunked'),
+      },
     });
     context.publish('http', { protocol: 'http', host: context.host, port: server.port });
     // The reference quotes no startup line for the app; this one names what a harness needs.
