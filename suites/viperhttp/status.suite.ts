@@ -55,6 +55,26 @@ requirement(
         'running_partition and next_update_partition name different slots (§1.9 step 1)',
         `running ${running}, next ${next}`,
       );
+      // Idle again after a session ends: a finalize (set_boot=false leaves the boot slot alone)
+      // must clear the session and leave its result as last_result.
+      const image = new Uint8Array(4096).fill(0x3c);
+      const begun = await step('begin with size and digest', () =>
+        client.begin({ expectedSize: image.length, expectedSha256: sha256Hex(image) }),
+      );
+      await step('write the bytes', () => client.chunk(image, { offset: 0 }));
+      await step('finalize without set_boot', () => client.finalize({ setBoot: false }));
+      const after = await step('status after the finalize', () => client.status());
+      const result = after.last_result as Record<string, unknown> | null;
+      check(
+        after.active === false &&
+          after.session === null &&
+          result?.ok === true &&
+          result.session_id === sessionOf(begun)?.id &&
+          result.written_bytes === image.length &&
+          result.sha256 === sha256Hex(image),
+        `idle (active false, session null) with last_result {"ok":true,"session_id":${sessionOf(begun)?.id},"written_bytes":${image.length},"sha256":…}`,
+        JSON.stringify({ active: after.active, session: after.session, last_result: after.last_result }),
+      );
     });
   },
 );

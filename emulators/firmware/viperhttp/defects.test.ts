@@ -274,6 +274,20 @@ describe('viperhttp defects, each beside the conforming device', () => {
     expect(await bootLabel(bad)).toBe('ota_1');
   });
 
+  it('finalize-keeps-session: after a finalize without reboot the session is still active', async () => {
+    const [good, bad] = await pair('finalize-keeps-session');
+    for (const device of [good, bad]) {
+      await device.post('/ota/begin', {});
+      await device.post('/ota/chunk?offset=0', Buffer.alloc(100, 1));
+      expect((await device.post('/ota/finalize', { set_boot: false })).json()).toMatchObject({ ok: true });
+    }
+    const active = async (device: Booted) =>
+      ((await device.get('/ota/status')).json() as { active: boolean; last_result: unknown }).active;
+    expect(await active(good)).toBe(false);
+    expect(await active(bad)).toBe(true);
+    expect((await bad.post('/ota/begin', {})).status).toBe(409);
+  });
+
   it('no-413-close: the 413 leaves the connection open and the next request on it is served', async () => {
     const [good, bad] = await pair('no-413-close');
     const tooLarge = encodeRequest(

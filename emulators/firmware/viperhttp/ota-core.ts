@@ -146,6 +146,7 @@ export interface OtaCoreDefects {
   ignoresStrictSize: boolean;
   finalizesEmpty: boolean;
   setsBootAtBegin: boolean;
+  finalizeKeepsSession: boolean;
 }
 
 export const NO_DEFECTS: Readonly<OtaCoreDefects> = {
@@ -163,6 +164,7 @@ export const NO_DEFECTS: Readonly<OtaCoreDefects> = {
   ignoresStrictSize: false,
   finalizesEmpty: false,
   setsBootAtBegin: false,
+  finalizeKeepsSession: false,
 };
 
 /** `ota_finalize` asked for a reset: the caller must drop the connection and reset the chip. */
@@ -354,7 +356,8 @@ export class ViperOtaCore {
       partition: session.partitionInfo,
     };
     this.lastError = null;
-    this.session = undefined;
+    // The defect's author counted on the reset to clear RAM, and forgot the path without one.
+    if (reboot || !this.defects.finalizeKeepsSession) this.session = undefined;
     return reboot ? RESET_REQUESTED : this.lastResult;
   }
 

@@ -161,6 +161,16 @@ export const VIPERHTTP_DEFECTS = [
       'begin selects the update slot for boot at once (esp_ota_set_boot_partition_skip_validate) so that finalize "only has to reboot": a cut or failed update leaves the half-written slot selected.',
   },
   {
+    name: 'finalize-keeps-session',
+    breaks: [
+      'viperhttp/status/1',
+      'viperhttp/session/4',
+      `${SECTION} §1.5 ota_finalize step 6: on success the session is cleared; §1.7: session is null when idle`,
+    ],
+    description:
+      'a finalize without reboot sets last_result but never clears the session (the reboot path clears RAM anyway), so it stays active.',
+  },
+  {
     name: 'no-413-close',
     breaks: [
       'viperhttp/transport/1',
@@ -226,6 +236,7 @@ export const viperhttpFirmware: FirmwareModule = {
       ignoresStrictSize: defects.has('ignores-strict-size'),
       finalizesEmpty: defects.has('finalizes-empty'),
       setsBootAtBegin: defects.has('sets-boot-at-begin'),
+      finalizeKeepsSession: defects.has('finalize-keeps-session'),
     });
     const tokenOption = context.options.token;
     const timers = new Set<NodeJS.Timeout>();
