@@ -41,6 +41,15 @@ export const luartosFirmware: FirmwareModule = {
       description: 'parses response header names case-insensitively, unlike the real client',
     },
     {
+      name: 'silent-on-470',
+      breaks: [
+        'luartos/responses/2',
+        `${SECTION}.3: 470 prints "Missing or bad arguments" and returns normally`,
+      ],
+      description:
+        'handles 470 like any unknown status: prints nothing, so the bad-arguments answer goes unreported',
+    },
+    {
       name: 'tidy-host-header',
       breaks: [
         'luartos/request/1',

@@ -369,6 +369,24 @@ describe('luartos defects of the request and of an empty 200', () => {
     );
   });
 
+  it('silent-on-470: the conforming device reports the 470, the defective one prints nothing', async () => {
+    const server = await rawTlsServer((socket) => socket.end('HTTP/1.1 470 unknown\r\n\r\n'));
+    const conforming = await luartos(server.port);
+    await waitForLine(conforming, /^Missing or bad arguments$/);
+
+    const defectiveServer = await rawTlsServer((socket) => socket.end('HTTP/1.1 470 unknown\r\n\r\n'));
+    const defective = await luartos(defectiveServer.port, {}, ['silent-on-470']);
+    await new Promise<void>((resolve) => {
+      const poll = () => (defectiveServer.requests.length > 0 ? resolve() : setTimeout(poll, 10));
+      poll();
+    });
+    await sleep(150);
+    const after = lines(defective).slice(
+      lines(defective).indexOf(`Current firmware commit is ${COMMIT}`) + 1,
+    );
+    expect(after).toEqual([]);
+  });
+
   it('no-restart-on-empty-200: the conforming device restarts after an empty 200, the defective one does not', async () => {
     const emptyThen471: Reply = (socket, index) =>
       index === 0 ? octetStream(socket, new Uint8Array(0)) : socket.end('HTTP/1.1 471 unknown\r\n\r\n');

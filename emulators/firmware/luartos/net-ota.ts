@@ -176,7 +176,8 @@ export async function netOta(context: FirmwareContext, options: LuaRtosOptions):
     const flashes = code === 200 || (code === 471 && context.defects.has('flashes-on-471'));
     if (!flashes) {
       socket.destroy();
-      if (code === 470) print('Missing or bad arguments');
+      // The `silent-on-470` defect handles 470 like any unknown code: nothing is printed.
+      if (code === 470 && !context.defects.has('silent-on-470')) print('Missing or bad arguments');
       else if (code === 471) print('No new firmware available');
       return;
     }
