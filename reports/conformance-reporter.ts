@@ -40,6 +40,8 @@ export class ConformanceReporter implements Reporter {
     const meta = testCase.meta().requirement;
     if (!meta) return;
     const result = testCase.result();
+    // Not selected (--grep): vitest marks it skipped before it runs; it is no result at all.
+    if (result.state === 'skipped' && testCase.options.mode === 'skip' && result.note === undefined) return;
     const errors = result.state === 'failed' ? result.errors : undefined;
     let outcome: Outcome;
     let detail: string | undefined;

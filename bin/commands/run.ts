@@ -15,6 +15,7 @@ interface RunFlags {
   grep?: string;
   strict?: boolean;
   junit?: string;
+  out?: string;
   only: string[];
 }
 
@@ -34,7 +35,8 @@ export function registerRunCommand(program: Command): void {
     .option('--only <name>', 'run only the rig target with this name; repeatable', collect, [])
     .option('--grep <id-prefix>', 'only requirements whose ID starts with this (viperhttp/auth)')
     .option('--strict', 'fail on SHOULD requirements too')
-    .option('--junit <file>', 'also write JUnit XML here (always written to reports/out/junit.xml)')
+    .option('--junit <file>', 'also write JUnit XML here (always written to <out>/junit.xml)')
+    .option('--out <dir>', 'where results.jsonl, junit.xml and allure-results go (default reports/out)')
     .action(async (flags: RunFlags) => {
       const outcome = await runConformance({
         rig: flags.rig,
@@ -43,6 +45,7 @@ export function registerRunCommand(program: Command): void {
         grep: flags.grep,
         strict: flags.strict,
         junit: flags.junit,
+        outDir: flags.out,
       });
       process.exitCode = outcome.exitCode;
     });

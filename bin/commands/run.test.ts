@@ -1,0 +1,113 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const CLI = fileURLToPath(new URL('../ota-conformance.js', import.meta.url));
+
+async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, [CLI, 'run', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stdout, stderr };
+}
+
+function rigWith(target: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'run-rig-'));
+  const file = join(dir, 'rig.json');
+  writeFileSync(file, JSON.stringify({ name: 'test', targets: [target] }));
+  return file;
+}
+
+const viperhttp = (defects: string[] = []) => ({
+  name: 'viperhttp',
+  kind: 'emulator',
+  profile: 'viperhttp',
+  platform: 'esp32',
+  capabilities: ['console', 'power-cycle'],
+  token: { env: 'RUN_TEST_TOKEN' },
+  emulator: { defects },
+});
+
+describe('ota-conformance run', () => {
+  it('exits 2 and names the file, target and field of a malformed rig', async () => {
+    const rig = rigWith({ ...viperhttp(), profile: 'viperhttpx' });
+    const { code, stderr } = await run(['--rig', rig]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(rig);
+    expect(stderr).toMatch(/target "viperhttp".*profile/);
+  }, 60_000);
+
+  it('exits 2 for a --target with an unknown profile', async () => {
+    const { code, stderr } = await run(['--target', 'nope=http://127.0.0.1:9']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/unknown profile 'nope'/);
+  }, 60_000);
+
+  it('exits 0 when every MUST passes and 1 when a defect breaks one; results, JUnit and no secret in them', async () => {
+    const token = 'run-test-token-4711';
+    const good = mkdtempSync(join(tmpdir(), 'run-out-'));
+    const passing = await run(['--rig', rigWith(viperhttp()), '--grep', 'viperhttp/auth', '--out', good], {
+      RUN_TEST_TOKEN: token,
+    });
+    expect(passing.code).toBe(0);
+    expect(passing.stdout).toMatch(/✓ viperhttp {2}viperhttp\/auth\/1 \[MUST\]/);
+    const results = readFileSync(join(good, 'results.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(results.length).toBeGreaterThanOrEqual(4);
+    expect(results.every((r: { outcome: string }) => r.outcome === 'pass')).toBe(true);
+
+    const bad = mkdtempSync(join(tmpdir(), 'run-out-'));
+    const failing = await run(
+      ['--rig', rigWith(viperhttp(['accepts-any-token'])), '--grep', 'viperhttp/auth', '--out', bad],
+      { RUN_TEST_TOKEN: token },
+    );
+    expect(failing.code).toBe(1);
+    expect(failing.stdout).toMatch(/Expected: .*\n\s+Actual: /);
+    const junit = readFileSync(join(bad, 'junit.xml'), 'utf8');
+    expect(junit).toMatch(/<failure message="viperhttp\/auth\/\d \[MUST\]/);
+    for (const dir of [good, bad]) {
+      for (const file of ['results.jsonl', 'junit.xml'])
+        expect(readFileSync(join(dir, file), 'utf8')).not.toContain(token);
+    }
+    expect(failing.stdout).not.toContain(token);
+  }, 120_000);
+
+  it('leaves the results it finished when the run is killed half-way', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'run-out-'));
+    const child = spawn(
+      process.execPath,
+      [CLI, 'run', '--rig', rigWith(viperhttp()), '--grep', 'viperhttp/', '--out', out],
+      {
+        env: { ...process.env, RUN_TEST_TOKEN: 'run-test-token-4711' },
+        stdio: 'ignore',
+      },
+    );
+    const resultsFile = join(out, 'results.jsonl');
+    const deadline = Date.now() + 60_000;
+    while (!(existsSync(resultsFile) && readFileSync(resultsFile, 'utf8').split('\n').length > 3)) {
+      if (Date.now() > deadline) throw new Error('no results appeared');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const lines = readFileSync(resultsFile, 'utf8').trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    for (const line of lines) expect(JSON.parse(line)).toHaveProperty('id');
+  }, 120_000);
+});
