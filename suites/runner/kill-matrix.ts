@@ -40,7 +40,8 @@ export interface KillMatrix {
 export async function runKillMatrix(
   options: { outDir?: string; profiles?: string[] } = {},
 ): Promise<KillMatrix> {
-  const outDir = options.outDir ?? join(PROJECT_ROOT, 'reports', 'out', 'kill-matrix');
+  // One folder per run: kill matrices run side by side (per profile) must not share results.
+  const outDir = options.outDir ?? join(PROJECT_ROOT, 'reports', 'out', 'kill-matrix', `run-${process.pid}`);
   mkdirSync(outDir, { recursive: true });
   const base = JSON.parse(readFileSync(DEFAULT_RIG, 'utf8')) as { targets: Record<string, unknown>[] };
   const emulatorTargets = base.targets.filter(
@@ -83,6 +84,7 @@ export async function runKillMatrix(
       .filter((r) => baseNames.has(r.target) && r.outcome === 'pass')
       .map((r) => `${r.target}|${r.id}`),
   );
+  const ranOnBase = new Set([...passedOnBase].map((key) => key.slice(key.indexOf('|') + 1)));
   const requirements = new Map<string, KillMatrix['requirements'][number]>();
   for (const result of outcome.results) {
     if (!requirements.has(result.id))
@@ -113,8 +115,10 @@ export async function runKillMatrix(
         ids: d.named.filter((id) => !d.killedBy.includes(id)),
       }))
       .filter((entry) => entry.ids.length > 0),
+    // A MUST that ran on no conforming target here (no target claims what it needs) cannot kill
+    // in this run; it is judged in a run that includes a target it applies to.
     toothless: [...requirements.values()]
-      .filter((r) => r.level === 'MUST' && r.kills.length === 0)
+      .filter((r) => r.level === 'MUST' && r.kills.length === 0 && ranOnBase.has(r.id))
       .map((r) => r.id),
     wallMs,
   };
