@@ -27,6 +27,20 @@ export interface DocSettings {
   acceptsAnyToken: boolean;
   /** `accepts-bad-sha` defect. */
   acceptsBadSha: boolean;
+  /** `status-without-token` defect: GET /ota/status needs no token. */
+  statusWithoutToken?: boolean;
+  /** `size-optional` defect: begin without size opens a session sized to the slot. */
+  sizeOptional?: boolean;
+  /** `finalize-without-sha` defect: no sha256 at finalize skips the verification. */
+  finalizeWithoutSha?: boolean;
+  /** `write-without-session` defect: a write with no session is answered 200 and dropped. */
+  writeWithoutSession?: boolean;
+  /** `allows-second-session` defect: begin replaces an active session. */
+  allowsSecondSession?: boolean;
+  /** `no-progress` defect: the status' session carries no byte counters. */
+  noProgress?: boolean;
+  /** `set-boot-skipped` defect: finalize verifies and answers 200 but never selects the slot. */
+  setBootSkipped?: boolean;
 }
 
 export interface DocHooks {
@@ -123,7 +137,11 @@ export class DocOta {
     return (request) => {
       const route = routes.get(`${request.method} ${request.path}`);
       if (!route) return { kind: 'text', status: 404 };
-      if (!this.authorised(request, token)) return json({ detail: 'invalid ota token' }, 401);
+      const openStatus =
+        this.settings.statusWithoutToken === true &&
+        request.method === 'GET' &&
+        request.path === '/ota/status';
+      if (!openStatus && !this.authorised(request, token)) return json({ detail: 'invalid ota token' }, 401);
       try {
         return route(request);
       } catch (error) {
@@ -153,10 +171,14 @@ export class DocOta {
       session: session
         ? {
             id: session.id,
-            size: session.size,
-            written: session.written,
-            remaining: session.size - session.written,
-            progress_pct: (session.written * 100) / session.size,
+            ...(this.settings.noProgress
+              ? {}
+              : {
+                  size: session.size,
+                  written: session.written,
+                  remaining: session.size - session.written,
+                  progress_pct: (session.written * 100) / session.size,
+                }),
             seq: session.seq,
             elapsed_ms: Math.round(performance.now() - session.startedMs),
             timeout_ms: this.settings.neverTimesOut ? null : this.settings.sessionTimeoutMs,
@@ -167,16 +189,20 @@ export class DocOta {
     };
   }
 
-  private begin(sizeValue: unknown): Record<string, unknown> {
+  private begin(sizeParameter: unknown): Record<string, unknown> {
     // The seed's table puts "session already active" at 409; it is checked before the parameters.
-    if (this.session) throw new DocError(409, 'ota session already active');
-    if (typeof sizeValue !== 'number' || !Number.isInteger(sizeValue) || sizeValue <= 0) {
-      throw new DocError(400, 'missing or invalid parameter: size');
-    }
+    if (this.session && !this.settings.allowsSecondSession)
+      throw new DocError(409, 'ota session already active');
     const entry = this.ctx.esp32!.ota.getNextUpdatePartition();
     if (!entry) throw new DocError(500, 'no update partition');
     const partition = new MicroPythonPartition(entry, this.ctx.flash, this.ctx.esp32!);
-    if (sizeValue > partition.blockCount * partition.blockSize) {
+    const capacity = partition.blockCount * partition.blockSize;
+    const sizeValue = sizeParameter === undefined && this.settings.sizeOptional ? capacity : sizeParameter;
+    if (typeof sizeValue !== 'number' || !Number.isInteger(sizeValue) || sizeValue <= 0) {
+      throw new DocError(400, 'missing or invalid parameter: size');
+    }
+    if (this.session) this.end(this.session);
+    if (sizeValue > capacity) {
       throw new DocError(400, 'size exceeds update partition capacity');
     }
     this.sessionSeq++;
@@ -221,7 +247,10 @@ export class DocOta {
   private write(data: Buffer): Record<string, unknown> {
     const session = this.session;
     // The seed's table: "invalid session state" is a 400.
-    if (!session) throw new DocError(400, 'invalid session state: no active session');
+    if (!session) {
+      if (this.settings.writeWithoutSession) return { ok: true, written: 0 };
+      throw new DocError(400, 'invalid session state: no active session');
+    }
     if (data.length === 0) throw new DocError(400, 'missing parameter: firmware chunk');
     if (session.written + data.length > session.size) throw new DocError(400, 'chunk exceeds declared size');
     try {
@@ -249,7 +278,9 @@ export class DocOta {
   private finalize(shaValue: unknown, reboot: boolean): DocResult {
     const session = this.session;
     if (!session) throw new DocError(400, 'invalid session state: no active session');
-    if (typeof shaValue !== 'string' || !/^[0-9a-fA-F]{64}$/.test(shaValue.trim())) {
+    const shaMissing = shaValue === undefined || shaValue === null || shaValue === '';
+    const skipVerification = shaMissing && this.settings.finalizeWithoutSha === true;
+    if (!skipVerification && (typeof shaValue !== 'string' || !/^[0-9a-fA-F]{64}$/.test(shaValue.trim()))) {
       throw new DocError(400, 'missing or invalid parameter: sha256');
     }
     if (session.written !== session.size) {
@@ -259,12 +290,13 @@ export class DocOta {
     this.end(session);
     // "If they don't match, the update is rejected": the session ends and nothing is committed.
     // The seed's table has no row for it; a rejected request with a bad parameter reads as 400.
-    if (digest !== shaValue.trim().toLowerCase() && !this.settings.acceptsBadSha) {
+    const expected = typeof shaValue === 'string' ? shaValue.trim().toLowerCase() : digest;
+    if (digest !== expected && !this.settings.acceptsBadSha) {
       this.lastError = 'sha256 mismatch';
       throw new DocError(400, 'sha256 mismatch');
     }
     try {
-      session.partition.setBoot();
+      if (!this.settings.setBootSkipped) session.partition.setBoot();
     } catch (error) {
       const repr = error instanceof MicroPythonOsError ? error.repr() : String(error);
       this.lastError = `failed to set boot partition: ${repr}`;

@@ -304,6 +304,86 @@ describe('viperhttp-doc defects', () => {
     expect((await good.call('POST', '/ota/begin', { size: 64 })).status).toBe(200);
     expect((await bad.call('POST', '/ota/begin', { size: 64 })).status).toBe(409);
   });
+
+  /** The conforming device and one built with `defect`, booted side by side. */
+  async function pairDoc(defect: string): Promise<[DocDevice, DocDevice]> {
+    return [await bootDoc('viperhttp-doc'), await bootDoc('viperhttp-doc', { defects: [defect] })];
+  }
+
+  it('status-without-token: GET /ota/status answers without a token; begin still asks for it', async () => {
+    const [good, bad] = await pairDoc('status-without-token');
+    expect((await good.call('GET', '/ota/status', undefined, {})).status).toBe(401);
+    expect((await bad.call('GET', '/ota/status', undefined, {})).status).toBe(200);
+    expect((await bad.call('POST', '/ota/begin', { size: 64 }, {})).status).toBe(401);
+  });
+
+  it('size-optional: begin {} opens a session sized to the update slot', async () => {
+    const [good, bad] = await pairDoc('size-optional');
+    expect((await good.call('POST', '/ota/begin', {})).status).toBe(400);
+    const opened = await bad.call('POST', '/ota/begin', {});
+    expect(opened.status).toBe(200);
+    const status = await bad.call('GET', '/ota/status');
+    expect(opened.body.size).toBe(status.body.next_update_partition.size);
+  });
+
+  it('finalize-without-sha: finalize {} commits the image unverified', async () => {
+    const [good, bad] = await pairDoc('finalize-without-sha');
+    const image = update('1.1.0');
+    for (const device of [good, bad]) {
+      await device.call('POST', '/ota/begin', { size: image.length });
+      for (let offset = 0; offset < image.length; offset += CHUNK)
+        await device.call('POST', '/ota/write', image.subarray(offset, offset + CHUNK));
+    }
+    expect((await good.call('POST', '/ota/finalize', {})).status).toBe(400);
+    const committed = await bad.call('POST', '/ota/finalize', {});
+    expect(committed.status).toBe(200);
+    expect(committed.body.sha256).toBe(sha256Hex(image));
+  });
+
+  it('write-without-session: a write with no session is answered 200 and dropped', async () => {
+    const [good, bad] = await pairDoc('write-without-session');
+    const chunk = new Uint8Array(64).fill(0x5a);
+    expect((await good.call('POST', '/ota/write', chunk)).status).toBe(400);
+    const dropped = await bad.call('POST', '/ota/write', chunk);
+    expect(dropped.status).toBe(200);
+    expect(dropped.body).toEqual({ ok: true, written: 0 });
+    expect((await bad.call('GET', '/ota/status')).body.session).toBeNull();
+  });
+
+  it('allows-second-session: a second begin replaces the active session', async () => {
+    const [good, bad] = await pairDoc('allows-second-session');
+    for (const device of [good, bad]) await device.call('POST', '/ota/begin', { size: 8192 });
+    expect((await good.call('POST', '/ota/begin', { size: 4096 })).status).toBe(409);
+    const second = await bad.call('POST', '/ota/begin', { size: 4096 });
+    expect(second.status).toBe(200);
+    expect(second.body.session_id).toBe(2);
+    expect((await bad.call('GET', '/ota/status')).body.session).toMatchObject({ id: 2, size: 4096 });
+  });
+
+  it('no-progress: the status carries no byte counters; the write answer still does', async () => {
+    const [good, bad] = await pairDoc('no-progress');
+    for (const device of [good, bad]) {
+      await device.call('POST', '/ota/begin', { size: 8192 });
+      expect((await device.call('POST', '/ota/write', new Uint8Array(1000))).body.written).toBe(1000);
+    }
+    expect((await good.call('GET', '/ota/status')).body.session).toMatchObject({ written: 1000, size: 8192 });
+    const session = (await bad.call('GET', '/ota/status')).body.session;
+    expect(session).toMatchObject({ id: 1, seq: 1 });
+    expect(session.written).toBeUndefined();
+    expect(session.size).toBeUndefined();
+  });
+
+  it('set-boot-skipped: finalize answers 200 but the reboot brings back 1.0.0', async () => {
+    const [good, bad] = await pairDoc('set-boot-skipped');
+    const image = update('1.1.0');
+    for (const device of [good, bad]) {
+      const before = boots(device.emulator);
+      expect((await upload(device, image, sha256Hex(image), true)).status).toBe(200);
+      await waitForBoot(device, before);
+    }
+    expect(appVersion(good.emulator)).toBe('1.1.0');
+    expect(appVersion(bad.emulator)).toBe('1.0.0');
+  });
 });
 
 describe('the doc dialect against the real viperhttp profile (reference §0.1)', () => {
