@@ -122,7 +122,9 @@ export class AdvancedOtaApp {
       return true;
     }
     if (!esp32.rollback || !this.pendingVerify()) return true;
-    if (options.markValid === 'auto' && context.defects.has('marks-valid-before-check')) this.markValid();
+    // The defect confirms as soon as the app is up, before the diagnostic — in either mode where the
+    // app confirms at all ('on-request' apps then no longer wait for their request).
+    if (options.markValid !== 'never' && context.defects.has('marks-valid-before-check')) this.markValid();
     // The diagnostic only runs while the image still awaits its verdict, as in the example.
     if (!this.pendingVerify()) return true;
     if (options.selfTest === 'fail') {
@@ -142,20 +144,30 @@ export class AdvancedOtaApp {
   }
 
   private pendingVerify(): boolean {
-    const ota = this.context.esp32!.ota;
-    const running = ota.getRunningPartition();
+    return this.stateOf(this.context.esp32!.ota.getRunningPartition()) === OtaState.PENDING_VERIFY;
+  }
+
+  private stateOf(partition: PartitionEntry): number | undefined {
     try {
-      return ota.getStateOf(running) === OtaState.PENDING_VERIFY;
+      return this.context.esp32!.ota.getStateOf(partition);
     } catch (error) {
-      if (error instanceof EspError) return false;
+      if (error instanceof EspError) return undefined;
       throw error;
     }
   }
 
   private markValid(): void {
-    if (!this.pendingVerify()) return;
+    const { context } = this;
+    const ota = context.esp32!.ota;
+    if (context.defects.has('confirms-wrong-partition')) {
+      // The defect asks about the slot the next update would use, not the one running: that is the
+      // old app (VALID) or nothing, so the new image is never confirmed.
+      const next = ota.getNextUpdatePartition();
+      if (!next || this.stateOf(next) !== OtaState.PENDING_VERIFY) return;
+    } else if (!this.pendingVerify()) return;
     try {
-      this.context.esp32!.ota.markAppValidCancelRollback();
+      if (context.defects.has('otadata-in-place')) this.confirmInPlace();
+      else ota.markAppValidCancelRollback();
       this.log('I', 'App is valid, rollback cancelled successfully');
     } catch (error) {
       if (!(error instanceof EspError)) throw error;
@@ -197,6 +209,10 @@ export class AdvancedOtaApp {
       expectedChipId: esp32.chipId,
       skipChipIdCheck: context.defects.has('skips-chip-id-check'),
       ota: esp32.ota,
+      // The defect configures `partition.staging` as ota_0 instead of leaving the choice to esp_https_ota.
+      ...(context.defects.has('fixed-staging-partition')
+        ? { stagingPartition: otaAppPartitions(esp32.table)[0] }
+        : {}),
       setBootPartition: (partition) =>
         context.defects.has('otadata-in-place')
           ? this.setBootPartitionInPlace(partition)
@@ -330,6 +346,30 @@ export class AdvancedOtaApp {
       otadata,
       index,
       { ...entries[index]!, seq, state, crc: otaSeqCrc(seq) },
+      { order: 'in-place' },
+    );
+  }
+
+  /**
+   * The `otadata-in-place` defect's confirmation: the running app's entry reprogrammed with VALID
+   * without the erase, so PENDING_VERIFY (1) AND VALID (2) leaves NEW (0) — which the bootloader
+   * turns back into PENDING_VERIFY at the next boot: the image is never confirmed for good.
+   */
+  private confirmInPlace(): void {
+    const { context } = this;
+    const esp32 = context.esp32!;
+    const otadata = otadataPartition(esp32.table);
+    if (!otadata) throw new EspError('ESP_ERR_NOT_FOUND', 'the table has no otadata partition');
+    const entries = readOtadata(context.flash, otadata);
+    const active = selectActiveEntry(entries);
+    if (active === -1)
+      throw new EspError('ESP_FAIL', 'no otadata entry is active: the running firmware is factory');
+    const entry = entries[active]!;
+    writeOtadataEntry(
+      context.flash,
+      otadata,
+      active,
+      { ...entry, state: OtaState.VALID, crc: otaSeqCrc(entry.seq) },
       { order: 'in-place' },
     );
   }

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { lowerSecureVersion } from '../../../fixtures/corrupt/index.ts';
 import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
@@ -544,6 +545,132 @@ describe('esp-https-ota: otadata written in place (defect otadata-in-place)', ()
         .filter((line) => /App version:/.test(line))
         .at(-1),
     ).toMatch(BOOT_VERSION('1.2.0'));
+  });
+});
+
+/** Types a line on the chip's UART through its TCP console (the emulator's ser2net-style port). */
+async function typeOnConsole(device: StartedEmulator, line: string): Promise<void> {
+  const url = new URL(device.endpoints().console!);
+  const socket = tcpConnect({ host: url.hostname, port: Number(url.port) });
+  socket.on('error', () => {});
+  cleanups.push(async () => void socket.destroy());
+  await once(socket, 'connect');
+  await new Promise<void>((resolve, reject) =>
+    socket.write(`${line}\n`, (error) => (error ? reject(error) : resolve())),
+  );
+}
+
+describe('esp-https-ota: confirmation defects with an on-request app (the rig setting)', () => {
+  const tcpConsole = { console: 'tcp' } satisfies Partial<EmulatorOptions>;
+  const powerCycle = async (device: StartedEmulator, boots: number) => {
+    const cycle = await fetch(`${device.endpoints().control}/power/cycle?offMs=0`, { method: 'POST' });
+    expect(cycle.status).toBe(200);
+    await waitUntil(
+      () => countLines(device, /rst:0x1 \(POWERON_RESET\)/) === boots,
+      5000,
+      `power-on boot ${boots}`,
+    );
+    await waitForLine(device, /File not found\(404\)$/);
+  };
+  const lastBoot = (device: StartedEmulator) =>
+    consoleText(device)
+      .filter((line) => /app_init: App version:/.test(line))
+      .at(-1);
+
+  /** Updates to 1.1.0, optionally types `ota mark-valid`, then power-cycles `cycles` times. */
+  async function onRequest(
+    defects: string[],
+    { confirm, cycles }: { confirm: boolean; cycles: number },
+  ): Promise<StartedEmulator> {
+    const updates = await server(serveOnce(image110));
+    const device = await emulator(
+      `${updates.url}/ota.bin`,
+      { markValid: 'on-request' },
+      { ...tcpConsole, defects },
+    );
+    await waitForLine(device, BOOT_VERSION('1.1.0'));
+    await waitForLine(device, /File not found\(404\)$/);
+    if (confirm) {
+      await typeOnConsole(device, 'ota mark-valid');
+      await waitForLine(device, /App is valid, rollback cancelled successfully$/);
+    }
+    for (let cycle = 0; cycle < cycles; cycle++) await powerCycle(device, cycle + 2);
+    return device;
+  }
+
+  it('marks-valid-before-check: unconfirmed, the conforming app rolls back at the reset; the defective one confirmed itself at boot', async () => {
+    const conforming = await onRequest([], { confirm: false, cycles: 1 });
+    expect(lastBoot(conforming)).toMatch(BOOT_VERSION('1.0.0'));
+    expect(countLines(conforming, /App is valid, rollback cancelled successfully/)).toBe(0);
+
+    const defective = await onRequest(['marks-valid-before-check'], { confirm: false, cycles: 1 });
+    expect(lastBoot(defective)).toMatch(BOOT_VERSION('1.1.0'));
+    expect(countLines(defective, /App is valid, rollback cancelled successfully/)).toBe(1);
+  });
+
+  it('confirms-wrong-partition: after `ota mark-valid` the conforming app keeps 1.1.0; the defective one never confirms and rolls back', async () => {
+    const conforming = await onRequest([], { confirm: true, cycles: 1 });
+    expect(lastBoot(conforming)).toMatch(BOOT_VERSION('1.1.0'));
+
+    const updates = await server(serveOnce(image110));
+    const defective = await emulator(
+      `${updates.url}/ota.bin`,
+      { markValid: 'on-request' },
+      { ...tcpConsole, defects: ['confirms-wrong-partition'] },
+    );
+    await waitForLine(defective, BOOT_VERSION('1.1.0'));
+    await waitForLine(defective, /File not found\(404\)$/);
+    await typeOnConsole(defective, 'ota mark-valid');
+    // Console lines are handled in order: once the check after it has run, the command was read.
+    await typeOnConsole(defective, 'ota check');
+    await waitUntil(() => countLines(defective, /File not found\(404\)$/) === 2, 5000, 'the second check');
+    expect(countLines(defective, /App is valid, rollback cancelled successfully/)).toBe(0);
+    await powerCycle(defective, 2);
+    expect(lastBoot(defective)).toMatch(BOOT_VERSION('1.0.0'));
+  });
+
+  it('otadata-in-place: a confirmation programmed without the erase turns VALID into NEW, so the image is pending again and rolls back one reset later', async () => {
+    const conforming = await onRequest([], { confirm: true, cycles: 2 });
+    expect(lastBoot(conforming)).toMatch(BOOT_VERSION('1.1.0'));
+
+    const defective = await onRequest(['otadata-in-place'], { confirm: true, cycles: 2 });
+    // First reset: NEW → PENDING_VERIFY, 1.1.0 boots unconfirmed; second reset: ABORTED, rolled back.
+    expect(
+      consoleText(defective)
+        .filter((line) => /app_init: App version:/.test(line))
+        .slice(-2),
+    ).toEqual([expect.stringMatching(BOOT_VERSION('1.1.0')), expect.stringMatching(BOOT_VERSION('1.0.0'))]);
+  });
+});
+
+describe('esp-https-ota: defect fixed-staging-partition', () => {
+  const versions = ['1.1.0', '1.2.0'].map((version, index) =>
+    buildEsp32Image({ version, size: 32 * 1024, seed: 40 + index }),
+  );
+  function serveSequence(): Parameters<typeof startHttpsServer>[1] {
+    let gets = 0;
+    return (request, response) => {
+      if (request.method !== 'GET') return serveImage(request, response, versions[0]!);
+      const next = versions[gets++];
+      if (!next) return void response.writeHead(404).end();
+      serveImage(request, response, next);
+    };
+  }
+
+  it('two updates in a row: the conforming app alternates slots; the defective one writes ota_0 while running from it', async () => {
+    const good = await server(serveSequence());
+    const conforming = await emulator(`${good.url}/ota.bin`);
+    await waitForLine(conforming, BOOT_VERSION('1.2.0'));
+    expect(countLines(conforming, /Writing to <ota_0> partition/)).toBe(1);
+    expect(countLines(conforming, /Writing to <ota_1> partition/)).toBe(1);
+
+    const bad = await server(serveSequence());
+    const defective = await emulator(`${bad.url}/ota.bin`, {}, { defects: ['fixed-staging-partition'] });
+    await waitForLine(defective, BOOT_VERSION('1.1.0'));
+    await waitForLine(defective, /esp_https_ota: esp_ota_begin failed \(ESP_ERR_OTA_PARTITION_CONFLICT\)$/);
+    await waitForLine(defective, FAILED);
+    expect(countLines(defective, /Writing to <ota_0> partition/)).toBe(2);
+    expect(countLines(defective, /App version:\s+1\.2\.0/)).toBe(0);
   });
 });
 

@@ -75,6 +75,8 @@ export interface HttpsOtaConfig {
   /** Defect hook: skip the chip id comparison. */
   skipChipIdCheck: boolean;
   ota: EspOtaOps;
+  /** `partition.staging` of the config: the partition to write; the passive OTA slot when absent. */
+  stagingPartition?: PartitionEntry;
   /** `esp_ota_set_boot_partition`, replaceable so a defect can write otadata its own way. */
   setBootPartition(partition: PartitionEntry): void;
   /** Log under tag `esp_https_ota` (or the tag given). */
@@ -138,7 +140,7 @@ export class EspHttpsOta {
     }
     this.config.event({ id: 'CONNECTED' });
     this.log('I', 'Starting OTA...');
-    const staging = this.config.ota.getNextUpdatePartition();
+    const staging = this.config.stagingPartition ?? this.config.ota.getNextUpdatePartition();
     const v54 = this.config.idfVersion === 'v5.4';
     if (!staging) {
       this.log(

@@ -26,6 +26,7 @@ export const espHttpsOtaFirmware: FirmwareModule = {
     {
       name: 'skips-chip-id-check',
       breaks: [
+        'esp-https-ota/image/4',
         `${SECTION_5}.5: perform rejects an image whose chip_id differs from the chip (Mismatch chip id)`,
       ],
       description: 'writes an image built for another chip instead of stopping at the chip id check',
@@ -33,6 +34,7 @@ export const espHttpsOtaFirmware: FirmwareModule = {
     {
       name: 'ignores-secure-version',
       breaks: [
+        'esp-https-ota/image/5',
         `${SECTION_6_1}: an image whose secure_version is below the eFuse is refused before download (New firmware security version is less than eFuse programmed)`,
       ],
       description:
@@ -40,19 +42,32 @@ export const espHttpsOtaFirmware: FirmwareModule = {
     },
     {
       name: 'never-rolls-back',
-      breaks: ['reference/esp-idf.md §3.5: an update that is not confirmed is rolled back at the next reset'],
+      breaks: [
+        'esp-https-ota/rollback/1',
+        'reference/esp-idf.md §3.5: an update that is not confirmed is rolled back at the next reset',
+      ],
       description:
         'marks every new image valid at boot without its self-test, whatever the mark-valid setting',
     },
     {
       name: 'marks-valid-before-check',
-      breaks: ['reference/esp-idf.md §3.5, §6.3: a new image is confirmed only after its diagnostic passes'],
+      breaks: [
+        'esp-https-ota/rollback/1',
+        'reference/esp-idf.md §3.5, §6.3: a new image is confirmed only after its diagnostic passes',
+      ],
       description:
-        'confirms a new image before the self-test runs, so a failing self-test can no longer roll back',
+        'confirms a new image at boot, before the self-test runs and without waiting for the confirmation an on-request app waits for, so a failing or missing check can no longer roll back',
     },
     {
       name: 'restarts-after-failed-download',
       breaks: [
+        'esp-https-ota/image/1',
+        'esp-https-ota/image/2',
+        'esp-https-ota/image/3',
+        'esp-https-ota/image/4',
+        'esp-https-ota/image/5',
+        'esp-https-ota/transfer/3',
+        'esp-https-ota/transfer/4',
         `${SECTION_6_1}: a failed update logs ESP_HTTPS_OTA upgrade failed and keeps running (no esp_restart)`,
       ],
       description: 'restarts the chip after a failed or refused download',
@@ -60,14 +75,44 @@ export const espHttpsOtaFirmware: FirmwareModule = {
     {
       name: 'ignores-range',
       breaks: [
+        'esp-https-ota/transfer/1',
         `${SECTION_5}.2, §5.5: partial download sends HEAD then Range requests of max_http_request_size`,
       ],
       description: 'always downloads the whole image in one GET, even with partial download configured',
     },
     {
       name: 'otadata-in-place',
-      breaks: ['reference/esp-idf.md §3.4: an otadata entry is rewritten by erasing its sector first'],
-      description: 'programs the new otadata entry over the old one without erasing the sector',
+      breaks: [
+        'esp-https-ota/transfer/5',
+        'reference/esp-idf.md §3.2, §3.4: an otadata entry is rewritten by erasing its sector first',
+        'reference/esp-idf.md §3.5: mark-valid turns the active entry VALID (erase + write)',
+      ],
+      description:
+        'writes otadata itself and programs each entry over the old one without erasing the sector: ' +
+        'a new boot selection is torn (on v5.4, or without rollback, where esp_ota_begin does not erase ' +
+        'the inactive sector first) and a confirmation ANDs PENDING_VERIFY with VALID into NEW, so the ' +
+        'image is pending again at the next boot and the next update is refused',
+    },
+    {
+      name: 'fixed-staging-partition',
+      breaks: [
+        'esp-https-ota/update/1',
+        `${SECTION_5}.2 step 6: the staging partition is the passive OTA slot (esp_ota_get_next_update_partition)`,
+        'reference/esp-idf.md §4.2: esp_ota_begin on the running partition fails with ESP_ERR_OTA_PARTITION_CONFLICT',
+      ],
+      description:
+        'configures partition.staging as ota_0 instead of the passive slot, so once ota_0 runs every update fails at esp_ota_begin',
+    },
+    {
+      name: 'confirms-wrong-partition',
+      breaks: [
+        'esp-https-ota/rollback/2',
+        'esp-https-ota/update/1',
+        'reference/esp-idf.md §3.5: the running app confirms itself with esp_ota_mark_app_valid_cancel_rollback()',
+        'reference/esp-idf.md §4.6: esp_ota_get_state_partition of the running partition says PENDING_VERIFY',
+      ],
+      description:
+        'checks the state of the next update partition instead of the running one before confirming, so a new image is never marked valid and rolls back at the next reset',
     },
   ],
   async start(context) {
