@@ -214,6 +214,7 @@ export const httpUpdateFirmware: FirmwareModule = {
     {
       name: 'flashes-on-304',
       breaks: [
+        'http-update/responses/1',
         'reference/arduino-ota.md §3.1 Response handling: 304 → HTTP_UPDATE_NO_UPDATES, nothing is written',
       ],
       description: 'treats 304 Not Modified like 200 and flashes the body it carries',
@@ -221,6 +222,7 @@ export const httpUpdateFirmware: FirmwareModule = {
     {
       name: 'skips-magic-check',
       breaks: [
+        'http-update/integrity/4',
         'reference/arduino-ota.md §3.1 step 5 / §3.2: a body whose first byte is not 0xE9 (or 0x1F on ESP8266) fails with HTTP_UE_BIN_VERIFY_HEADER_FAILED (-106) before anything is written',
       ],
       description: 'skips the peek of the image head (and the flash-size check) and starts writing',
@@ -228,18 +230,29 @@ export const httpUpdateFirmware: FirmwareModule = {
     {
       name: 'ignores-x-md5',
       breaks: [
+        'http-update/integrity/1',
         'reference/arduino-ota.md §3.1 step 7: the x-MD5 header is given to Update.setMD5(); a mismatch fails with Update error 7',
       ],
       description: 'never passes x-MD5 to the Updater, so a body with the wrong MD5 is flashed and booted',
     },
     {
       name: 'restarts-after-failed-download',
-      breaks: ['reference/arduino-ota.md §3.1 step 8: the chip restarts only after a successful update'],
+      breaks: [
+        'http-update/responses/2',
+        'http-update/responses/3',
+        'http-update/integrity/1',
+        'http-update/integrity/2',
+        'http-update/integrity/3',
+        'http-update/integrity/4',
+        'reference/arduino-ota.md §3.1 step 8: the chip restarts only after a successful update',
+      ],
       description: 'restarts the chip after HTTP_UPDATE_FAILED',
     },
     {
       name: 'wrong-header-values',
       breaks: [
+        'http-update/request/1',
+        'http-update/request/2',
         'reference/arduino-ota.md §3.1 Request: x-ESP8266-sketch-md5 is the MD5 of the running sketch and x-ESP8266-free-space is ESP.getFreeSketchSpace() (x-ESP32-* alike, §3.2)',
       ],
       description:
