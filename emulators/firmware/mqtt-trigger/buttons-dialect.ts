@@ -224,15 +224,21 @@ export function startButtons(env: DialectEnvironment, dialect: 'buttons-json' | 
   }
 
   async function runCurrentOta(): Promise<void> {
-    // node_root_stop(): the graceful retained status, then the MQTT client is destroyed.
     if (statusTimer) clearInterval(statusTimer);
     statusTimer = undefined;
-    await mqtt.publish(
-      STATE_TOPIC,
-      JSON.stringify({ status: 'disconnected', device_id: deviceId, timestamp: env.uptimeSeconds() }),
-      { qos: 1, retain: true },
-    );
-    await mqtt.closeGracefully();
+    if (context.defects.has(DEFECTS.noGracefulDisconnect)) {
+      // The mesh and WiFi are torn down under a live client: the broker sees the TCP drop and
+      // publishes the last will ("reason":"ungraceful") instead of the graceful status.
+      mqtt.closeAbruptly();
+    } else {
+      // node_root_stop(): the graceful retained status, then the MQTT client is destroyed.
+      await mqtt.publish(
+        STATE_TOPIC,
+        JSON.stringify({ status: 'disconnected', device_id: deviceId, timestamp: env.uptimeSeconds() }),
+        { qos: 1, retain: true },
+      );
+      await mqtt.closeGracefully();
+    }
     if (context.signal.aborted) return;
     context.console.log('I', 'HEALTH_OTA', `Starting OTA from ${options.otaUrl}`);
     const result = await espHttpsOta(context, options.otaUrl, 30_000);

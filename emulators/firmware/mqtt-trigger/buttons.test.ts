@@ -249,4 +249,71 @@ describe('buttons-u (HEAD: one byte U, compile-time URL, retained status, last w
     expect(softwareResets(emulator)).toBe(1);
     expect(emulator.device.running?.version).toBe('1.0.0');
   });
+  it('no-graceful-disconnect: on U the last will ("ungraceful") replaces the graceful disconnected status', async () => {
+    const next = esp32App('3.2.0', 33, 'Jul 10 2026', '11:00:00');
+    const url = server.serve('/firmware.bin', next.image);
+    for (const defects of [[], ['no-graceful-disconnect']]) {
+      const emulator = await buttons('buttons-u', { defects, otaUrl: url });
+      await observer.waitFor(STATE, (text) => json(text).status === 'connected', 8000, observer.mark());
+      const mark = observer.mark();
+      await observer.publish(`/switch/cmd/${DEVICE_ID}`, 'U');
+      const leaving = await observer.waitFor(
+        STATE,
+        (text) => json(text).status === 'disconnected',
+        8000,
+        mark,
+      );
+      if (defects.length === 0) {
+        expect(json(leaving.payload.toString())).not.toHaveProperty('reason');
+      } else {
+        expect(json(leaving.payload.toString())).toMatchObject({ reason: 'ungraceful' });
+      }
+      // Either way the update itself goes through.
+      await observer.waitFor(STATE, (text) => json(text).firmware === next.buildTime, 8000, mark);
+      expect(emulator.device.running?.version).toBe('3.2.0');
+      await retire(emulator);
+    }
+  });
+
+  for (const dialect of ['buttons-u', 'buttons-json'] as const) {
+    it(`keeps-old-image (${dialect}): downloads and restarts, but reports the old firmware afterwards`, async () => {
+      const next = esp32App('3.3.0', dialect === 'buttons-u' ? 34 : 35, 'Jul 11 2026', '12:00:00');
+      const url = server.serve(`/keep-${dialect}.bin`, next.image);
+      const expected = dialect === 'buttons-u' ? next.buildTime : next.elfPrefix;
+      for (const defects of [[], ['keeps-old-image']]) {
+        const emulator = await buttons(dialect, { defects, otaUrl: url });
+        const requestsBefore = server.requests.length;
+        const first = await observer.waitFor(
+          STATE,
+          (text) => json(text).firmware !== undefined,
+          8000,
+          observer.mark(),
+        );
+        const oldFirmware = json(first.payload.toString()).firmware;
+        const mark = observer.mark();
+        if (dialect === 'buttons-u') await observer.publish(`/switch/cmd/${DEVICE_ID}`, 'U');
+        else await observer.publish('/switch/cmd/root', JSON.stringify({ type: 'ota_trigger', url }));
+        await waitForConsole(emulator, /HEALTH_OTA: OTA update successful, restarting/);
+        await waitForConsole(emulator, /rst:0xc \(SW_CPU_RESET\)/);
+        // The first status report of the new boot says what runs now.
+        const after = await observer.waitFor(
+          STATE,
+          (text) => json(text).firmware !== undefined,
+          8000,
+          observer.mark(),
+        );
+        expect(server.requests.length).toBe(requestsBefore + 1);
+        expect(softwareResets(emulator)).toBe(1);
+        expect(observer.mark()).toBeGreaterThan(mark);
+        if (defects.length === 0) {
+          expect(json(after.payload.toString()).firmware).toBe(expected);
+          expect(emulator.device.running?.version).toBe('3.3.0');
+        } else {
+          expect(json(after.payload.toString()).firmware).toBe(oldFirmware);
+          expect(emulator.device.running?.version).toBe('1.0.0');
+        }
+        await retire(emulator);
+      }
+    });
+  }
 });

@@ -11,6 +11,12 @@ export interface DialectEnvironment {
   crash(reason: string): void;
   /** A timer that dies with the boot. */
   later(ms: number, action: () => void): void;
+  /**
+   * What an ESP8266 firmware does just before `ESP.restart()` after `Update.end()`: with
+   * `keeps-old-image` it saves its own state into the first RTC user memory block — where eboot
+   * reads its copy command — so eboot boots the old sketch again.
+   */
+  beforeUpdateRestart(): void;
 }
 
 /** One boot of a dialect: its MQTT session and timers. */
@@ -26,4 +32,7 @@ export const DEFECTS = {
   tasmotaUpgradesToOlder: 'tasmota-upgrades-to-older',
   restartsAfterFailedDownload: 'restarts-after-failed-download',
   noLastWill: 'no-last-will',
+  ignoresOtaDisabled: 'ignores-ota-disabled',
+  keepsOldImage: 'keeps-old-image',
+  noGracefulDisconnect: 'no-graceful-disconnect',
 } as const;

@@ -1,5 +1,6 @@
 import type { FirmwareContext } from '../../device/index.ts';
 import { EspError, OTA_WITH_SEQUENTIAL_WRITES } from '../../esp32-ota-ops/index.ts';
+import { DEFECTS } from './dialect.ts';
 import { HttpTransportError, httpGet } from './http-get.ts';
 
 /** The `esp_err_t` name `esp_https_ota()` returned, or ESP_OK. */
@@ -113,6 +114,9 @@ export async function espHttpsOta(
   } catch (error) {
     return espErrorName(error);
   }
+  // keeps-old-image: a hand-rolled download loop that stops at esp_ota_end, so otadata still
+  // names the running slot and the next boot runs the old image again.
+  if (context.defects.has(DEFECTS.keepsOldImage)) return 'ESP_OK';
   try {
     ota.setBootPartition(partition);
   } catch (error) {

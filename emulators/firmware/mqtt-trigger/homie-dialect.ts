@@ -72,7 +72,7 @@ export function startHomie(env: DialectEnvironment): DialectBoot {
 
   async function handleFirmware(md5: string, payload: Buffer): Promise<void> {
     context.console.line('Receiving OTA payload');
-    if (!options.otaEnabled) {
+    if (!options.otaEnabled && !context.defects.has(DEFECTS.ignoresOtaDisabled)) {
       context.console.line('✖ Aborting, OTA not enabled');
       await status('403');
       return;
@@ -137,7 +137,10 @@ export function startHomie(env: DialectEnvironment): DialectBoot {
     }
     await status('200');
     context.console.line('✔ OTA succeeded, rebooting when idle');
-    env.later(options.restartDelayMs, () => context.restart());
+    env.later(options.restartDelayMs, () => {
+      env.beforeUpdateRestart();
+      context.restart();
+    });
   }
 
   return { stop: () => mqtt.closeAbruptly() };

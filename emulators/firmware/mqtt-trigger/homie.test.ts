@@ -170,4 +170,49 @@ describe('Homie for ESP8266: firmware over MQTT with HTTP-like status codes', ()
       await retire(emulator);
     }
   });
+  it('ignores-ota-disabled: announces ota/enabled false yet flashes (202 … 200) instead of answering 403', async () => {
+    const next = esp8266Sketch('2.5.0', 56);
+    for (const defects of [[], ['ignores-ota-disabled']]) {
+      const emulator = await homie({ defects, otaEnabled: false });
+      expect((await observer.waitFor(`${BASE}$implementation/ota/enabled`)).payload.toString()).toBe('false');
+      const mark = await sendFirmware(next.md5, Buffer.from(next.sketch));
+      if (defects.length === 0) {
+        await observer.waitFor(STATUS, (text) => text === '403', 8000, mark);
+        await settle();
+        expect(statusesSince(mark)).toEqual(['403']);
+        expect(softwareResets(emulator)).toBe(0);
+      } else {
+        await observer.waitFor(CHECKSUM, (text) => text === next.md5, 8000, mark);
+        expect(statusesSince(mark)).not.toContain('403');
+        expect(statusesSince(mark)).toContain('200');
+        expect(softwareResets(emulator)).toBe(1);
+      }
+      await retire(emulator);
+    }
+  });
+
+  it('keeps-old-image: answers 200 and reboots, but the old $fw/checksum and $fw/version come back', async () => {
+    const next = esp8266Sketch('2.6.0', 57);
+    for (const defects of [[], ['keeps-old-image']]) {
+      const emulator = await homie({ defects });
+      const oldChecksum = (await observer.waitFor(CHECKSUM)).payload.toString();
+      const mark = await sendFirmware(next.md5, Buffer.from(next.sketch));
+      await observer.waitFor(STATUS, (text) => text === '200', 8000, mark);
+      // The device is back once it is ready again after the reboot.
+      await observer.waitFor(STATE, (text) => text === 'ready', 8000, mark);
+      expect(softwareResets(emulator)).toBe(1);
+      const checksumAfter = observer.messages
+        .slice(mark)
+        .filter((message) => message.topic === CHECKSUM)
+        .map((message) => message.payload.toString());
+      if (defects.length === 0) {
+        expect(checksumAfter).toEqual([next.md5]);
+        expect(emulator.device.running?.version).toBe('2.6.0');
+      } else {
+        expect(checksumAfter).toEqual([oldChecksum]);
+        expect(emulator.device.running?.version).toBe('1.0.0');
+      }
+      await retire(emulator);
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import type { Esp8266Services, FirmwareContext } from '../../device/index.ts';
 import { EspError, OTA_WITH_SEQUENTIAL_WRITES } from '../../esp32-ota-ops/index.ts';
 import { roundUpToSector } from '../../esp8266-updater/index.ts';
+import { DEFECTS } from './dialect.ts';
 import { HttpTransportError, httpGet } from './http-get.ts';
 
 /** `t_httpUpdate_return` with the error ESP8266httpUpdate would report for it. */
@@ -181,7 +182,8 @@ function esp32Sink(context: FirmwareContext): UpdateSink {
     end: () => {
       try {
         ota.end(handle!);
-        ota.setBootPartition(partition!);
+        // keeps-old-image: the boot partition is never switched (see esp-https-ota.ts).
+        if (!context.defects.has(DEFECTS.keepsOldImage)) ota.setBootPartition(partition!);
         return undefined;
       } catch (error) {
         return espFailure(error);

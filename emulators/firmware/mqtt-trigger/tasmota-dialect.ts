@@ -126,7 +126,10 @@ export function startTasmota(env: DialectEnvironment): DialectBoot {
         qos: 0,
       });
       log('APP: Restarting');
-      env.later(options.restartDelayMs, () => context.restart());
+      env.later(options.restartDelayMs, () => {
+        env.beforeUpdateRestart();
+        context.restart();
+      });
       return;
     }
     log(`UPG: Failed ${outcome.lastErrorString}`);

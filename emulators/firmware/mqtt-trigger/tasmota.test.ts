@@ -188,4 +188,30 @@ describe('Tasmota: OtaUrl, Upgrade, stat/<topic>/RESULT and UPGRADE', () => {
     expect(server.requests[0]!.headers['user-agent']).toBe('ESP32-http-Update');
     expect(emulator.device.running?.partition).toBe('ota_1');
   });
+  for (const platform of ['esp8266', 'esp32'] as const) {
+    it(`keeps-old-image (${platform}): reports "Successful. Restarting" but the old version runs after the restart`, async () => {
+      const next = platform === 'esp8266' ? esp8266Sketch('13.5.0', 45).sketch : esp32App('13.5.0', 46).image;
+      const url = server.serve(`/keep-${platform}.bin`, next);
+      for (const defects of [[], ['keeps-old-image']]) {
+        const emulator = await tasmota({ defects, platform });
+        await command('OtaUrl', url);
+        const mark = observer.mark();
+        await command('Upgrade', '1');
+        const done = await observer.waitFor(UPGRADE, () => true, 8000, mark);
+        expect(upgradeText(done.payload.toString())).toBe('Successful. Restarting');
+        const info = await observer.waitFor(LWT, (text) => text === 'Online', 8000, mark);
+        expect(info).toBeDefined();
+        const version = await observer.waitFor(INFO1, () => true, 8000, mark);
+        expect(softwareResets(emulator)).toBe(1);
+        if (defects.length === 0) {
+          expect(version.payload.toString()).toContain('13.5.0(tasmota)');
+          expect(emulator.device.running?.version).toBe('13.5.0');
+        } else {
+          expect(version.payload.toString()).toContain('1.0.0(tasmota)');
+          expect(emulator.device.running?.version).toBe('1.0.0');
+        }
+        await retire(emulator);
+      }
+    });
+  }
 });
