@@ -51,7 +51,25 @@ function deviceOf(target: Target): Device {
   };
 }
 
-/** The retained `connected` state of this device (waiting through a restart if one is under way). */
+/**
+ * Proof the device is up before a requirement starts: its retained `connected` state, or one of
+ * its periodic status reports. Several roots on one broker share the single retained slot of
+ * /switch/state/root, so the retained copy may be another root's; the report is always ours.
+ */
+async function up(target: Target, buttons: ButtonsTrigger, mqtt: MqttHarness, device: Device) {
+  return await buttons.expectState(
+    (state) =>
+      (state.status === 'connected' || (state.status === undefined && state.uptime !== undefined)) &&
+      String(state.deviceId) === device.id,
+    {
+      since: mqtt.mark(),
+      timeoutMs: updateTimeoutMs(target, device.countdownMs + device.statusIntervalMs),
+      step: 'wait for the connected state or a status report',
+    },
+  );
+}
+
+/** The `connected` state this device publishes when it (re)connects, waiting through a restart. */
 async function connected(
   target: Target,
   buttons: ButtonsTrigger,
@@ -94,7 +112,7 @@ requirement(
     const device = deviceOf(target);
     await withMqtt(target, async (mqtt) => {
       const buttons = new ButtonsTrigger(mqtt, { deviceId: device.id });
-      const before = await step('the device is connected', () => connected(target, buttons, mqtt, device));
+      const before = await step('the device is connected', () => up(target, buttons, mqtt, device));
       const build = newBuild(before);
       const image = appImage(target, {
         version: 'buttons-u',
@@ -143,7 +161,7 @@ requirement(
     const device = deviceOf(target);
     await withMqtt(target, async (mqtt) => {
       const buttons = new ButtonsTrigger(mqtt, { deviceId: device.id });
-      const before = await step('the device is connected', () => connected(target, buttons, mqtt, device));
+      const before = await step('the device is connected', () => up(target, buttons, mqtt, device));
       const build = newBuild(before);
       const image = appImage(target, {
         version: 'buttons-u',
@@ -203,7 +221,7 @@ requirement(
     const device = deviceOf(target);
     await withMqtt(target, async (mqtt) => {
       const buttons = new ButtonsTrigger(mqtt, { deviceId: device.id });
-      await step('the device is connected', () => connected(target, buttons, mqtt, device));
+      await step('the device is connected', () => up(target, buttons, mqtt, device));
       const since = mqtt.mark();
       let will: ButtonsState | undefined;
       try {
