@@ -57,7 +57,7 @@ requirement(
       );
       // Idle again after a session ends: a finalize (set_boot=false leaves the boot slot alone)
       // must clear the session and leave its result as last_result.
-      const image = new Uint8Array(4096).fill(0x3c);
+      const image = new Uint8Array(1024).fill(0x3c);
       const begun = await step('begin with size and digest', () =>
         client.begin({ expectedSize: image.length, expectedSha256: sha256Hex(image) }),
       );

@@ -7,12 +7,16 @@ const SEED = 'seeds/viperhttp-ota.md';
 export const VIPERHTTP_DOC_DEFECTS = [
   {
     name: 'accepts-any-token',
-    breaks: [`${SEED} § Error Handling: 401 Unauthorized — invalid or missing OTA token`],
+    breaks: [
+      'viperhttp-doc/auth/2',
+      `${SEED} § Error Handling: 401 Unauthorized — invalid or missing OTA token`,
+    ],
     description: 'any Bearer value is accepted; only a missing Authorization header is refused.',
   },
   {
     name: 'accepts-bad-sha',
     breaks: [
+      'viperhttp-doc/update/2',
       `${SEED} § SHA256 Verification: if the computed hash does not match, the update is rejected and the device continues running the current firmware`,
     ],
     description: 'finalize commits the image whatever sha256 the client sent.',
@@ -20,6 +24,7 @@ export const VIPERHTTP_DOC_DEFECTS = [
   {
     name: 'never-times-out-session',
     breaks: [
+      'viperhttp-doc/session/2',
       `${SEED} § OTA Session Management: if no write arrives within the timeout, the session is cancelled`,
     ],
     description: 'an idle session lives until reboot, blocking every later begin with 409.',

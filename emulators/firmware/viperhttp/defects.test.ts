@@ -288,6 +288,17 @@ describe('viperhttp defects, each beside the conforming device', () => {
     expect((await bad.post('/ota/begin', {})).status).toBe(409);
   });
 
+  it('mark-valid-no-op: {"ok":true} is answered, yet the unconfirmed image rolls back at the next reset', async () => {
+    const [good, bad] = await pair('mark-valid-no-op');
+    for (const device of [good, bad]) {
+      expect(await updateAndReboot(device, image('1.1.0'))).toBe('ota_1');
+      expect((await device.post('/ota/mark-valid', {})).json()).toEqual({ ok: true });
+      await reboot(device);
+    }
+    expect(consoleAppVersion(good.emulator)).toBe('1.1.0');
+    expect(consoleAppVersion(bad.emulator)).toBe('1.0.0');
+  });
+
   it('no-413-close: the 413 leaves the connection open and the next request on it is served', async () => {
     const [good, bad] = await pair('no-413-close');
     const tooLarge = encodeRequest(

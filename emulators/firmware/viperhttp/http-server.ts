@@ -249,6 +249,7 @@ class Connection {
       `HTTP/1.1 413 ${body}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n` +
         `Connection: keep-alive\r\n\r\n${body}`,
     );
+    this.socket.setTimeout(this.limits.keepAliveIdleMs);
   }
 
   /** A transport error: a text/plain answer, then the connection is closed. */

@@ -147,6 +147,7 @@ export interface OtaCoreDefects {
   finalizesEmpty: boolean;
   setsBootAtBegin: boolean;
   finalizeKeepsSession: boolean;
+  markValidNoOp: boolean;
 }
 
 export const NO_DEFECTS: Readonly<OtaCoreDefects> = {
@@ -165,6 +166,7 @@ export const NO_DEFECTS: Readonly<OtaCoreDefects> = {
   finalizesEmpty: false,
   setsBootAtBegin: false,
   finalizeKeepsSession: false,
+  markValidNoOp: false,
 };
 
 /** `ota_finalize` asked for a reset: the caller must drop the connection and reset the chip. */
@@ -398,6 +400,7 @@ export class ViperOtaCore {
   }
 
   markAppValid(): { ok: true } {
+    if (this.defects.markValidNoOp) return { ok: true };
     try {
       this.esp32.ota.markAppValidCancelRollback();
     } catch (error) {

@@ -9,18 +9,23 @@ export const VIPERHTTP_DEFECTS = [
   {
     name: 'status-without-token',
     breaks: [
+      'viperhttp/auth/1',
       `${SECTION} §1.3: auth is checked before anything else on every route, including status and abort`,
     ],
     description: 'GET /ota/status answers 200 without a token (the status route left open).',
   },
   {
     name: 'accepts-bearer',
-    breaks: [`${SECTION} §1.3: the token header is X-OTA-Token; there is no Bearer prefix stripping`],
+    breaks: [
+      'viperhttp/auth/4',
+      `${SECTION} §1.3: the token header is X-OTA-Token; there is no Bearer prefix stripping`,
+    ],
     description: 'takes `Authorization: Bearer <token>` as the token, as the narrative doc would have it.',
   },
   {
     name: 'accepts-any-token',
     breaks: [
+      'viperhttp/auth/2',
       `${SECTION} §1.3: a token that does not equal ota_token is refused with 401 {"detail":"invalid ota token"}`,
     ],
     description: 'any X-OTA-Token / ?token= value is accepted; only a missing token is refused.',
@@ -28,6 +33,7 @@ export const VIPERHTTP_DEFECTS = [
   {
     name: 'accepts-bad-sha',
     breaks: [
+      'viperhttp/verify/1',
       `${SECTION} §1.5 ota_finalize step 4: a digest that differs from expected_sha256 → 409 "sha256 mismatch"`,
     ],
     description: 'finalize ignores the expected_sha256 given at begin and commits whatever was written.',
@@ -35,6 +41,7 @@ export const VIPERHTTP_DEFECTS = [
   {
     name: 'commits-before-verifying',
     breaks: [
+      'viperhttp/verify/2',
       `${SECTION} §1.5: SHA mismatch / any finalize failure leaves the session ACTIVE … no change to the boot partition`,
     ],
     description:
@@ -43,6 +50,7 @@ export const VIPERHTTP_DEFECTS = [
   {
     name: 'allows-second-session',
     breaks: [
+      'viperhttp/session/1',
       `${SECTION} §1.5 ota_begin step 2: an active session without force → 409 "ota session already active"`,
     ],
     description: 'begin without force silently replaces the active session.',
@@ -50,6 +58,7 @@ export const VIPERHTTP_DEFECTS = [
   {
     name: 'ignores-offset',
     breaks: [
+      'viperhttp/write/1',
       `${SECTION} §1.5 ota_write step 3: an offset other than written → 409 "offset mismatch; only sequential writes are supported"`,
     ],
     description: 'the offset is parsed but never compared: a chunk at the wrong offset is appended.',
@@ -57,6 +66,7 @@ export const VIPERHTTP_DEFECTS = [
   {
     name: 'never-rolls-back',
     breaks: [
+      'viperhttp/rollback/1',
       `${SECTION} §1.5 ota_mark_app_valid: after an OTA reboot the new image must be marked valid before the next reset, or the bootloader rolls back`,
     ],
     description:
@@ -65,6 +75,7 @@ export const VIPERHTTP_DEFECTS = [
   {
     name: 'otadata-in-place',
     breaks: [
+      'viperhttp/update/2',
       `${SECTION} §1.5 ota_finalize step 5: set_boot = esp_ota_set_boot_partition (reference/esp-idf.md: otadata sector erased before the entry is written)`,
     ],
     description:
@@ -153,8 +164,8 @@ export const VIPERHTTP_DEFECTS = [
   {
     name: 'sets-boot-at-begin',
     breaks: [
-      'rollback/power-cut/1',
       'viperhttp/verify/2',
+      'viperhttp/verify/4',
       `${SECTION} §1.5: nothing changes the boot partition before ota_finalize step 5 (set_boot); any finalize failure leaves no change to the boot partition`,
     ],
     description:
@@ -169,6 +180,15 @@ export const VIPERHTTP_DEFECTS = [
     ],
     description:
       'a finalize without reboot sets last_result but never clears the session (the reboot path clears RAM anyway), so it stays active.',
+  },
+  {
+    name: 'mark-valid-no-op',
+    breaks: [
+      'viperhttp/rollback/2',
+      `${SECTION} §1.5 ota_mark_app_valid: calls esp32.Partition.mark_app_valid_cancel_rollback(); an error → 500 "mark_app_valid failed: …"`,
+    ],
+    description:
+      'mark-valid answers {"ok":true} but swallows the AttributeError of a MicroPython build without mark_app_valid_cancel_rollback, so the image is never confirmed and rolls back at the next reset.',
   },
   {
     name: 'no-413-close',
@@ -237,6 +257,7 @@ export const viperhttpFirmware: FirmwareModule = {
       finalizesEmpty: defects.has('finalizes-empty'),
       setsBootAtBegin: defects.has('sets-boot-at-begin'),
       finalizeKeepsSession: defects.has('finalize-keeps-session'),
+      markValidNoOp: defects.has('mark-valid-no-op'),
     });
     const tokenOption = context.options.token;
     const timers = new Set<NodeJS.Timeout>();
