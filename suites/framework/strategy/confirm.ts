@@ -32,6 +32,11 @@ export async function confirmRunningImage(
 ): Promise<Confirmation> {
   if (target.profile === 'viperhttp') {
     return await withViperClient(target, async (client) => {
+      // Right after a reboot the app may not listen yet: wait until it answers its status.
+      await client.waitForStatus(() => true, {
+        timeoutMs: target.description.limits?.rebootTimeoutMs ?? 10_000,
+        step: 'wait for the app to serve before mark-valid',
+      });
       const answer = await client.markValid();
       return {
         how: 'POST /ota/mark-valid',
