@@ -19,7 +19,6 @@ export const luartosFirmware: FirmwareModule = {
       name: 'flashes-on-471',
       breaks: [
         'luartos/responses/1',
-        'luartos/responses/2',
         `${SECTION}.3: 471 prints "No new firmware available" and returns without flashing or restarting`,
       ],
       description: 'treats a 471 answer like 200: reads its body, flashes it and restarts',
