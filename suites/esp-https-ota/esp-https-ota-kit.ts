@@ -29,6 +29,8 @@ const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&
 export const bootedInto = (version: string) => new RegExp(`App version:\\s+${escapeRegExp(version)}\\s*$`);
 /** The example refuses an image with the running version: the idle answer, and proof of what runs. */
 const SAME_VERSION = /Current running version is the same as a new/;
+/** How one OTA task of the example ends when the update did not happen. */
+const FAILED_TASK = /ESP_HTTPS_OTA upgrade failed|ESP HTTPS OTA Begin failed/;
 /** How one OTA task of the example ends. */
 export const TASK_END =
   /ESP_HTTPS_OTA upgrade (failed|successful)|ESP HTTPS OTA Begin failed|Current running version is the same as a new/;
@@ -62,7 +64,12 @@ export async function installEsp(
   await step(`offer ${image.version} over HTTPS`, () =>
     session.check(`check for ${image.version}`, options.script ?? firmware(image.bytes), options.routes),
   );
-  const line = await step(`the device boots ${image.version}`, () => booted.catch(() => undefined));
+  // A refused download ends this OTA task: no boot can follow, so the requirement need not wait for
+  // one. Watched from this check's first request on, so an earlier task's failure cannot count.
+  const failed = watchConsole(target, FAILED_TASK, `the download of ${image.version} fails`, 15_000);
+  const line = await step(`the device boots ${image.version}`, () =>
+    Promise.race([booted, failed.then(() => undefined)]).catch(() => undefined),
+  );
   check(
     line !== undefined,
     `the device downloads ${image.version}, reboots and prints App version: ${image.version}`,
