@@ -21,8 +21,9 @@ const RIG_DIALECT_TO_EMULATOR: Readonly<Record<string, string>> = {
 const EMULATOR_DEFAULT_DIALECT = 'buttons-u';
 
 /**
- * What `ota-conformance run` does for MQTT targets: one embedded broker (aedes) per run and
- * address for every entry that says `"mqtt": { "embedded": {} }`, stopped after the run; the
+ * What `ota-conformance run` does for MQTT targets: an embedded broker (aedes) for every entry
+ * that says `"mqtt": { "embedded": {} }` (shared only by entries naming the same fixed address),
+ * stopped after the run; the
  * broker URL, the dialect and the device's topic in the description; for an emulator also the
  * firmware options that make the device agree (brokerUrl, deviceId, dialect, and the
  * compile-time otaUrl of the `U` dialect pointing at the port the suites' update server binds).
@@ -80,8 +81,10 @@ export class MqttWiring {
     if (mqtt.brokerUrl) return mqtt.brokerUrl;
     const host = mqtt.embedded?.host ?? '127.0.0.1';
     const port = mqtt.embedded?.port ?? 0;
-    // One broker per address for the whole run: devices of several targets share it, each on its own topics.
-    const key = `${host}:${port}`;
+    // A broker on "any port" is the target's own: buttonsMeshIDF devices all use the same fixed
+    // topics (/switch/state/root, /switch/cmd/root), so two of them on one broker would hear each
+    // other's triggers. A fixed address can be bound once, so the targets naming it share it.
+    const key = port === 0 ? `target:${target.name}` : `${host}:${port}`;
     let broker = this.brokers.get(key);
     if (!broker) {
       broker = startEmbeddedBroker({ host, port });
