@@ -83,6 +83,8 @@ export function resolveOptions(raw: Readonly<Record<string, unknown>>): EspHttps
  */
 export class AdvancedOtaApp {
   private busy = false;
+  /** An `ota check` typed while a task ran: the lab command is not lost, it runs once that task ends. */
+  private checkRequested = false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -106,8 +108,10 @@ export class AdvancedOtaApp {
   }
 
   private command(line: string): void {
-    if (line === 'ota check') void this.runOtaTask();
-    else if (line === 'ota mark-valid') this.markValid();
+    if (line === 'ota check') {
+      if (this.busy) this.checkRequested = true;
+      else void this.runOtaTask();
+    } else if (line === 'ota mark-valid') this.markValid();
   }
 
   /**
@@ -185,6 +189,10 @@ export class AdvancedOtaApp {
       if (!this.context.signal.aborted) throw error;
     } finally {
       this.busy = false;
+    }
+    if (this.checkRequested && !this.context.signal.aborted) {
+      this.checkRequested = false;
+      await this.runOtaTask();
     }
   }
 

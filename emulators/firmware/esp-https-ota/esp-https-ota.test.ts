@@ -643,6 +643,27 @@ describe('esp-https-ota: confirmation defects with an on-request app (the rig se
   });
 });
 
+describe('esp-https-ota: the lab console command', () => {
+  it('an `ota check` typed while the boot check runs is not lost: it runs once that check ends', async () => {
+    let gets = 0;
+    let releaseFirst: (() => void) | undefined;
+    const updates = await server((request, response) => {
+      if (request.method !== 'GET') return serveImage(request, response, image110);
+      gets++;
+      // The boot check's answer waits until the command was typed, so the task is surely still running.
+      if (gets === 1) releaseFirst = () => void response.writeHead(404).end();
+      else response.writeHead(404).end();
+    });
+    const device = await emulator(`${updates.url}/ota.bin`, {}, { console: 'tcp' });
+    await waitUntil(() => releaseFirst !== undefined, 5000, 'the boot check asks');
+    await typeOnConsole(device, 'ota check');
+    await sleep(50);
+    releaseFirst!();
+    await waitUntil(() => countLines(device, /File not found\(404\)$/) === 2, 5000, 'the typed check');
+    expect(gets).toBe(2);
+  });
+});
+
 describe('esp-https-ota: defect fixed-staging-partition', () => {
   const versions = ['1.1.0', '1.2.0'].map((version, index) =>
     buildEsp32Image({ version, size: 32 * 1024, seed: 40 + index }),
