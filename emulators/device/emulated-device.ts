@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildEsp32Image } from '../../fixtures/esp32-image/index.ts';
 import { readSketchDescriptor, writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
@@ -321,6 +322,8 @@ export class EmulatedDevice {
     }
     this.runningImage = outcome.running;
     const abort = new AbortController();
+    // Every task of a boot (servers, downloads, timers, console readers) listens for its end.
+    setMaxListeners(256, abort.signal);
     this.bootAbort = abort;
     const context = this.contextFor(outcome.running, outcome.services, abort.signal);
     this.firmware = await this.module.start(context);
