@@ -87,7 +87,9 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
           // lease still keeps each device to one file at a time), in threads that keep the
           // transformed modules between files instead of paying for them per file.
           pool: 'threads',
-          maxWorkers: Number(process.env.OTA_RUN_WORKERS ?? Math.max(4, Math.min(16, started.descriptions.length))),
+          maxWorkers: Number(
+            process.env.OTA_RUN_WORKERS ?? Math.max(4, Math.min(16, started.descriptions.length)),
+          ),
           isolate: false,
           projects: started.descriptions.map((description) => ({
             test: {
