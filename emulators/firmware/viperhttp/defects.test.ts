@@ -73,6 +73,21 @@ describe('viperhttp defects, each beside the conforming device', () => {
     expect((await bad.get('/ota/status', bearer)).status).toBe(200);
   });
 
+  it('skips-set-boot: finalize answers set_boot true, yet the old image keeps booting', async () => {
+    const [good, bad] = await pair('skips-set-boot');
+    const update = image('1.1.0');
+    for (const device of [good, bad]) {
+      await pushImage(device, update, { sha: sha256Hex(update) });
+      const answer = await device.post('/ota/finalize', {});
+      expect(answer.status).toBe(200);
+      expect((answer.json() as { set_boot: boolean }).set_boot).toBe(true);
+    }
+    await reboot(good);
+    await reboot(bad);
+    expect(consoleAppVersion(good.emulator)).toBe('1.1.0');
+    expect(consoleAppVersion(bad.emulator)).toBe('1.0.0');
+  });
+
   it('accepts-bad-sha: finalize with a mismatching expected_sha256 succeeds and the image boots', async () => {
     const [good, bad] = await pair('accepts-bad-sha');
     const update = image('1.1.0');

@@ -148,6 +148,7 @@ export interface OtaCoreDefects {
   setsBootAtBegin: boolean;
   finalizeKeepsSession: boolean;
   markValidNoOp: boolean;
+  skipsSetBoot: boolean;
 }
 
 export const NO_DEFECTS: Readonly<OtaCoreDefects> = {
@@ -167,6 +168,7 @@ export const NO_DEFECTS: Readonly<OtaCoreDefects> = {
   setsBootAtBegin: false,
   finalizeKeepsSession: false,
   markValidNoOp: false,
+  skipsSetBoot: false,
 };
 
 /** `ota_finalize` asked for a reset: the caller must drop the connection and reset the chip. */
@@ -364,6 +366,8 @@ export class ViperOtaCore {
   }
 
   private setBoot(session: Session): void {
+    // `skips-set-boot`: answers as if set_boot ran, but the boot partition never changes.
+    if (this.defects.skipsSetBoot) return;
     try {
       if (this.defects.otadataInPlace) session.partition.setBootWritingOtadataInPlace();
       else session.partition.setBoot();

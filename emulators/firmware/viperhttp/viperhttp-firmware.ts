@@ -162,6 +162,15 @@ export const VIPERHTTP_DEFECTS = [
     description: 'finalize has no zero-length check: a session with nothing written finalizes with 200.',
   },
   {
+    name: 'skips-set-boot',
+    breaks: [
+      'viperhttp/update/1',
+      `${SECTION} §1.5 ota_finalize step 5: set_boot → partition.set_boot() (esp_ota_set_boot_partition), so the next reset boots the new image`,
+    ],
+    description:
+      'finalize reports set_boot: true but never switches the boot partition, so the old image keeps booting.',
+  },
+  {
     name: 'sets-boot-at-begin',
     breaks: [
       'viperhttp/verify/2',
@@ -256,6 +265,7 @@ export const viperhttpFirmware: FirmwareModule = {
       ignoresStrictSize: defects.has('ignores-strict-size'),
       finalizesEmpty: defects.has('finalizes-empty'),
       setsBootAtBegin: defects.has('sets-boot-at-begin'),
+      skipsSetBoot: defects.has('skips-set-boot'),
       finalizeKeepsSession: defects.has('finalize-keeps-session'),
       markValidNoOp: defects.has('mark-valid-no-op'),
     });
