@@ -1,9 +1,9 @@
 import { firmware } from '../../drivers/update-server/index.ts';
 import { SeededRandom } from '../../fixtures/index.ts';
-import { deviceRequirement } from '../http-update/pull-kit.ts';
+import { requirement } from '../framework/index.ts';
 import { espImage, refusesEsp, SOURCE_6_1 } from './esp-https-ota-kit.ts';
 
-deviceRequirement(
+requirement(
   'esp-https-ota/image/1',
   'MUST',
   'an image truncated to 64000 bytes (Content-Length matching) fails validation and is not booted',
@@ -17,7 +17,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'esp-https-ota/image/2',
   'MUST',
   'an image truncated to 180 bytes (less than the header) is refused at get_img_desc',
@@ -31,7 +31,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'esp-https-ota/image/3',
   'MUST',
   '32000 random bytes starting with 0x00 are refused (Incorrect app descriptor magic)',
@@ -49,7 +49,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'esp-https-ota/image/4',
   'MUST',
   'an image whose chip_id is not this chip (byte 13 = 0xFE) is refused before it is written',
@@ -69,7 +69,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'esp-https-ota/image/5',
   'MUST',
   'an image whose secure_version is below the eFuse is refused from its descriptor, before download',

@@ -1,13 +1,11 @@
 import { firmware } from '../../drivers/update-server/index.ts';
-import { deviceRequirement, watchConsole, withPullSession } from '../http-update/pull-kit.ts';
+import { type RequirementContext, requirement } from '../framework/index.ts';
+import { watchConsole, withPullSession } from '../http-update/pull-kit.ts';
 import { espImage, installEsp, resetDevice } from './esp-https-ota-kit.ts';
 
 const SOURCE = 'reference/esp-idf.md §3.5 rollback state machine; §6.3 native_ota_example diagnostics';
 
-async function resetAndReadVersion(
-  context: Parameters<Parameters<typeof deviceRequirement>[4]>[0],
-  after: string,
-) {
+async function resetAndReadVersion(context: RequirementContext, after: string) {
   const booted = watchConsole(
     context.target,
     /App version:\s+(\S+)/,
@@ -19,7 +17,7 @@ async function resetAndReadVersion(
   return /App version:\s+(\S+)/.exec(line)?.[1] ?? line;
 }
 
-deviceRequirement(
+requirement(
   'esp-https-ota/rollback/1',
   'MUST',
   'a new image that is not marked valid is rolled back to the previous one at the next reset',
@@ -41,7 +39,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'esp-https-ota/rollback/2',
   'MUST',
   'a new image marked valid stays after a reset',
@@ -61,7 +59,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'esp-https-ota/update/1',
   'MUST',
   'three updates in a row each boot the image just downloaded (otadata rewritten correctly every time)',

@@ -1,5 +1,6 @@
 import { firmware, headerValue, redirectChain } from '../../drivers/update-server/index.ts';
-import { devicePath, deviceRequirement, watchConsole, withPullSession } from '../http-update/pull-kit.ts';
+import { requirement } from '../framework/index.ts';
+import { devicePath, watchConsole, withPullSession } from '../http-update/pull-kit.ts';
 import {
   espImage,
   expectRunning,
@@ -12,7 +13,7 @@ import {
 const SOURCE_5 = 'reference/esp-idf.md §5.2 step 3, §5.5 partial mode (esp_https_ota.c L359-484, L850-893)';
 const IDLE = firmware(new Uint8Array(0));
 
-deviceRequirement(
+requirement(
   'esp-https-ota/transfer/1',
   'MUST',
   'with partial download the image is fetched in Range requests that together cover it, and then boots',
@@ -36,7 +37,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'esp-https-ota/transfer/2',
   'SHOULD',
   'against a server without Range support (200 with the whole image) the update still completes',
@@ -52,7 +53,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'esp-https-ota/transfer/3',
   'MUST',
   'follows a two-hop 301 redirect chain to the image, and refuses a redirect from https to http',
@@ -86,7 +87,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'esp-https-ota/transfer/4',
   'MUST',
   'a server that stalls longer than the receive timeout is given up on; the old image keeps running',
@@ -104,7 +105,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'esp-https-ota/transfer/5',
   'MUST',
   'a reset in mid-download leaves the old image running, and the next complete download installs the new one',

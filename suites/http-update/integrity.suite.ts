@@ -1,8 +1,8 @@
 import { firmware } from '../../drivers/update-server/index.ts';
+import { requirement } from '../framework/index.ts';
 import { refusesUpdate, sourceFor } from './http-update-kit.ts';
-import { deviceRequirement } from './pull-kit.ts';
 
-deviceRequirement(
+requirement(
   'http-update/integrity/1',
   'MUST',
   'an image whose x-MD5 does not match its bytes is not booted (Update MD5 check), no reboot',
@@ -15,7 +15,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'http-update/integrity/2',
   'MUST',
   'a body cut short of its Content-Length is not booted, no reboot',
@@ -28,7 +28,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'http-update/integrity/3',
   'MUST',
   'a 200 without Content-Length fails with HTTP_UE_SERVER_NOT_REPORT_SIZE (-101), no reboot',
@@ -42,7 +42,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'http-update/integrity/4',
   'MUST',
   'a body whose first byte is not the image magic fails with HTTP_UE_BIN_VERIFY_HEADER_FAILED (-106) before writing',

@@ -8,7 +8,7 @@ import {
 } from '../../drivers/update-server/index.ts';
 import { writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
 import { buildEsp32Image, buildEsp8266Image } from '../../fixtures/index.ts';
-import { RigFailure, requirement } from '../framework/index.ts';
+import { RigFailure } from '../framework/index.ts';
 
 /*
  * What the three pull-profile suites (http-update, esp-https-ota, luartos) share: the harness as
@@ -16,13 +16,6 @@ import { RigFailure, requirement } from '../framework/index.ts';
  * observed, and the images served. Everything goes through drivers/ and the target, never an
  * emulator object, so the suites run unchanged against a board.
  */
-
-/**
- * `requirement`, for the device role. The runner gives role-2 targets (`kind: update-server`)
- * the suites/update-server files instead, so this is plain `requirement`; the name keeps the
- * role visible where the pull suites declare their requirements.
- */
-export const deviceRequirement: typeof requirement = requirement;
 
 /** A reboot starts with the ROM banner: ESP32 `rst:0x…`, ESP8266 `ets Jan  8 2013,rst cause:…`. */
 export const RESET_BANNER = /rst:0x[0-9a-f]+ \(|ets Jan\s+8 2013,rst cause:\d/i;

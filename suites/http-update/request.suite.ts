@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Target } from '../../drivers/target/index.ts';
 import { headerValue, type RecordedRequest } from '../../drivers/update-server/index.ts';
+import { requirement } from '../framework/index.ts';
 import { exactHeader, IDLE, install, md5, prefix, sourceFor } from './http-update-kit.ts';
-import { appImage, deviceRequirement, type PullImage, withPullSession } from './pull-kit.ts';
+import { appImage, type PullImage, withPullSession } from './pull-kit.ts';
 
 /** The headers each platform's client sends on every check (reference §3.1 / §3.2, in that order). */
 function expectedNames(target: Target): string[] {
@@ -50,7 +51,7 @@ function sketchSha256(image: PullImage): string {
 
 const roundUpToSector = (size: number) => Math.ceil(size / 4096) * 4096;
 
-deviceRequirement(
+requirement(
   'http-update/request/1',
   'MUST',
   'the check is GET … HTTP/1.0 with the platform User-Agent and every x-ESP8266-*/x-ESP32-* header, the sketch MD5, size and version those of the running image',
@@ -112,7 +113,7 @@ function freeSpace(target: Target, request: RecordedRequest): number {
   return Number(exactHeader(request, `${prefix(target)}free-space`));
 }
 
-deviceRequirement(
+requirement(
   'http-update/request/2',
   'MUST',
   'x-…-free-space is the free sketch space: ESP8266 the space below the FS less the running sketch (sector-rounded), ESP32 the next OTA slot',

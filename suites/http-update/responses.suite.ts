@@ -1,8 +1,9 @@
 import { forbidden, notFound, notModified } from '../../drivers/update-server/index.ts';
+import { requirement } from '../framework/index.ts';
 import { install, md5, refusesUpdate, reportedMd5, sourceFor } from './http-update-kit.ts';
-import { appImage, deviceRequirement, withPullSession } from './pull-kit.ts';
+import { appImage, withPullSession } from './pull-kit.ts';
 
-deviceRequirement(
+requirement(
   'http-update/responses/1',
   'MUST',
   '304 Not Modified is "no update": HTTP_UPDATE_NO_UPDATES, nothing written, no reboot',
@@ -16,7 +17,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'http-update/responses/2',
   'MUST',
   '403 Forbidden fails with HTTP_UE_SERVER_FORBIDDEN (-103), nothing written, no reboot',
@@ -26,7 +27,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'http-update/responses/3',
   'MUST',
   '404 Not Found fails with HTTP_UE_SERVER_FILE_NOT_FOUND (-102), nothing written, no reboot',
@@ -36,7 +37,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'http-update/responses/4',
   'MUST',
   'a 200 with a valid image is written and booted: the next request carries its version and sketch MD5',

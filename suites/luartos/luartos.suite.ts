@@ -1,10 +1,9 @@
 import { luaBadArgs, luaNoUpdate, type ScriptedResponse } from '../../drivers/update-server/index.ts';
-import type { RequirementContext } from '../framework/index.ts';
+import { type RequirementContext, requirement } from '../framework/index.ts';
 import {
   appImage,
   consoleMark,
   consoleSince,
-  deviceRequirement,
   expectNoReboot,
   type PullImage,
   type PullSession,
@@ -89,7 +88,7 @@ async function staysOn(
   });
 }
 
-deviceRequirement(
+requirement(
   'luartos/responses/1',
   'MUST',
   '471 prints "No new firmware available" and neither flashes nor restarts',
@@ -103,7 +102,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'luartos/responses/2',
   'MUST',
   '470 prints "Missing or bad arguments" and neither flashes nor restarts',
@@ -113,7 +112,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'luartos/responses/3',
   'MUST',
   'an image that fails to write or verify is not booted and the chip does not restart',
@@ -131,7 +130,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'luartos/responses/4',
   'MUST',
   '200 with Content-Length 0 restarts the chip without an update',
@@ -162,7 +161,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'luartos/responses/5',
   'MUST',
   '200 with an image is written to the next slot and booted; an image announced with lower-case content-length is not',
@@ -195,7 +194,7 @@ deviceRequirement(
   },
 );
 
-deviceRequirement(
+requirement(
   'luartos/request/1',
   'MUST',
   'the check is exactly GET /?firmware=<id>&commit=<commit> HTTP/1.1 with only "Host: <server>:<port> " (trailing space), over TLS 1.1 without SNI',
