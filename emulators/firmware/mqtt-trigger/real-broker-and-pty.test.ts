@@ -23,7 +23,7 @@ afterEach(async () => {
 });
 
 async function world(kind: 'aedes' | 'mosquitto') {
-  const broker: TestBroker = kind === 'aedes' ? await startAedes() : await startMosquitto(mosquitto!);
+  const broker: TestBroker = kind === 'aedes' ? await startAedes() : await startMosquitto();
   cleanups.push(() => broker.stop());
   const server = await FirmwareServer.start();
   cleanups.push(() => server.stop());
