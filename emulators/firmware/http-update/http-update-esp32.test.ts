@@ -7,6 +7,7 @@ import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
 import { writeSketchDescriptor } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildArduinoSketch } from '../../boot/index.ts';
 import { type EmulatorOptions, type StartedEmulator, startEmulator } from '../../start-emulator.ts';
+import { consoleText, waitForLine } from '../test-support/console-lines.ts';
 import { notModified, okHead, ScriptedUpdateServer, statusOnly } from './update-server.test-support.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -38,27 +39,6 @@ async function start(
   });
   cleanups.push(() => emulator.stop());
   return emulator;
-}
-
-function consoleText(emulator: StartedEmulator): string[] {
-  return emulator.device.console.lines().map((line) => line.text);
-}
-
-async function waitForLine(
-  emulator: StartedEmulator,
-  pattern: RegExp,
-  after = 0,
-  timeoutMs = 5000,
-): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = consoleText(emulator)
-      .slice(after)
-      .find((line) => pattern.test(line));
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`no console line matching ${pattern} in time`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('http-update (ESP32 HTTPUpdate)', () => {

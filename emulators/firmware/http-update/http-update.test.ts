@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { writeSketchDescriptor } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildArduinoSketch } from '../../boot/index.ts';
 import { type EmulatorOptions, type StartedEmulator, startEmulator } from '../../start-emulator.ts';
+import { consoleText, resetAndReadVersion, settle, waitForLine } from '../test-support/console-lines.ts';
 import { notModified, okHead, ScriptedUpdateServer, statusOnly } from './update-server.test-support.ts';
 
 const BOOT_AFTER_RESTART = 'ets Jan  8 2013,rst cause:3, boot mode:(3,6)';
@@ -45,41 +46,8 @@ async function start(
   return emulator;
 }
 
-function consoleText(emulator: StartedEmulator): string[] {
-  return emulator.device.console.lines().map((line) => line.text);
-}
-
 function restarts(emulator: StartedEmulator): number {
   return consoleText(emulator).filter((line) => line === BOOT_AFTER_RESTART).length;
-}
-
-async function waitForLine(
-  emulator: StartedEmulator,
-  pattern: RegExp,
-  after = 0,
-  timeoutMs = 5000,
-): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = consoleText(emulator)
-      .slice(after)
-      .find((line) => pattern.test(line));
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`no console line matching ${pattern} in time`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-async function settle(): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, 250));
-}
-
-/** The version the sketch prints at its start after a reset pin pulse. */
-async function resetAndReadVersion(emulator: StartedEmulator): Promise<string> {
-  const before = consoleText(emulator).length;
-  await emulator.device.resetPin();
-  const line = await waitForLine(emulator, /^Sketch \S+ version /, before);
-  return line.replace(/^Sketch \S+ version /, '');
 }
 
 /** Boots, answers the boot-time check with `answer`, and returns the console line the sketch printed. */

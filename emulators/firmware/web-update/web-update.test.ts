@@ -9,6 +9,7 @@ import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
 import { writeSketchDescriptor } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildArduinoSketch } from '../../boot/index.ts';
 import { type StartedEmulator, startEmulator } from '../../start-emulator.ts';
+import { consoleText, resetAndReadVersion, settle, waitForLine } from '../test-support/console-lines.ts';
 
 // Expected bytes come from reference/arduino-ota.md §2, not from the firmware's constants.
 const SUCCESS_BODY = '<META http-equiv="refresh" content="15;URL=/">Update Success! Rebooting...';
@@ -86,41 +87,8 @@ function upload(
   return httpRequest(emulator, 'POST', '/update', multipart(field, bytes), headers);
 }
 
-function consoleText(emulator: StartedEmulator): string[] {
-  return emulator.device.console.lines().map((line) => line.text);
-}
-
 function restarts(emulator: StartedEmulator): number {
   return consoleText(emulator).filter((line) => line === BOOT_AFTER_RESTART).length;
-}
-
-async function waitForLine(
-  emulator: StartedEmulator,
-  pattern: RegExp,
-  after = 0,
-  timeoutMs = 5000,
-): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = consoleText(emulator)
-      .slice(after)
-      .find((line) => pattern.test(line));
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`no console line matching ${pattern} in time`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** Lets a restart the device might (wrongly) do after its answer happen before we look. */
-async function settle(): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, 250));
-}
-
-async function resetAndReadVersion(emulator: StartedEmulator): Promise<string> {
-  const before = consoleText(emulator).length;
-  await emulator.device.resetPin();
-  const line = await waitForLine(emulator, /^Sketch \S+ version /, before);
-  return line.replace(/^Sketch \S+ version /, '');
 }
 
 function basic(user: string, password: string): string {
