@@ -1,6 +1,6 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, relative } from 'node:path';
-import type { Reporter, TestCase } from 'vitest/node';
+import type { Reporter, TestCase, TestModule, TestSuite } from 'vitest/node';
 import type { ConformanceResult, Outcome } from './conformance-result.ts';
 
 export interface ConformanceReporterOptions {
@@ -36,7 +36,39 @@ export class ConformanceReporter implements Reporter {
     writeFileSync(options.resultsFile, '');
   }
 
+  /** A suite file that does not load (or a hook that throws) is the harness failing: a rig error. */
+  onTestSuiteResult(testSuite: TestSuite): void {
+    this.recordErrors(testSuite.project.name, testSuite.name, testSuite.errors());
+  }
+
+  onTestModuleEnd(testModule: TestModule): void {
+    const file = relative(this.options.root, testModule.moduleId);
+    this.recordErrors(testModule.project.name, file, testModule.errors());
+  }
+
+  private recordErrors(projectName: string, file: string, errors: readonly { message: string }[]): void {
+    if (errors.length === 0) return;
+    const entry: ConformanceResult = {
+      target: targetOfProject(projectName),
+      id: `${targetOfProject(projectName)}/suites`,
+      level: 'MUST',
+      text: 'the suite files load and run',
+      source: file,
+      outcome: 'rig-error',
+      detail: this.redact(errors.map((error) => error.message).join('\n')),
+      durationMs: 0,
+      file,
+    };
+    this.results.push(entry);
+    appendFileSync(this.options.resultsFile, `${JSON.stringify(entry)}\n`);
+    this.write(`${MARK[entry.outcome]} ${entry.target}  ${entry.text}\n${indent(entry.detail ?? '')}\n`);
+  }
+
   onTestCaseResult(testCase: TestCase): void {
+    const suiteLoad = testCase.meta().suiteLoad;
+    if (suiteLoad !== undefined && testCase.result().state === 'failed') {
+      this.recordErrors(testCase.project.name, suiteLoad, testCase.result().errors ?? []);
+    }
     const meta = testCase.meta().requirement;
     if (!meta) return;
     const result = testCase.result();
@@ -64,13 +96,21 @@ export class ConformanceReporter implements Reporter {
       outcome,
       ...(detail === undefined ? {} : { detail }),
       durationMs: Math.round(testCase.diagnostic()?.duration ?? 0),
-      file: relative(this.options.root, testCase.module.moduleId),
+      file: suiteFileOf(testCase) ?? relative(this.options.root, testCase.module.moduleId),
     };
     this.results.push(entry);
     appendFileSync(this.options.resultsFile, `${JSON.stringify(entry)}\n`);
     const note = outcome === 'skip' ? `  (${detail})` : outcome === 'pass' ? '' : `\n${indent(detail ?? '')}`;
     this.write(`${MARK[outcome]} ${entry.target}  ${entry.id} [${entry.level}] ${entry.text}${note}\n`);
   }
+}
+
+/** The suite file a requirement comes from: the run's entry file names it in the enclosing describe. */
+function suiteFileOf(testCase: TestCase): string | undefined {
+  for (let parent = testCase.parent; parent.type === 'suite'; parent = parent.parent) {
+    if (parent.name.endsWith('.suite.ts')) return parent.name;
+  }
+  return undefined;
 }
 
 function isRigErrorShape(error: { name?: string; message?: string; code?: unknown }): boolean {

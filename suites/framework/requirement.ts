@@ -26,9 +26,13 @@ declare module 'vitest' {
   interface ProvidedContext {
     /** The target this project's suites run against (resolved rig entry plus endpoints). */
     target: TargetDescription;
+    /** The suite files the run's per-target entry file loads (suites/runner/target-suites.entry.ts). */
+    suiteFiles?: { relative: string; absolute: string }[];
   }
   interface TaskMeta {
     requirement?: RequirementMeta;
+    /** Set on the stand-in test of a suite file that did not load (suites/runner/target-suites.entry.ts). */
+    suiteLoad?: string;
   }
 }
 

@@ -14,7 +14,17 @@ export async function listRequirements(
   const vitest = await createVitest(
     'test',
     { config: false, root: PROJECT_ROOT, watch: false, passWithNoTests: true, reporters: [] },
-    { test: { include: [join(suitesDir, '**/*.suite.ts')], setupFiles: ['allure-vitest/setup'] } },
+    {
+      test: {
+        include: [join(suitesDir, '**/*.suite.ts')],
+        setupFiles: ['allure-vitest/setup'],
+        // Collecting only declares tests: one worker that loads the shared modules once reads
+        // every suite file, instead of a fresh process per file.
+        pool: 'threads',
+        isolate: false,
+        maxWorkers: 1,
+      },
+    },
   );
   try {
     const { testModules } = await vitest.collect();

@@ -1,5 +1,5 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createVitest } from 'vitest/node';
 import type { TargetDescription } from '../../drivers/target/index.ts';
@@ -69,7 +69,11 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     redact: (text) => redactor.redact(text),
     root: PROJECT_ROOT,
   });
-  const grepPattern = options.grep ? `^${options.grep.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}` : undefined;
+  // vitest matches a test's full name: the file and the describe (the suite file's path) before the
+  // requirement's ID and text.
+  const grepPattern = options.grep
+    ? `(?:^|\\.suite\\.ts )${options.grep.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`
+    : undefined;
   try {
     const vitest = await createVitest(
       'test',
@@ -83,22 +87,29 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
       {
         test: {
           reporters: [reporter, ['allure-vitest/reporter', { resultsDir: allureDir }]],
-          // Suites wait on devices far more than they compute: run many files at once (a target
-          // lease still keeps each device to one file at a time), in threads that keep the
-          // transformed modules between files instead of paying for them per file.
+          // One worker per target, all at once: the suites wait on devices far more than they
+          // compute. Each target's suite files load into one test file (the entry), so its worker
+          // runs them one after another from start to end and the module graph loads once per
+          // target; threads, not processes, to share the cores' time cheaply.
           pool: 'threads',
           maxWorkers: Number(
-            process.env.OTA_RUN_WORKERS ?? Math.max(4, Math.min(16, started.descriptions.length)),
+            process.env.OTA_RUN_WORKERS ?? Math.max(1, Math.min(16, started.descriptions.length)),
           ),
           isolate: false,
           projects: started.descriptions.map((description) => ({
             test: {
               name: `conformance:${description.name}`,
               root: PROJECT_ROOT,
-              include: suitesFor(suitesDir, description),
+              include: [TARGET_ENTRY],
               setupFiles: ['allure-vitest/setup'],
               isolate: false,
-              provide: { target: description },
+              provide: {
+                target: description,
+                suiteFiles: suitesFor(suitesDir, description).map((absolute) => ({
+                  absolute,
+                  relative: relative(PROJECT_ROOT, absolute),
+                })),
+              },
               testTimeout: 60_000,
               hookTimeout: 60_000,
             },
@@ -139,11 +150,26 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   return { exitCode: exitCodeFor(summaries, options.strict ?? false), results, summaries };
 }
 
+/** The one test file of each target's project: it loads the target's suite files in order. */
+const TARGET_ENTRY = relative(
+  PROJECT_ROOT,
+  fileURLToPath(new URL('./target-suites.entry.ts', import.meta.url)),
+);
+
 /**
- * The suites a target runs: its profile's and the cross-profile ones for a device; the
- * update-server suites (the harness plays the device) for a server under test.
+ * The suite files a target runs, in order: its profile's, then the cross-profile ones for a
+ * device; the update-server suites (the harness plays the device) for a server under test.
  */
-function suitesFor(suitesDir: string, description: TargetDescription): string[] {
-  if (description.kind === 'update-server') return [join(suitesDir, 'update-server', '**/*.suite.ts')];
-  return [join(suitesDir, description.profile, '**/*.suite.ts'), join(suitesDir, 'common', '**/*.suite.ts')];
+export function suitesFor(suitesDir: string, description: TargetDescription): string[] {
+  const folders =
+    description.kind === 'update-server' ? ['update-server'] : [String(description.profile), 'common'];
+  return folders.flatMap((folder) => suiteFilesIn(join(suitesDir, folder)));
+}
+
+function suiteFilesIn(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((name) => name.endsWith('.suite.ts'))
+    .sort()
+    .map((name) => join(dir, name));
 }
