@@ -19,7 +19,7 @@ export interface Catalogue {
 export class ReferenceServerError extends Error {
   override readonly name = 'ReferenceServerError';
   constructor(
-    readonly code: 'REFERENCE_SERVER_CATALOGUE' | 'REFERENCE_SERVER_LISTEN',
+    readonly code: 'REFERENCE_SERVER_CATALOGUE' | 'REFERENCE_SERVER_DEFECT' | 'REFERENCE_SERVER_LISTEN',
     message: string,
     options?: ErrorOptions,
   ) {

@@ -4,6 +4,7 @@
  * with versions, that the update-server suites must pass.
  */
 export { type Catalogue, loadCatalogue, ReferenceServerError, type Release } from './catalogue.ts';
+export { REFERENCE_SERVER_DEFECTS, type ReferenceServerProfile, referenceServerDefects } from './defects.ts';
 export {
   type ReferenceUpdateServerOptions,
   type StartedReferenceUpdateServer,

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { SecureVersion } from 'node:tls';
+import type { SecureVersion, TLSSocket } from 'node:tls';
 import {
   type Catalogue,
   DEFAULT_FIRMWARE_ID,
@@ -10,10 +11,11 @@ import {
   ReferenceServerError,
   type Release,
 } from './catalogue.ts';
+import { type ReferenceServerProfile, referenceServerDefects } from './defects.ts';
 
 export interface ReferenceUpdateServerOptions {
   /** Which clients it answers: ESP8266httpUpdate / ESP32 HTTPUpdate, or Lua RTOS net.ota(). */
-  profile: 'http-update' | 'luartos';
+  profile: ReferenceServerProfile;
   /** A firmware folder (see loadCatalogue); absent: two demo releases per id. */
   directory?: string;
   host?: string;
@@ -22,6 +24,11 @@ export interface ReferenceUpdateServerOptions {
   tls?: { key: string; cert: string; minVersion?: SecureVersion };
   /** The path HTTPUpdate clients ask for; default `/firmware.bin`. */
   path?: string;
+  /**
+   * Deliberate non-conformances, by name from the profile's list in REFERENCE_SERVER_DEFECTS, so
+   * the kill matrix can prove the role-2 suites catch them. An unknown name is an error.
+   */
+  defects?: readonly string[];
 }
 
 export interface StartedReferenceUpdateServer {
@@ -44,31 +51,40 @@ const OCTET_STREAM = 'application/octet-stream';
  *   `application/octet-stream`, `Content-Length`, `x-MD5`; a single `Range: bytes=` honoured (206).
  * - Lua RTOS: `GET /?firmware=&commit=`; 470 when either is missing or the firmware is unknown,
  *   471 when the commit is the newest, else 200 with exactly `Content-Type` and `Content-Length`.
- * Built on node:http, which writes header names in the case given.
+ * Built on node:http, which writes header names in the case given. `defects` switches on the
+ * deliberate non-conformances of REFERENCE_SERVER_DEFECTS (defects.ts).
  */
 export async function startReferenceUpdateServer(
   options: ReferenceUpdateServerOptions,
 ): Promise<StartedReferenceUpdateServer> {
+  const defects = checkDefects(options);
   const catalogue = options.directory
     ? await loadCatalogue(options.directory)
     : demoCatalogue(options.profile === 'luartos' ? ['GENERIC-OTA'] : [DEFAULT_FIRMWARE_ID]);
   const path = options.path ?? '/firmware.bin';
   const handler =
-    options.profile === 'luartos' ? luaRtosHandler(catalogue) : httpUpdateHandler(catalogue, path);
+    options.profile === 'luartos'
+      ? luaRtosHandler(catalogue, defects)
+      : httpUpdateHandler(catalogue, path, defects);
+  // The defect keeps the TLS library's own floor (TLS 1.2), whatever the rig asks for.
+  const minVersion = defects.has('requires-tls-1-2') ? undefined : options.tls?.minVersion;
   const server = options.tls
     ? https.createServer(
         {
           key: options.tls.key,
           cert: options.tls.cert,
-          ...(options.tls.minVersion ? { minVersion: options.tls.minVersion } : {}),
+          ...(minVersion ? { minVersion } : {}),
           // OpenSSL 3 refuses TLS 1.0/1.1 at its default security level.
-          ...(options.tls.minVersion === 'TLSv1' || options.tls.minVersion === 'TLSv1.1'
-            ? { ciphers: 'DEFAULT@SECLEVEL=0' }
-            : {}),
+          ...(minVersion === 'TLSv1' || minVersion === 'TLSv1.1' ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {}),
         },
         handler,
       )
     : http.createServer(handler);
+  if (defects.has('requires-sni')) {
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (!(socket as TLSSocket & { servername?: string | false }).servername) socket.destroy();
+    });
+  }
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error) =>
@@ -97,6 +113,28 @@ export async function startReferenceUpdateServer(
   };
 }
 
+/** Only TLS-level defects need the server to speak TLS. */
+const TLS_DEFECTS = new Set(['requires-tls-1-2', 'requires-sni']);
+
+function checkDefects(options: ReferenceUpdateServerOptions): ReadonlySet<string> {
+  const known = referenceServerDefects(options.profile).map((defect) => defect.name);
+  for (const defect of options.defects ?? []) {
+    if (!known.includes(defect)) {
+      throw new ReferenceServerError(
+        'REFERENCE_SERVER_DEFECT',
+        `unknown defect '${defect}' for the ${options.profile} reference update server; known: ${known.join(', ')}`,
+      );
+    }
+    if (TLS_DEFECTS.has(defect) && !options.tls) {
+      throw new ReferenceServerError(
+        'REFERENCE_SERVER_DEFECT',
+        `defect '${defect}' is a TLS defect: start the ${options.profile} reference update server with tls`,
+      );
+    }
+  }
+  return new Set(options.defects ?? []);
+}
+
 function describeCatalogue(profile: string, catalogue: Catalogue, path: string): Record<string, string> {
   const [id, releases] = [...catalogue.releases.entries()][0]!;
   const latest = releases.at(-1)!;
@@ -114,14 +152,18 @@ function describeCatalogue(profile: string, catalogue: Catalogue, path: string):
 
 type Handler = (request: http.IncomingMessage, response: http.ServerResponse) => void;
 
-function httpUpdateHandler(catalogue: Catalogue, path: string): Handler {
+function httpUpdateHandler(catalogue: Catalogue, path: string, defects: ReadonlySet<string>): Handler {
   return (request, response) => {
     const url = new URL(request.url ?? '/', 'http://server');
     if (request.method !== 'GET' && request.method !== 'HEAD')
       return plain(response, 405, 'only GET and HEAD');
     const agent = request.headers['user-agent'] ?? '';
     const platform =
-      agent === 'ESP8266-http-Update' ? 'esp8266' : agent === 'ESP32-http-Update' ? 'esp32' : undefined;
+      agent === 'ESP8266-http-Update'
+        ? 'esp8266'
+        : agent === 'ESP32-http-Update' && !defects.has('esp8266-only')
+          ? 'esp32'
+          : undefined;
     // The docs' server example: a request without the updater's headers is not an ESP asking.
     const header = (name: string) =>
       request.headers[`x-${platform}-${name}`.toLowerCase()] as string | undefined;
@@ -132,47 +174,84 @@ function httpUpdateHandler(catalogue: Catalogue, path: string): Handler {
     const releases = catalogue.releases.get(url.searchParams.get('firmware') ?? DEFAULT_FIRMWARE_ID);
     const latest = releases?.at(-1);
     if (!latest) return plain(response, 404, 'no such firmware');
-    if (header('version') === latest.version || header('sketch-md5')?.toLowerCase() === latest.md5) {
+    const current =
+      header('version') === latest.version || header('sketch-md5')?.toLowerCase() === latest.md5;
+    if (current && !defects.has('never-304')) {
       response.writeHead(304, 'Not Modified');
       return response.end();
     }
-    sendRelease(request, response, latest, { md5: true, ranges: true });
+    sendRelease(request, response, latest, {
+      // The defect hashes the file name (`<version>.bin`) where the file's bytes were meant.
+      md5: defects.has('x-md5-of-file-name') ? md5Hex(`${latest.version}.bin`) : latest.md5,
+      ranges: !defects.has('ignores-range'),
+      ...commonStyle(defects),
+    });
   };
 }
 
-function luaRtosHandler(catalogue: Catalogue): Handler {
+function luaRtosHandler(catalogue: Catalogue, defects: ReadonlySet<string>): Handler {
+  // The defect falls back to the first board it knows and takes a missing commit for an old one.
+  const lenient = defects.has('200-on-bad-arguments');
+  const fallback = lenient ? [...catalogue.releases.keys()][0] : undefined;
   return (request, response) => {
     const url = new URL(request.url ?? '/', 'https://server');
-    const firmware = url.searchParams.get('firmware');
-    const commit = url.searchParams.get('commit');
-    const releases = firmware ? catalogue.releases.get(firmware) : undefined;
-    if (request.method !== 'GET' || url.pathname !== '/' || !firmware || !commit || !releases) {
+    const firmware = url.searchParams.get('firmware') || fallback;
+    const commit = url.searchParams.get('commit') || (lenient ? '' : undefined);
+    const releases =
+      firmware === undefined
+        ? undefined
+        : (catalogue.releases.get(firmware) ??
+          (fallback === undefined ? undefined : catalogue.releases.get(fallback)));
+    if (request.method !== 'GET' || url.pathname !== '/' || commit === undefined || !releases) {
       response.writeHead(470, 'Missing or Bad Arguments', ['Content-Length', '0', 'Connection', 'close']);
       return response.end();
     }
     const latest = releases.at(-1)!;
-    if (commit === latest.version) {
+    if (commit === latest.version && !defects.has('never-471')) {
       response.writeHead(471, 'No New Firmware Available', ['Content-Length', '0', 'Connection', 'close']);
       return response.end();
     }
-    sendRelease(request, response, latest, { md5: false, ranges: false });
+    sendRelease(request, response, latest, { ranges: false, ...commonStyle(defects) });
   };
 }
 
-/** 200 (or 206 for one satisfiable `bytes=` range) with the release, header names in canonical case. */
+/** How a 200 is written: what the defects change in it. */
+interface ReleaseStyle {
+  /** The x-MD5 value; absent: no x-MD5 (Lua RTOS checks no hash). */
+  md5?: string;
+  ranges: boolean;
+  contentType: string;
+  /** false: no Content-Length, the body ends when the connection closes (chunked to HTTP/1.1). */
+  contentLength: boolean;
+  lowerCaseNames: boolean;
+}
+
+function commonStyle(defects: ReadonlySet<string>): Omit<ReleaseStyle, 'md5' | 'ranges'> {
+  return {
+    contentType: defects.has('binary-octet-stream') ? 'binary/octet-stream' : OCTET_STREAM,
+    contentLength: !defects.has('no-content-length'),
+    lowerCaseNames: defects.has('lowercase-header-names'),
+  };
+}
+
+function md5Hex(text: string): string {
+  return createHash('md5').update(text).digest('hex');
+}
+
+/** 200 (or 206 for one satisfiable `bytes=` range) with the release, header names in canonical case unless a defect says otherwise. */
 function sendRelease(
   request: http.IncomingMessage,
   response: http.ServerResponse,
   release: Release,
-  options: { md5: boolean; ranges: boolean },
+  style: ReleaseStyle,
 ): void {
   const size = release.bytes.length;
-  const headers: [string, string][] = [['Content-Type', OCTET_STREAM]];
-  if (options.md5) headers.push(['x-MD5', release.md5]);
-  if (options.ranges) headers.push(['Accept-Ranges', 'bytes']);
+  const headers: [string, string][] = [['Content-Type', style.contentType]];
+  if (style.md5 !== undefined) headers.push(['x-MD5', style.md5]);
+  if (style.ranges) headers.push(['Accept-Ranges', 'bytes']);
   let body = release.bytes;
   let status = 200;
-  const range = options.ranges ? parseRange(request.headers.range, size) : undefined;
+  const range = style.ranges ? parseRange(request.headers.range, size) : undefined;
   if (range === 'unsatisfiable') {
     response.writeHead(
       416,
@@ -186,8 +265,12 @@ function sendRelease(
     body = release.bytes.subarray(range.start, range.end + 1);
     headers.push(['Content-Range', `bytes ${range.start}-${range.end}/${size}`]);
   }
-  headers.push(['Content-Length', String(body.length)]);
-  response.writeHead(status, status === 206 ? 'Partial Content' : 'OK', headers.flat());
+  if (style.contentLength) headers.push(['Content-Length', String(body.length)]);
+  else headers.push(['Connection', 'close']);
+  const named = style.lowerCaseNames
+    ? headers.map(([name, value]) => [name.toLowerCase(), value] as const)
+    : headers;
+  response.writeHead(status, status === 206 ? 'Partial Content' : 'OK', named.flat());
   response.end(request.method === 'HEAD' ? undefined : body);
 }
 
