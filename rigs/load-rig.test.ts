@@ -260,6 +260,18 @@ describe('rig errors name the file, the target and the field', () => {
     const emulator = { name: 'emu', kind: 'emulator', profile: 'viperhttp', token: withDefault };
     expect(() => parseRig(JSON.stringify({ targets: [emulator] }), FILE)).not.toThrow();
   });
+
+  it('defects are allowed on the embedded reference update server and refused on a server under test', () => {
+    const server = { name: 'srv', kind: 'update-server', profile: 'luartos', defects: ['never-471'] };
+    const error = rigErrorOf(() =>
+      parseRig(JSON.stringify({ targets: [{ ...server, url: 'https://10.0.0.5' }] }), FILE),
+    );
+    expect(error.message).toContain(
+      'target "srv" (targets[0]): defects: only the embedded reference server ("embedded": true) can be started with defects',
+    );
+    const embedded = parseRig(JSON.stringify({ targets: [{ ...server, embedded: true }] }), FILE);
+    expect(embedded.targets[0]).toMatchObject({ defects: ['never-471'] });
+  });
 });
 
 describe('secrets', () => {

@@ -401,6 +401,8 @@ export const updateServerTargetSchema = z.strictObject({
   kind: z.literal('update-server'),
   url: httpUrl.optional(),
   embedded: z.literal(true).optional(),
+  /** Deliberate non-conformances of the embedded reference server (its defect list), for the kill matrix. */
+  defects: emulatorSchema.shape.defects,
   options: z.record(z.string(), z.unknown()).optional(),
 });
 
@@ -531,6 +533,12 @@ function targetConsistency(target: z.output<typeof targetSchema>): Problem[] {
       problems.push({
         path: [],
         message: 'give exactly one of "url" (a server to test) or "embedded": true',
+      });
+    }
+    if (target.defects !== undefined && target.embedded === undefined) {
+      problems.push({
+        path: ['defects'],
+        message: 'only the embedded reference server ("embedded": true) can be started with defects',
       });
     }
     return problems;
