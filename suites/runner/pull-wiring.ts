@@ -80,7 +80,8 @@ export async function wirePullEmulator(
 /**
  * Role 2 of DESIGN.md with the harness' own server under test: starts the reference update server
  * for an `update-server` target with `embedded: true` and describes it by its URL, as a vendor's
- * server would be. Lua RTOS servers speak HTTPS (TLS 1.1); HTTPUpdate servers plain HTTP.
+ * server would be. Lua RTOS servers speak HTTPS (TLS 1.1); HTTPUpdate servers plain HTTP. The rig's
+ * `defects` start it with deliberate non-conformances (the kill matrix); an unknown one is an error.
  */
 export async function startEmbeddedUpdateServer(
   target: UpdateServerTarget,
@@ -93,6 +94,7 @@ export async function startEmbeddedUpdateServer(
   const server: StartedReferenceUpdateServer = await startReferenceUpdateServer({
     profile: target.profile === 'luartos' ? 'luartos' : 'http-update',
     ...(tls ? { tls: { key: tls.keyPem, cert: tls.certPem, minVersion: tls.minVersion } } : {}),
+    ...(target.defects ? { defects: target.defects } : {}),
   });
   const description: TargetDescription = {
     name: target.name,
