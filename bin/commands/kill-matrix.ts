@@ -3,14 +3,22 @@ import { formatKillMatrix, runKillMatrix } from '../../suites/runner/kill-matrix
 
 /**
  * `ota-conformance kill-matrix`: proves every check can fail — each profile's suites against its
- * conforming emulator and once per catalogued defect. Exit 1 when a defect survives, a MUST
- * requirement catches nothing, or a conforming emulator fails.
+ * conforming emulator, the update-server suites against the reference update server, and each
+ * once per catalogued defect. Exit 1 when a defect survives, a MUST requirement catches nothing,
+ * or a conforming target fails.
  */
 export function registerKillMatrixCommand(program: Command): void {
   program
     .command('kill-matrix')
-    .description('Run the suites against every defect of the emulators and write reports/out/kill-matrix.md')
-    .option('--profile <profile>', 'only this profile; repeatable', (v: string, p: string[]) => [...p, v], [])
+    .description(
+      'Run the suites against every defect of the emulators and of the reference update server and write reports/out/kill-matrix.md',
+    )
+    .option(
+      '--profile <profile>',
+      'only this profile (update-server: the reference update server); repeatable',
+      (v: string, p: string[]) => [...p, v],
+      [],
+    )
     .option('--json', 'print the matrix as JSON')
     .action(async (flags: { profile: string[]; json?: boolean }) => {
       const matrix = await runKillMatrix({ profiles: flags.profile.length ? flags.profile : undefined });

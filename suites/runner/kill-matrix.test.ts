@@ -4,31 +4,66 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { REFERENCE_SERVER_DEFECTS } from '../../drivers/reference-update-server/index.ts';
 import type { KillMatrix } from './kill-matrix.ts';
 import { PROJECT_ROOT } from './run-conformance.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/ota-conformance.js', import.meta.url));
 
+/** Runs the real CLI, as a user would, and reads the matrix it prints with --json. */
+async function killMatrix(...args: string[]): Promise<KillMatrix> {
+  const child = spawn(process.execPath, [CLI, 'kill-matrix', '--json', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  await once(child, 'exit');
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as KillMatrix;
+}
+
+const SERVER_DEFECTS = Object.entries(REFERENCE_SERVER_DEFECTS).flatMap(([profile, defects]) =>
+  defects.map((defect) => ({ key: `update-server/${profile}:${defect.name}`, breaks: [...defect.breaks] })),
+);
+
 /**
- * The proof that every check can fail: each profile's suites against its conforming emulator
- * and once per defect of the catalog (DESIGN.md, Defects). It runs the real CLI, as a user would.
+ * The proof that every check can fail: each profile's suites against its conforming emulator,
+ * the update-server suites against the reference update server, and each once per defect of its
+ * catalog (DESIGN.md, Defects).
  */
 describe('kill matrix', () => {
-  it('catches every defect by the requirements it names, gives every MUST a kill, passes the conforming emulators', async () => {
-    const child = spawn(process.execPath, [CLI, 'kill-matrix', '--json'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let stdout = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    await once(child, 'exit');
-    const matrix = JSON.parse(stdout.trim().split('\n').at(-1)!) as KillMatrix;
+  it('--profile update-server: every reference-server defect is caught by exactly the requirements it names, every role-2 MUST kills', async () => {
+    const matrix = await killMatrix('--profile', 'update-server');
+    expect(matrix.conformingFailures.map((r) => `${r.target} ${r.id}: ${r.detail}`)).toEqual([]);
+    expect(
+      matrix.defects.map((d) => ({ key: `${d.profile}:${d.name}`, breaks: [...d.killedBy].sort() })),
+    ).toEqual(SERVER_DEFECTS.map((d) => ({ ...d, breaks: d.breaks.sort() })));
+    const must = matrix.requirements.filter((r) => r.level === 'MUST');
+    expect(must.map((r) => r.id).sort()).toEqual([
+      'update-server/http-update/1',
+      'update-server/http-update/2',
+      'update-server/http-update/3',
+      'update-server/luartos/1',
+      'update-server/luartos/2',
+      'update-server/luartos/3',
+      'update-server/luartos/4',
+    ]);
+    expect(must.filter((r) => r.kills.length === 0)).toEqual([]);
+    expect(matrix.toothless).toEqual([]);
+    expect(matrix.survivors).toEqual([]);
+  }, 600_000);
+
+  it('catches every defect by the requirements it names, gives every MUST a kill, passes the conforming targets', async () => {
+    const matrix = await killMatrix();
     expect(matrix.conformingFailures.map((r) => `${r.target} ${r.id}: ${r.detail}`)).toEqual([]);
     expect(matrix.survivors).toEqual([]);
     expect(matrix.missedNamed).toEqual([]);
     expect(matrix.toothless).toEqual([]);
-    expect(matrix.defects.length).toBeGreaterThanOrEqual(40);
+    expect(matrix.defects.length).toBeGreaterThanOrEqual(40 + SERVER_DEFECTS.length);
+    expect(matrix.defects.map((d) => `${d.profile}:${d.name}`)).toEqual(
+      expect.arrayContaining(SERVER_DEFECTS.map((d) => d.key)),
+    );
     expect(existsSync(join(PROJECT_ROOT, 'reports', 'out', 'kill-matrix.md'))).toBe(true);
     expect(readFileSync(join(PROJECT_ROOT, 'reports', 'out', 'kill-matrix.md'), 'utf8')).toContain(
       'Survivors: none',

@@ -1,5 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { referenceServerDefects } from '../../drivers/reference-update-server/index.ts';
+import type { DefectDescriptor } from '../../emulators/device/index.ts';
 import { firmwareFor } from '../../emulators/index.ts';
 import type { ConformanceResult } from '../../reports/conformance-result.ts';
 import { DEFAULT_RIG, PROJECT_ROOT, runConformance } from './run-conformance.ts';
@@ -9,6 +11,10 @@ const DEFECT_SEPARATOR = '-defect-';
 const REQUIREMENT_ID = /^[a-z0-9-]+\/[a-z0-9-]+\/\d+$/;
 
 export interface KillMatrixDefect {
+  /**
+   * Whose defect it is: an emulator's profile (`luartos`), or `update-server/<profile>` for the
+   * harness' reference update server playing that profile's server (role 2 of DESIGN.md).
+   */
   profile: string;
   name: string;
   /** Requirement IDs the defect's documentation says it breaks. */
@@ -20,7 +26,7 @@ export interface KillMatrixDefect {
 export interface KillMatrix {
   requirements: { id: string; level: string; text: string; kills: string[] }[];
   defects: KillMatrixDefect[];
-  /** Requirements that did not pass on a conforming emulator (must be empty). */
+  /** Requirements that did not pass on a conforming target (must be empty). */
   conformingFailures: ConformanceResult[];
   /** Defects no requirement caught. */
   survivors: string[];
@@ -31,11 +37,58 @@ export interface KillMatrix {
   wallMs: number;
 }
 
+type RigEntry = Record<string, unknown>;
+
+/** A conforming target of the default rig that the matrix runs once per defect of its catalog. */
+interface MatrixBase {
+  target: RigEntry;
+  /** The catalog's owner, as KillMatrixDefect.profile. */
+  group: string;
+  defects: readonly DefectDescriptor[];
+  /** The same target with one defect switched on. */
+  withDefect(name: string): RigEntry;
+}
+
 /**
- * Runs every profile's suites against its conforming emulator and once per defect of the
- * catalog, all as targets of one run (so they share the cores), and judges the suites: every
- * defect must be caught — by the requirements it names —, every MUST requirement must catch
- * one, and the conforming emulators must pass everything.
+ * The targets with a defect catalog: embedded emulators (the firmware's defects) and the embedded
+ * reference update server (its own defects, judged by the role-2 suites).
+ */
+function matrixBase(target: RigEntry): MatrixBase | undefined {
+  const profile = String(target.profile);
+  if (target.kind === 'emulator') {
+    return {
+      target,
+      group: profile,
+      defects: firmwareFor(profile).defects,
+      withDefect: (name) => ({
+        ...target,
+        emulator: { ...(target.emulator as RigEntry | undefined), defects: [name] },
+      }),
+    };
+  }
+  if (target.kind === 'update-server' && target.embedded === true) {
+    return {
+      target,
+      group: `update-server/${profile}`,
+      // startEmbeddedUpdateServer serves every pull profile but Lua RTOS as an HTTPUpdate server.
+      defects: referenceServerDefects(profile === 'luartos' ? 'luartos' : 'http-update'),
+      withDefect: (name) => ({ ...target, defects: [name] }),
+    };
+  }
+  return undefined;
+}
+
+/** `--profile update-server` selects every reference-server group, `update-server/luartos` one. */
+function selected(group: string, profiles: string[] | undefined): boolean {
+  return !profiles || profiles.some((p) => group === p || group.startsWith(`${p}/`));
+}
+
+/**
+ * Runs every profile's suites against its conforming emulator, and the update-server suites
+ * against the embedded reference update server, and each once per defect of its catalog, all as
+ * targets of one run (so they share the cores), and judges the suites: every defect must be
+ * caught — by the requirements it names —, every MUST requirement must catch one, and the
+ * conforming targets must pass everything.
  */
 export async function runKillMatrix(
   options: { outDir?: string; profiles?: string[] } = {},
@@ -43,30 +96,27 @@ export async function runKillMatrix(
   // One folder per run: kill matrices run side by side (per profile) must not share results.
   const outDir = options.outDir ?? join(PROJECT_ROOT, 'reports', 'out', 'kill-matrix', `run-${process.pid}`);
   mkdirSync(outDir, { recursive: true });
-  const base = JSON.parse(readFileSync(DEFAULT_RIG, 'utf8')) as { targets: Record<string, unknown>[] };
-  const emulatorTargets = base.targets.filter(
-    (t) => t.kind === 'emulator' && (!options.profiles || options.profiles.includes(String(t.profile))),
-  );
+  const base = JSON.parse(readFileSync(DEFAULT_RIG, 'utf8')) as { targets: RigEntry[] };
+  const bases = new Map<string, MatrixBase>();
+  for (const target of base.targets) {
+    const entry = matrixBase(target);
+    if (entry && selected(entry.group, options.profiles)) bases.set(String(target.name), entry);
+  }
   const catalog = new Map<string, KillMatrixDefect>();
-  const targets: Record<string, unknown>[] = [];
-  for (const target of emulatorTargets) {
+  const targets: RigEntry[] = [];
+  for (const { target, group, defects, withDefect } of bases.values()) {
     targets.push(target);
-    const profile = String(target.profile);
-    for (const defect of firmwareFor(profile).defects) {
-      const key = `${profile}:${defect.name}`;
+    for (const defect of defects) {
+      const key = `${group}:${defect.name}`;
       if (!catalog.has(key)) {
         catalog.set(key, {
-          profile,
+          profile: group,
           name: defect.name,
           named: defect.breaks.filter((id) => REQUIREMENT_ID.test(id)),
           killedBy: [],
         });
       }
-      const emulator = {
-        ...(target.emulator as Record<string, unknown> | undefined),
-        defects: [defect.name],
-      };
-      targets.push({ ...target, name: `${target.name}${DEFECT_SEPARATOR}${defect.name}`, emulator });
+      targets.push({ ...withDefect(defect.name), name: `${target.name}${DEFECT_SEPARATOR}${defect.name}` });
     }
   }
   const rigFile = join(outDir, 'rig.json');
@@ -75,7 +125,7 @@ export async function runKillMatrix(
   const outcome = await runConformance({ rig: rigFile, outDir, write: () => {} });
   const wallMs = performance.now() - startedAt;
 
-  const baseNames = new Set(emulatorTargets.map((t) => String(t.name)));
+  const baseNames = new Set(bases.keys());
   const conformingFailures = outcome.results.filter(
     (r) => baseNames.has(r.target) && (r.outcome === 'fail' || r.outcome === 'rig-error'),
   );
@@ -94,12 +144,12 @@ export async function runKillMatrix(
     const baseName = result.target.slice(0, separator);
     if (!passedOnBase.has(`${baseName}|${result.id}`)) continue;
     const defectName = result.target.slice(separator + DEFECT_SEPARATOR.length);
-    const profile = String(emulatorTargets.find((t) => t.name === baseName)?.profile);
-    const defect = catalog.get(`${profile}:${defectName}`);
+    const key = `${bases.get(baseName)?.group}:${defectName}`;
+    const defect = catalog.get(key);
     if (!defect) continue;
     if (!defect.killedBy.includes(result.id)) defect.killedBy.push(result.id);
     const row = requirements.get(result.id)!;
-    if (!row.kills.includes(`${profile}:${defectName}`)) row.kills.push(`${profile}:${defectName}`);
+    if (!row.kills.includes(key)) row.kills.push(key);
   }
   const defects = [...catalog.values()];
   const matrix: KillMatrix = {
@@ -135,7 +185,7 @@ export function formatKillMatrix(matrix: KillMatrix): string {
     `${matrix.requirements.length} requirements × ${matrix.defects.length} defects, run in ${(matrix.wallMs / 1000).toFixed(1)} s.`,
     `Survivors: ${matrix.survivors.length ? matrix.survivors.join(', ') : 'none'}. ` +
       `MUST requirements without a kill: ${matrix.toothless.length ? matrix.toothless.join(', ') : 'none'}. ` +
-      `Conforming emulators failed: ${matrix.conformingFailures.length ? matrix.conformingFailures.map((r) => `${r.target} ${r.id}`).join(', ') : 'nothing'}.`,
+      `Conforming targets failed: ${matrix.conformingFailures.length ? matrix.conformingFailures.map((r) => `${r.target} ${r.id}`).join(', ') : 'nothing'}.`,
     '',
     '## Defects',
     '',
