@@ -11,14 +11,11 @@ export interface ConformanceReporterOptions {
   /** Redacts every detail before it is printed or written. */
   redact?: (text: string) => string;
   root: string;
+  /** The target a test file runs against (a run names each target's entry file after it). */
+  targetOf?: (moduleId: string) => string | undefined;
 }
 
 const MARK: Record<Outcome, string> = { pass: '✓', fail: '✗', skip: '-', 'rig-error': '!' };
-
-/** Project names are `conformance:<target>`; the target is what reports group by. */
-export function targetOfProject(projectName: string): string {
-  return projectName.startsWith('conformance:') ? projectName.slice('conformance:'.length) : projectName;
-}
 
 /**
  * Prints one line per requirement as it ends and appends it to results.jsonl, so progress is
@@ -38,19 +35,24 @@ export class ConformanceReporter implements Reporter {
 
   /** A suite file that does not load (or a hook that throws) is the harness failing: a rig error. */
   onTestSuiteResult(testSuite: TestSuite): void {
-    this.recordErrors(testSuite.project.name, testSuite.name, testSuite.errors());
+    this.recordErrors(this.targetOf(testSuite.module), testSuite.name, testSuite.errors());
   }
 
   onTestModuleEnd(testModule: TestModule): void {
     const file = relative(this.options.root, testModule.moduleId);
-    this.recordErrors(testModule.project.name, file, testModule.errors());
+    this.recordErrors(this.targetOf(testModule), file, testModule.errors());
   }
 
-  private recordErrors(projectName: string, file: string, errors: readonly { message: string }[]): void {
+  /** The target a test file ran against; the project name when the run does not name it. */
+  private targetOf(testModule: TestModule): string {
+    return this.options.targetOf?.(testModule.moduleId) ?? testModule.project.name;
+  }
+
+  private recordErrors(target: string, file: string, errors: readonly { message: string }[]): void {
     if (errors.length === 0) return;
     const entry: ConformanceResult = {
-      target: targetOfProject(projectName),
-      id: `${targetOfProject(projectName)}/suites`,
+      target,
+      id: `${target}/suites`,
       level: 'MUST',
       text: 'the suite files load and run',
       source: file,
@@ -67,7 +69,7 @@ export class ConformanceReporter implements Reporter {
   onTestCaseResult(testCase: TestCase): void {
     const suiteLoad = testCase.meta().suiteLoad;
     if (suiteLoad !== undefined && testCase.result().state === 'failed') {
-      this.recordErrors(testCase.project.name, suiteLoad, testCase.result().errors ?? []);
+      this.recordErrors(this.targetOf(testCase.module), suiteLoad, testCase.result().errors ?? []);
     }
     const meta = testCase.meta().requirement;
     if (!meta) return;
@@ -88,7 +90,7 @@ export class ConformanceReporter implements Reporter {
       detail = this.redact(first ? `${first.message}` : 'failed');
     }
     const entry: ConformanceResult = {
-      target: targetOfProject(testCase.project.name),
+      target: this.targetOf(testCase.module),
       id: meta.id,
       level: meta.level,
       text: meta.text,

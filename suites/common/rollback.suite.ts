@@ -1,6 +1,5 @@
-import { inject } from 'vitest';
 import type { Target } from '../../drivers/target/index.ts';
-import type { RequirementContext } from '../framework/index.ts';
+import { currentTarget, type RequirementContext } from '../framework/index.ts';
 import {
   confirmRunningImage,
   describeBoot,
@@ -155,7 +154,7 @@ strategyRequirement(
 
 // Only an ESP8266 stages an image for eboot to copy; on other chips the requirement does not apply.
 // (Listing runs without a target and lists it.)
-const platform = inject('target')?.platform;
+const platform = currentTarget()?.platform;
 if (platform === undefined || platform === 'esp8266') {
   strategyRequirement(
     'rollback/eboot-copy/1',

@@ -1,3 +1,4 @@
+export { currentTarget, type ProvidedTarget, selectTarget } from './current-target.ts';
 export {
   isRigError,
   type Level,

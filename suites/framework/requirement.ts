@@ -1,13 +1,9 @@
 import * as allure from 'allure-js-commons';
-import { inject, test as vitestTest } from 'vitest';
-import {
-  acquireTargetLease,
-  connectTarget,
-  type Target,
-  type TargetDescription,
-} from '../../drivers/target/index.ts';
+import { test as vitestTest } from 'vitest';
+import { acquireTargetLease, connectTarget, type Target } from '../../drivers/target/index.ts';
 import { Transcript } from '../../drivers/target/transcript.ts';
 import type { Capability } from '../../rigs/index.ts';
+import { currentTarget } from './current-target.ts';
 
 export type Level = 'MUST' | 'SHOULD' | 'MAY';
 
@@ -23,15 +19,9 @@ export interface RequirementMeta {
 }
 
 declare module 'vitest' {
-  interface ProvidedContext {
-    /** The target this project's suites run against (resolved rig entry plus endpoints). */
-    target: TargetDescription;
-    /** The suite files the run's per-target entry file loads (suites/runner/target-suites.entry.ts). */
-    suiteFiles?: { relative: string; absolute: string }[];
-  }
   interface TaskMeta {
     requirement?: RequirementMeta;
-    /** Set on the stand-in test of a suite file that did not load (suites/runner/target-suites.entry.ts). */
+    /** Set on the stand-in test of a suite file that did not load (suites/runner/target-suites.ts). */
     suiteLoad?: string;
   }
 }
@@ -82,7 +72,10 @@ const conformanceTest = vitestTest.extend<{ target: Target }>({
   target: [
     // biome-ignore lint/correctness/noEmptyPattern: vitest fixtures declare their dependencies by destructuring
     async ({}, use) => {
-      const description = inject('target');
+      const description = currentTarget();
+      if (description === undefined) {
+        throw new RigFailure('no target: the suites run through `ota-conformance run`, which gives each one');
+      }
       const lease = await acquireTargetLease(description.lockDir, description.name);
       let target: Target;
       try {

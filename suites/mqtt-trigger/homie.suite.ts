@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { beforeEach, inject } from 'vitest';
+import { beforeEach } from 'vitest';
 import { HomieOta, type MqttHarness, md5Hex } from '../../drivers/mqtt/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
-import { RigFailure, requirement } from '../framework/index.ts';
+import { currentTarget, RigFailure, requirement } from '../framework/index.ts';
 import {
   appImage,
   consoleMark,
@@ -22,9 +22,9 @@ onlyForDialect('homie');
 let announcedEnabled: Promise<string | undefined> | undefined;
 function otaEnabledAnnounced(): Promise<string | undefined> {
   announcedEnabled ??= (async () => {
-    const description = inject('target');
+    const description = currentTarget();
     const { MqttHarness } = await import('../../drivers/mqtt/index.ts');
-    if (!description.mqtt?.brokerUrl || !description.mqtt.topic) return undefined;
+    if (!description?.mqtt?.brokerUrl || !description.mqtt.topic) return undefined;
     const mqtt = await MqttHarness.connect({
       brokerUrl: description.mqtt.brokerUrl,
       targetName: description.name,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { beforeEach, inject } from 'vitest';
+import { beforeEach } from 'vitest';
 import { isBrokerFailure, MqttHarness } from '../../drivers/mqtt/index.ts';
 import type { Target, TargetDescription } from '../../drivers/target/index.ts';
 import {
@@ -11,7 +11,7 @@ import {
 import { buildEsp32Image } from '../../fixtures/esp32-image/index.ts';
 import { buildEsp8266Image } from '../../fixtures/esp8266-image/index.ts';
 import { writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
-import { RigFailure } from '../framework/index.ts';
+import { currentTarget, RigFailure } from '../framework/index.ts';
 
 export const REFERENCE = 'reference/viperhttp-luartos-mqtt.md';
 
@@ -34,7 +34,7 @@ export function dialectOf(description: TargetDescription): Dialect | undefined {
 
 /** Skips every requirement of the calling suite file, with the reason, on a target of another dialect. */
 export function onlyForDialect(dialect: Dialect): void {
-  const description = inject('target');
+  const description = currentTarget();
   // Listing collects the suites with no target: every requirement is listed.
   if (description === undefined) return;
   const spoken = dialectOf(description);

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createVitest } from 'vitest/node';
 import type { TargetDescription } from '../../drivers/target/index.ts';
@@ -13,6 +13,7 @@ import {
 } from '../../reports/conformance-result.ts';
 import { toJunitXml } from '../../reports/junit.ts';
 import { type LoadedTarget, loadRig, type Rig, redactorForRig } from '../../rigs/index.ts';
+import type { ProvidedTarget } from '../framework/current-target.ts';
 import { startTargets } from './start-targets.ts';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -68,12 +69,31 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     write,
     redact: (text) => redactor.redact(text),
     root: PROJECT_ROOT,
+    targetOf: targetOfEntryFile,
   });
   // vitest matches a test's full name: the file and the describe (the suite file's path) before the
   // requirement's ID and text.
   const grepPattern = options.grep
     ? `(?:^|\\.suite\\.ts )${options.grep.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`
     : undefined;
+  // One test file per target: a two-line entry that names it (target-suites.ts does the rest).
+  const entriesDir = join(PROJECT_ROOT, 'reports', 'out', 'entries', `run-${process.pid}`);
+  rmSync(entriesDir, { recursive: true, force: true });
+  mkdirSync(entriesDir, { recursive: true });
+  const provided: Record<string, ProvidedTarget> = {};
+  for (const description of started.descriptions) {
+    provided[description.name] = {
+      description,
+      suiteFiles: suitesFor(suitesDir, description).map((absolute) => ({
+        absolute,
+        relative: relative(PROJECT_ROOT, absolute),
+      })),
+    };
+    writeFileSync(
+      join(entriesDir, entryFileName(description.name)),
+      `import { loadTargetSuites } from ${JSON.stringify(TARGET_SUITES)};\nloadTargetSuites(${JSON.stringify(description.name)});\n`,
+    );
+  }
   try {
     const vitest = await createVitest(
       'test',
@@ -87,33 +107,20 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
       {
         test: {
           reporters: [reporter, ['allure-vitest/reporter', { resultsDir: allureDir }]],
-          // One worker per target, all at once: the suites wait on devices far more than they
-          // compute. Each target's suite files load into one test file (the entry), so its worker
-          // runs them one after another from start to end and the module graph loads once per
-          // target; threads, not processes, to share the cores' time cheaply.
+          // One project, so one Vite server transforms each module once for every target; one
+          // worker per target, all at once (the suites wait on devices far more than they compute),
+          // each a fresh thread that runs its target's suites one after another from start to end.
+          name: 'conformance',
+          include: [`${relative(PROJECT_ROOT, entriesDir)}/*${ENTRY_SUFFIX}`],
           pool: 'threads',
+          isolate: true,
           maxWorkers: Number(
             process.env.OTA_RUN_WORKERS ?? Math.max(1, Math.min(16, started.descriptions.length)),
           ),
-          isolate: false,
-          projects: started.descriptions.map((description) => ({
-            test: {
-              name: `conformance:${description.name}`,
-              root: PROJECT_ROOT,
-              include: [TARGET_ENTRY],
-              setupFiles: ['allure-vitest/setup'],
-              isolate: false,
-              provide: {
-                target: description,
-                suiteFiles: suitesFor(suitesDir, description).map((absolute) => ({
-                  absolute,
-                  relative: relative(PROJECT_ROOT, absolute),
-                })),
-              },
-              testTimeout: 60_000,
-              hookTimeout: 60_000,
-            },
-          })),
+          setupFiles: ['allure-vitest/setup'],
+          provide: { targets: provided },
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
     );
@@ -123,6 +130,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
       await vitest.close();
     }
   } finally {
+    rmSync(entriesDir, { recursive: true, force: true });
     await started.stop();
   }
 
@@ -150,11 +158,19 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   return { exitCode: exitCodeFor(summaries, options.strict ?? false), results, summaries };
 }
 
-/** The one test file of each target's project: it loads the target's suite files in order. */
-const TARGET_ENTRY = relative(
-  PROJECT_ROOT,
-  fileURLToPath(new URL('./target-suites.entry.ts', import.meta.url)),
-);
+const TARGET_SUITES = fileURLToPath(new URL('./target-suites.ts', import.meta.url));
+const ENTRY_SUFFIX = '.entry.ts';
+
+/** A target's entry file is named after it, so reports can tell which target a test ran against. */
+export function entryFileName(target: string): string {
+  return `${encodeURIComponent(target)}${ENTRY_SUFFIX}`;
+}
+
+/** The target of a test file a run wrote (see entryFileName). */
+export function targetOfEntryFile(file: string): string | undefined {
+  const name = basename(file);
+  return name.endsWith(ENTRY_SUFFIX) ? decodeURIComponent(name.slice(0, -ENTRY_SUFFIX.length)) : undefined;
+}
 
 /**
  * The suite files a target runs, in order: its profile's, then the cross-profile ones for a

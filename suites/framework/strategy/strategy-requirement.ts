@@ -1,4 +1,5 @@
-import { inject, test } from 'vitest';
+import { test } from 'vitest';
+import { currentTarget } from '../current-target.ts';
 import { type RequirementMeta, requirement } from '../requirement.ts';
 import { updateSupport } from './update-target.ts';
 
@@ -9,7 +10,7 @@ import { updateSupport } from './update-target.ts';
  * rig error on every run. Listing (no target) declares it as usual.
  */
 export const strategyRequirement: typeof requirement = (id, level, text, options, body) => {
-  const profile = inject('target')?.profile;
+  const profile = currentTarget()?.profile;
   const support = profile === undefined ? { supported: true as const } : updateSupport({ profile });
   if (support.supported) {
     requirement(id, level, text, options, body);

@@ -1,0 +1,35 @@
+import { inject } from 'vitest';
+import type { TargetDescription } from '../../drivers/target/index.ts';
+
+/** One target of a run as the test files receive it (vitest `provide`, key `targets`). */
+export interface ProvidedTarget {
+  /** Resolved rig entry plus the endpoints the run started for it. */
+  description: TargetDescription;
+  /** The suite files its entry file loads, in order. */
+  suiteFiles: { relative: string; absolute: string }[];
+}
+
+declare module 'vitest' {
+  interface ProvidedContext {
+    /** Every target of the run by name; each test file runs against one of them. */
+    targets: Record<string, ProvidedTarget>;
+  }
+}
+
+let selected: string | undefined;
+
+/**
+ * Called by a run's entry file for its target before it loads the suite files (each entry file
+ * runs in a worker of its own, so this is the target of every suite that worker loads).
+ */
+export function selectTarget(name: string): ProvidedTarget {
+  const provided = inject('targets')?.[name];
+  if (provided === undefined) throw new Error(`the run provided no target named ${name}`);
+  selected = name;
+  return provided;
+}
+
+/** The target the suites of this worker run against; undefined when they are only listed. */
+export function currentTarget(): TargetDescription | undefined {
+  return selected === undefined ? undefined : inject('targets')[selected]?.description;
+}
