@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { availableProfiles, PROFILES, type Profile, startEmulator } from '../../emulators/index.ts';
+import { PROFILES, type Profile } from '../../emulators/device/types.ts';
 
 export class EmulateUsageError extends Error {
   readonly code = 'EMULATE_USAGE';
@@ -57,7 +57,15 @@ export function registerEmulateCommand(program: Command): void {
     .option('--control-port <n>', 'port of the power control plane (default: any free port)')
     .option('--control-token-env <VAR>', 'environment variable holding the control plane token')
     .action(async (flags: EmulateFlags) => {
-      const emulator = await startEmulator(emulatorOptionsFrom(flags, process.env));
+      const options = emulatorOptionsFrom(flags, process.env);
+      // The emulators load when the command runs, not for `--help` or another verb.
+      const { availableProfiles, startEmulator } = await import('../../emulators/index.ts');
+      if (!availableProfiles().includes(options.profile)) {
+        throw new EmulateUsageError(
+          `--profile: no emulated firmware for '${options.profile}' yet; available: ${availableProfiles().join(', ')}`,
+        );
+      }
+      const emulator = await startEmulator(options);
       const endpoints = emulator.endpoints();
       process.stdout.write(
         `${JSON.stringify({
@@ -85,11 +93,6 @@ export function emulatorOptionsFrom(flags: EmulateFlags, env: NodeJS.ProcessEnv)
   if (!(PROFILES as readonly string[]).includes(flags.profile)) {
     throw new EmulateUsageError(
       `--profile: unknown profile '${flags.profile}'; known: ${PROFILES.join(', ')}`,
-    );
-  }
-  if (!availableProfiles().includes(flags.profile as Profile)) {
-    throw new EmulateUsageError(
-      `--profile: no emulated firmware for '${flags.profile}' yet; available: ${availableProfiles().join(', ')}`,
     );
   }
   const ports: Record<string, number> = {};

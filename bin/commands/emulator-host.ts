@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { type EmulatorOptions, type StartedEmulator, startEmulator } from '../../emulators/index.ts';
+import type { EmulatorOptions, StartedEmulator } from '../../emulators/index.ts';
 
 /**
  * `ota-conformance emulator-host` (internal): runs the embedded emulators of a conformance run in
@@ -39,6 +39,7 @@ export function registerEmulatorHostCommand(program: Command): void {
         }
         if (request.op === 'start' && request.options) {
           try {
+            const { startEmulator } = await import('../../emulators/index.ts');
             const emulator = await startEmulator(request.options);
             started.push(emulator);
             reply({

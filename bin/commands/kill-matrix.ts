@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { formatKillMatrix, runKillMatrix } from '../../suites/runner/kill-matrix.ts';
 
 /**
  * `ota-conformance kill-matrix`: proves every check can fail — each profile's suites against its
@@ -21,6 +20,7 @@ export function registerKillMatrixCommand(program: Command): void {
     )
     .option('--json', 'print the matrix as JSON')
     .action(async (flags: { profile: string[]; json?: boolean }) => {
+      const { formatKillMatrix, runKillMatrix } = await import('../../suites/runner/kill-matrix.ts');
       const matrix = await runKillMatrix({ profiles: flags.profile.length ? flags.profile : undefined });
       process.stdout.write(flags.json ? `${JSON.stringify(matrix)}\n` : formatKillMatrix(matrix));
       const complete =

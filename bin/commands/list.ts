@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { listRequirements } from '../../suites/runner/list-requirements.ts';
 
 /** `ota-conformance list`: every requirement with ID, level, text and source, without running anything. */
 export function registerListCommand(program: Command): void {
@@ -9,6 +8,7 @@ export function registerListCommand(program: Command): void {
     .option('--grep <id-prefix>', 'only requirements whose ID starts with this')
     .option('--json', 'one JSON array instead of a table')
     .action(async (flags: { grep?: string; json?: boolean }) => {
+      const { listRequirements } = await import('../../suites/runner/list-requirements.ts');
       const requirements = await listRequirements({ grep: flags.grep });
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(requirements, null, 2)}\n`);

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { PROFILES, type Profile } from '../../emulators/device/index.ts';
+import { PROFILES, type Profile } from '../../emulators/device/types.ts';
 import type { LoadedTarget } from '../../rigs/index.ts';
-import { runConformance } from '../../suites/runner/run-conformance.ts';
 
 export class RunUsageError extends Error {
   readonly code = 'RUN_USAGE';
@@ -38,6 +37,8 @@ export function registerRunCommand(program: Command): void {
     .option('--junit <file>', 'also write JUnit XML here (always written to <out>/junit.xml)')
     .option('--out <dir>', 'where results.jsonl, junit.xml and allure-results go (default reports/out)')
     .action(async (flags: RunFlags) => {
+      // Loaded when the command runs: `--help` and the other verbs need none of it.
+      const { runConformance } = await import('../../suites/runner/run-conformance.ts');
       const outcome = await runConformance({
         rig: flags.rig,
         adHocTargets: flags.target.length > 0 ? adHocTargets(flags, process.env) : undefined,
