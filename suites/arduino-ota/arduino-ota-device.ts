@@ -8,7 +8,7 @@ import {
 import type { Target } from '../../drivers/target/index.ts';
 import { buildEsp8266Sketch } from '../../fixtures/esp8266-sketch/index.ts';
 import { buildEsp32Image } from '../../fixtures/index.ts';
-import { RigFailure } from '../framework/index.ts';
+import { cycleOffMs, RigFailure } from '../framework/index.ts';
 
 /**
  * What the suites of this profile need from a device besides the wire: its boot banner. The
@@ -18,7 +18,7 @@ import { RigFailure } from '../framework/index.ts';
  */
 const BOOT_BANNER = /Booting (?<project>\S+) (?<version>\S+)/;
 const READY = /^Ready\b/;
-/** How long a power switch keeps the board off when the rig has no reset line. */
+/** How long a power switch keeps a board off when the rig has no reset line. */
 const RESET_OFF_MS = 200;
 const PROJECT = 'ota-conformance';
 
@@ -158,7 +158,7 @@ async function restart(target: Target): Promise<void> {
     await driver.reset();
     return;
   }
-  if ('cycle' in driver) await driver.cycle(RESET_OFF_MS);
+  if ('cycle' in driver) await driver.cycle(cycleOffMs(target, RESET_OFF_MS));
 }
 
 function requireConsole(target: Target) {

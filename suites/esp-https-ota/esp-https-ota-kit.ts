@@ -1,6 +1,6 @@
 import type { Target } from '../../drivers/target/index.ts';
 import { firmware, type Routes, type Script } from '../../drivers/update-server/index.ts';
-import type { RequirementContext } from '../framework/index.ts';
+import { cycleOffMs, type RequirementContext } from '../framework/index.ts';
 import {
   appImage,
   consoleMark,
@@ -41,7 +41,7 @@ export async function resetDevice(target: Target): Promise<void> {
     | { reset?: () => Promise<void>; cycle?: (offMs?: number) => Promise<void> }
     | undefined;
   if (reset?.reset) await reset.reset();
-  else if (target.power) await target.power.cycle(100);
+  else if (target.power) await target.power.cycle(cycleOffMs(target, 100));
   else throw new Error(`target ${target.name} has neither a reset line nor a power switch`);
 }
 

@@ -1,4 +1,5 @@
 export { currentTarget, type ProvidedTarget, selectTarget } from './current-target.ts';
+export { cycleOffMs } from './power-off-time.ts';
 export {
   isRigError,
   type Level,

@@ -8,7 +8,7 @@ import {
 } from '../../drivers/update-server/index.ts';
 import { writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
 import { buildEsp32Image, buildEsp8266Image } from '../../fixtures/index.ts';
-import { RigFailure } from '../framework/index.ts';
+import { cycleOffMs, RigFailure } from '../framework/index.ts';
 
 /*
  * What the three pull-profile suites (http-update, esp-https-ota, luartos) share: the harness as
@@ -155,7 +155,7 @@ export class PullSession {
     if (target.console && target.capabilities.has('console')) {
       await target.console.write('ota check\n', { step });
     } else if (target.power) {
-      await target.power.cycle();
+      await target.power.cycle(cycleOffMs(target));
     } else {
       throw new RigFailure(
         `target ${target.name}: neither a console nor a power switch to trigger an update check`,

@@ -9,7 +9,7 @@ import {
 } from '../../drivers/http/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
 import { buildEsp32Image } from '../../fixtures/index.ts';
-import { RigFailure } from '../framework/index.ts';
+import { cycleOffMs, RigFailure } from '../framework/index.ts';
 
 /**
  * The "strategy" side of the viperhttp suites (STYLE.md, labgrid): how a requirement reaches a
@@ -190,7 +190,7 @@ export async function waitForDevice(
  * line. An emulator has no capacitor to drain, so it stays off only briefly.
  */
 export async function restart(target: Target): Promise<void> {
-  const offMs = target.description.kind === 'emulator' ? 20 : undefined;
+  const offMs = cycleOffMs(target);
   if (target.power && target.capabilities.has('power-cycle')) {
     await target.power.cycle(offMs);
     return;

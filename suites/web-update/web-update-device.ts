@@ -9,7 +9,7 @@ import type { ConsoleLine } from '../../drivers/serial/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
 import { buildEsp8266Sketch } from '../../fixtures/esp8266-sketch/index.ts';
 import { buildEsp32Image } from '../../fixtures/index.ts';
-import { RigFailure } from '../framework/index.ts';
+import { cycleOffMs, RigFailure } from '../framework/index.ts';
 
 /**
  * What the suites of this profile need from a device besides HTTP: its boot lines. The test
@@ -179,7 +179,7 @@ function rebootTimeoutMs(target: Target): number {
 async function restart(target: Target, how: 'reset' | 'power-cycle'): Promise<void> {
   if (how === 'power-cycle') {
     if (target.power === undefined) throw new RigFailure(`target ${target.name}: no power driver`);
-    await target.power.cycle(RESET_OFF_MS);
+    await target.power.cycle(cycleOffMs(target, RESET_OFF_MS));
     return;
   }
   const driver = target.reset;
@@ -188,7 +188,7 @@ async function restart(target: Target, how: 'reset' | 'power-cycle'): Promise<vo
     await driver.reset();
     return;
   }
-  if ('cycle' in driver) await driver.cycle(RESET_OFF_MS);
+  if ('cycle' in driver) await driver.cycle(cycleOffMs(target, RESET_OFF_MS));
 }
 
 /**

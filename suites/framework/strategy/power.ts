@@ -1,13 +1,9 @@
 import type { Target } from '../../../drivers/target/index.ts';
+import { cycleOffMs } from '../power-off-time.ts';
 import { bootVersionPatterns } from './boot-lines.ts';
 import { BootWatch, type SeenBoot } from './boot-watch.ts';
 import { StrategyUnsupportedError } from './errors.ts';
 import { rebootTimeoutMs, requireConsole } from './observe.ts';
-
-/** An emulator has no capacitor to drain; a board keeps the power driver's default off time. */
-function offMsFor(target: Target): number | undefined {
-  return target.description.kind === 'emulator' ? 20 : undefined;
-}
 
 function requirePower(target: Target, why: string) {
   if (!target.power || !target.capabilities.has('power-cycle')) {
@@ -34,7 +30,7 @@ export async function powerCycle(target: Target, step = 'power cycle'): Promise<
   const watch = BootWatch.start(requireConsole(target, step), bootVersionPatterns(target));
   try {
     target.transcript.record(step, 'event', 'power cycle');
-    await power.cycle(offMsFor(target));
+    await power.cycle(cycleOffMs(target));
     return await watch.next({ timeoutMs: rebootTimeoutMs(target), step, accept: (boot) => !boot.software });
   } finally {
     watch.stop();

@@ -9,6 +9,7 @@ import {
   type StartedUpdateServer,
   startUpdateServer,
 } from '../../../drivers/update-server/index.ts';
+import { cycleOffMs } from '../power-off-time.ts';
 import { RigFailure } from '../requirement.ts';
 import type { BootWatch } from './boot-watch.ts';
 import { StrategyUnsupportedError } from './errors.ts';
@@ -125,7 +126,7 @@ export async function pullDelivery(
       await target.console!.write('ota check\n', { step });
     } else if (target.power && target.capabilities.has('power-cycle')) {
       target.transcript.record(step, 'send', 'power cycle (the device checks at boot)');
-      await target.power.cycle(target.description.kind === 'emulator' ? 20 : undefined);
+      await target.power.cycle(cycleOffMs(target));
     } else {
       throw new StrategyUnsupportedError(
         `target ${target.name}: neither a console nor a power switch to make the device check for an update`,
