@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { Client } from 'undici';
+import type { Client } from 'undici';
 import { HttpStepError } from './errors.ts';
 import { redactHeaders, type TranscriptHook } from './transcript.ts';
 
@@ -79,7 +79,9 @@ function errorCode(error: unknown): string | undefined {
 export class HttpTarget {
   readonly targetName: string;
   readonly origin: URL;
-  private readonly client: Client;
+  /** Made on the first request: undici loads only where a suite sends one. */
+  private client: Client | undefined;
+  private readonly clientOptions: ConstructorParameters<typeof Client>[1];
   private readonly stepMs: number;
   private readonly scrub: (text: string) => string;
   private readonly transcript: TranscriptHook | undefined;
@@ -93,15 +95,22 @@ export class HttpTarget {
     this.scrub = options.scrub;
     this.transcript = options.transcript;
     this.credentialHeaders = options.credentialHeaders ?? new Set();
-    this.client = new Client(this.origin.origin, {
+    this.clientOptions = {
       connect: { timeout: options.stepMs },
       headersTimeout: options.stepMs,
       bodyTimeout: options.stepMs,
       pipelining: 1,
-    });
-    this.client.on('connect', () => {
-      this.connections++;
-    });
+    };
+  }
+
+  private async connection(): Promise<Client> {
+    if (this.client === undefined) {
+      const { Client } = await import('undici');
+      this.client ??= new Client(this.origin.origin, this.clientOptions).on('connect', () => {
+        this.connections++;
+      });
+    }
+    return this.client;
   }
 
   /** TCP connections opened so far (a reconnect after the device's request budget adds one). */
@@ -143,7 +152,8 @@ export class HttpTarget {
     }, request.timeoutMs);
     if (request.pulse) request.pulse.touch = () => timer.refresh();
     try {
-      const response = await this.client.request({
+      const client = await this.connection();
+      const response = await client.request({
         method: request.method,
         path: request.path,
         headers: request.headers,
@@ -298,12 +308,12 @@ export class HttpTarget {
 
   /** Lets queued requests finish, then closes the connection. */
   async close(): Promise<void> {
-    if (!this.client.closed) await this.client.close();
+    if (this.client !== undefined && !this.client.closed) await this.client.close();
   }
 
   /** Drops the connection and fails whatever is in flight. */
   async destroy(): Promise<void> {
-    if (!this.client.destroyed) await this.client.destroy();
+    if (this.client !== undefined && !this.client.destroyed) await this.client.destroy();
   }
 }
 

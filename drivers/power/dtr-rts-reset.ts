@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import { PowerRequestError, PowerTimeoutError, PowerUsageError } from './errors.ts';
 import { DEFAULT_STEP_TIMEOUT_MS, type ResetDriver } from './power-driver.ts';
 
@@ -90,6 +90,7 @@ export class DtrRtsReset implements ResetDriver {
   }
 
   private async openPort(path: string, baudRate = 115_200, binding?: ResetBinding): Promise<SerialPort> {
+    const { SerialPort } = await import('serialport');
     const settings = { path, baudRate, autoOpen: false, ...(binding === undefined ? {} : { binding }) };
     // The binding may be a mock; SerialPort's own type only knows the platform one.
     const port = new SerialPort(settings as ConstructorParameters<typeof SerialPort>[0]);

@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { $ } from 'zx';
 import { checkOffMs } from './emulator-control-power.ts';
 import { PowerCommandError, PowerTimeoutError, PowerUsageError } from './errors.ts';
 import {
@@ -89,6 +88,8 @@ export class ExecPower implements PowerDriver {
   private async run(step: string, command: string, env: Record<string, string>, extraMs = 0): Promise<void> {
     const timeoutMs = this.timeoutMs + extraMs;
     const startedAt = Date.now();
+    // zx loads on the first command: most targets never power through a shell.
+    const { $ } = await import('zx');
     const shell = $({
       quiet: true,
       nothrow: true,

@@ -2,7 +2,7 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import { type BootEvent, BootLogTracker, type CrashEvent } from './boot-log.ts';
 import {
   ConsoleClosedError,
@@ -370,7 +370,9 @@ export class SerialConsole {
     }
   }
 
-  private openOnce(): Promise<SerialPort> {
+  private async openOnce(): Promise<SerialPort> {
+    // serialport (and the platform's native binding) loads on the first open, not with the harness.
+    const { SerialPort } = await import('serialport');
     const settings = {
       path: this.path,
       baudRate: this.options.baudRate,

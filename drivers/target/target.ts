@@ -8,7 +8,7 @@ import type {
   TargetKind,
   TlsConfig,
 } from '../../rigs/index.ts';
-import { Redactor } from '../../rigs/index.ts';
+import { Redactor } from '../../rigs/redactor.ts';
 import {
   DtrRtsReset,
   EmulatorControlPower,
