@@ -57,6 +57,12 @@ describe('ota-conformance run', () => {
     expect(stderr).toMatch(/unknown profile 'nope'/);
   }, 60_000);
 
+  it('exits 2 and lists the rig targets for an --only name the rig does not have', async () => {
+    const { code, stderr } = await run(['--rig', rigWith(viperhttp()), '--only', 'viperhtp']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--only viperhtp: the rig has no such target; its targets: viperhttp/);
+  }, 60_000);
+
   it('exits 0 when every MUST passes and 1 when a defect breaks one; results, JUnit and no secret in them', async () => {
     const token = 'run-test-token-4711';
     const good = mkdtempSync(join(tmpdir(), 'run-out-'));

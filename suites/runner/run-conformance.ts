@@ -55,7 +55,15 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   const suitesDir = options.suitesDir ?? join(PROJECT_ROOT, 'suites');
   const rig: Rig = await loadRig(options.rig ?? DEFAULT_RIG, { env });
   let targets = options.adHocTargets ?? rig.targets;
-  if (options.only?.length) targets = targets.filter((target) => options.only!.includes(target.name));
+  if (options.only?.length) {
+    const unknown = options.only.filter((name) => !targets.some((target) => target.name === name));
+    if (unknown.length > 0) {
+      throw new Error(
+        `--only ${unknown.join(', ')}: the rig has no such target; its targets: ${targets.map((t) => t.name).join(', ')}`,
+      );
+    }
+    targets = targets.filter((target) => options.only!.includes(target.name));
+  }
   const redactor = redactorForRig({ ...rig, targets }, env);
   mkdirSync(outDir, { recursive: true });
   const allureDir = join(outDir, 'allure-results');
@@ -77,7 +85,9 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     ? `(?:^|\\.suite\\.ts )${options.grep.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`
     : undefined;
   // One test file per target: a two-line entry that names it (target-suites.ts does the rest).
-  const entriesDir = join(PROJECT_ROOT, 'reports', 'out', 'entries', `run-${process.pid}`);
+  const entriesRoot = join(PROJECT_ROOT, 'reports', 'out', 'entries');
+  removeEntriesOfDeadRuns(entriesRoot);
+  const entriesDir = join(entriesRoot, `run-${process.pid}`);
   rmSync(entriesDir, { recursive: true, force: true });
   mkdirSync(entriesDir, { recursive: true });
   const provided: Record<string, ProvidedTarget> = {};
@@ -164,6 +174,25 @@ const ENTRY_SUFFIX = '.entry.ts';
 /** A target's entry file is named after it, so reports can tell which target a test ran against. */
 export function entryFileName(target: string): string {
   return `${encodeURIComponent(target)}${ENTRY_SUFFIX}`;
+}
+
+/** A run that was killed leaves its entry files behind; the next run clears them. */
+function removeEntriesOfDeadRuns(entriesRoot: string): void {
+  if (!existsSync(entriesRoot)) return;
+  for (const name of readdirSync(entriesRoot)) {
+    const pid = Number(/^run-(\d+)$/.exec(name)?.[1]);
+    if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue;
+    rmSync(join(entriesRoot, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 /** The target of a test file a run wrote (see entryFileName). */
