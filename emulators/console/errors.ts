@@ -1,11 +1,10 @@
+import { codedError } from '../errors.ts';
+
 /** The console was asked for a pseudo-terminal but socat could not be started or made no PTY. */
-export class ConsoleUnavailableError extends Error {
-  readonly code = 'CONSOLE_PTY_UNAVAILABLE';
-  override readonly name = 'ConsoleUnavailableError';
-}
+export class ConsoleUnavailableError extends codedError(
+  'CONSOLE_PTY_UNAVAILABLE',
+  'ConsoleUnavailableError',
+) {}
 
 /** A console was used in a way its lifecycle does not allow (write after stop, start twice). */
-export class ConsoleUsageError extends Error {
-  readonly code = 'CONSOLE_USAGE';
-  override readonly name = 'ConsoleUsageError';
-}
+export class ConsoleUsageError extends codedError('CONSOLE_USAGE', 'ConsoleUsageError') {}
