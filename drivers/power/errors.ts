@@ -1,7 +1,7 @@
+import { codedError } from '../../emulators/errors.ts';
+
 /** A power or reset step did not finish within its timeout (a dead plug, a hung command). */
-export class PowerTimeoutError extends Error {
-  readonly code = 'POWER_TIMEOUT';
-  override readonly name = 'PowerTimeoutError';
+export class PowerTimeoutError extends codedError('POWER_TIMEOUT', 'PowerTimeoutError') {
   constructor(
     message: string,
     readonly targetName: string,
@@ -13,9 +13,7 @@ export class PowerTimeoutError extends Error {
 }
 
 /** The switch could not be reached or refused the request (connection refused, 401, 500). */
-export class PowerRequestError extends Error {
-  readonly code = 'POWER_REQUEST_FAILED';
-  override readonly name = 'PowerRequestError';
+export class PowerRequestError extends codedError('POWER_REQUEST_FAILED', 'PowerRequestError') {
   constructor(
     message: string,
     readonly targetName: string,
@@ -27,9 +25,7 @@ export class PowerRequestError extends Error {
 }
 
 /** The switch answered, but its answer does not say the state it was asked for. */
-export class PowerStateError extends Error {
-  readonly code = 'POWER_STATE_MISMATCH';
-  override readonly name = 'PowerStateError';
+export class PowerStateError extends codedError('POWER_STATE_MISMATCH', 'PowerStateError') {
   constructor(
     message: string,
     readonly targetName: string,
@@ -40,9 +36,7 @@ export class PowerStateError extends Error {
 }
 
 /** A rig-given power command exited non-zero. */
-export class PowerCommandError extends Error {
-  readonly code = 'POWER_COMMAND_FAILED';
-  override readonly name = 'PowerCommandError';
+export class PowerCommandError extends codedError('POWER_COMMAND_FAILED', 'PowerCommandError') {
   constructor(
     message: string,
     readonly targetName: string,
@@ -54,7 +48,4 @@ export class PowerCommandError extends Error {
 }
 
 /** A driver was configured with options it cannot use. */
-export class PowerUsageError extends Error {
-  readonly code = 'POWER_USAGE';
-  override readonly name = 'PowerUsageError';
-}
+export class PowerUsageError extends codedError('POWER_USAGE', 'PowerUsageError') {}
