@@ -1,7 +1,7 @@
+import { codedError } from '../../emulators/errors.ts';
+
 /** An expected console line did not come within its timeout. */
-export class ConsoleTimeoutError extends Error {
-  readonly code = 'CONSOLE_TIMEOUT';
-  override readonly name = 'ConsoleTimeoutError';
+export class ConsoleTimeoutError extends codedError('CONSOLE_TIMEOUT', 'ConsoleTimeoutError') {
   constructor(
     message: string,
     readonly targetName: string,
@@ -13,9 +13,10 @@ export class ConsoleTimeoutError extends Error {
 }
 
 /** expectNot() saw a line it was told must not appear. */
-export class ConsoleUnexpectedLineError extends Error {
-  readonly code = 'CONSOLE_UNEXPECTED_LINE';
-  override readonly name = 'ConsoleUnexpectedLineError';
+export class ConsoleUnexpectedLineError extends codedError(
+  'CONSOLE_UNEXPECTED_LINE',
+  'ConsoleUnexpectedLineError',
+) {
   constructor(
     message: string,
     readonly targetName: string,
@@ -27,25 +28,13 @@ export class ConsoleUnexpectedLineError extends Error {
 }
 
 /** The serial port could not be opened (missing, busy, no permission) within the open timeout. */
-export class ConsoleOpenError extends Error {
-  readonly code = 'CONSOLE_OPEN';
-  override readonly name = 'ConsoleOpenError';
-}
+export class ConsoleOpenError extends codedError('CONSOLE_OPEN', 'ConsoleOpenError') {}
 
 /** The port went away and did not come back (or reopen is off); waits on it end here. */
-export class ConsoleLostError extends Error {
-  readonly code = 'CONSOLE_LOST';
-  override readonly name = 'ConsoleLostError';
-}
+export class ConsoleLostError extends codedError('CONSOLE_LOST', 'ConsoleLostError') {}
 
 /** The console was closed by its owner while a wait or a write was still running. */
-export class ConsoleClosedError extends Error {
-  readonly code = 'CONSOLE_CLOSED';
-  override readonly name = 'ConsoleClosedError';
-}
+export class ConsoleClosedError extends codedError('CONSOLE_CLOSED', 'ConsoleClosedError') {}
 
 /** A write or a modem-line change did not finish within its timeout. */
-export class ConsoleWriteError extends Error {
-  readonly code = 'CONSOLE_WRITE';
-  override readonly name = 'ConsoleWriteError';
-}
+export class ConsoleWriteError extends codedError('CONSOLE_WRITE', 'ConsoleWriteError') {}

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SerialPort } from 'serialport';
+import { codedError } from '../../emulators/errors.ts';
 import { type BootEvent, BootLogTracker, type CrashEvent } from './boot-log.ts';
 import {
   ConsoleClosedError,
@@ -101,9 +102,10 @@ export interface ModemLines {
 }
 
 /** The device crashed while expect() waited with failOnCrash. */
-export class ConsoleDeviceCrashedError extends Error {
-  readonly code = 'CONSOLE_DEVICE_CRASHED';
-  override readonly name = 'ConsoleDeviceCrashedError';
+export class ConsoleDeviceCrashedError extends codedError(
+  'CONSOLE_DEVICE_CRASHED',
+  'ConsoleDeviceCrashedError',
+) {
   constructor(
     message: string,
     readonly crash: CrashEvent,
