@@ -1,7 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createVitest } from 'vitest/node';
 import type { TargetDescription } from '../../drivers/target/index.ts';
 import { ConformanceReporter } from '../../reports/conformance-reporter.ts';
 import {
@@ -70,7 +69,11 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   rmSync(allureDir, { recursive: true, force: true });
   const lockDir = join(outDir, 'locks');
 
-  const started = await startTargets(rig, targets, { env, lockDir });
+  const starting = startTargets(rig, targets, { env, lockDir });
+  // vitest (with Vite) loads here while the emulator process boots on the other core.
+  const loadingVitest = import('vitest/node');
+  loadingVitest.catch(() => {});
+  const started = await starting;
   for (const note of started.notes) write(`note: ${note}\n`);
   const reporter = new ConformanceReporter({
     resultsFile: join(outDir, 'results.jsonl'),
@@ -105,6 +108,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     );
   }
   try {
+    const { createVitest } = await loadingVitest;
     const vitest = await createVitest(
       'test',
       {
