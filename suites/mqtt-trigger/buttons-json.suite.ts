@@ -9,6 +9,7 @@ import {
   onlyForDialect,
   REFERENCE,
   resetsSince,
+  type UpdateServerHandle,
   updateTimeoutMs,
   withMqtt,
   withUpdateServer,
@@ -100,6 +101,55 @@ function newElf(target: Target, tag: string, current: ButtonsState): Uint8Array 
     .digest();
 }
 
+interface NewImage extends UpdateServerHandle {
+  mqtt: MqttHarness;
+  buttons: ButtonsTrigger;
+  /** The steady status before anything was sent. */
+  before: ButtonsState;
+  /** The firmware hash the device reports once it runs the served image. */
+  expected: string;
+}
+
+/**
+ * Alone on the root topic, with the device steady: an image whose ELF hash differs from the
+ * running one, served at /ota.bin for `body`.
+ */
+function aloneWithNewImage(
+  context: RequirementContext,
+  body: (context: RequirementContext & NewImage) => Promise<void>,
+): Promise<void> {
+  return aloneOnRootTopic(context, async (context) => {
+    const { target, step, meta } = context;
+    await withMqtt(target, async (mqtt) => {
+      const buttons = new ButtonsTrigger(mqtt, { deviceId: target.description.mqtt?.topic });
+      const before = await step('the current status', () => steadyStatus(target, buttons, mqtt));
+      const elf = newElf(target, meta.id, before);
+      const expected = Buffer.from(elf.subarray(0, 16)).toString('hex');
+      const image = appImage(target, { version: 'buttons-json', tag: meta.id, appElfSha256: elf });
+      await withUpdateServer(target, { '/ota.bin': firmware(image) }, ({ server, url }) =>
+        body({ ...context, mqtt, buttons, before, expected, server, url }),
+      );
+    });
+  });
+}
+
+/**
+ * Checks that nothing changed: two status reports (the step `name`, from `since()`) still show
+ * the firmware from before, and the console shows no reset since `consoleFrom` (else Expected `noReset`).
+ */
+async function expectUnchanged(
+  { target, step, check, mqtt, buttons, before }: RequirementContext & NewImage,
+  name: string,
+  since: () => number,
+  consoleFrom: number,
+  noReset: string,
+): Promise<void> {
+  const report = await step(name, () => settledStatus(target, mqtt, buttons, since()));
+  check(report.firmware === before.firmware, `still firmware ${before.firmware}`, String(report.firmware));
+  const resets = resetsSince(target, consoleFrom);
+  check(resets.length === 0, noReset, resets.join('; '));
+}
+
 async function updateAndConfirm(
   target: Target,
   mqtt: MqttHarness,
@@ -124,26 +174,17 @@ requirement(
   'a {"type":"ota_trigger","url":…} on /switch/cmd/root makes the device download that URL and then report the new firmware hash on /switch/state/root',
   { source: SOURCE, timeoutMs: TIMEOUT_MS },
   (context) =>
-    aloneOnRootTopic(context, async ({ target, step, check, meta }) => {
-      await withMqtt(target, async (mqtt) => {
-        const buttons = new ButtonsTrigger(mqtt, { deviceId: target.description.mqtt?.topic });
-        const before = await step('the current status', () => steadyStatus(target, buttons, mqtt));
-        const elf = newElf(target, meta.id, before);
-        const expected = Buffer.from(elf.subarray(0, 16)).toString('hex');
-        const image = appImage(target, { version: 'buttons-json', tag: meta.id, appElfSha256: elf });
-        await withUpdateServer(target, { '/ota.bin': firmware(image) }, async ({ server, url }) => {
-          const after = await updateAndConfirm(target, mqtt, buttons, url('/ota.bin'), expected, step);
-          check(
-            server.requests().some((request) => request.path === '/ota.bin'),
-            'a GET of the trigger URL',
-            server
-              .requests()
-              .map((request) => request.requestLine)
-              .join('; ') || 'no request',
-          );
-          check(after.firmware === expected, `"firmware":"${expected}"`, String(after.firmware));
-        });
-      });
+    aloneWithNewImage(context, async ({ target, step, check, mqtt, buttons, expected, server, url }) => {
+      const after = await updateAndConfirm(target, mqtt, buttons, url('/ota.bin'), expected, step);
+      check(
+        server.requests().some((request) => request.path === '/ota.bin'),
+        'a GET of the trigger URL',
+        server
+          .requests()
+          .map((request) => request.requestLine)
+          .join('; ') || 'no request',
+      );
+      check(after.firmware === expected, `"firmware":"${expected}"`, String(after.firmware));
     }),
 );
 
@@ -157,39 +198,28 @@ requirement(
     timeoutMs: TIMEOUT_MS,
   },
   (context) =>
-    aloneOnRootTopic(context, async ({ target, step, check, meta }) => {
-      await withMqtt(target, async (mqtt) => {
-        const buttons = new ButtonsTrigger(mqtt, { deviceId: target.description.mqtt?.topic });
-        const before = await step('the current status', () => steadyStatus(target, buttons, mqtt));
-        const elf = newElf(target, meta.id, before);
-        const expected = Buffer.from(elf.subarray(0, 16)).toString('hex');
-        const image = appImage(target, { version: 'buttons-json', tag: meta.id, appElfSha256: elf });
-        await withUpdateServer(target, { '/ota.bin': firmware(image) }, async ({ server, url }) => {
-          const since = mqtt.mark();
-          const consoleFrom = consoleMark(target);
-          for (const payload of [
-            `{"type":"ota_trigger","url":"${url('/ota.bin')}"`,
-            `{"url":"${url('/ota.bin')}"}`,
-            '{"type":"ota_trigger"}',
-            '{"type":"ota_trigger","url":5}',
-          ]) {
-            await step(`publish ${payload}`, () => buttons.raw('/switch/cmd/root', payload));
-          }
-          const report = await step('two status reports later', () =>
-            settledStatus(target, mqtt, buttons, since),
-          );
-          check(
-            report.firmware === before.firmware,
-            `still firmware ${before.firmware}`,
-            String(report.firmware),
-          );
-          const resets = resetsSince(target, consoleFrom);
-          check(resets.length === 0, 'no reset on the console', resets.join('; '));
-          check(server.requests().length === 0, 'no download', `${server.requests().length} request(s)`);
-          // Positive control: a well-formed trigger right after is acted on.
-          await updateAndConfirm(target, mqtt, buttons, url('/ota.bin'), expected, step);
-        });
-      });
+    aloneWithNewImage(context, async (prepared) => {
+      const { target, step, check, mqtt, buttons, expected, server, url } = prepared;
+      const since = mqtt.mark();
+      const consoleFrom = consoleMark(target);
+      for (const payload of [
+        `{"type":"ota_trigger","url":"${url('/ota.bin')}"`,
+        `{"url":"${url('/ota.bin')}"}`,
+        '{"type":"ota_trigger"}',
+        '{"type":"ota_trigger","url":5}',
+      ]) {
+        await step(`publish ${payload}`, () => buttons.raw('/switch/cmd/root', payload));
+      }
+      await expectUnchanged(
+        prepared,
+        'two status reports later',
+        () => since,
+        consoleFrom,
+        'no reset on the console',
+      );
+      check(server.requests().length === 0, 'no download', `${server.requests().length} request(s)`);
+      // Positive control: a well-formed trigger right after is acted on.
+      await updateAndConfirm(target, mqtt, buttons, url('/ota.bin'), expected, step);
     }),
 );
 
@@ -203,35 +233,24 @@ requirement(
     timeoutMs: TIMEOUT_MS,
   },
   (context) =>
-    aloneOnRootTopic(context, async ({ target, step, check, meta }) => {
-      await withMqtt(target, async (mqtt) => {
-        const buttons = new ButtonsTrigger(mqtt, { deviceId: target.description.mqtt?.topic });
-        const before = await step('the current status', () => steadyStatus(target, buttons, mqtt));
-        const elf = newElf(target, meta.id, before);
-        const expected = Buffer.from(elf.subarray(0, 16)).toString('hex');
-        const image = appImage(target, { version: 'buttons-json', tag: meta.id, appElfSha256: elf });
-        await withUpdateServer(target, { '/ota.bin': firmware(image) }, async ({ server, url }) => {
-          const consoleFrom = consoleMark(target);
-          await step('trigger a URL that answers 404', () => buttons.triggerJson(url('/missing.bin')));
-          await step('the device asks for it and gets 404', () =>
-            server.waitForRequest((candidate) => candidate.path === '/missing.bin', {
-              until: 'ended',
-              timeoutMs: updateTimeoutMs(target),
-            }),
-          );
-          // Two reports bound the wait: the first may have left before the device handled the 404.
-          const report = await step('two status reports after the failure', () =>
-            settledStatus(target, mqtt, buttons, mqtt.mark()),
-          );
-          check(
-            report.firmware === before.firmware,
-            `still firmware ${before.firmware}`,
-            String(report.firmware),
-          );
-          const resets = resetsSince(target, consoleFrom);
-          check(resets.length === 0, 'no restart after the failed download', resets.join('; '));
-          await updateAndConfirm(target, mqtt, buttons, url('/ota.bin'), expected, step);
-        });
-      });
+    aloneWithNewImage(context, async (prepared) => {
+      const { target, step, mqtt, buttons, expected, server, url } = prepared;
+      const consoleFrom = consoleMark(target);
+      await step('trigger a URL that answers 404', () => buttons.triggerJson(url('/missing.bin')));
+      await step('the device asks for it and gets 404', () =>
+        server.waitForRequest((candidate) => candidate.path === '/missing.bin', {
+          until: 'ended',
+          timeoutMs: updateTimeoutMs(target),
+        }),
+      );
+      // Two reports bound the wait: the first may have left before the device handled the 404.
+      await expectUnchanged(
+        prepared,
+        'two status reports after the failure',
+        () => mqtt.mark(),
+        consoleFrom,
+        'no restart after the failed download',
+      );
+      await updateAndConfirm(target, mqtt, buttons, url('/ota.bin'), expected, step);
     }),
 );

@@ -1,6 +1,6 @@
 import { type ButtonsState, ButtonsTrigger, type MqttHarness } from '../../drivers/mqtt/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
-import { RigFailure, requirement } from '../framework/index.ts';
+import { type RequirementContext, RigFailure, requirement } from '../framework/index.ts';
 import {
   appImage,
   buildClock,
@@ -9,6 +9,7 @@ import {
   onlyForDialect,
   REFERENCE,
   resetsSince,
+  type UpdateServerHandle,
   updateTimeoutMs,
   withMqtt,
   withUpdateServer,
@@ -103,53 +104,73 @@ function newBuild(current: ButtonsState): { unix: number; date: string; time: st
   return { unix, ...buildClock(unix) };
 }
 
+interface NewBuild extends UpdateServerHandle {
+  device: Device;
+  mqtt: MqttHarness;
+  buttons: ButtonsTrigger;
+  /** The state that showed the device up. */
+  before: ButtonsState;
+  /** The build time the served image carries, which the device reports as its firmware. */
+  build: { unix: number; date: string; time: string };
+}
+
+/** With the device up: an image built an hour after the running one, served at its CONFIG_OTA_URL. */
+async function withNewBuild(
+  context: RequirementContext,
+  body: (context: RequirementContext & NewBuild) => Promise<void>,
+): Promise<void> {
+  const { target, step, meta } = context;
+  const device = deviceOf(target);
+  await withMqtt(target, async (mqtt) => {
+    const buttons = new ButtonsTrigger(mqtt, { deviceId: device.id });
+    const before = await step('the device is connected', () => up(target, buttons, mqtt, device));
+    const build = newBuild(before);
+    const image = appImage(target, {
+      version: 'buttons-u',
+      tag: meta.id,
+      date: build.date,
+      time: build.time,
+    });
+    await withUpdateServer(target, { [device.path]: firmware(image) }, (handle) =>
+      body({ ...context, ...handle, device, mqtt, buttons, before, build }),
+    );
+  });
+}
+
 requirement(
   'mqtt-trigger/buttons-u/1',
   'MUST',
   'U on /<type>/cmd/<id> makes the root publish retained disconnected, download its CONFIG_OTA_URL and come back with retained connected and the new firmware build time',
   { source: SOURCE, timeoutMs: 60_000 },
-  async ({ target, step, check, meta }) => {
-    const device = deviceOf(target);
-    await withMqtt(target, async (mqtt) => {
-      const buttons = new ButtonsTrigger(mqtt, { deviceId: device.id });
-      const before = await step('the device is connected', () => up(target, buttons, mqtt, device));
-      const build = newBuild(before);
-      const image = appImage(target, {
-        version: 'buttons-u',
-        tag: meta.id,
-        date: build.date,
-        time: build.time,
-      });
-      await withUpdateServer(target, { [device.path]: firmware(image) }, async ({ server }) => {
-        const since = mqtt.mark();
-        await step(`U on /${device.type}/cmd/${device.id}`, () => buttons.triggerU(device.type, device.id));
-        const leaving = await step('the graceful disconnected state', () =>
-          buttons.expectState((state) => state.status === 'disconnected', {
-            since,
-            timeoutMs: updateTimeoutMs(target, device.countdownMs),
-          }),
-        );
-        check(
-          leaving.reason === undefined,
-          '{"status":"disconnected",…} without "reason" (node_root_stop, not the last will)',
-          JSON.stringify(leaving.raw),
-        );
-        await step('the download of CONFIG_OTA_URL', () =>
-          server.waitForRequest((request) => request.path === device.path, {
-            timeoutMs: updateTimeoutMs(target),
-          }),
-        );
-        const back = await step('connected with the new firmware', () =>
-          connected(target, buttons, mqtt, device, since),
-        );
-        check(
-          back.firmware === build.unix,
-          `"firmware":${build.unix} (the new build time)`,
-          `"firmware":${JSON.stringify(back.firmware)}`,
-        );
-      });
-    });
-  },
+  (context) =>
+    withNewBuild(context, async ({ target, step, check, device, mqtt, buttons, build, server }) => {
+      const since = mqtt.mark();
+      await step(`U on /${device.type}/cmd/${device.id}`, () => buttons.triggerU(device.type, device.id));
+      const leaving = await step('the graceful disconnected state', () =>
+        buttons.expectState((state) => state.status === 'disconnected', {
+          since,
+          timeoutMs: updateTimeoutMs(target, device.countdownMs),
+        }),
+      );
+      check(
+        leaving.reason === undefined,
+        '{"status":"disconnected",…} without "reason" (node_root_stop, not the last will)',
+        JSON.stringify(leaving.raw),
+      );
+      await step('the download of CONFIG_OTA_URL', () =>
+        server.waitForRequest((request) => request.path === device.path, {
+          timeoutMs: updateTimeoutMs(target),
+        }),
+      );
+      const back = await step('connected with the new firmware', () =>
+        connected(target, buttons, mqtt, device, since),
+      );
+      check(
+        back.firmware === build.unix,
+        `"firmware":${build.unix} (the new build time)`,
+        `"firmware":${JSON.stringify(back.firmware)}`,
+      );
+    }),
 );
 
 requirement(
@@ -157,56 +178,43 @@ requirement(
   'MUST',
   'payloads other than U on its command topics are ignored without a reset or a dropped session, and a following U still updates',
   { source: `${SOURCE}: the dispatcher acts only on "U" (and "P" on the root topic)`, timeoutMs: 60_000 },
-  async ({ target, step, check, meta }) => {
-    const device = deviceOf(target);
-    await withMqtt(target, async (mqtt) => {
-      const buttons = new ButtonsTrigger(mqtt, { deviceId: device.id });
-      const before = await step('the device is connected', () => up(target, buttons, mqtt, device));
-      const build = newBuild(before);
-      const image = appImage(target, {
-        version: 'buttons-u',
-        tag: meta.id,
-        date: build.date,
-        time: build.time,
-      });
-      await withUpdateServer(target, { [device.path]: firmware(image) }, async ({ server }) => {
-        const since = mqtt.mark();
-        const consoleFrom = consoleMark(target);
-        const topic = `/${device.type}/cmd/${device.id}`;
-        for (const payload of ['X', 'UU', 'u', '{"type":"ota_trigger"}']) {
-          await step(`${JSON.stringify(payload)} on ${topic}`, () => buttons.raw(topic, payload));
-        }
-        await step('a non-U payload on /switch/cmd/root', () => buttons.raw('/switch/cmd/root', 'Z'));
-        // The next periodic status report bounds the wait: a reset would have shown before it.
-        const report = await step('the next periodic status report', () =>
-          buttons.expectState((state) => state.status === undefined && state.uptime !== undefined, {
-            since,
-            timeoutMs: device.statusIntervalMs + target.stepTimeoutMs,
-          }),
-        );
-        check(
-          report.firmware === before.firmware,
-          `still firmware ${before.firmware}`,
-          String(report.firmware),
-        );
-        const drops = sessionDrops(target, buttons, since, consoleFrom);
-        check(drops.length === 0, 'no disconnect, last will, reconnect or reset', drops.join('; '));
-        check(server.requests().length === 0, 'no download', `${server.requests().length} request(s)`);
-        // Positive control: U on the same topic still starts the update.
-        const uSince = mqtt.mark();
-        await step(`U on ${topic}`, () => buttons.triggerU(device.type, device.id));
-        await step('the download', () =>
-          server.waitForRequest((request) => request.path === device.path, {
-            timeoutMs: updateTimeoutMs(target, device.countdownMs),
-          }),
-        );
-        const back = await step('connected with the new firmware', () =>
-          connected(target, buttons, mqtt, device, uSince),
-        );
-        check(back.firmware === build.unix, `"firmware":${build.unix}`, String(back.firmware));
-      });
-    });
-  },
+  (context) =>
+    withNewBuild(context, async ({ target, step, check, device, mqtt, buttons, before, build, server }) => {
+      const since = mqtt.mark();
+      const consoleFrom = consoleMark(target);
+      const topic = `/${device.type}/cmd/${device.id}`;
+      for (const payload of ['X', 'UU', 'u', '{"type":"ota_trigger"}']) {
+        await step(`${JSON.stringify(payload)} on ${topic}`, () => buttons.raw(topic, payload));
+      }
+      await step('a non-U payload on /switch/cmd/root', () => buttons.raw('/switch/cmd/root', 'Z'));
+      // The next periodic status report bounds the wait: a reset would have shown before it.
+      const report = await step('the next periodic status report', () =>
+        buttons.expectState((state) => state.status === undefined && state.uptime !== undefined, {
+          since,
+          timeoutMs: device.statusIntervalMs + target.stepTimeoutMs,
+        }),
+      );
+      check(
+        report.firmware === before.firmware,
+        `still firmware ${before.firmware}`,
+        String(report.firmware),
+      );
+      const drops = sessionDrops(target, buttons, since, consoleFrom);
+      check(drops.length === 0, 'no disconnect, last will, reconnect or reset', drops.join('; '));
+      check(server.requests().length === 0, 'no download', `${server.requests().length} request(s)`);
+      // Positive control: U on the same topic still starts the update.
+      const uSince = mqtt.mark();
+      await step(`U on ${topic}`, () => buttons.triggerU(device.type, device.id));
+      await step('the download', () =>
+        server.waitForRequest((request) => request.path === device.path, {
+          timeoutMs: updateTimeoutMs(target, device.countdownMs),
+        }),
+      );
+      const back = await step('connected with the new firmware', () =>
+        connected(target, buttons, mqtt, device, uSince),
+      );
+      check(back.firmware === build.unix, `"firmware":${build.unix}`, String(back.firmware));
+    }),
 );
 
 requirement(

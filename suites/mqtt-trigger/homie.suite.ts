@@ -2,16 +2,16 @@ import { createHash } from 'node:crypto';
 import { beforeEach } from 'vitest';
 import { HomieOta, type MqttHarness, md5Hex } from '../../drivers/mqtt/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
-import { currentTarget, RigFailure, requirement } from '../framework/index.ts';
+import { currentTarget, type RequirementContext, RigFailure, requirement } from '../framework/index.ts';
 import {
   appImage,
   consoleMark,
+  deviceSession,
   newerVersion,
   onlyForDialect,
   REFERENCE,
   resetsSince,
   updateTimeoutMs,
-  withMqtt,
 } from './support.ts';
 
 const SOURCE = `${REFERENCE} §3.3 (homie-esp8266 src/Homie/Boot/BootNormal.cpp __handleOTAUpdates 887–1060, _publishOtaStatus 220–229)`;
@@ -73,15 +73,17 @@ function sessionDrops(
   return [...states, ...resetsSince(target, consoleFrom)];
 }
 
+/** Runs a requirement body once the device is ready, on a fresh harness session. */
+const withHomie = deviceSession('homie', {
+  attach: homieFor,
+  upStep: 'the device is ready',
+  up: (target, mqtt, homie) => ready(target, homie, mqtt.mark()),
+});
+
 /** Sends a new image and checks 202 … 200, then the new $fw/checksum and $fw/version. */
-async function flashNewImage(
-  context: Parameters<Parameters<typeof requirement>[4]>[0],
-  encoding: 'raw' | 'base64',
-): Promise<void> {
+async function flashNewImage(context: RequirementContext, encoding: 'raw' | 'base64'): Promise<void> {
   const { target, step, check, meta } = context;
-  await withMqtt(target, async (mqtt) => {
-    const homie = homieFor(target, mqtt);
-    await step('the device is ready', () => ready(target, homie, mqtt.mark()));
+  await withHomie(context, async ({ homie }) => {
     const running = (await step('read $fw/version', () => homie.fwVersion())) ?? '0.0.0';
     const next = newerVersion(running);
     const image = appImage(target, { version: next, tag: `${meta.id} ${encoding}` });
@@ -146,10 +148,8 @@ requirement(
   'MUST',
   'an image whose MD5 equals $fw/checksum is answered 304 and not flashed',
   { source: `${SOURCE}: "304 — the MD5 equals the running firmware's MD5; aborted"` },
-  async ({ target, step, check }) => {
-    await withMqtt(target, async (mqtt) => {
-      const homie = homieFor(target, mqtt);
-      await step('the device is ready', () => ready(target, homie, mqtt.mark()));
+  (context) =>
+    withHomie(context, async ({ target, step, check, mqtt, homie }) => {
       const running = await step('read $fw/checksum', () => homie.fwChecksum());
       if (!running) throw new Error('the device publishes no $fw/checksum');
       const consoleFrom = consoleMark(target);
@@ -172,8 +172,7 @@ requirement(
           .map((status) => status.text)
           .join(', '),
       );
-    });
-  },
+    }),
 );
 
 requirement(
@@ -181,10 +180,8 @@ requirement(
   'MUST',
   'an image that does not match the MD5 in its topic ends in 400 BAD_CHECKSUM and the old firmware keeps running',
   { source: `${SOURCE}: "202 — accepted (Update.setMD5(md5)…)", "400 BAD_CHECKSUM (MD5 mismatch at end)"` },
-  async ({ target, step, check, meta }) => {
-    await withMqtt(target, async (mqtt) => {
-      const homie = homieFor(target, mqtt);
-      await step('the device is ready', () => ready(target, homie, mqtt.mark()));
+  (context) =>
+    withHomie(context, async ({ target, step, check, meta, mqtt, homie }) => {
       const running = await step('read $fw/checksum', () => homie.fwChecksum());
       const version = (await homie.fwVersion()) ?? '0.0.0';
       const image = appImage(target, { version: newerVersion(version), tag: meta.id });
@@ -204,8 +201,7 @@ requirement(
       check(after === running, `$fw/checksum still ${running}`, after ?? 'none');
       const drops = sessionDrops(target, mqtt, homie, since, consoleFrom);
       check(drops.length === 0, 'no reboot after the rejected image', drops.join('; '));
-    });
-  },
+    }),
 );
 
 requirement(
@@ -215,10 +211,8 @@ requirement(
   {
     source: `${SOURCE}: "400 BAD_CHECKSUM — topic MD5 not valid hex-32", "400 BAD_FIRMWARE (… also used for base64 format errors)"`,
   },
-  async ({ target, step, check }) => {
-    await withMqtt(target, async (mqtt) => {
-      const homie = homieFor(target, mqtt);
-      await step('the device is ready', () => ready(target, homie, mqtt.mark()));
+  (context) =>
+    withHomie(context, async ({ target, step, check, mqtt, homie }) => {
       const consoleFrom = consoleMark(target);
       const first = mqtt.mark();
       const image = appImage(target, { version: 'malformed', tag: 'homie/5' });
@@ -235,8 +229,7 @@ requirement(
       check(badBody.code === 400 && badBody.info === 'BAD_FIRMWARE', '400 BAD_FIRMWARE', badBody.text);
       const drops = sessionDrops(target, mqtt, homie, first, consoleFrom);
       check(drops.length === 0, 'the device stays connected (no $state change, no reset)', drops.join('; '));
-    });
-  },
+    }),
 );
 
 requirement(
@@ -244,10 +237,8 @@ requirement(
   'MUST',
   'with $implementation/ota/enabled false, a firmware message is answered 403 and nothing is flashed',
   { source: `${SOURCE}: "403 — OTA disabled (checked at index 0)"` },
-  async ({ target, step, check }) => {
-    await withMqtt(target, async (mqtt) => {
-      const homie = homieFor(target, mqtt);
-      await step('the device is ready', () => ready(target, homie, mqtt.mark()));
+  (context) =>
+    withHomie(context, async ({ target, step, check, homie }) => {
       const running = await step('read $fw/checksum', () => homie.fwChecksum());
       const image = appImage(target, { version: '99.0.0', tag: 'homie/6' });
       const since = await step('send a new image', () => homie.sendFirmware(image));
@@ -255,6 +246,5 @@ requirement(
       check(answer.code === 403, '403 (OTA disabled)', answer.text);
       const after = await step('read $fw/checksum', () => homie.fwChecksum());
       check(after === running, `$fw/checksum still ${running}`, after ?? 'none');
-    });
-  },
+    }),
 );

@@ -11,7 +11,7 @@ import {
 import { buildEsp32Image } from '../../fixtures/esp32-image/index.ts';
 import { buildEsp8266Image } from '../../fixtures/esp8266-image/index.ts';
 import { writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
-import { currentTarget, RigFailure } from '../framework/index.ts';
+import { currentTarget, type RequirementContext, RigFailure } from '../framework/index.ts';
 
 export const REFERENCE = 'reference/viperhttp-luartos-mqtt.md';
 
@@ -76,6 +76,30 @@ export async function withMqtt<T>(target: Target, body: (mqtt: MqttHarness) => P
   } finally {
     await mqtt.close();
   }
+}
+
+/** How a dialect's client reaches the device and sees it up, for deviceSession(). */
+export interface DeviceUp<Client> {
+  attach(target: Target, mqtt: MqttHarness): Client;
+  /** The name of the step that waits for the device. */
+  upStep: string;
+  up(target: Target, mqtt: MqttHarness, client: Client): Promise<void>;
+}
+
+/**
+ * A runner of requirement bodies: each on a fresh harness session with the dialect's client
+ * (under the name `key`), once the device is up.
+ */
+export function deviceSession<Key extends string, Client>(key: Key, how: DeviceUp<Client>) {
+  type Session = RequirementContext & { mqtt: MqttHarness } & Record<Key, Client>;
+  return async (context: RequirementContext, body: (session: Session) => Promise<void>): Promise<void> => {
+    const { target, step } = context;
+    await withMqtt(target, async (mqtt) => {
+      const client = how.attach(target, mqtt);
+      await step(how.upStep, () => how.up(target, mqtt, client));
+      await body({ ...context, mqtt, [key]: client } as Session);
+    });
+  };
 }
 
 function asRigFailure(error: unknown): unknown {

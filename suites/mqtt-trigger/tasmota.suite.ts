@@ -1,17 +1,18 @@
 import { type MqttHarness, TasmotaTrigger } from '../../drivers/mqtt/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
-import { RigFailure, requirement } from '../framework/index.ts';
+import { type RequirementContext, RigFailure, requirement } from '../framework/index.ts';
 import {
   appImage,
   consoleMark,
+  deviceSession,
   firmware,
   newerVersion,
   olderVersion,
   onlyForDialect,
   REFERENCE,
   resetsSince,
+  type UpdateServerHandle,
   updateTimeoutMs,
-  withMqtt,
   withUpdateServer,
 } from './support.ts';
 
@@ -49,52 +50,72 @@ function sessionDrops(
   ];
 }
 
+/** Runs a requirement body once the device is online, on a fresh harness session. */
+const withTasmota = deviceSession('tasmota', {
+  attach: tasmotaFor,
+  upStep: 'the device is online',
+  up: online,
+});
+
+interface NewerImage extends UpdateServerHandle {
+  mqtt: MqttHarness;
+  tasmota: TasmotaTrigger;
+  /** The version Status 2 reported before anything was sent. */
+  running: string;
+  /** The newer version the served image carries. */
+  next: string;
+}
+
+/** Once the device is online: an image of a version newer than the running one, served at /tasmota.bin. */
+async function withNewerImage(
+  context: RequirementContext,
+  body: (context: RequirementContext & NewerImage) => Promise<void>,
+): Promise<void> {
+  const { target, step, meta } = context;
+  await withTasmota(context, async ({ mqtt, tasmota }) => {
+    const running = await step('Status 2: the running version', () => tasmota.runningVersion());
+    const next = newerVersion(running);
+    const image = appImage(target, { version: next, tag: meta.id });
+    await withUpdateServer(target, { '/tasmota.bin': firmware(image) }, (handle) =>
+      body({ ...context, ...handle, mqtt, tasmota, running, next }),
+    );
+  });
+}
+
 requirement(
   'mqtt-trigger/tasmota/1',
   'MUST',
   'OtaUrl <url> is echoed; Upgrade 1 downloads that URL, reports "Successful. Restarting" on stat/<topic>/UPGRADE and the new version runs after the restart',
   { source: SOURCE },
-  async ({ target, step, check, meta }) => {
-    await withMqtt(target, async (mqtt) => {
-      const tasmota = tasmotaFor(target, mqtt);
-      await step('the device is online', () => online(target, mqtt, tasmota));
-      const running = await step('Status 2: the running version', () => tasmota.runningVersion());
-      const next = newerVersion(running);
-      const image = appImage(target, { version: next, tag: meta.id });
-      await withUpdateServer(target, { '/tasmota.bin': firmware(image) }, async ({ server, url }) => {
-        const otaUrl = url('/tasmota.bin');
-        const echoed = await step(`OtaUrl ${otaUrl}`, () => tasmota.setOtaUrl(otaUrl));
-        check(
-          echoed === otaUrl,
-          `{"OtaUrl":"${otaUrl}"} on ${tasmota.resultTopic}`,
-          `{"OtaUrl":"${echoed}"}`,
-        );
-        const { reply, since } = await step('Upgrade 1', () => tasmota.upgrade('1'));
-        check(
-          reply.startsWith('Version ') && reply.endsWith(` from ${otaUrl}`),
-          `{"Upgrade":"Version <current> from ${otaUrl}"}`,
-          `{"Upgrade":"${reply}"}`,
-        );
-        await step('the device downloads the OtaUrl', () =>
-          server.waitForRequest((request) => request.path === '/tasmota.bin', {
-            timeoutMs: updateTimeoutMs(target),
-            step: 'download after Upgrade 1',
-          }),
-        );
-        const outcome = await step(`the outcome on ${tasmota.upgradeTopic}`, () =>
-          tasmota.expectUpgradeOutcome({ since, timeoutMs: updateTimeoutMs(target) }),
-        );
-        check(
-          outcome === 'Successful. Restarting',
-          '{"Upgrade":"Successful. Restarting"}',
-          `{"Upgrade":"${outcome}"}`,
-        );
-        await step('the device comes back online', () => online(target, mqtt, tasmota, since));
-        const after = await step('Status 2 after the restart', () => tasmota.runningVersion());
-        check(after === next, `version ${next} runs after the restart`, `version ${after}`);
-      });
-    });
-  },
+  (context) =>
+    withNewerImage(context, async ({ target, step, check, mqtt, tasmota, next, server, url }) => {
+      const otaUrl = url('/tasmota.bin');
+      const echoed = await step(`OtaUrl ${otaUrl}`, () => tasmota.setOtaUrl(otaUrl));
+      check(echoed === otaUrl, `{"OtaUrl":"${otaUrl}"} on ${tasmota.resultTopic}`, `{"OtaUrl":"${echoed}"}`);
+      const { reply, since } = await step('Upgrade 1', () => tasmota.upgrade('1'));
+      check(
+        reply.startsWith('Version ') && reply.endsWith(` from ${otaUrl}`),
+        `{"Upgrade":"Version <current> from ${otaUrl}"}`,
+        `{"Upgrade":"${reply}"}`,
+      );
+      await step('the device downloads the OtaUrl', () =>
+        server.waitForRequest((request) => request.path === '/tasmota.bin', {
+          timeoutMs: updateTimeoutMs(target),
+          step: 'download after Upgrade 1',
+        }),
+      );
+      const outcome = await step(`the outcome on ${tasmota.upgradeTopic}`, () =>
+        tasmota.expectUpgradeOutcome({ since, timeoutMs: updateTimeoutMs(target) }),
+      );
+      check(
+        outcome === 'Successful. Restarting',
+        '{"Upgrade":"Successful. Restarting"}',
+        `{"Upgrade":"${outcome}"}`,
+      );
+      await step('the device comes back online', () => online(target, mqtt, tasmota, since));
+      const after = await step('Status 2 after the restart', () => tasmota.runningVersion());
+      check(after === next, `version ${next} runs after the restart`, `version ${after}`);
+    }),
 );
 
 requirement(
@@ -104,46 +125,38 @@ requirement(
   {
     source: `${SOURCE}: "Upgrade <version> (≥3 chars) starts it only if <version> is newer than the running one"`,
   },
-  async ({ target, step, check, meta }) => {
-    await withMqtt(target, async (mqtt) => {
-      const tasmota = tasmotaFor(target, mqtt);
-      await step('the device is online', () => online(target, mqtt, tasmota));
-      const running = await step('Status 2: the running version', () => tasmota.runningVersion());
-      const next = newerVersion(running);
-      const image = appImage(target, { version: next, tag: meta.id });
-      await withUpdateServer(target, { '/tasmota.bin': firmware(image) }, async ({ server, url }) => {
-        await step('OtaUrl', () => tasmota.setOtaUrl(url('/tasmota.bin')));
-        const notNewer = [olderVersion(running), running].filter((version): version is string => !!version);
-        for (const version of notNewer) {
-          const { reply } = await step(`Upgrade ${version} (running ${running})`, () =>
-            tasmota.upgrade(version),
-          );
-          check(
-            reply.startsWith('1 or >') && reply.endsWith(' to upgrade'),
-            `{"Upgrade":"1 or >${running} to upgrade"} for Upgrade ${version}`,
-            `{"Upgrade":"${reply}"}`,
-          );
-        }
-        // Positive control: the same command with a newer version is accepted and downloads.
-        const { reply, since: upgradeSince } = await step(`Upgrade ${next}`, () => tasmota.upgrade(next));
-        check(reply.startsWith('Version '), `{"Upgrade":"Version … from …"} for Upgrade ${next}`, reply);
-        const first = await step('the download of the newer version', () =>
-          server.waitForRequest(() => true, {
-            timeoutMs: updateTimeoutMs(target),
-            step: `download after Upgrade ${next}`,
-          }),
+  (context) =>
+    withNewerImage(context, async ({ target, step, check, mqtt, tasmota, running, next, server, url }) => {
+      await step('OtaUrl', () => tasmota.setOtaUrl(url('/tasmota.bin')));
+      const notNewer = [olderVersion(running), running].filter((version): version is string => !!version);
+      for (const version of notNewer) {
+        const { reply } = await step(`Upgrade ${version} (running ${running})`, () =>
+          tasmota.upgrade(version),
         );
         check(
-          server.requests().length === 1 && first.path === '/tasmota.bin',
-          'exactly one download, for the newer version',
-          `${server.requests().length} request(s)`,
+          reply.startsWith('1 or >') && reply.endsWith(' to upgrade'),
+          `{"Upgrade":"1 or >${running} to upgrade"} for Upgrade ${version}`,
+          `{"Upgrade":"${reply}"}`,
         );
-        await step('the device comes back online', () => online(target, mqtt, tasmota, upgradeSince));
-        const after = await step('Status 2 after the restart', () => tasmota.runningVersion());
-        check(after === next, `version ${next} runs`, `version ${after}`);
-      });
-    });
-  },
+      }
+      // Positive control: the same command with a newer version is accepted and downloads.
+      const { reply, since: upgradeSince } = await step(`Upgrade ${next}`, () => tasmota.upgrade(next));
+      check(reply.startsWith('Version '), `{"Upgrade":"Version … from …"} for Upgrade ${next}`, reply);
+      const first = await step('the download of the newer version', () =>
+        server.waitForRequest(() => true, {
+          timeoutMs: updateTimeoutMs(target),
+          step: `download after Upgrade ${next}`,
+        }),
+      );
+      check(
+        server.requests().length === 1 && first.path === '/tasmota.bin',
+        'exactly one download, for the newer version',
+        `${server.requests().length} request(s)`,
+      );
+      await step('the device comes back online', () => online(target, mqtt, tasmota, upgradeSince));
+      const after = await step('Status 2 after the restart', () => tasmota.runningVersion());
+      check(after === next, `version ${next} runs`, `version ${after}`);
+    }),
 );
 
 requirement(
@@ -151,10 +164,8 @@ requirement(
   'MUST',
   'a failed download is reported as "Failed …" on stat/<topic>/UPGRADE and the device keeps running the old version without a restart',
   { source: `${SOURCE}: "{"Upgrade":"Failed <ESPhttpUpdate.getLastErrorString()>"}"` },
-  async ({ target, step, check }) => {
-    await withMqtt(target, async (mqtt) => {
-      const tasmota = tasmotaFor(target, mqtt);
-      await step('the device is online', () => online(target, mqtt, tasmota));
+  (context) =>
+    withTasmota(context, async ({ target, step, check, mqtt, tasmota }) => {
       const running = await step('Status 2: the running version', () => tasmota.runningVersion());
       await withUpdateServer(target, { '/tasmota.bin': { status: 404 } }, async ({ server, url }) => {
         await step('OtaUrl to a missing file', () => tasmota.setOtaUrl(url('/tasmota.bin')));
@@ -175,8 +186,7 @@ requirement(
         const drops = sessionDrops(target, mqtt, tasmota, since, consoleFrom);
         check(drops.length === 0, 'no restart and no LWT change after the failed download', drops.join('; '));
       });
-    });
-  },
+    }),
 );
 
 requirement(
@@ -184,10 +194,8 @@ requirement(
   'MUST',
   'malformed commands (Upgrade with no or a one-character argument, an unknown command) are answered on stat/<topic>/RESULT without a restart; valid commands still work',
   { source: `${SOURCE}: a bad Upgrade argument is answered "1 or >%s to upgrade"` },
-  async ({ target, step, check }) => {
-    await withMqtt(target, async (mqtt) => {
-      const tasmota = tasmotaFor(target, mqtt);
-      await step('the device is online', () => online(target, mqtt, tasmota));
+  (context) =>
+    withTasmota(context, async ({ target, step, check, mqtt, tasmota }) => {
       const since = mqtt.mark();
       const consoleFrom = consoleMark(target);
       for (const argument of ['', 'x']) {
@@ -210,8 +218,7 @@ requirement(
       check(version.length > 0, 'a version in StatusFWR', version);
       const drops = sessionDrops(target, mqtt, tasmota, since, consoleFrom);
       check(drops.length === 0, 'no restart and no LWT change', drops.join('; '));
-    });
-  },
+    }),
 );
 
 requirement(
@@ -222,10 +229,8 @@ requirement(
     source: `${REFERENCE} §3.2 (LWT Online after a reboot: standard Tasmota, UNCONFIRMED in the reference)`,
     needs: ['power-cycle'],
   },
-  async ({ target, step, check }) => {
-    await withMqtt(target, async (mqtt) => {
-      const tasmota = tasmotaFor(target, mqtt);
-      await step('the device is online', () => online(target, mqtt, tasmota));
+  (context) =>
+    withTasmota(context, async ({ target, step, check, mqtt, tasmota }) => {
       const retained = await step('read the retained LWT', () => mqtt.retained(tasmota.lwtTopic));
       check(
         retained?.text === 'Online',
@@ -249,6 +254,5 @@ requirement(
         await step('power on', () => target.power!.on());
       }
       await step('the device comes back online', () => online(target, mqtt, tasmota, since));
-    });
-  },
+    }),
 );
