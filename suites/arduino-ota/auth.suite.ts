@@ -3,8 +3,8 @@ import { challengeResponse, clientNonce, type DeviceReply } from '../../drivers/
 import { requirement } from '../framework/index.ts';
 import {
   declaredScheme,
+  expectOkAndConnectBack,
   freshVersion,
-  hangUp,
   imageFor,
   inviteWithListener,
   passwordOf,
@@ -51,9 +51,7 @@ requirement(
       const answer = await step('answer the challenge correctly', () =>
         uploader.authenticate(nonceOf(reply), password, scheme),
       );
-      check(answer.kind === 'ok', 'OK to the right answer', describeReply(answer));
-      const socket = await step('wait for the connect-back', () => listener.accept());
-      hangUp(socket);
+      await expectOkAndConnectBack({ step, check }, listener, answer, 'OK to the right answer');
     } finally {
       await listener.close();
       await uploader.close();
@@ -92,9 +90,7 @@ requirement(
           const accepted = await step('answer correctly', () =>
             uploader.authenticate(nonceOf(fresh.reply), password, scheme),
           );
-          check(accepted.kind === 'ok', 'OK to the right answer', describeReply(accepted));
-          const socket = await step('wait for the connect-back', () => fresh.listener.accept());
-          hangUp(socket);
+          await expectOkAndConnectBack({ step, check }, fresh.listener, accepted, 'OK to the right answer');
           return fresh.listener.connections;
         } finally {
           await fresh.listener.close();
@@ -160,9 +156,7 @@ requirement(
       const accepted = await step('answer the current nonce correctly', () =>
         uploader.authenticate(nonceOf(third.reply), password, scheme),
       );
-      check(accepted.kind === 'ok', 'OK to the right answer', describeReply(accepted));
-      const socket = await step('wait for the connect-back', () => third.listener.accept());
-      hangUp(socket);
+      await expectOkAndConnectBack({ step, check }, third.listener, accepted, 'OK to the right answer');
       check(
         first.listener.connections + second.listener.connections === 0,
         'no connection for the refused exchanges',
