@@ -6,9 +6,14 @@ import {
   type EspotaUploaderOptions,
 } from '../../drivers/espota/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
-import { buildEsp8266Sketch } from '../../fixtures/esp8266-sketch/index.ts';
-import { buildEsp32Image } from '../../fixtures/index.ts';
-import { cycleOffMs, RigFailure } from '../framework/index.ts';
+import {
+  freshSketchVersion,
+  type RequirementContext,
+  RigFailure,
+  requireConsole,
+  resetDevice,
+  sketchImageFor,
+} from '../framework/index.ts';
 
 /**
  * What the suites of this profile need from a device besides the wire: its boot banner. The
@@ -18,9 +23,6 @@ import { cycleOffMs, RigFailure } from '../framework/index.ts';
  */
 const BOOT_BANNER = /Booting (?<project>\S+) (?<version>\S+)/;
 const READY = /^Ready\b/;
-/** How long a power switch keeps a board off when the rig has no reset line. */
-const RESET_OFF_MS = 200;
-const PROJECT = 'ota-conformance';
 
 export type StepRunner = <T>(name: string, body: () => T | Promise<T>) => Promise<T>;
 
@@ -68,23 +70,7 @@ export function uploaderFor(target: Target, overrides: Partial<EspotaUploaderOpt
   });
 }
 
-/**
- * A build of the platform's image kind carrying `version`: an Arduino sketch for an ESP8266,
- * an app image for an ESP32. Small, so every requirement stays fast.
- */
-export function imageFor(target: Target, version: string, seed = 1): Uint8Array {
-  if (target.platform === 'esp32') {
-    return buildEsp32Image({ size: 64 * 1024, version, projectName: PROJECT, seed });
-  }
-  return buildEsp8266Sketch({ version, projectName: PROJECT, appSize: 32 * 1024, seed });
-}
-
-let versionCounter = 0;
-/** A version no earlier run left on the device (≤ 31 bytes, the descriptor's limit). */
-export function freshVersion(label: string): string {
-  versionCounter++;
-  return `${label}-${Date.now().toString(36).slice(-6)}${versionCounter}`;
-}
+export { freshSketchVersion as freshVersion, sketchImageFor as imageFor };
 
 /**
  * The known state every requirement starts from: the device restarted (which ends any session
@@ -99,7 +85,7 @@ export async function restartAndReadVersion(target: Target, step: StepRunner, wh
       fromNow: true,
     });
     banner.catch(() => {});
-    await restart(target);
+    await resetDevice(target);
     const seen = await banner;
     await console.expect(READY, { timeoutMs: target.stepTimeoutMs, step: 'wait for ArduinoOTA to be ready' });
     return seen.groups.version ?? '';
@@ -151,21 +137,6 @@ export async function expectNoRestart(target: Target, forMs: number, why: string
   await requireConsole(target).expectNot(BOOT_BANNER, { forMs, step: why });
 }
 
-async function restart(target: Target): Promise<void> {
-  const driver = target.reset;
-  if (driver === undefined) throw new RigFailure(`target ${target.name}: no reset or power driver`);
-  if ('reset' in driver && typeof driver.reset === 'function') {
-    await driver.reset();
-    return;
-  }
-  if ('cycle' in driver) await driver.cycle(cycleOffMs(target, RESET_OFF_MS));
-}
-
-function requireConsole(target: Target) {
-  if (target.console === undefined) throw new RigFailure(`target ${target.name}: no console`);
-  return target.console;
-}
-
 /** An invitation on a fresh listener: the reply and the listener, which the caller closes. */
 export async function inviteWithListener(
   uploader: EspotaUploader,
@@ -185,4 +156,16 @@ export async function inviteWithListener(
 /** Ends a session on purpose: the uploader goes away without sending a byte. */
 export function hangUp(socket: Socket): void {
   socket.destroy();
+}
+
+/** Checks that `answer` is `OK` (else Expected `expected`), waits for the connect-back, then hangs up. */
+export async function expectOkAndConnectBack(
+  { step, check }: Pick<RequirementContext, 'step' | 'check'>,
+  listener: ConnectBackListener,
+  answer: DeviceReply,
+  expected: string,
+): Promise<void> {
+  check(answer.kind === 'ok', expected, JSON.stringify(answer.text));
+  const socket = await step('wait for the connect-back', () => listener.accept());
+  hangUp(socket);
 }

@@ -9,3 +9,4 @@ export {
   RigFailure,
   requirement,
 } from './requirement.ts';
+export { freshSketchVersion, requireConsole, resetDevice, sketchImageFor } from './sketch-device.ts';

@@ -7,9 +7,14 @@ import {
 } from '../../drivers/http/index.ts';
 import type { ConsoleLine } from '../../drivers/serial/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
-import { buildEsp8266Sketch } from '../../fixtures/esp8266-sketch/index.ts';
-import { buildEsp32Image } from '../../fixtures/index.ts';
-import { cycleOffMs, RigFailure } from '../framework/index.ts';
+import {
+  cycleOffMs,
+  freshSketchVersion,
+  RigFailure,
+  requireConsole,
+  resetDevice,
+  sketchImageFor,
+} from '../framework/index.ts';
 
 /**
  * What the suites of this profile need from a device besides HTTP: its boot lines. The test
@@ -23,7 +28,6 @@ const READY = /HTTPUpdateServer ready!/;
 const EBOOT_COPY = /@cp:B?(?<result>\d+)/;
 /** How long a power switch keeps the board off when the rig has no reset line. */
 const RESET_OFF_MS = 200;
-const PROJECT = 'ota-conformance';
 
 /** The exact success body of both servers (reference arduino-ota.md §2.1, §2.2). */
 export const SUCCESS_BODY = '<META http-equiv="refresh" content="15;URL=/">Update Success! Rebooting...';
@@ -148,29 +152,7 @@ export function isSuccess(result: WebUploadResult): boolean {
   return result.outcome === 'answered' && result.status === 200 && result.body === SUCCESS_BODY;
 }
 
-/**
- * A build of the platform's image kind carrying `version`: an Arduino sketch (eboot, padding, app
- * with the version descriptor) for an ESP8266, an app image for an ESP32. Small, so each
- * requirement stays fast.
- */
-export function imageFor(target: Target, version: string, seed = 1): Uint8Array {
-  if (target.platform === 'esp32') {
-    return buildEsp32Image({ size: 64 * 1024, version, projectName: PROJECT, seed });
-  }
-  return buildEsp8266Sketch({ version, projectName: PROJECT, appSize: 32 * 1024, seed });
-}
-
-let versionCounter = 0;
-/** A version no earlier run left on the device (≤ 31 bytes, the descriptor's limit). */
-export function freshVersion(label: string): string {
-  versionCounter++;
-  return `${label}-${Date.now().toString(36).slice(-6)}${versionCounter}`;
-}
-
-function requireConsole(target: Target) {
-  if (target.console === undefined) throw new RigFailure(`target ${target.name}: no console`);
-  return target.console;
-}
+export { freshSketchVersion as freshVersion, sketchImageFor as imageFor };
 
 function rebootTimeoutMs(target: Target): number {
   return target.description.limits?.rebootTimeoutMs ?? target.stepTimeoutMs;
@@ -182,13 +164,7 @@ async function restart(target: Target, how: 'reset' | 'power-cycle'): Promise<vo
     await target.power.cycle(cycleOffMs(target, RESET_OFF_MS));
     return;
   }
-  const driver = target.reset;
-  if (driver === undefined) throw new RigFailure(`target ${target.name}: no reset or power driver`);
-  if ('reset' in driver && typeof driver.reset === 'function') {
-    await driver.reset();
-    return;
-  }
-  if ('cycle' in driver) await driver.cycle(cycleOffMs(target, RESET_OFF_MS));
+  await resetDevice(target);
 }
 
 /**
