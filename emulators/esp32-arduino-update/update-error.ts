@@ -1,16 +1,11 @@
+import { SHARED_UPDATE_ERROR, sharedUpdateErrorText } from '../arduino-update-core/index.ts';
+
 /**
  * UPDATE_ERROR_* of arduino-esp32 libraries/Update/src/Update.h (reference/arduino-ota.md §5.1).
  * Codes 8 and up mean other things than on ESP8266 (§7 pitfall 6).
  */
 export const Esp32UpdateError = {
-  OK: 0,
-  WRITE: 1,
-  ERASE: 2,
-  READ: 3,
-  SPACE: 4,
-  SIZE: 5,
-  STREAM: 6,
-  MD5: 7,
+  ...SHARED_UPDATE_ERROR,
   MAGIC_BYTE: 8,
   ACTIVATE: 9,
   NO_PARTITION: 10,
@@ -22,13 +17,6 @@ export const Esp32UpdateError = {
 export type Esp32UpdateErrorCode = (typeof Esp32UpdateError)[keyof typeof Esp32UpdateError];
 
 const ERROR_TEXT: Readonly<Record<number, string>> = {
-  0: 'No Error',
-  1: 'Flash Write Failed',
-  2: 'Flash Erase Failed',
-  3: 'Flash Read Failed',
-  4: 'Not Enough Space',
-  5: 'Bad Size Given',
-  6: 'Stream Read Timeout',
   7: 'MD5 Check Failed',
   8: 'Wrong Magic Byte',
   9: 'Could Not Activate The Firmware',
@@ -41,5 +29,5 @@ const ERROR_TEXT: Readonly<Record<number, string>> = {
 
 /** `_err2str`: the text of a code, `UNKNOWN` for anything else. */
 export function esp32UpdateErrorText(code: number): string {
-  return ERROR_TEXT[code] ?? 'UNKNOWN';
+  return sharedUpdateErrorText(code) ?? ERROR_TEXT[code] ?? 'UNKNOWN';
 }

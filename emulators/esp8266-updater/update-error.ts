@@ -1,13 +1,8 @@
+import { SHARED_UPDATE_ERROR, sharedUpdateErrorText } from '../arduino-update-core/index.ts';
+
 /** UPDATE_ERROR_* of cores/esp8266/Updater.h (HEAD). Codes 8–16 mean other things on ESP32. */
 export const UpdateError = {
-  OK: 0,
-  WRITE: 1,
-  ERASE: 2,
-  READ: 3,
-  SPACE: 4,
-  SIZE: 5,
-  STREAM: 6,
-  MD5: 7,
+  ...SHARED_UPDATE_ERROR,
   FLASH_CONFIG: 8,
   NEW_FLASH_CONFIG: 9,
   MAGIC_BYTE: 10,
@@ -40,27 +35,18 @@ export function usesLegacyErrorPrinting(core: CoreVersion): boolean {
 }
 
 /**
- * The text for a code as that core words it. On 3.1.2/HEAD this is getErrorString(); on ≤ 3.0.2,
+ * The text for a code as that core words it (codes 0–6 alike in every release and on ESP32). On 3.1.2/HEAD this is getErrorString(); on ≤ 3.0.2,
  * which has no getErrorString(), it is what printError() prints after the `ERROR[n]: ` prefix,
  * without its line ending.
  */
 export function errorText(core: CoreVersion, code: number, context: ErrorContext): string {
+  const shared = sharedUpdateErrorText(code);
+  if (shared !== undefined) return shared;
+  // Worded alike by every ESP8266 release.
+  if (code === UpdateError.SIGN) return 'Signature verification failed';
+  if (code === UpdateError.BOOTSTRAP) return 'Invalid bootstrapping state, reset ESP8266 before updating';
   if (usesLegacyErrorPrinting(core)) return legacyErrorText(core, code, context);
   switch (code) {
-    case UpdateError.OK:
-      return 'No Error';
-    case UpdateError.WRITE:
-      return 'Flash Write Failed';
-    case UpdateError.ERASE:
-      return 'Flash Erase Failed';
-    case UpdateError.READ:
-      return 'Flash Read Failed';
-    case UpdateError.SPACE:
-      return 'Not Enough Space';
-    case UpdateError.SIZE:
-      return 'Bad Size Given';
-    case UpdateError.STREAM:
-      return 'Stream Read Timeout';
     case UpdateError.MD5:
       return `MD5 verification failed: expected: ${context.targetMd5}, calculated: ${context.calculatedMd5}`;
     case UpdateError.FLASH_CONFIG:
@@ -69,10 +55,6 @@ export function errorText(core: CoreVersion, code: number, context: ErrorContext
       return `new Flash config wrong, real size: ${context.realFlashSize}`;
     case UpdateError.MAGIC_BYTE:
       return 'Magic byte is not 0xE9';
-    case UpdateError.BOOTSTRAP:
-      return 'Invalid bootstrapping state, reset ESP8266 before updating';
-    case UpdateError.SIGN:
-      return 'Signature verification failed';
     case UpdateError.NO_DATA:
       return 'No data supplied';
     case UpdateError.OOM:
@@ -90,34 +72,16 @@ export function errorText(core: CoreVersion, code: number, context: ErrorContext
 
 function legacyErrorText(core: CoreVersion, code: number, context: ErrorContext): string {
   switch (code) {
-    case UpdateError.OK:
-      return 'No Error';
-    case UpdateError.WRITE:
-      return 'Flash Write Failed';
-    case UpdateError.ERASE:
-      return 'Flash Erase Failed';
-    case UpdateError.READ:
-      return 'Flash Read Failed';
-    case UpdateError.SPACE:
-      return 'Not Enough Space';
-    case UpdateError.SIZE:
-      return 'Bad Size Given';
-    case UpdateError.STREAM:
-      return 'Stream Read Timeout';
     case UpdateError.NO_DATA:
       return core === '3.0.2' ? 'No data supplied' : 'UNKNOWN';
     case UpdateError.MD5:
       return `MD5 Failed: expected:${context.targetMd5}, calculated:${context.calculatedMd5}`;
-    case UpdateError.SIGN:
-      return 'Signature verification failed';
     case UpdateError.FLASH_CONFIG:
       return `Flash config wrong real: ${context.realFlashSize} IDE: ${context.sdkFlashSize}`;
     case UpdateError.NEW_FLASH_CONFIG:
       return `new Flash config wrong real: ${context.realFlashSize}`;
     case UpdateError.MAGIC_BYTE:
       return 'Magic byte is wrong, not 0xE9';
-    case UpdateError.BOOTSTRAP:
-      return 'Invalid bootstrapping state, reset ESP8266 before updating';
     default:
       return 'UNKNOWN';
   }

@@ -1,0 +1,1 @@
+export { SHARED_UPDATE_ERROR, sharedUpdateErrorText } from './update-error-codes.ts';
