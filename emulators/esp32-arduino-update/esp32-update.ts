@@ -1,5 +1,5 @@
-import { createHash, type Hash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SectorBuffer, UpdateMd5 } from '../arduino-update-core/index.ts';
 import { EspError, type EspOtaOps } from '../esp32-ota-ops/index.ts';
 import type { NorFlash } from '../flash/index.ts';
 import { type PartitionEntry, type PartitionTable, PartitionType } from '../partition-table/index.ts';
@@ -100,17 +100,14 @@ export class Esp32Update {
   private readonly commands: ReturnType<typeof updateCommands>;
 
   private error: number = Esp32UpdateError.OK;
-  private buffer: Uint8Array | undefined;
-  private bufferLen = 0;
+  private buffer: SectorBuffer | undefined;
   private skipBuffer: Uint8Array | undefined;
   private partition: PartitionEntry | undefined;
   private partitionOffset = 0;
   private updateSize = 0;
   private progressBytes = 0;
   private command = U_FLASH;
-  private targetMd5 = '';
-  private md5: Hash = createHash('md5');
-  private md5Hex = '';
+  private readonly md5 = new UpdateMd5();
   private progressCallback: ((progress: number, total: number) => void) | undefined;
 
   constructor(options: Esp32UpdateOptions) {
@@ -140,9 +137,8 @@ export class Esp32Update {
     if (this.updateSize > 0) return false;
     this.reset();
     this.error = Esp32UpdateError.OK;
-    this.targetMd5 = '';
-    this.md5 = createHash('md5');
-    this.md5Hex = '';
+    this.md5.target = '';
+    this.md5.restart();
     if (size === 0) {
       this.error = Esp32UpdateError.SIZE;
       return false;
@@ -165,7 +161,7 @@ export class Esp32Update {
     }
     this.partition = partition;
     this.partitionOffset = partitionOffset;
-    this.buffer = new Uint8Array(SECTOR_SIZE);
+    this.buffer = new SectorBuffer(SECTOR_SIZE);
     this.updateSize = updateSize;
     this.command = command;
     return true;
@@ -173,33 +169,23 @@ export class Esp32Update {
 
   /** Exactly 32 characters or it is refused. */
   setMD5(expectedMd5: string): boolean {
-    if (expectedMd5.length !== 32) return false;
-    this.targetMd5 = this.core === 'newest' ? expectedMd5.toLowerCase() : expectedMd5;
-    return true;
+    return this.md5.setTarget(expectedMd5, (md5) => (this.core === 'newest' ? md5.toLowerCase() : md5));
   }
 
   /** Buffers to 4096-byte sectors; returns the bytes taken (0 after an error). */
   write(data: Uint8Array): number {
     const buffer = this.buffer;
     if (this.hasError() || !this.isRunning() || buffer === undefined) return 0;
-    const length = data.length;
     // The C code compares with remaining(), which does not count bytes still in the buffer.
-    if (length > this.remaining()) {
+    if (data.length > this.remaining()) {
       this.abortWith(Esp32UpdateError.SPACE);
       return 0;
     }
-    let left = length;
-    while (this.bufferLen + left > SECTOR_SIZE) {
-      const toBuffer = SECTOR_SIZE - this.bufferLen;
-      buffer.set(data.subarray(length - left, length - left + toBuffer), this.bufferLen);
-      this.bufferLen += toBuffer;
-      if (!this.writeBuffer()) return length - left;
-      left -= toBuffer;
-    }
-    buffer.set(data.subarray(length - left), this.bufferLen);
-    this.bufferLen += left;
-    if (this.bufferLen === this.remaining() && !this.writeBuffer()) return length - left;
-    return length;
+    return buffer.fill(
+      data,
+      () => this.remaining(),
+      () => this.writeBuffer(),
+    );
   }
 
   /**
@@ -217,7 +203,7 @@ export class Esp32Update {
     while (this.remaining() > 0) {
       const buffer = this.buffer;
       if (buffer === undefined) return written;
-      const bytesToRead = Math.min(SECTOR_SIZE - this.bufferLen, this.remaining());
+      const bytesToRead = Math.min(buffer.capacity - buffer.length, this.remaining());
       const chunk = (await source.readBytes(bytesToRead)).subarray(0, bytesToRead);
       if (chunk.length === 0) {
         timeoutFailures++;
@@ -229,9 +215,8 @@ export class Esp32Update {
       } else {
         timeoutFailures = 0;
       }
-      buffer.set(chunk, this.bufferLen);
-      this.bufferLen += chunk.length;
-      if (this.bufferLen === this.remaining() || this.bufferLen === SECTOR_SIZE) {
+      buffer.append(chunk);
+      if (buffer.length === this.remaining() || buffer.length === buffer.capacity) {
         if (!this.writeBuffer()) return written;
         await this.pace();
       }
@@ -252,11 +237,11 @@ export class Esp32Update {
       return false;
     }
     if (evenIfRemaining) {
-      if (this.bufferLen > 0) this.writeBuffer();
+      if ((this.buffer?.length ?? 0) > 0) this.writeBuffer();
       this.updateSize = this.progressBytes;
     }
-    this.md5Hex = this.md5.copy().digest('hex');
-    if (this.targetMd5.length > 0 && this.targetMd5 !== this.md5Hex) {
+    const md5Hex = this.md5.finish();
+    if (this.md5.target.length > 0 && this.md5.target !== md5Hex) {
       this.abortWith(Esp32UpdateError.MD5);
       return false;
     }
@@ -332,7 +317,7 @@ export class Esp32Update {
 
   /** MD5 (hex) of the bytes flushed so far, or of the whole image after end(). */
   md5String(): string {
-    return this.md5Hex !== '' ? this.md5Hex : this.md5.copy().digest('hex');
+    return this.md5.hex();
   }
 
   /** The partition being written, for a status page or a test. */
@@ -401,13 +386,13 @@ export class Esp32Update {
     if (buffer === undefined || partition === undefined) return false;
     let skip = 0;
     if (this.progressBytes === 0 && this.command === U_FLASH) {
-      if (buffer[0] !== IMAGE_MAGIC) {
+      if (buffer.bytes[0] !== IMAGE_MAGIC) {
         // No AES key can be set in this model, so an engaged decryption always fails.
         this.abortWith(this.cryptAuto ? Esp32UpdateError.DECRYPT : Esp32UpdateError.MAGIC_BYTE);
         return false;
       }
       skip = HELD_BACK_BYTES;
-      this.skipBuffer = buffer.slice(0, skip);
+      this.skipBuffer = buffer.bytes.slice(0, skip);
     }
     if (this.progressBytes === 0) this.progressCallback?.(0, this.updateSize);
     const base = partition.offset + this.partitionOffset;
@@ -422,15 +407,15 @@ export class Esp32Update {
         return false;
       }
     }
-    const payload = buffer.subarray(skip, this.bufferLen);
+    const payload = buffer.bytes.subarray(skip, buffer.length);
     // Empty (all 0xFF) sectors are skipped on plain partitions: the erase already left them so.
     if ((partition.encrypted || hasData(payload)) && !this.writeInPartition(offset + skip, payload)) {
       this.abortWith(Esp32UpdateError.WRITE);
       return false;
     }
-    this.md5.update(buffer.subarray(0, this.bufferLen));
-    this.progressBytes += this.bufferLen;
-    this.bufferLen = 0;
+    this.md5.update(buffer.held());
+    this.progressBytes += buffer.length;
+    buffer.length = 0;
     this.progressCallback?.(this.progressBytes, this.updateSize);
     return true;
   }
@@ -490,7 +475,6 @@ export class Esp32Update {
   private reset(): void {
     this.buffer = undefined;
     this.skipBuffer = undefined;
-    this.bufferLen = 0;
     this.progressBytes = 0;
     this.updateSize = 0;
     this.command = U_FLASH;

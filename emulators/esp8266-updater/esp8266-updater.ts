@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import { SectorBuffer, UpdateMd5 } from '../arduino-update-core/index.ts';
 import { FlashAddressError, type NorFlash } from '../flash/index.ts';
 import { ACTION_COPY_RAW, encodeEbootCommand } from './eboot-command.ts';
 import {
@@ -91,16 +91,12 @@ export class Esp8266Updater {
   private readonly faults: FlashFaults;
 
   private error = 0;
-  private buffer: Uint8Array | undefined;
-  private bufferLen = 0;
-  private bufferSize = 0;
+  private buffer: SectorBuffer | undefined;
   private updateSize = 0;
   private startAddress = 0;
   private currentAddress = 0;
   private command: number = U_FLASH;
-  private targetMd5 = '';
-  private md5: Hash = createHash('md5');
-  private calculatedMd5 = '';
+  private readonly md5 = new UpdateMd5();
 
   constructor(options: Esp8266UpdaterOptions) {
     this.flash = options.flash;
@@ -138,10 +134,9 @@ export class Esp8266Updater {
     this.error = UpdateError.OK;
     if (this.core !== '2.7.4') {
       // 2.7.4 kept the previous target MD5, so a stale setMD5() applied to the next update too.
-      this.targetMd5 = '';
+      this.md5.target = '';
     }
-    this.md5 = createHash('md5');
-    this.calculatedMd5 = '';
+    this.md5.restart();
 
     const commandNumber = command === 'flash' ? U_FLASH : command === 'fs' ? U_FS : command;
     const currentSketchSize = roundUpToSector(this.layout.sketchSize);
@@ -178,50 +173,39 @@ export class Esp8266Updater {
     this.startAddress = updateStartAddress;
     this.currentAddress = updateStartAddress;
     this.updateSize = size;
-    this.bufferSize = this.freeHeap > 2 * FLASH_SECTOR_SIZE ? FLASH_SECTOR_SIZE : 256;
-    if (this.freeHeap < this.bufferSize) {
+    const bufferSize = this.freeHeap > 2 * FLASH_SECTOR_SIZE ? FLASH_SECTOR_SIZE : 256;
+    if (this.freeHeap < bufferSize) {
       if (this.core === '2.7.4' || this.core === '3.0.2') {
         throw new Esp8266CoreAbortError(
-          `core ${this.core} allocates the ${this.bufferSize}-byte update buffer with a plain new, which aborts with only ${this.freeHeap} bytes free`,
+          `core ${this.core} allocates the ${bufferSize}-byte update buffer with a plain new, which aborts with only ${this.freeHeap} bytes free`,
         );
       }
       this.setError(UpdateError.OOM);
       return false;
     }
-    this.buffer = new Uint8Array(this.bufferSize);
+    this.buffer = new SectorBuffer(bufferSize);
     this.command = commandNumber;
     return true;
   }
 
   /** Exactly 32 characters or it is refused; compared case-insensitively at end(). */
   setMD5(expectedMd5: string): boolean {
-    if (expectedMd5.length !== 32) return false;
-    this.targetMd5 = expectedMd5;
-    return true;
+    return this.md5.setTarget(expectedMd5);
   }
 
   write(data: Uint8Array): number {
     const buffer = this.buffer;
     if (this.hasError() || !this.isRunning() || buffer === undefined) return 0;
-    const length = data.length;
-    if (this.progress() + this.bufferLen + length > this.updateSize) {
+    // Unlike ESP32's Update, the bytes still in the buffer count against the size.
+    if (this.progress() + buffer.length + data.length > this.updateSize) {
       this.setError(UpdateError.SPACE);
       return 0;
     }
-    let left = length;
-    while (this.bufferLen + left > this.bufferSize) {
-      const toBuffer = this.bufferSize - this.bufferLen;
-      buffer.set(data.subarray(length - left, length - left + toBuffer), this.bufferLen);
-      this.bufferLen += toBuffer;
-      if (!this.writeBuffer()) return length - left;
-      left -= toBuffer;
-    }
-    buffer.set(data.subarray(length - left), this.bufferLen);
-    this.bufferLen += left;
-    if (this.bufferLen === this.remaining()) {
-      if (!this.writeBuffer()) return length - left;
-    }
-    return length;
+    return buffer.fill(
+      data,
+      () => this.remaining(),
+      () => this.writeBuffer(),
+    );
   }
 
   /**
@@ -244,7 +228,7 @@ export class Esp8266Updater {
       const buffer = this.buffer;
       if (buffer === undefined) return written;
       // remaining() does not count buffered bytes; the core sizes the read the same way.
-      const bytesToRead = Math.min(this.bufferSize - this.bufferLen, this.remaining());
+      const bytesToRead = Math.min(buffer.capacity - buffer.length, this.remaining());
       const chunk = source.readBytes(bytesToRead).subarray(0, bytesToRead);
       if (chunk.length === 0) {
         emptyReads++;
@@ -259,12 +243,8 @@ export class Esp8266Updater {
       }
       emptyReads = 0;
       idleMs = 0;
-      buffer.set(chunk, this.bufferLen);
-      this.bufferLen += chunk.length;
-      if (
-        (this.bufferLen === this.remaining() || this.bufferLen === this.bufferSize) &&
-        !this.writeBuffer()
-      ) {
+      buffer.append(chunk);
+      if ((buffer.length === this.remaining() || buffer.length === buffer.capacity) && !this.writeBuffer()) {
         return written;
       }
       written += chunk.length;
@@ -285,15 +265,14 @@ export class Esp8266Updater {
       return false;
     }
     if (evenIfRemaining) {
-      if (this.bufferLen > 0) this.writeBuffer();
+      if ((this.buffer?.length ?? 0) > 0) this.writeBuffer();
       this.updateSize = this.progress();
     }
 
     if (this.verifier !== undefined) {
       if (!this.verifySignature(this.verifier)) return false;
-    } else if (this.targetMd5.length > 0) {
-      this.calculatedMd5 = this.md5.copy().digest('hex');
-      if (this.targetMd5.toLowerCase() !== this.calculatedMd5) {
+    } else if (this.md5.target.length > 0) {
+      if (this.md5.target.toLowerCase() !== this.md5.finish()) {
         this.setError(UpdateError.MD5);
         return false;
       }
@@ -356,7 +335,7 @@ export class Esp8266Updater {
 
   /** MD5 (hex, lower case) of the bytes received so far, as sent (before any flash-mode patch). */
   md5String(): string {
-    return this.calculatedMd5 !== '' ? this.calculatedMd5 : this.md5.copy().digest('hex');
+    return this.md5.hex();
   }
 
   /** Where the update is being written (0 when no update is running). */
@@ -366,8 +345,8 @@ export class Esp8266Updater {
 
   private errorContext(): ErrorContext {
     return {
-      targetMd5: this.targetMd5,
-      calculatedMd5: this.calculatedMd5,
+      targetMd5: this.md5.target,
+      calculatedMd5: this.md5.finished(),
       realFlashSize: this.flash.size,
       sdkFlashSize: this.layout.flashSize,
     };
@@ -381,7 +360,6 @@ export class Esp8266Updater {
 
   private reset(): void {
     this.buffer = undefined;
-    this.bufferLen = 0;
     this.startAddress = 0;
     this.currentAddress = 0;
     this.updateSize = 0;
@@ -402,12 +380,12 @@ export class Esp8266Updater {
     let bufferFlashMode = 0;
     if (
       this.currentAddress === this.startAddress &&
-      buffer[0] !== GZIP_FIRST_BYTE &&
+      buffer.bytes[0] !== GZIP_FIRST_BYTE &&
       this.command === U_FLASH
     ) {
-      bufferFlashMode = buffer[FLASH_MODE_OFFSET] ?? 0;
+      bufferFlashMode = buffer.bytes[FLASH_MODE_OFFSET] ?? 0;
       if (magicFlashChipMode(bufferFlashMode) !== this.layout.flashMode) {
-        buffer[FLASH_MODE_OFFSET] = this.layout.flashMode;
+        buffer.bytes[FLASH_MODE_OFFSET] = this.layout.flashMode;
         modifiedFlashMode = true;
       }
     }
@@ -416,15 +394,15 @@ export class Esp8266Updater {
       this.setError(UpdateError.ERASE);
       return false;
     }
-    const writeResult = this.programFlash(this.currentAddress, buffer.subarray(0, this.bufferLen));
-    if (modifiedFlashMode) buffer[FLASH_MODE_OFFSET] = bufferFlashMode;
+    const writeResult = this.programFlash(this.currentAddress, buffer.held());
+    if (modifiedFlashMode) buffer.bytes[FLASH_MODE_OFFSET] = bufferFlashMode;
     if (!writeResult) {
       this.setError(UpdateError.WRITE);
       return false;
     }
-    if (this.verifier === undefined) this.md5.update(buffer.subarray(0, this.bufferLen));
-    this.currentAddress += this.bufferLen;
-    this.bufferLen = 0;
+    if (this.verifier === undefined) this.md5.update(buffer.held());
+    this.currentAddress += buffer.length;
+    buffer.length = 0;
     return true;
   }
 
