@@ -9,4 +9,5 @@ export {
   RigFailure,
   requirement,
 } from './requirement.ts';
+export { startRigUpdateServer } from './rig-update-server.ts';
 export { freshSketchVersion, requireConsole, resetDevice, sketchImageFor } from './sketch-device.ts';

@@ -1,14 +1,13 @@
 import type { Target } from '../../drivers/target/index.ts';
-import {
-  type RecordedRequest,
-  type Routes,
-  type Script,
-  type StartedUpdateServer,
-  startUpdateServer,
+import type {
+  RecordedRequest,
+  Routes,
+  Script,
+  StartedUpdateServer,
 } from '../../drivers/update-server/index.ts';
 import { writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
 import { buildEsp32Image, buildEsp8266Image } from '../../fixtures/index.ts';
-import { cycleOffMs, RigFailure } from '../framework/index.ts';
+import { cycleOffMs, RigFailure, startRigUpdateServer } from '../framework/index.ts';
 
 /*
  * What the three pull-profile suites (http-update, esp-https-ota, luartos) share: the harness as
@@ -102,31 +101,7 @@ export class PullSession {
   static async open(target: Target, idle: Script): Promise<PullSession> {
     const where = target.description.updateServer;
     if (!where?.port) throw new RigFailure(`target ${target.name}: no update server port in the rig`);
-    const tls = where.tls;
-    let server: StartedUpdateServer;
-    try {
-      server = await startUpdateServer({
-        host: where.host ?? '127.0.0.1',
-        port: where.port,
-        routes: { '*': idle },
-        ...(tls
-          ? {
-              tls: {
-                key: tls.keyPem,
-                cert: tls.certPem,
-                ...(tls.minVersion ? { minVersion: tls.minVersion } : {}),
-              },
-            }
-          : {}),
-      });
-    } catch (error) {
-      throw new RigFailure(
-        `target ${target.name}: cannot start the update server: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
-    }
+    const server = await startRigUpdateServer(target, { ...where, port: where.port }, { '*': idle });
     return new PullSession(target, server);
   }
 

@@ -7,10 +7,10 @@ import {
   type RecordedRequest,
   type ScriptedResponse,
   type StartedUpdateServer,
-  startUpdateServer,
 } from '../../../drivers/update-server/index.ts';
 import { cycleOffMs } from '../power-off-time.ts';
 import { RigFailure } from '../requirement.ts';
+import { startRigUpdateServer } from '../rig-update-server.ts';
 import type { BootWatch } from './boot-watch.ts';
 import { StrategyUnsupportedError } from './errors.ts';
 import { consoleTail, rebootTimeoutMs } from './observe.ts';
@@ -94,30 +94,7 @@ export async function pullDelivery(
     }
     return idleFromNow ? idle : offer;
   };
-  const tls = where.tls;
-  try {
-    server = await startUpdateServer({
-      host: where.host ?? '127.0.0.1',
-      port: where.port,
-      routes: { '*': decide },
-      ...(tls
-        ? {
-            tls: {
-              key: tls.keyPem,
-              cert: tls.certPem,
-              ...(tls.minVersion ? { minVersion: tls.minVersion } : {}),
-            },
-          }
-        : {}),
-    });
-  } catch (error) {
-    throw new RigFailure(
-      `target ${target.name}: cannot start the update server: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
-  }
+  server = await startRigUpdateServer(target, { ...where, port: where.port }, { '*': decide });
   const mark = target.console?.lines().length ?? 0;
   try {
     const step = 'trigger an update check';
