@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SectorBuffer, UpdateMd5 } from '../arduino-update-core/index.ts';
+import { SectorBuffer, UpdateMd5, UpdateStatus } from '../arduino-update-core/index.ts';
 import { EspError, type EspOtaOps } from '../esp32-ota-ops/index.ts';
 import type { NorFlash } from '../flash/index.ts';
 import { type PartitionEntry, type PartitionTable, PartitionType } from '../partition-table/index.ts';
@@ -87,7 +87,7 @@ const FAT_PARTITION_OFFSET = 0x1000;
  * back until end() so a partly written app cannot boot, and activates it with
  * esp_ota_set_boot_partition(). One object per boot, like the global `Update`.
  */
-export class Esp32Update {
+export class Esp32Update extends UpdateStatus {
   readonly core: Esp32UpdateCore;
   private readonly flash: NorFlash;
   private readonly ota: EspOtaOps;
@@ -99,18 +99,17 @@ export class Esp32Update {
   private readonly pace: () => Promise<void>;
   private readonly commands: ReturnType<typeof updateCommands>;
 
-  private error: number = Esp32UpdateError.OK;
   private buffer: SectorBuffer | undefined;
   private skipBuffer: Uint8Array | undefined;
   private partition: PartitionEntry | undefined;
   private partitionOffset = 0;
-  private updateSize = 0;
   private progressBytes = 0;
   private command = U_FLASH;
   private readonly md5 = new UpdateMd5();
   private progressCallback: ((progress: number, total: number) => void) | undefined;
 
   constructor(options: Esp32UpdateOptions) {
+    super();
     this.flash = options.flash;
     this.ota = options.ota;
     this.table = options.table;
@@ -274,18 +273,6 @@ export class Esp32Update {
     }
   }
 
-  getError(): number {
-    return this.error;
-  }
-
-  hasError(): boolean {
-    return this.error !== Esp32UpdateError.OK;
-  }
-
-  clearError(): void {
-    this.error = Esp32UpdateError.OK;
-  }
-
   errorString(): string {
     return esp32UpdateErrorText(this.error);
   }
@@ -295,24 +282,8 @@ export class Esp32Update {
     return `${this.errorString()}\r\n`;
   }
 
-  isRunning(): boolean {
-    return this.updateSize > 0;
-  }
-
-  isFinished(): boolean {
-    return this.progressBytes === this.updateSize;
-  }
-
-  size(): number {
-    return this.updateSize;
-  }
-
   progress(): number {
     return this.progressBytes;
-  }
-
-  remaining(): number {
-    return this.updateSize - this.progressBytes;
   }
 
   /** MD5 (hex) of the bytes flushed so far, or of the whole image after end(). */

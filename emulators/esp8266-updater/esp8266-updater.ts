@@ -1,4 +1,4 @@
-import { SectorBuffer, UpdateMd5 } from '../arduino-update-core/index.ts';
+import { SectorBuffer, UpdateMd5, UpdateStatus } from '../arduino-update-core/index.ts';
 import { FlashAddressError, type NorFlash } from '../flash/index.ts';
 import { ACTION_COPY_RAW, encodeEbootCommand } from './eboot-command.ts';
 import {
@@ -79,7 +79,7 @@ const STREAM_RETRY_DELAY_MS = 100;
  * writes an FS image in place), checks it at end() and leaves eboot a copy command in RTC memory.
  * Behaviour follows the chosen core release; power cuts surface as the flash's FlashPowerLostError.
  */
-export class Esp8266Updater {
+export class Esp8266Updater extends UpdateStatus {
   readonly core: CoreVersion;
   private readonly flash: NorFlash;
   private readonly layout: Esp8266Layout;
@@ -90,15 +90,14 @@ export class Esp8266Updater {
   private readonly freeHeap: number;
   private readonly faults: FlashFaults;
 
-  private error = 0;
   private buffer: SectorBuffer | undefined;
-  private updateSize = 0;
   private startAddress = 0;
   private currentAddress = 0;
   private command: number = U_FLASH;
   private readonly md5 = new UpdateMd5();
 
   constructor(options: Esp8266UpdaterOptions) {
+    super();
     this.flash = options.flash;
     this.layout = options.layout;
     this.rtc = options.rtc;
@@ -292,18 +291,6 @@ export class Esp8266Updater {
     return true;
   }
 
-  getError(): number {
-    return this.error;
-  }
-
-  hasError(): boolean {
-    return this.error !== UpdateError.OK;
-  }
-
-  clearError(): void {
-    this.error = UpdateError.OK;
-  }
-
   getErrorString(): string {
     return errorText(this.core, this.error, this.errorContext());
   }
@@ -313,24 +300,8 @@ export class Esp8266Updater {
     return formatPrintError(this.core, this.error, this.errorContext());
   }
 
-  isRunning(): boolean {
-    return this.updateSize > 0;
-  }
-
-  isFinished(): boolean {
-    return this.currentAddress === this.startAddress + this.updateSize;
-  }
-
-  size(): number {
-    return this.updateSize;
-  }
-
   progress(): number {
     return this.currentAddress - this.startAddress;
-  }
-
-  remaining(): number {
-    return this.updateSize - (this.currentAddress - this.startAddress);
   }
 
   /** MD5 (hex, lower case) of the bytes received so far, as sent (before any flash-mode patch). */
