@@ -87,8 +87,9 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   const grepPattern = options.grep
     ? `(?:^|\\.suite\\.ts )${options.grep.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`
     : undefined;
-  // One test file per target: a two-line entry that names it (target-suites.ts does the rest).
-  const entriesRoot = join(PROJECT_ROOT, 'reports', 'out', 'entries');
+  // One test file per target: a two-line entry that names it (target-suites.ts does the rest),
+  // written beside the results (the --out folder is writable; the installed package may not be).
+  const entriesRoot = join(outDir, 'entries');
   removeEntriesOfDeadRuns(entriesRoot);
   const entriesDir = join(entriesRoot, `run-${process.pid}`);
   rmSync(entriesDir, { recursive: true, force: true });
@@ -125,7 +126,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
           // worker per target, all at once (the suites wait on devices far more than they compute),
           // each a fresh thread that runs its target's suites one after another from start to end.
           name: 'conformance',
-          include: [`${relative(PROJECT_ROOT, entriesDir)}/*${ENTRY_SUFFIX}`],
+          include: [`${escapeGlob(entriesDir)}/*${ENTRY_SUFFIX}`],
           pool: 'threads',
           isolate: true,
           maxWorkers: Number(
@@ -145,6 +146,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     }
   } finally {
     rmSync(entriesDir, { recursive: true, force: true });
+    if (readdirSync(entriesRoot).length === 0) rmSync(entriesRoot, { recursive: true, force: true });
     await started.stop();
   }
 
@@ -178,6 +180,11 @@ const ENTRY_SUFFIX = '.entry.ts';
 /** A target's entry file is named after it, so reports can tell which target a test ran against. */
 export function entryFileName(target: string): string {
   return `${encodeURIComponent(target)}${ENTRY_SUFFIX}`;
+}
+
+/** A path as a literal in a glob (an --out folder may hold brackets or parentheses). */
+function escapeGlob(path: string): string {
+  return path.replace(/[()[\]{}*?!+@\\]/g, '\\$&');
 }
 
 /** A run that was killed leaves its entry files behind; the next run clears them. */
