@@ -111,8 +111,11 @@ export interface Esp8266Services {
   readonly layout: Esp8266Layout;
   readonly rtc: RtcUserMemory;
   readonly core: CoreVersion;
-  /** A fresh `Update` object (the Arduino core's global Updater, as it is after boot). */
-  createUpdater(): Esp8266Updater;
+  /**
+   * A fresh `Update` object (the Arduino core's global Updater, as it is after boot); a firmware's
+   * defect may ask for a broken one.
+   */
+  createUpdater(broken?: Pick<Esp8266UpdaterOptions, 'writeSketchInPlace'>): Esp8266Updater;
 }
 
 export type DeviceState = 'off' | 'booting' | 'running' | 'halted';
@@ -410,7 +413,8 @@ export class EmulatedDevice {
       layout,
       rtc,
       core,
-      createUpdater: () => new Esp8266Updater({ flash, layout, rtc, core, ...updaterOptions }),
+      createUpdater: (broken = {}) =>
+        new Esp8266Updater({ flash, layout, rtc, core, ...updaterOptions, ...broken }),
     };
     return { log: result.log, running, services };
   }

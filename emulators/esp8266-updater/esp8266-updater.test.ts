@@ -261,6 +261,16 @@ describe('end() checks', () => {
     expect(flash.read(layout.fsStart - 0x6000, image.length)).toEqual(image);
   });
 
+  it('writeSketchInPlace (a defect catalogs use): the sketch goes over 0x0 and eboot gets no command', () => {
+    const { updater, rtc, flash, layout } = makeDevice({ writeSketchInPlace: true });
+    const staging = layout.fsStart - 0x6000;
+    const before = flash.read(staging, image.length);
+    expect(upload(updater, image, md5(image))).toBe(true);
+    expect(flash.read(0, image.length)).toEqual(image);
+    expect(flash.read(staging, image.length)).toEqual(before);
+    expect(decodeEbootCommand(rtc.readEbootCommandBytes())).toBeUndefined();
+  });
+
   it('MD5 mismatch is error 7 with both sums; the right sum in upper case passes', () => {
     const { updater, rtc } = makeDevice();
     const wrong = '0'.repeat(32);

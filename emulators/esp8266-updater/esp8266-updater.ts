@@ -48,6 +48,13 @@ export interface Esp8266UpdaterOptions {
   /** ESP.getFreeHeap(): above 8192 the write buffer is 4096 bytes, else 256. */
   freeHeap?: number;
   faults?: FlashFaults;
+  /**
+   * A broken updater, for defect catalogs: a sketch is written straight over the running one at
+   * 0x0 instead of being staged below the filesystem for eboot to copy (reference arduino-ota.md
+   * §4.7: staging is what leaves the running app untouched until the image is complete). A power
+   * cut during the write then leaves half an image where the sketch was.
+   */
+  writeSketchInPlace?: boolean;
 }
 
 /** A source for writeStream(): the subset of Arduino's Stream the Updater uses. */
@@ -89,6 +96,7 @@ export class Esp8266Updater extends UpdateStatus {
   private readonly atomicFsUpdate: boolean;
   private readonly freeHeap: number;
   private readonly faults: FlashFaults;
+  private readonly writeSketchInPlace: boolean;
 
   private buffer: SectorBuffer | undefined;
   private startAddress = 0;
@@ -107,6 +115,7 @@ export class Esp8266Updater extends UpdateStatus {
     this.atomicFsUpdate = options.atomicFsUpdate ?? false;
     this.freeHeap = options.freeHeap ?? 40_000;
     this.faults = options.faults ?? {};
+    this.writeSketchInPlace = options.writeSketchInPlace ?? false;
   }
 
   begin(size: number, command: UpdateCommand = 'flash'): boolean {
@@ -144,7 +153,13 @@ export class Esp8266Updater extends UpdateStatus {
       this.layout.fsStart > roundedSize ? this.layout.fsStart - roundedSize : 0;
 
     let updateStartAddress: number;
-    if (commandNumber === U_FLASH) {
+    if (commandNumber === U_FLASH && this.writeSketchInPlace) {
+      updateStartAddress = 0;
+      if (roundedSize > this.layout.fsStart) {
+        this.setError(UpdateError.SPACE);
+        return false;
+      }
+    } else if (commandNumber === U_FLASH) {
       updateStartAddress = stagingBelowFs();
       if (updateStartAddress < currentSketchSize) {
         this.setError(UpdateError.SPACE);
@@ -282,7 +297,7 @@ export class Esp8266Updater extends UpdateStatus {
       return false;
     }
 
-    if (this.command === U_FLASH) {
+    if (this.command === U_FLASH && !this.writeSketchInPlace) {
       this.writeEbootCommand([this.startAddress, 0x00000, this.updateSize]);
     } else if (this.command === U_FS && this.atomicFsUpdate) {
       this.writeEbootCommand([this.startAddress, this.layout.fsStart, this.updateSize]);

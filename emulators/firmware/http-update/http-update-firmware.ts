@@ -249,6 +249,15 @@ export const httpUpdateFirmware: FirmwareModule = {
       description: 'restarts the chip after HTTP_UPDATE_FAILED',
     },
     {
+      name: 'writes-sketch-in-place',
+      breaks: [
+        'rollback/power-cut/1',
+        'reference/arduino-ota.md §4.7 power-loss semantics 1: the Updater stages the new sketch below the filesystem and eboot copies it only once it is complete, so a power cut during the download leaves the running sketch untouched',
+      ],
+      description:
+        'ESP8266: writes the downloaded sketch straight over the running one at 0x0 instead of staging it for eboot',
+    },
+    {
       name: 'wrong-header-values',
       breaks: [
         'http-update/request/1',

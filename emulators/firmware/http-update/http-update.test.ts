@@ -284,6 +284,39 @@ describe('http-update (ESP8266): 200 with an image', () => {
   });
 });
 
+describe('http-update (ESP8266): a power cut during the download', () => {
+  /** Cuts the power halfway through writing `image`, powers on again and reads the sketch that boots. */
+  async function cutHalfwayAndPowerOn(defects: string[]): Promise<string> {
+    const image = sketch('3.0.0', 30);
+    const server = await updateServer();
+    server.answer = () => ({ head: notModified() });
+    const emulator = await start(server, { defects });
+    await waitForLine(emulator, /^HTTP_UPDATE_NO_UPDATES$/);
+    server.answer = () => ({ head: okHead(image.length, { 'x-MD5': md5(image) }), body: image });
+    emulator.device.cutPowerAfterBytes(Math.floor(image.length / 2));
+    await emulator.device.resetPin();
+    const deadline = Date.now() + 5_000;
+    while (emulator.device.state !== 'off') {
+      if (Date.now() > deadline) throw new Error('the power was not cut during the download');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    server.answer = () => ({ head: notModified() });
+    const before = consoleText(emulator).length;
+    await emulator.device.powerOn();
+    return await waitForLine(emulator, /^Sketch \S+ version /, before, 2_000)
+      .then((line) => line.replace(/^Sketch \S+ version /, ''))
+      .catch(() => `no sketch booted: ${consoleText(emulator).slice(before).slice(-3).join(' | ')}`);
+  }
+
+  it('staged below the filesystem: the running sketch boots again after power returns', async () => {
+    expect(await cutHalfwayAndPowerOn([])).toBe(FACTORY.version);
+  });
+
+  it('defect writes-sketch-in-place: the half-written sketch is what is left at 0x0', async () => {
+    expect(await cutHalfwayAndPowerOn(['writes-sketch-in-place'])).toMatch(/^no sketch booted/);
+  });
+});
+
 describe('http-update (ESP8266): updateFS()', () => {
   it('sends mode spiffs, writes the FS in place, prints HTTP_UPDATE_OK and does not restart', async () => {
     const fsImage = new Uint8Array(12 * 1024).map((_, i) => (i * 13) & 0xff);

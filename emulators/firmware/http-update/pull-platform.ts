@@ -59,7 +59,9 @@ export function pullPlatformFor(
 
 function esp8266Platform(context: FirmwareContext): PullPlatform {
   const esp8266 = context.esp8266!;
-  const update = esp8266.createUpdater();
+  const update = esp8266.createUpdater({
+    writeSketchInPlace: context.defects.has('writes-sketch-in-place'),
+  });
   const layout = esp8266.layout;
   let firstByte = -1;
   let target: UpdateTarget = 'sketch';
