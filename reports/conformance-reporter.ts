@@ -50,7 +50,7 @@ export class ConformanceReporter implements Reporter {
 
   private recordErrors(target: string, file: string, errors: readonly { message: string }[]): void {
     if (errors.length === 0) return;
-    const entry: ConformanceResult = {
+    this.record({
       target,
       id: `${target}/suites`,
       level: 'MUST',
@@ -60,7 +60,11 @@ export class ConformanceReporter implements Reporter {
       detail: this.redact(errors.map((error) => error.message).join('\n')),
       durationMs: 0,
       file,
-    };
+    });
+  }
+
+  /** A result that is not one requirement's (a target that could not start, a suite file that did not load). */
+  record(entry: ConformanceResult): void {
     this.results.push(entry);
     appendFileSync(this.options.resultsFile, `${JSON.stringify(entry)}\n`);
     this.write(`${MARK[entry.outcome]} ${entry.target}  ${entry.text}\n${indent(entry.detail ?? '')}\n`);

@@ -63,6 +63,24 @@ describe('ota-conformance run', () => {
     expect(stderr).toMatch(/--only viperhtp: the rig has no such target; its targets: viperhttp/);
   }, 60_000);
 
+  it('reports a target it cannot start as a rig error (printed, in results.jsonl and JUnit) and exits 1', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'run-out-'));
+    const { code, stdout } = await run(['--rig', rigWith(viperhttp(['no-such-defect'])), '--out', out], {
+      RUN_TEST_TOKEN: 'run-test-token-4711',
+    });
+    expect(code).toBe(1);
+    expect(stdout).toMatch(
+      /! viperhttp {2}the target can be started and reached\n\s+.*unknown defect 'no-such-defect'/,
+    );
+    const results = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n');
+    expect(results.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({ target: 'viperhttp', id: 'viperhttp/rig', outcome: 'rig-error' }),
+    ]);
+    expect(readFileSync(join(out, 'junit.xml'), 'utf8')).toMatch(
+      /<error message="emulator viperhttp: unknown defect/,
+    );
+  }, 60_000);
+
   it('exits 0 when every MUST passes and 1 when a defect breaks one; results, JUnit and no secret in them', async () => {
     const token = 'run-test-token-4711';
     const good = mkdtempSync(join(tmpdir(), 'run-out-'));

@@ -44,8 +44,8 @@ export interface RunOutcome {
 
 /**
  * The conformance run: load the rig, start what it embeds, run every suite of each target's
- * profile as one vitest project per target, and report. Results are appended to
- * results.jsonl as each requirement ends, so a killed run keeps what it finished.
+ * profile (each target in a worker of its own, all in one vitest project), and report. Results are
+ * appended to results.jsonl as each requirement ends, so a killed run keeps what it finished.
  */
 export async function runConformance(options: RunOptions = {}): Promise<RunOutcome> {
   const env = options.env ?? process.env;
@@ -82,6 +82,20 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     root: PROJECT_ROOT,
     targetOf: targetOfEntryFile,
   });
+  // A target the run could not start is a rig error, reported (and kept) before anything runs.
+  for (const entry of started.notStarted) {
+    reporter.record({
+      target: entry.target,
+      id: `${entry.target}/rig`,
+      level: 'MUST',
+      text: 'the target can be started and reached',
+      source: options.rig ?? 'rigs/emulators.json',
+      outcome: 'rig-error',
+      detail: redactor.redact(entry.reason),
+      durationMs: 0,
+      file: '',
+    });
+  }
   // vitest matches a test's full name: the file and the describe (the suite file's path) before the
   // requirement's ID and text.
   const grepPattern = options.grep
@@ -109,6 +123,15 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     );
   }
   try {
+    // Nothing started (every target a rig error): nothing to run, only the rig errors to report.
+    if (started.descriptions.length > 0) await runSuites();
+  } finally {
+    rmSync(entriesDir, { recursive: true, force: true });
+    if (readdirSync(entriesRoot).length === 0) rmSync(entriesRoot, { recursive: true, force: true });
+    await started.stop();
+  }
+
+  async function runSuites(): Promise<void> {
     const { createVitest } = await loadingVitest;
     const vitest = await createVitest(
       'test',
@@ -144,28 +167,9 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     } finally {
       await vitest.close();
     }
-  } finally {
-    rmSync(entriesDir, { recursive: true, force: true });
-    if (readdirSync(entriesRoot).length === 0) rmSync(entriesRoot, { recursive: true, force: true });
-    await started.stop();
   }
 
-  const results = [
-    ...reporter.results,
-    ...started.notStarted.map(
-      (entry): ConformanceResult => ({
-        target: entry.target,
-        id: `${entry.target}/rig`,
-        level: 'MUST',
-        text: 'the target can be started and reached',
-        source: options.rig ?? 'rigs/emulators.json',
-        outcome: 'rig-error',
-        detail: redactor.redact(entry.reason),
-        durationMs: 0,
-        file: '',
-      }),
-    ),
-  ];
+  const results = [...reporter.results];
   const summaries = summarize(results);
   write(`\n${formatSummaryTable(summaries)}\n`);
   const junit = toJunitXml(results);
