@@ -147,6 +147,15 @@ export const arduinoOtaFirmware: FirmwareModule = {
       description:
         'answers `OK` and calls onEnd but never restarts, so the installed image does not run until someone resets the board',
     },
+    {
+      name: 'writes-sketch-in-place',
+      breaks: [
+        'rollback/power-cut/1',
+        'reference/arduino-ota.md §4.7 power-loss semantics 1: the Updater stages the new sketch below the filesystem and eboot copies it only once it is complete, so a power cut during the upload leaves the running sketch untouched',
+      ],
+      description:
+        'ESP8266: writes the uploaded sketch straight over the running one at 0x0 instead of staging it for eboot',
+    },
   ],
   start,
 };

@@ -71,7 +71,9 @@ export class ArduinoOtaService {
   ) {
     this.udp = createSocket({ type: context.host.includes(':') ? 'udp6' : 'udp4' });
     if (context.platform === 'esp8266') {
-      this.esp8266Update = context.esp8266?.createUpdater();
+      this.esp8266Update = context.esp8266?.createUpdater({
+        writeSketchInPlace: context.defects.has('writes-sketch-in-place'),
+      });
       this.acceptedCommands = [U_FLASH, U_FS];
     } else {
       this.esp32Update = esp32UpdateFor(context, {

@@ -10,6 +10,7 @@ import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
 import { writeSketchDescriptor } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildArduinoSketch } from '../../boot/index.ts';
 import { type EmulatorOptions, type StartedEmulator, startEmulator } from '../../start-emulator.ts';
+import { powerOnAfterCutAndReadVersion } from '../test-support/console-lines.ts';
 import { espota, invitationLine, sendDatagram } from './espota-test-client.ts';
 
 const md5Hex = (bytes: Uint8Array) => createHash('md5').update(bytes).digest('hex');
@@ -292,6 +293,26 @@ describe('arduino-ota on ESP8266 (default platform)', () => {
       const again = await espota({ port: otaPort(emulator), image, replyTimeoutMs: 500 });
       expect(again.invitationReply).toBe(defects.length === 0 ? 'OK' : undefined);
     }
+  });
+});
+
+describe('arduino-ota on ESP8266: a power cut during the upload', () => {
+  async function cutHalfwayAndPowerOn(defects: string[]): Promise<string> {
+    const emulator = await start({ defects });
+    await waitForConsole(emulator, /Booting arduino-ota-demo 1\.0\.0/);
+    const image = sketch('2.0.0');
+    emulator.device.cutPowerAfterBytes(image.length >> 1);
+    // The device goes dark mid-upload: the uploader sees the connection drop.
+    await espota({ port: otaPort(emulator), image }).catch(() => undefined);
+    return await powerOnAfterCutAndReadVersion(emulator, { banner: /^Booting arduino-ota-demo (\S+)$/ });
+  }
+
+  it('staged below the filesystem: the running sketch boots again after power returns', async () => {
+    expect(await cutHalfwayAndPowerOn([])).toBe('1.0.0');
+  });
+
+  it('defect writes-sketch-in-place: the half-written sketch is what is left at 0x0', async () => {
+    expect(await cutHalfwayAndPowerOn(['writes-sketch-in-place'])).toMatch(/^no sketch booted/);
   });
 });
 

@@ -3,7 +3,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { writeSketchDescriptor } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildArduinoSketch } from '../../boot/index.ts';
 import { type EmulatorOptions, type StartedEmulator, startEmulator } from '../../start-emulator.ts';
-import { consoleText, resetAndReadVersion, settle, waitForLine } from '../test-support/console-lines.ts';
+import {
+  consoleText,
+  powerOnAfterCutAndReadVersion,
+  resetAndReadVersion,
+  settle,
+  waitForLine,
+} from '../test-support/console-lines.ts';
 import { notModified, okHead, ScriptedUpdateServer, statusOnly } from './update-server.test-support.ts';
 
 const BOOT_AFTER_RESTART = 'ets Jan  8 2013,rst cause:3, boot mode:(3,6)';
@@ -295,17 +301,11 @@ describe('http-update (ESP8266): a power cut during the download', () => {
     server.answer = () => ({ head: okHead(image.length, { 'x-MD5': md5(image) }), body: image });
     emulator.device.cutPowerAfterBytes(Math.floor(image.length / 2));
     await emulator.device.resetPin();
-    const deadline = Date.now() + 5_000;
-    while (emulator.device.state !== 'off') {
-      if (Date.now() > deadline) throw new Error('the power was not cut during the download');
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    server.answer = () => ({ head: notModified() });
-    const before = consoleText(emulator).length;
-    await emulator.device.powerOn();
-    return await waitForLine(emulator, /^Sketch \S+ version /, before, 2_000)
-      .then((line) => line.replace(/^Sketch \S+ version /, ''))
-      .catch(() => `no sketch booted: ${consoleText(emulator).slice(before).slice(-3).join(' | ')}`);
+    return await powerOnAfterCutAndReadVersion(emulator, {
+      whileDark: () => {
+        server.answer = () => ({ head: notModified() });
+      },
+    });
   }
 
   it('staged below the filesystem: the running sketch boots again after power returns', async () => {

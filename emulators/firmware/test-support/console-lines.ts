@@ -35,3 +35,27 @@ export async function resetAndReadVersion(emulator: StartedEmulator): Promise<st
   const line = await waitForLine(emulator, /^Sketch \S+ version /, before);
   return line.replace(/^Sketch \S+ version /, '');
 }
+
+/**
+ * After a power cut armed with `cutPowerAfterBytes`: waits until the device is dark, powers it on
+ * and returns the version the sketch prints (`banner`'s first group), or `no sketch booted: …` with
+ * the last console lines. `whileDark` runs between the two (an update server told to stop offering
+ * the image).
+ */
+export async function powerOnAfterCutAndReadVersion(
+  emulator: StartedEmulator,
+  options: { whileDark?: () => void; banner?: RegExp } = {},
+): Promise<string> {
+  const banner = options.banner ?? /^Sketch \S+ version (\S+)$/;
+  const deadline = Date.now() + 5_000;
+  while (emulator.device.state !== 'off') {
+    if (Date.now() > deadline) throw new Error('the power was not cut');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  options.whileDark?.();
+  const before = consoleText(emulator).length;
+  await emulator.device.powerOn();
+  return await waitForLine(emulator, banner, before, 2_000)
+    .then((line) => banner.exec(line)?.[1] ?? line)
+    .catch(() => `no sketch booted: ${consoleText(emulator).slice(before).slice(-3).join(' | ')}`);
+}

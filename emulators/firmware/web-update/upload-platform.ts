@@ -35,7 +35,9 @@ function maxSketchSpace(freeSketchSpace: number): number {
 export function uploadPlatformFor(context: FirmwareContext): UploadPlatform {
   if (context.esp8266 !== undefined) {
     const esp8266 = context.esp8266;
-    const update = esp8266.createUpdater();
+    const update = esp8266.createUpdater({
+      writeSketchInPlace: context.defects.has('writes-sketch-in-place'),
+    });
     const layout = esp8266.layout;
     return {
       uploadBufferLength: 2048,

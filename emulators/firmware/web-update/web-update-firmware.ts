@@ -291,6 +291,15 @@ export const webUpdateFirmware: FirmwareModule = {
       description: 'restarts the chip after answering an update error',
     },
     {
+      name: 'writes-sketch-in-place',
+      breaks: [
+        'rollback/power-cut/1',
+        'reference/arduino-ota.md §4.7 power-loss semantics 1: the Updater stages the new sketch below the filesystem and eboot copies it only once it is complete, so a power cut during the upload leaves the running sketch untouched',
+      ],
+      description:
+        'ESP8266: writes the uploaded sketch straight over the running one at 0x0 instead of staging it for eboot',
+    },
+    {
       name: 'form-missing-fields',
       breaks: [
         'web-update/form/1',

@@ -9,7 +9,13 @@ import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
 import { writeSketchDescriptor } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildArduinoSketch } from '../../boot/index.ts';
 import { type StartedEmulator, startEmulator } from '../../start-emulator.ts';
-import { consoleText, resetAndReadVersion, settle, waitForLine } from '../test-support/console-lines.ts';
+import {
+  consoleText,
+  powerOnAfterCutAndReadVersion,
+  resetAndReadVersion,
+  settle,
+  waitForLine,
+} from '../test-support/console-lines.ts';
 
 // Expected bytes come from reference/arduino-ota.md §2, not from the firmware's constants.
 const SUCCESS_BODY = '<META http-equiv="refresh" content="15;URL=/">Update Success! Rebooting...';
@@ -343,6 +349,26 @@ describe('web-update (ESP8266): a client that drops mid-upload', () => {
     await settle();
     const afterRestart = consoleText(emulator).slice(consoleText(emulator).indexOf(BOOT_AFTER_RESTART));
     expect(afterRestart.some((line) => /^Sketch \S+ version 1\.0\.0$/.test(line))).toBe(false);
+  });
+});
+
+describe('web-update (ESP8266): a power cut during the upload', () => {
+  async function cutHalfwayAndPowerOn(defects: string[]): Promise<string> {
+    const emulator = await start({ defects });
+    await waitForLine(emulator, /^Sketch \S+ version 1\.0\.0$/);
+    const image = sketch('2.0.0', 5);
+    emulator.device.cutPowerAfterBytes(image.length >> 1);
+    // The device goes dark mid-upload: the connection drops with it.
+    await upload(emulator, 'firmware', image).catch(() => undefined);
+    return await powerOnAfterCutAndReadVersion(emulator);
+  }
+
+  it('staged below the filesystem: the running sketch boots again after power returns', async () => {
+    expect(await cutHalfwayAndPowerOn([])).toBe('1.0.0');
+  });
+
+  it('defect writes-sketch-in-place: the half-written sketch is what is left at 0x0', async () => {
+    expect(await cutHalfwayAndPowerOn(['writes-sketch-in-place'])).toMatch(/^no sketch booted/);
   });
 });
 
