@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
 import { initArduinoRollback } from '../../esp32-arduino-update/index.ts';
+import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
 import { ARDUINO_OTA_DEFAULT_OPTIONS, resolveSettings } from './arduino-ota-options.ts';
 import { type ArduinoOtaCallbacks, ArduinoOtaService, OtaErrorKind } from './arduino-ota-service.ts';
 
@@ -147,15 +148,7 @@ export const arduinoOtaFirmware: FirmwareModule = {
       description:
         'answers `OK` and calls onEnd but never restarts, so the installed image does not run until someone resets the board',
     },
-    {
-      name: 'writes-sketch-in-place',
-      breaks: [
-        'rollback/power-cut/1',
-        'reference/arduino-ota.md §4.7 power-loss semantics 1: the Updater stages the new sketch below the filesystem and eboot copies it only once it is complete, so a power cut during the upload leaves the running sketch untouched',
-      ],
-      description:
-        'ESP8266: writes the uploaded sketch straight over the running one at 0x0 instead of staging it for eboot',
-    },
+    WRITES_SKETCH_IN_PLACE,
   ],
   start,
 };

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FirmwareContext } from '../../device/index.ts';
 import { type Esp32Update, esp32UpdateFor, updateCommands } from '../../esp32-arduino-update/index.ts';
 import { type Esp8266Updater, U_FLASH, U_FS } from '../../esp8266-updater/index.ts';
+import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
 import type { ArduinoOtaSettings } from './arduino-ota-options.ts';
 import { DeviceTcpClient } from './device-tcp-client.ts';
 import { type Invitation, parseAuthReply, parseInvitation } from './invitation.ts';
@@ -72,7 +73,7 @@ export class ArduinoOtaService {
     this.udp = createSocket({ type: context.host.includes(':') ? 'udp6' : 'udp4' });
     if (context.platform === 'esp8266') {
       this.esp8266Update = context.esp8266?.createUpdater({
-        writeSketchInPlace: context.defects.has('writes-sketch-in-place'),
+        writeSketchInPlace: context.defects.has(WRITES_SKETCH_IN_PLACE.name),
       });
       this.acceptedCommands = [U_FLASH, U_FS];
     } else {

@@ -1,4 +1,5 @@
 import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
+import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
 import { type FollowRedirects, HttpUpdateClient, type HttpUpdateSettings } from './http-update-client.ts';
 import { HttpUpdateResult, lastErrorString } from './http-update-errors.ts';
 import { type PullPlatform, pullPlatformFor } from './pull-platform.ts';
@@ -248,15 +249,7 @@ export const httpUpdateFirmware: FirmwareModule = {
       ],
       description: 'restarts the chip after HTTP_UPDATE_FAILED',
     },
-    {
-      name: 'writes-sketch-in-place',
-      breaks: [
-        'rollback/power-cut/1',
-        'reference/arduino-ota.md §4.7 power-loss semantics 1: the Updater stages the new sketch below the filesystem and eboot copies it only once it is complete, so a power cut during the download leaves the running sketch untouched',
-      ],
-      description:
-        'ESP8266: writes the downloaded sketch straight over the running one at 0x0 instead of staging it for eboot',
-    },
+    WRITES_SKETCH_IN_PLACE,
     {
       name: 'wrong-header-values',
       breaks: [

@@ -2,6 +2,7 @@ import type { FirmwareContext } from '../../device/index.ts';
 import { esp32UpdateFor, updateCommands } from '../../esp32-arduino-update/index.ts';
 import { magicFlashChipSize, roundUpToSector } from '../../esp8266-updater/index.ts';
 import { PartitionType } from '../../partition-table/index.ts';
+import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
 import type { SocketReader } from './socket-reader.ts';
 
 export type UpdateTarget = 'sketch' | 'spiffs';
@@ -60,7 +61,7 @@ export function pullPlatformFor(
 function esp8266Platform(context: FirmwareContext): PullPlatform {
   const esp8266 = context.esp8266!;
   const update = esp8266.createUpdater({
-    writeSketchInPlace: context.defects.has('writes-sketch-in-place'),
+    writeSketchInPlace: context.defects.has(WRITES_SKETCH_IN_PLACE.name),
   });
   const layout = esp8266.layout;
   let firstByte = -1;

@@ -2,6 +2,7 @@ import type { FirmwareContext } from '../../device/index.ts';
 import { esp32UpdateFor, updateCommands } from '../../esp32-arduino-update/index.ts';
 import { roundUpToSector } from '../../esp8266-updater/index.ts';
 import { PartitionType } from '../../partition-table/index.ts';
+import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
 
 /** The part of the global `Update` object the update server calls. */
 export interface UploadUpdate {
@@ -36,7 +37,7 @@ export function uploadPlatformFor(context: FirmwareContext): UploadPlatform {
   if (context.esp8266 !== undefined) {
     const esp8266 = context.esp8266;
     const update = esp8266.createUpdater({
-      writeSketchInPlace: context.defects.has('writes-sketch-in-place'),
+      writeSketchInPlace: context.defects.has(WRITES_SKETCH_IN_PLACE.name),
     });
     const layout = esp8266.layout;
     return {

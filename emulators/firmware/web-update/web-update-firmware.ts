@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
+import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
 import { singleFieldFormPage, uploadFormPage } from './form-page.ts';
 import { MultipartFormatError, MultipartStream, multipartBoundary } from './multipart-stream.ts';
 import { type AuthScheme, UploadAuth } from './upload-auth.ts';
@@ -290,15 +291,7 @@ export const webUpdateFirmware: FirmwareModule = {
       ],
       description: 'restarts the chip after answering an update error',
     },
-    {
-      name: 'writes-sketch-in-place',
-      breaks: [
-        'rollback/power-cut/1',
-        'reference/arduino-ota.md §4.7 power-loss semantics 1: the Updater stages the new sketch below the filesystem and eboot copies it only once it is complete, so a power cut during the upload leaves the running sketch untouched',
-      ],
-      description:
-        'ESP8266: writes the uploaded sketch straight over the running one at 0x0 instead of staging it for eboot',
-    },
+    WRITES_SKETCH_IN_PLACE,
     {
       name: 'form-missing-fields',
       breaks: [
