@@ -74,8 +74,16 @@ async function install(
   return booted;
 }
 
-/** An earlier requirement or suite may have left an unconfirmed image; confirm what runs now. */
+/**
+ * The state each requirement starts from: the device freshly powered up, which ends any session an
+ * earlier requirement or suite left open (an ESP8266 in ArduinoOTA's update loop answers no
+ * invitation), and — where rollback is claimed — the running image confirmed, since an earlier
+ * requirement may have left it unconfirmed.
+ */
 async function knownState({ target, step }: Context): Promise<void> {
+  if (target.power && target.capabilities.has('power-cycle')) {
+    await step('known state: power cycle', () => powerCycle(target, 'known state: power cycle'));
+  }
   if (!target.capabilities.has('rollback')) return;
   await step('known state: confirm the running image', () =>
     confirmRunningImage(target, { awaitAcknowledgement: false }).catch(() => undefined),
@@ -163,6 +171,7 @@ if (platform === undefined || platform === 'esp8266') {
     { source: SOURCE_EBOOT, needs: ['power-cut-at-byte'] },
     async (context) => {
       const { target, step, check } = context;
+      await knownState(context);
       const old = await install(context, fresh(target, 'copy-old'), {
         confirm: true,
         why: 'positive control',
