@@ -1,3 +1,8 @@
 export { connectTarget, type Target, type TargetDescription, TargetSetupError } from './target.ts';
-export { acquireTargetLease, type TargetLease, TargetLockTimeoutError } from './target-lock.ts';
+export {
+  acquireTargetLease,
+  processIsAlive,
+  type TargetLease,
+  TargetLockTimeoutError,
+} from './target-lock.ts';
 export { Transcript, type TranscriptEntry } from './transcript.ts';

@@ -64,10 +64,15 @@ async function holderIsGone(path: string): Promise<boolean> {
     return false;
   }
   if (!Number.isInteger(pid) || pid <= 0) return false;
+  return !processIsAlive(pid);
+}
+
+/** False only when no process has this pid (one owned by another user still counts as alive). */
+export function processIsAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return false;
+    return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }

@@ -10,4 +10,10 @@ export {
   requirement,
 } from './requirement.ts';
 export { startRigUpdateServer } from './rig-update-server.ts';
-export { freshSketchVersion, requireConsole, resetDevice, sketchImageFor } from './sketch-device.ts';
+export {
+  freshSketchVersion,
+  RESET_OFF_MS,
+  requireConsole,
+  resetDevice,
+  sketchImageFor,
+} from './sketch-device.ts';

@@ -12,7 +12,7 @@ import { RigFailure } from './requirement.ts';
 /** The project name the sketches' descriptors carry. */
 const PROJECT = 'ota-conformance';
 /** How long a power switch keeps a board off when the rig has no reset line. */
-const RESET_OFF_MS = 200;
+export const RESET_OFF_MS = 200;
 
 /**
  * A build of the platform's image kind carrying `version`: an Arduino sketch (eboot, padding, app

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TargetDescription } from '../../drivers/target/index.ts';
+import { processIsAlive, type TargetDescription } from '../../drivers/target/index.ts';
 import { ConformanceReporter } from '../../reports/conformance-reporter.ts';
 import {
   type ConformanceResult,
@@ -196,17 +196,8 @@ function removeEntriesOfDeadRuns(entriesRoot: string): void {
   if (!existsSync(entriesRoot)) return;
   for (const name of readdirSync(entriesRoot)) {
     const pid = Number(/^run-(\d+)$/.exec(name)?.[1]);
-    if (!Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue;
+    if (!Number.isInteger(pid) || pid <= 0 || processIsAlive(pid)) continue;
     rmSync(join(entriesRoot, name), { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 

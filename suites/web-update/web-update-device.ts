@@ -10,6 +10,7 @@ import type { Target } from '../../drivers/target/index.ts';
 import {
   cycleOffMs,
   freshSketchVersion,
+  RESET_OFF_MS,
   RigFailure,
   requireConsole,
   resetDevice,
@@ -26,8 +27,6 @@ const BOOT_BANNER = /Sketch (?<project>\S+) version (?<version>\S+)/;
 const READY = /HTTPUpdateServer ready!/;
 /** eboot: `@` (a valid command) then `cp:`, an optional `B` (sector 0 identical) and the result. */
 const EBOOT_COPY = /@cp:B?(?<result>\d+)/;
-/** How long a power switch keeps the board off when the rig has no reset line. */
-const RESET_OFF_MS = 200;
 
 /** The exact success body of both servers (reference arduino-ota.md §2.1, §2.2). */
 export const SUCCESS_BODY = '<META http-equiv="refresh" content="15;URL=/">Update Success! Rebooting...';
