@@ -222,9 +222,13 @@ export function targetOfEntryFile(file: string): string | undefined {
  * device; the update-server suites (the harness plays the device) for a server under test.
  */
 export function suitesFor(suitesDir: string, description: TargetDescription): string[] {
-  const folders =
-    description.kind === 'update-server' ? ['update-server'] : [String(description.profile), 'common'];
-  return folders.flatMap((folder) => suiteFilesIn(join(suitesDir, folder)));
+  if (description.kind === 'update-server') {
+    // Only the server's own pull path: a Lua RTOS server is not listed as skipping every HTTPUpdate check.
+    return suiteFilesIn(join(suitesDir, 'update-server')).filter((file) =>
+      basename(file).startsWith(`${description.profile}.`),
+    );
+  }
+  return [String(description.profile), 'common'].flatMap((folder) => suiteFilesIn(join(suitesDir, folder)));
 }
 
 function suiteFilesIn(dir: string): string[] {
