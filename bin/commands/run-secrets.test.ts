@@ -63,7 +63,7 @@ async function generateAllureHtml(resultsDir: string, reportDir: string): Promis
 /** Scans terminal output, the output folder and the generated Allure HTML. */
 async function scanRun(run: CliRun, outDir: string, secrets: readonly ScannedSecret[]) {
   const reportDir = join(outDir, '..', 'allure-report');
-  await generateAllureHtml(join(outDir, 'allure-results'), reportDir);
+  await generateAllureHtml(join(outDir, 'latest', 'allure-results'), reportDir);
   const output = scanTree(outDir, secrets);
   const html = scanTree(reportDir, secrets);
   const hits: SecretHit[] = [
