@@ -315,7 +315,9 @@ describe('esp-https-ota: redirects, chunked transfer, certificates', () => {
   it('a redirect to a Location http_parser refuses fails the begin; the same chain with a good Location installs', async () => {
     const origin = await server(serveOnce(image110));
     let location = 'https://[bad';
-    const hop = await server((_request, response) => void response.writeHead(302, { Location: location }).end());
+    const hop = await server(
+      (_request, response) => void response.writeHead(302, { Location: location }).end(),
+    );
     const device = await emulator(`${hop.url}/first`);
     await waitForLine(device, /E \(\d+\) HTTP_CLIENT: Error parse url https:\/\/\[bad$/);
     await waitForLine(device, /ESP HTTPS OTA Begin failed$/);
