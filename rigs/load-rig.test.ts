@@ -261,6 +261,15 @@ describe('rig errors name the file, the target and the field', () => {
     expect(() => parseRig(JSON.stringify({ targets: [emulator] }), FILE)).not.toThrow();
   });
 
+  it('an inline secret is refused on a board, and the same board with { env } is accepted', () => {
+    const error = rigErrorOf(() => parseRig(benchRig({ token: 'inline-bench-token' }), FILE));
+    expect(error.message).toContain(
+      'target "bench-esp32" (targets[1]): token: a board\'s secret comes from the environment',
+    );
+    expect(error.message).not.toContain('inline-bench-token');
+    expect(() => parseRig(benchRig({ token: { env: 'BENCH_TOKEN' } }), FILE)).not.toThrow();
+  });
+
   it('defects are allowed on the embedded reference update server and refused on a server under test', () => {
     const server = { name: 'srv', kind: 'update-server', profile: 'luartos', defects: ['never-471'] };
     const error = rigErrorOf(() =>

@@ -522,6 +522,13 @@ function targetConsistency(target: z.output<typeof targetSchema>): Problem[] {
         message: `a default secret is only allowed on emulator targets; a ${target.kind}'s secret comes from the environment`,
       });
     }
+    // A board's secret protects a real device: written into the file it would travel with the rig.
+    if (typeof secret === 'string' && target.kind === 'board') {
+      problems.push({
+        path: key,
+        message: 'a board\'s secret comes from the environment: write { "env": "NAME" } instead of the value',
+      });
+    }
   }
 
   if (target.kind === 'update-server') {
