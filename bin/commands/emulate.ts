@@ -38,7 +38,7 @@ export function registerEmulateCommand(program: Command): void {
     .option('--port <port>', 'port for every endpoint (N) or one endpoint (name=N); repeatable', collect, [])
     .addOption(
       new Option('--console <mode>', 'where the UART goes')
-        .choices(['memory', 'pty', 'stdout'])
+        .choices(['memory', 'pty', 'tcp', 'stdout'])
         .default('pty'),
     )
     .option('--pty-link <path>', 'path of the console PTY link (with --console pty)')
