@@ -12,3 +12,4 @@ export {
   type PullTls,
   sendPullRequest,
 } from './pull-client.ts';
+export { reachServer } from './reach-server.ts';
