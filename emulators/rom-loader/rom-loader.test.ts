@@ -51,7 +51,9 @@ function host(chip: ChipPersonality, flashSize = 4 * 1024 * 1024) {
   const words = (...values: number[]) => {
     const bytes = new Uint8Array(values.length * 4);
     const view = new DataView(bytes.buffer);
-    values.forEach((value, i) => view.setUint32(i * 4, value >>> 0, true));
+    values.forEach((value, i) => {
+      view.setUint32(i * 4, value >>> 0, true);
+    });
     return bytes;
   };
   const block = (seq: number, data: Uint8Array) => {
