@@ -73,6 +73,8 @@ export const FEATURE_CAPABILITIES = [
   'resume',
   /** web-update: HTTP Digest authentication besides Basic. */
   'digest-auth',
+  /** An update server gives an ETag and answers If-None-Match with 304 (role 2). */
+  'etag',
 ] as const;
 
 export const CAPABILITIES = [...PROFILES, ...FEATURE_CAPABILITIES] as const;

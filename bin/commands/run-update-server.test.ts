@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import {
   type StartedReferenceUpdateServer,
   startReferenceUpdateServer,
 } from '../../drivers/reference-update-server/index.ts';
+import { readResultsFile } from '../../reports/results-file.ts';
 
 const CLI = fileURLToPath(new URL('../ota-conformance.js', import.meta.url));
 
@@ -35,10 +36,7 @@ interface Result {
 }
 
 function results(out: string): Result[] {
-  return readFileSync(join(out, 'results.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line) as Result);
+  return readResultsFile(join(out, 'latest', 'results.jsonl')).results as Result[];
 }
 
 function rigWith(target: Record<string, unknown>): string {
