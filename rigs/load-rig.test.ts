@@ -270,13 +270,35 @@ describe('rig errors name the file, the target and the field', () => {
     expect(() => parseRig(JSON.stringify({ targets: [emulator] }), FILE)).not.toThrow();
   });
 
-  it('an inline secret is refused on a board, and the same board with { env } is accepted', () => {
-    const error = rigErrorOf(() => parseRig(benchRig({ token: 'inline-bench-token' }), FILE));
-    expect(error.message).toContain(
-      'target "bench-esp32" (targets[1]): token: a board\'s secret comes from the environment',
+  it('an inline secret is refused on a board (every secret field, nested too) and allowed on an emulator', () => {
+    const literal = 'inline-board-secret';
+    const error = rigErrorOf(() =>
+      parseRig(
+        benchRig({
+          token: literal,
+          power: { type: 'tasmota', url: 'http://192.168.1.61', password: literal },
+        }),
+        FILE,
+      ),
     );
-    expect(error.message).not.toContain('inline-bench-token');
-    expect(() => parseRig(benchRig({ token: { env: 'BENCH_TOKEN' } }), FILE)).not.toThrow();
+    expect(error.message).toContain(
+      `target "bench-esp32" (targets[1]): token: a board's secret comes from the environment: write { "env": "NAME" } instead of the value`,
+    );
+    expect(error.message).toContain(`target "bench-esp32" (targets[1]): power.password: a board's secret`);
+    expect(error.message).not.toContain(literal);
+    const server = { name: 'srv', kind: 'update-server', profile: 'luartos', url: 'https://10.0.0.5' };
+    expect(
+      rigErrorOf(() => parseRig(JSON.stringify({ targets: [{ ...server, token: literal }] }), FILE)).message,
+    ).toContain(`target "srv" (targets[0]): token: an update-server's secret comes from the environment`);
+    // The acceptance twins: the same fields from the environment, and a literal on an emulator.
+    expect(() =>
+      parseRig(
+        benchRig({ power: { type: 'tasmota', url: 'http://192.168.1.61', password: { env: 'PLUG_PASS' } } }),
+        FILE,
+      ),
+    ).not.toThrow();
+    const emulator = { name: 'emu', kind: 'emulator', profile: 'viperhttp', token: literal };
+    expect(() => parseRig(JSON.stringify({ targets: [emulator] }), FILE)).not.toThrow();
   });
 
   it('defects are allowed on the embedded reference update server and refused on a server under test', () => {

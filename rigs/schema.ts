@@ -481,6 +481,8 @@ interface Problem {
 }
 
 const isEmulated = (kind: TargetKind): boolean => kind === 'emulator' || kind === 'emulator-process';
+/** Kinds the harness does not start itself: their secrets protect something real. */
+const holdsRealSecrets = (kind: TargetKind): boolean => kind === 'board' || kind === 'update-server';
 
 /**
  * Cross-field rules a shape cannot say: a claimed capability needs the means to exercise it, a
@@ -522,11 +524,11 @@ function targetConsistency(target: z.output<typeof targetSchema>): Problem[] {
         message: `a default secret is only allowed on emulator targets; a ${target.kind}'s secret comes from the environment`,
       });
     }
-    // A board's secret protects a real device: written into the file it would travel with the rig.
-    if (typeof secret === 'string' && target.kind === 'board') {
+    // A real device's or server's secret written into a rig file ends up in version control.
+    if (typeof secret === 'string' && holdsRealSecrets(target.kind)) {
       problems.push({
         path: key,
-        message: 'a board\'s secret comes from the environment: write { "env": "NAME" } instead of the value',
+        message: `${target.kind === 'board' ? 'a board' : 'an update-server'}'s secret comes from the environment: write { "env": "NAME" } instead of the value`,
       });
     }
   }

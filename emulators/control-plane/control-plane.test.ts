@@ -318,3 +318,30 @@ describe('control plane: Shelly', () => {
     ).toBe('off');
   });
 });
+
+describe('/serial/lines (DTR/RTS of the serial bridge)', () => {
+  class LinesDevice extends RecordingDevice {
+    modemLines = { dtr: false, rts: false };
+    async setModemLines(lines: { dtr: boolean; rts: boolean }): Promise<void> {
+      this.modemLines = { ...lines };
+      this.events.push({ event: `dtr=${lines.dtr} rts=${lines.rts}`, atMs: performance.now() });
+    }
+  }
+
+  it('sets both lines and reports them; a request naming one line only is refused with 400', async () => {
+    const device = new LinesDevice();
+    const plane = await start(device);
+    const set = await call(plane, 'POST', '/serial/lines?dtr=true&rts=false');
+    expect(set.status).toBe(200);
+    expect(set.body).toEqual({ dtr: true, rts: false });
+    expect(device.modemLines).toEqual({ dtr: true, rts: false });
+    const half = await call(plane, 'POST', '/serial/lines?dtr=false');
+    expect(half.status).toBe(400);
+    expect(device.modemLines).toEqual({ dtr: true, rts: false });
+  });
+
+  it('answers 404 for a device without serial lines', async () => {
+    const plane = await start(new RecordingDevice());
+    expect((await call(plane, 'POST', '/serial/lines?dtr=true&rts=true')).status).toBe(404);
+  });
+});
