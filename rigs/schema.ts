@@ -153,8 +153,8 @@ export const emulatorSchema = z.strictObject({
   defects: z.array(z.string().regex(KEBAB_CASE, 'expected a kebab-case defect name')).optional(),
   /** Firmware options passed through as they are (session timeout, chunk limits, dialect…). */
   options: z.record(z.string(), z.unknown()).optional(),
-  /** Flash timing: `none` is instant (CI), `esp32` is as slow as a real chip (benchmarks). */
-  timing: z.enum(['none', 'esp32']).optional(),
+  /** Flash timing: `none` is instant (CI), `esp32` / `esp8266` as slow as a real chip (benchmarks). */
+  timing: z.enum(['none', 'esp32', 'esp8266']).optional(),
   /** `memory` for the embedded default; `pty` puts the console on a pseudo-terminal for the serial driver. */
   console: z.enum(['memory', 'pty']).optional(),
   /** Seed for every random choice the emulator makes (power-cut tearing, filler bytes). */
