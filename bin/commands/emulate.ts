@@ -51,7 +51,9 @@ export function registerEmulateCommand(program: Command): void {
       [],
     )
     .addOption(
-      new Option('--timing <profile>', 'flash timing profile').choices(['none', 'esp32', 'esp8266']).default('none'),
+      new Option('--timing <profile>', 'flash timing profile')
+        .choices(['none', 'esp32', 'esp8266'])
+        .default('none'),
     )
     .option('--seed <n>', 'seed for power-cut and image randomness')
     .option('--control-port <n>', 'port of the power control plane (default: any free port)')
