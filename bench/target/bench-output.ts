@@ -64,7 +64,7 @@ export function benchTables(result: BenchResult): BenchReport[] {
             percent(row.kbps.cv),
             row.ofHarness === undefined ? '' : fixed(row.ofHarness, 2),
             row.cpuMicrosPerRequest === undefined ? '' : fixed(row.cpuMicrosPerRequest.median, 0),
-            row.verifiedBy,
+            row.failed === undefined ? row.verifiedBy : `FAILED after ${row.kbps.runs} runs: ${row.failed}`,
           ],
     ),
     notes: [
@@ -119,7 +119,7 @@ export function benchCharts(result: BenchResult): { target: string; svg: string 
             const row = rows.find(
               (candidate) => candidate.client === client && sizeLabel(candidate) === size,
             );
-            return row === undefined || row.unavailable !== undefined ? undefined : row.kbps;
+            return row === undefined || row.kbps.runs === 0 ? undefined : row.kbps;
           }),
         })),
       }),
@@ -171,8 +171,8 @@ async function writeAllureResult(result: BenchResult, resultsDir: string): Promi
       ],
       description: rows
         .map((row) =>
-          row.unavailable !== undefined
-            ? `${row.client} ${sizeLabel(row)}: skipped (${row.unavailable})`
+          row.kbps.runs === 0
+            ? `${row.client} ${sizeLabel(row)}: ${row.unavailable !== undefined ? `skipped (${row.unavailable})` : `failed (${row.failed})`}`
             : `${row.client} ${sizeLabel(row)}: ${fixed(row.kbps.median)} KB/s (p5 ${fixed(row.kbps.p5)}, p95 ${fixed(row.kbps.p95)}, CV ${percent(row.kbps.cv)})`,
         )
         .join('\n'),

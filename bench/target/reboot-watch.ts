@@ -1,8 +1,20 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Target } from '../../drivers/target/index.ts';
 import { bootVersionPatterns } from '../../suites/framework/strategy/boot-lines.ts';
 import { BootWatch } from '../../suites/framework/strategy/boot-watch.ts';
 import { rebootTimeoutMs } from '../../suites/framework/strategy/observe.ts';
 import { BenchUsageError } from './measurer.ts';
+
+/**
+ * The line a sketch prints once its OTA service listens again, where the profile's example sketch
+ * has one: ArduinoOTA's BasicOTA prints `Ready` after `ArduinoOTA.begin()`, the WebUpdater example
+ * `HTTPUpdateServer ready! …` after `httpServer.begin()` (arduino-ota.md §1, §2). Until then an
+ * invitation or a form post finds no one listening. A rig names its own with `options.readyPattern`.
+ */
+const READY_LINES: Partial<Record<Target['profile'], RegExp>> = {
+  'arduino-ota': /^Ready\b/,
+  'web-update': /HTTPUpdateServer ready/,
+};
 
 /**
  * Watches the console for the boot that follows an update and tells when the new image announced
@@ -24,7 +36,10 @@ export class RebootWatch {
     return new RebootWatch(target, BootWatch.start(console, bootVersionPatterns(target)));
   }
 
-  /** Waits for the boot that names `version`; returns when it did (performance.now() clock). */
+  /**
+   * Waits for the boot that names `version` and, where the profile prints one, for the line that
+   * says its OTA service answers again; returns when that line arrived (performance.now() clock).
+   */
   async booted(version: string): Promise<number> {
     try {
       for (;;) {
@@ -32,7 +47,7 @@ export class RebootWatch {
           timeoutMs: rebootTimeoutMs(this.target),
           step: `reboot into ${version}`,
         });
-        if (boot.version === version) return performance.now();
+        if (boot.version === version) return await this.ready(boot.fromLine);
         if (boot.version !== undefined)
           throw new Error(
             `target ${this.target.name}: rebooted into ${boot.version}, not the ${version} it was sent`,
@@ -41,6 +56,27 @@ export class RebootWatch {
     } finally {
       this.watch.stop();
     }
+  }
+
+  private async ready(fromLine: number): Promise<number> {
+    const own = this.target.description.options?.readyPattern;
+    const pattern =
+      typeof own === 'string' && own !== '' ? new RegExp(own) : READY_LINES[this.target.profile];
+    if (pattern === undefined) return performance.now();
+    const deadline = performance.now() + rebootTimeoutMs(this.target);
+    while (performance.now() < deadline) {
+      const line = this.target.console
+        ?.lines()
+        .find(
+          (candidate) =>
+            candidate.index > fromLine && candidate.source === 'device' && pattern.test(candidate.text),
+        );
+      if (line !== undefined) return performance.now() - (Date.now() - line.atMs);
+      await sleep(5);
+    }
+    throw new Error(
+      `target ${this.target.name}: booted, but never printed ${pattern} (its OTA service did not come back)`,
+    );
   }
 
   stop(): void {

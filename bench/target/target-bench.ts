@@ -63,6 +63,8 @@ export interface BenchRow {
   verifiedBy: string;
   /** Set instead of figures when the client could not run here. */
   unavailable?: string;
+  /** Set when a run failed (the device did not take or confirm the image); the row's figures are then partial. */
+  failed?: string;
 }
 
 export interface BenchResult {
@@ -156,15 +158,30 @@ export async function runTargetBench(options: TargetBenchOptions = {}): Promise<
           bench.images.forget(image);
         }
       };
+      // A failed run ends that target's bench (its state is unknown); the other targets go on.
+      const failed = new Map<string, string>();
+      const attempt = async (bench: (typeof benches)[number], client: BenchClient, size: number) => {
+        const name = bench.measurer.target.name;
+        if (failed.has(name)) return undefined;
+        try {
+          return await once(bench, client, size);
+        } catch (error) {
+          const reason = `${client.name}${size === 0 ? '' : ` at ${size} B`}: ${(error as Error).message}`;
+          failed.set(name, reason);
+          progress(`bench: ${name} failed: ${reason}`);
+          return undefined;
+        }
+      };
       for (const bench of benches)
         for (const size of bench.sizes)
           for (const client of available(bench.measurer.clients))
-            for (let run = 0; run < warmup; run++) await once(bench, client, size);
+            for (let run = 0; run < warmup; run++) await attempt(bench, client, size);
       for (let round = 0; round < runs; round++) {
         for (const bench of benches) {
           for (const size of bench.sizes) {
             for (const client of rotate(available(bench.measurer.clients), round)) {
-              const sample = await once(bench, client, size);
+              const sample = await attempt(bench, client, size);
+              if (sample === undefined) continue;
               const list = samples.get(key(bench.measurer.target.name, client.name, size)) ?? [];
               list.push(sample);
               samples.set(key(bench.measurer.target.name, client.name, size), list);
@@ -191,16 +208,24 @@ export async function runTargetBench(options: TargetBenchOptions = {}): Promise<
               imageBytes,
             };
             const list = samples.get(key(target.name, client.name, size));
+            const failure = failed.get(target.name);
             if (client.unavailable !== undefined || list === undefined) {
               rows.push({
                 ...base,
                 ...emptyFigures(),
                 verifiedBy: '',
-                unavailable: client.unavailable ?? 'not run',
+                ...(client.unavailable !== undefined
+                  ? { unavailable: client.unavailable }
+                  : { failed: failure ?? 'not run' }),
               });
               continue;
             }
-            rows.push({ ...base, ...figures(list, harnessKbps), verifiedBy: list[0]?.verifiedBy ?? '' });
+            rows.push({
+              ...base,
+              ...figures(list, harnessKbps),
+              verifiedBy: list[0]?.verifiedBy ?? '',
+              ...(failure === undefined || list.length === runs ? {} : { failed: failure }),
+            });
           }
         }
       }

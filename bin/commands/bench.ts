@@ -58,8 +58,9 @@ export function registerBenchCommand(program: Command): void {
     .option('--out <dir>', 'report folder (default reports/out): bench/ JSON and SVG charts, allure-results/')
     .addHelpText(
       'after',
-      '\nExit codes: 0 every selected target was benched and every run verified; 2 bad arguments or rig;\n' +
-        '3 a target could not be benched (the others still are; the reason is printed).',
+      '\nExit codes: 0 every selected target was benched and every run verified; 1 a run failed (the\n' +
+        'device did not take or confirm an image); 2 bad arguments or rig; 3 a target could not be benched\n' +
+        '(unreachable, no console, a board without its builds; the others still are, and the reason is printed).',
     )
     .action(async (flags: BenchFlags) => {
       const sizes = flags.sizes?.split(',').map((size) => wholeNumber('--sizes', size.trim(), 1));
@@ -89,6 +90,10 @@ export function registerBenchCommand(program: Command): void {
         ...(flags.json ? { json: flags.json } : {}),
       });
       process.stdout.write(`bench: figures in ${written.json}; charts: ${written.charts.join(', ')}\n`);
-      process.exitCode = result.skipped.length > 0 ? 3 : 0;
+      process.exitCode = result.rows.some((row) => row.failed !== undefined)
+        ? 1
+        : result.skipped.length > 0 || result.rows.length === 0
+          ? 3
+          : 0;
     });
 }

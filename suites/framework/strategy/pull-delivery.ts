@@ -161,7 +161,10 @@ export async function pullDelivery(
 
 /** The first image request's start to the last one's end (Range pieces and retries included). */
 function downloadWindow(requests: readonly RecordedRequest[]): { download?: DownloadWindow } {
-  const downloads = requests.filter((request) => isDownload(request) && request.endedAt !== undefined);
+  const downloads = requests.filter(
+    (request) =>
+      isDownload(request) && request.endedAt !== undefined && (request.status === 200 || request.status === 206),
+  );
   const first = downloads[0];
   if (first === undefined) return {};
   return {
