@@ -37,14 +37,14 @@ export function benchTables(result: BenchResult): BenchReport[] {
       'verified by',
     ],
     rows: result.rows.map((row) =>
-      row.unavailable !== undefined
+      row.kbps.runs === 0
         ? [
             row.target,
             row.profile,
             row.timing ?? 'board',
             row.client,
             sizeLabel(row),
-            `skipped: ${row.unavailable}`,
+            row.unavailable !== undefined ? `skipped: ${row.unavailable}` : `FAILED: ${row.failed}`,
             '',
             '',
             '',
@@ -75,9 +75,7 @@ export function benchTables(result: BenchResult): BenchReport[] {
       ...result.skipped.map((entry) => `Not benched: ${entry.target}: ${entry.reason}`),
     ],
   };
-  const phased = result.rows.filter(
-    (row) => row.unavailable === undefined && Object.keys(row.phases).length > 0,
-  );
+  const phased = result.rows.filter((row) => row.kbps.runs > 0 && Object.keys(row.phases).length > 0);
   const phases: BenchReport = {
     title:
       'Phases (median ms): transfer, flash write where the target shows it apart, verify, reboot to first answer',
@@ -210,8 +208,7 @@ export async function compareTable(result: BenchResult, oldFile: string): Promis
   const rows: (string | number)[][] = [];
   for (const row of result.rows) {
     const previous = before.get(rowKey(row));
-    if (previous === undefined || row.unavailable !== undefined || previous.unavailable !== undefined)
-      continue;
+    if (previous === undefined || row.kbps.runs === 0 || previous.kbps.runs === 0) continue;
     const change = row.kbps.median / previous.kbps.median - 1;
     const band = 2 * Math.hypot(row.kbps.cv, previous.kbps.cv);
     rows.push([
