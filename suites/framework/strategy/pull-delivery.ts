@@ -163,7 +163,9 @@ export async function pullDelivery(
 function downloadWindow(requests: readonly RecordedRequest[]): { download?: DownloadWindow } {
   const downloads = requests.filter(
     (request) =>
-      isDownload(request) && request.endedAt !== undefined && (request.status === 200 || request.status === 206),
+      isDownload(request) &&
+      request.endedAt !== undefined &&
+      (request.status === 200 || request.status === 206),
   );
   const first = downloads[0];
   if (first === undefined) return {};
