@@ -13,6 +13,8 @@ export interface ConformanceReporterOptions {
   root: string;
   /** The target a test file runs against (a run names each target's entry file after it). */
   targetOf?: (moduleId: string) => string | undefined;
+  /** The file's first line: the run's metadata, so the results describe themselves. */
+  header?: object;
 }
 
 const MARK: Record<Outcome, string> = { pass: '✓', fail: '✗', skip: '-', 'rig-error': '!' };
@@ -30,7 +32,7 @@ export class ConformanceReporter implements Reporter {
     this.write = options.write ?? ((text) => process.stdout.write(text));
     this.redact = options.redact ?? ((text) => text);
     mkdirSync(dirname(options.resultsFile), { recursive: true });
-    writeFileSync(options.resultsFile, '');
+    writeFileSync(options.resultsFile, options.header ? `${JSON.stringify(options.header)}\n` : '');
   }
 
   /** A suite file that does not load (or a hook that throws) is the harness failing: a rig error. */

@@ -1,4 +1,5 @@
 import type { Level } from '../suites/framework/index.ts';
+import type { ImageSent } from './run-metadata.ts';
 
 export type Outcome = 'pass' | 'fail' | 'skip' | 'rig-error';
 
@@ -14,6 +15,8 @@ export interface ConformanceResult {
   detail?: string;
   durationMs: number;
   file: string;
+  /** Images the harness sent to the target for this requirement (SHA-256, size, how). */
+  images?: ImageSent[];
 }
 
 export interface TargetSummary {

@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { PROFILES, type Profile } from '../../emulators/device/types.ts';
-import type { LoadedTarget } from '../../rigs/index.ts';
+import { type LoadedTarget, PULL_PROFILES } from '../../rigs/index.ts';
+
+/** `--target update-server:<profile>=<url>`: a server under test (role 2) instead of a device. */
+const SERVER_PREFIX = 'update-server:';
 
 export class RunUsageError extends Error {
   readonly code = 'RUN_USAGE';
@@ -28,7 +31,12 @@ export function registerRunCommand(program: Command): void {
       'Run the conformance suites against a rig (default: every profile on the embedded emulators)',
     )
     .option('--rig <file>', 'rig file listing the targets (default rigs/emulators.json)')
-    .option('--target <profile=url>', 'an ad-hoc board target instead of the rig; repeatable', collect, [])
+    .option(
+      '--target <profile=url>',
+      'an ad-hoc board target instead of the rig (update-server:<profile>=<url> for an update server under test); repeatable',
+      collect,
+      [],
+    )
     .option('--token <token>', 'token for --target (or OTA_TOKEN in the environment)')
     .option('--password <password>', 'password for --target (or OTA_PASSWORD in the environment)')
     .option('--only <name>', 'run only the rig target with this name; repeatable', collect, [])
@@ -62,8 +70,15 @@ export function adHocTargets(
   return flags.target.map((spec, index) => {
     const at = spec.indexOf('=');
     if (at <= 0) throw new RunUsageError(`--target: expected profile=url, got '${spec}'`);
-    const profile = spec.slice(0, at);
+    const [kind, profile] = spec.startsWith(SERVER_PREFIX)
+      ? (['update-server', spec.slice(SERVER_PREFIX.length, at)] as const)
+      : (['board', spec.slice(0, at)] as const);
     const address = spec.slice(at + 1);
+    if (kind === 'update-server' && !(PULL_PROFILES as readonly string[]).includes(profile)) {
+      throw new RunUsageError(
+        `--target ${spec}: an update server serves a pull profile; known: ${PULL_PROFILES.join(', ')}`,
+      );
+    }
     if (!(PROFILES as readonly string[]).includes(profile)) {
       throw new RunUsageError(
         `--target ${spec}: unknown profile '${profile}'; known: ${PROFILES.join(', ')}`,
@@ -75,6 +90,32 @@ export function adHocTargets(
     } catch {
       throw new RunUsageError(
         `--target ${spec}: '${address}' is not a URL (http://host:port or udp://host:port)`,
+      );
+    }
+    if (kind === 'update-server') {
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new RunUsageError(`--target ${spec}: an update server's address is an http:// or https:// URL`);
+      }
+      // The harness plays the device: the server's secrets are what a device would send it.
+      const server = {
+        name: `update-server-${profile}-${index + 1}`,
+        kind,
+        profile: profile as Profile,
+        capabilities: [],
+        source: { file: '--target', index },
+        url: url.href,
+        ...(token ? { token } : {}),
+        ...(password ? { password } : {}),
+      };
+      return server as unknown as LoadedTarget;
+    }
+    // espota reaches a device over UDP; every other profile is an HTTP(S) endpoint.
+    const udp = profile === 'arduino-ota';
+    if (
+      udp ? url.protocol !== 'udp:' || url.port === '' : url.protocol !== 'http:' && url.protocol !== 'https:'
+    ) {
+      throw new RunUsageError(
+        `--target ${spec}: a ${profile} device's address is ${udp ? 'udp://host:port' : 'an http:// or https:// URL'}`,
       );
     }
     const target = {

@@ -2,6 +2,7 @@ import * as allure from 'allure-js-commons';
 import { test as vitestTest } from 'vitest';
 import { acquireTargetLease, connectTarget, type Target } from '../../drivers/target/index.ts';
 import { Transcript } from '../../drivers/target/transcript.ts';
+import type { Platform } from '../../emulators/device/types.ts';
 import type { Capability } from '../../rigs/index.ts';
 import { currentTarget } from './current-target.ts';
 import { RigFailure } from './rig-failure.ts';
@@ -100,7 +101,13 @@ export function requirement(
   id: string,
   level: Level,
   text: string,
-  options: { source: string; needs?: Capability[]; timeoutMs?: number },
+  options: {
+    source: string;
+    needs?: Capability[];
+    /** The chips it concerns; a target that names another platform is skipped with the reason. */
+    platforms?: readonly Platform[];
+    timeoutMs?: number;
+  },
   body: (context: RequirementContext) => Promise<void>,
 ): void {
   const meta: RequirementMeta = { id, level, text, source: options.source, needs: options.needs ?? [] };
@@ -111,6 +118,10 @@ export function requirement(
       const missing = meta.needs.filter((capability) => !target.capabilities.has(capability));
       if (missing.length > 0) {
         skip(`target ${target.name} does not claim ${missing.join(', ')}`);
+        return;
+      }
+      if (options.platforms && target.platform && !options.platforms.includes(target.platform)) {
+        skip(`target ${target.name} is ${target.platform}; this concerns ${options.platforms.join(', ')}`);
         return;
       }
       const [profile, group] = id.split('/');
@@ -127,7 +138,7 @@ export function requirement(
           target,
           meta,
           step: async (name, fn) =>
-            await allure.step(name, async () => {
+            await allure.step(target.redactor.redact(name), async () => {
               target.transcript.record(name, 'event', 'step');
               return await fn();
             }),

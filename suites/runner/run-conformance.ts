@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { processIsAlive, type TargetDescription } from '../../drivers/target/index.ts';
+import { sweepStaleLeases, type TargetDescription } from '../../drivers/target/index.ts';
 import { ConformanceReporter } from '../../reports/conformance-reporter.ts';
 import {
   type ConformanceResult,
@@ -10,9 +10,13 @@ import {
   summarize,
   type TargetSummary,
 } from '../../reports/conformance-result.ts';
-import { toJunitXml } from '../../reports/junit.ts';
+import { RESULTS_FILE } from '../../reports/results-file.ts';
+import { openRunFolder, type RunFolder } from '../../reports/run-folder.ts';
+import { startRunMetadata } from '../../reports/run-metadata.ts';
+import { writeRunJson, writeRunReports } from '../../reports/run-reports.ts';
 import { type LoadedTarget, loadRig, type Rig, redactorForRig } from '../../rigs/index.ts';
 import type { ProvidedTarget } from '../framework/current-target.ts';
+import { RedactingAllureReporter } from './redacting-allure-reporter.ts';
 import { startTargets } from './start-targets.ts';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -28,7 +32,10 @@ export interface RunOptions {
   grep?: string;
   strict?: boolean;
   junit?: string;
+  /** The root of the run folders: this run writes into `<outDir>/<run-id>/` (default reports/out). */
   outDir?: string;
+  /** The command line, for the run's metadata (default process.argv). */
+  argv?: readonly string[];
   env?: NodeJS.ProcessEnv;
   /** Live progress and the summary; default stdout. */
   write?: (text: string) => void;
@@ -38,6 +45,8 @@ export interface RunOptions {
 
 export interface RunOutcome {
   exitCode: 0 | 1 | 2;
+  /** The folder this run wrote its results and reports into. */
+  run: RunFolder;
   results: ConformanceResult[];
   summaries: TargetSummary[];
 }
@@ -64,10 +73,26 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     targets = targets.filter((target) => options.only!.includes(target.name));
   }
   const redactor = redactorForRig({ ...rig, targets }, env);
-  mkdirSync(outDir, { recursive: true });
-  const allureDir = join(outDir, 'allure-results');
-  rmSync(allureDir, { recursive: true, force: true });
-  const lockDir = join(outDir, 'locks');
+  // Each run owns a folder of its own (reports/out/<run-id>/, `latest` points at it); targets'
+  // leases stay in the shared root, so two runs at once still take turns on one board.
+  const run = openRunFolder(outDir);
+  const metadata = startRunMetadata({
+    runId: run.id,
+    projectRoot: PROJECT_ROOT,
+    rig,
+    targets,
+    redactor,
+    argv: options.argv,
+    selection: {
+      ...(options.grep ? { grep: options.grep } : {}),
+      ...(options.only?.length ? { only: options.only } : {}),
+    },
+  });
+  writeRunJson(run.dir, metadata);
+  const allureDir = join(run.dir, 'allure-results');
+  const lockDir = join(run.root, 'locks');
+  // Leases of runs that were killed would otherwise stay behind under target names nobody reuses.
+  await sweepStaleLeases(lockDir);
 
   const starting = startTargets(rig, targets, { env, lockDir });
   // vitest (with Vite) loads here while the emulator process boots on the other core.
@@ -76,7 +101,8 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   const started = await starting;
   for (const note of started.notes) write(`note: ${note}\n`);
   const reporter = new ConformanceReporter({
-    resultsFile: join(outDir, 'results.jsonl'),
+    resultsFile: join(run.dir, RESULTS_FILE),
+    header: metadata,
     write,
     redact: (text) => redactor.redact(text),
     root: PROJECT_ROOT,
@@ -102,11 +128,8 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     ? `(?:^|\\.suite\\.ts )${options.grep.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`
     : undefined;
   // One test file per target: a two-line entry that names it (target-suites.ts does the rest),
-  // written beside the results (the --out folder is writable; the installed package may not be).
-  const entriesRoot = join(outDir, 'entries');
-  removeEntriesOfDeadRuns(entriesRoot);
-  const entriesDir = join(entriesRoot, `run-${process.pid}`);
-  rmSync(entriesDir, { recursive: true, force: true });
+  // written in the run's folder (the --out folder is writable; the installed package may not be).
+  const entriesDir = join(run.dir, 'entries');
   mkdirSync(entriesDir, { recursive: true });
   const provided: Record<string, ProvidedTarget> = {};
   for (const description of started.descriptions) {
@@ -127,7 +150,6 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     if (started.descriptions.length > 0) await runSuites();
   } finally {
     rmSync(entriesDir, { recursive: true, force: true });
-    if (readdirSync(entriesRoot).length === 0) rmSync(entriesRoot, { recursive: true, force: true });
     await started.stop();
   }
 
@@ -144,7 +166,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
       },
       {
         test: {
-          reporters: [reporter, ['allure-vitest/reporter', { resultsDir: allureDir }]],
+          reporters: [reporter, new RedactingAllureReporter(allureDir, redactor)],
           // One project, so one Vite server transforms each module once for every target; one
           // worker per target, all at once (the suites wait on devices far more than they compute),
           // each a fresh thread that runs its target's suites one after another from start to end.
@@ -172,10 +194,11 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   const results = [...reporter.results];
   const summaries = summarize(results);
   write(`\n${formatSummaryTable(summaries)}\n`);
-  const junit = toJunitXml(results);
-  writeFileSync(join(outDir, 'junit.xml'), junit);
+  const exitCode = exitCodeFor(summaries, options.strict ?? false);
+  const { junit } = writeRunReports(run, metadata, results, exitCode);
   if (options.junit) writeFileSync(options.junit, junit);
-  return { exitCode: exitCodeFor(summaries, options.strict ?? false), results, summaries };
+  write(`results: ${relative(process.cwd(), run.dir) || '.'}\n`);
+  return { exitCode, run, results, summaries };
 }
 
 const TARGET_SUITES = fileURLToPath(new URL('./target-suites.ts', import.meta.url));
@@ -191,16 +214,6 @@ function escapeGlob(path: string): string {
   return path.replace(/[()[\]{}*?!+@\\]/g, '\\$&');
 }
 
-/** A run that was killed leaves its entry files behind; the next run clears them. */
-function removeEntriesOfDeadRuns(entriesRoot: string): void {
-  if (!existsSync(entriesRoot)) return;
-  for (const name of readdirSync(entriesRoot)) {
-    const pid = Number(/^run-(\d+)$/.exec(name)?.[1]);
-    if (!Number.isInteger(pid) || pid <= 0 || processIsAlive(pid)) continue;
-    rmSync(join(entriesRoot, name), { recursive: true, force: true });
-  }
-}
-
 /** The target of a test file a run wrote (see entryFileName). */
 export function targetOfEntryFile(file: string): string | undefined {
   const name = basename(file);
@@ -212,9 +225,13 @@ export function targetOfEntryFile(file: string): string | undefined {
  * device; the update-server suites (the harness plays the device) for a server under test.
  */
 export function suitesFor(suitesDir: string, description: TargetDescription): string[] {
-  const folders =
-    description.kind === 'update-server' ? ['update-server'] : [String(description.profile), 'common'];
-  return folders.flatMap((folder) => suiteFilesIn(join(suitesDir, folder)));
+  if (description.kind === 'update-server') {
+    // Only the server's own pull path: a Lua RTOS server is not listed as skipping every HTTPUpdate check.
+    return suiteFilesIn(join(suitesDir, 'update-server')).filter((file) =>
+      basename(file).startsWith(`${description.profile}.`),
+    );
+  }
+  return [String(description.profile), 'common'].flatMap((folder) => suiteFilesIn(join(suitesDir, folder)));
 }
 
 function suiteFilesIn(dir: string): string[] {

@@ -73,13 +73,18 @@ function servedBytes(requests: readonly RecordedRequest[]): number {
 export async function pullDelivery(
   target: Target,
   image: Uint8Array,
-  options: { cut: boolean; watch: BootWatch | undefined },
+  options: {
+    cut: boolean;
+    watch: BootWatch | undefined;
+    /** Tells the device to fetch the image at `url` (an MQTT trigger); default `ota check` or a power cycle. */
+    trigger?: (url: string) => Promise<void>;
+  },
 ): Promise<Delivered> {
   const where = target.description.updateServer;
   if (where?.port === undefined)
     throw new RigFailure(`target ${target.name}: the rig gives no update server port for a pull update`);
   const hasConsole = target.console !== undefined && target.capabilities.has('console');
-  if (options.cut && !hasConsole)
+  if (options.cut && !hasConsole && !options.trigger)
     throw new StrategyUnsupportedError(
       `target ${target.name}: a cut during a pull update needs the console's \`ota check\` (a power cycle to trigger the check would disarm the cut)`,
     );
@@ -98,7 +103,10 @@ export async function pullDelivery(
   const mark = target.console?.lines().length ?? 0;
   try {
     const step = 'trigger an update check';
-    if (hasConsole) {
+    if (options.trigger) {
+      const base = (where.publicUrl ?? server.url).replace(/\/$/, '');
+      await options.trigger(`${base}/firmware.bin`);
+    } else if (hasConsole) {
       target.transcript.record(step, 'send', 'console: ota check');
       await target.console!.write('ota check\n', { step });
     } else if (target.power && target.capabilities.has('power-cycle')) {
