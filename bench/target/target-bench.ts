@@ -1,9 +1,9 @@
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { acquireTargetLease, connectTarget, type Target } from '../../drivers/target/index.ts';
 import type { FlashTimingProfileName } from '../../emulators/flash/index.ts';
 import { type LoadedTarget, loadRig } from '../../rigs/index.ts';
-import { DEFAULT_RIG, PROJECT_ROOT } from '../../suites/runner/run-conformance.ts';
 import { startTargets } from '../../suites/runner/start-targets.ts';
 import { BenchImages } from './bench-images.ts';
 import { espotaMeasurer } from './espota-measurer.ts';
@@ -82,6 +82,9 @@ export interface BenchResult {
 }
 
 const DEFAULT_IMAGE_BYTES = 256 * 1024;
+/** The project's root (run-conformance.ts has the same, but loading it loads vitest's reporters). */
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const DEFAULT_RIG = join(PROJECT_ROOT, 'rigs', 'emulators.json');
 
 /**
  * `ota-conformance bench`: start (or reach) the rig's targets the way `run` does, then update each

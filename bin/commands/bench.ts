@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 
 interface BenchFlags {
@@ -75,18 +76,17 @@ export function registerBenchCommand(program: Command): void {
         ...(flags.out ? { outDir: flags.out } : {}),
         progress: (line: string) => process.stderr.write(`${line}\n`),
       };
-      const [{ runTargetBench }, output, { formatReport }, { PROJECT_ROOT }] = await Promise.all([
+      const [{ runTargetBench, PROJECT_ROOT }, output, { formatReport }] = await Promise.all([
         import('../../bench/target/target-bench.ts'),
         import('../../bench/target/bench-output.ts'),
         import('../../bench/report.ts'),
-        import('../../suites/runner/run-conformance.ts'),
       ]);
       const result = await runTargetBench(options);
       for (const report of output.benchTables(result)) process.stdout.write(`${formatReport(report)}\n`);
       if (flags.compare)
         process.stdout.write(`${formatReport(await output.compareTable(result, flags.compare))}\n`);
       const written = await output.writeBenchOutputs(result, {
-        outDir: flags.out ?? `${PROJECT_ROOT}reports/out`,
+        outDir: flags.out ?? join(PROJECT_ROOT, 'reports', 'out'),
         ...(flags.json ? { json: flags.json } : {}),
       });
       process.stdout.write(`bench: figures in ${written.json}; charts: ${written.charts.join(', ')}\n`);
