@@ -155,8 +155,8 @@ export const emulatorSchema = z.strictObject({
   defects: z.array(z.string().regex(KEBAB_CASE, 'expected a kebab-case defect name')).optional(),
   /** Firmware options passed through as they are (session timeout, chunk limits, dialect…). */
   options: z.record(z.string(), z.unknown()).optional(),
-  /** Flash timing: `none` is instant (CI), `esp32` is as slow as a real chip (benchmarks). */
-  timing: z.enum(['none', 'esp32']).optional(),
+  /** Flash timing: `none` is instant (CI), `esp32` / `esp8266` as slow as a real chip (benchmarks). */
+  timing: z.enum(['none', 'esp32', 'esp8266']).optional(),
   /**
    * Where the chip's UART goes: `tcp` a `tcp://host:port` console like a networked serial server
    * (what a run gives every emulator it starts; works everywhere), `pty` a pseudo-terminal for the
