@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerBenchCommand } from './commands/bench.ts';
 import { registerEmulateCommand } from './commands/emulate.ts';
 import { registerEmulatorHostCommand } from './commands/emulator-host.ts';
 import { registerImageCommand } from './commands/image.ts';
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerListCommand(program);
   registerKillMatrixCommand(program);
   registerServeCommand(program);
+  registerBenchCommand(program);
   return program;
 }
 

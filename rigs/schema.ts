@@ -155,8 +155,8 @@ export const emulatorSchema = z.strictObject({
   defects: z.array(z.string().regex(KEBAB_CASE, 'expected a kebab-case defect name')).optional(),
   /** Firmware options passed through as they are (session timeout, chunk limits, dialect…). */
   options: z.record(z.string(), z.unknown()).optional(),
-  /** Flash timing: `none` is instant (CI), `esp32` is as slow as a real chip (benchmarks). */
-  timing: z.enum(['none', 'esp32']).optional(),
+  /** Flash timing: `none` is instant (CI), `esp32` / `esp8266` as slow as a real chip (benchmarks). */
+  timing: z.enum(['none', 'esp32', 'esp8266']).optional(),
   /** `memory` for the embedded default; `pty` puts the console on a pseudo-terminal for the serial driver. */
   console: z.enum(['memory', 'pty']).optional(),
   /** Seed for every random choice the emulator makes (power-cut tearing, filler bytes). */
@@ -481,6 +481,8 @@ interface Problem {
 }
 
 const isEmulated = (kind: TargetKind): boolean => kind === 'emulator' || kind === 'emulator-process';
+/** Kinds the harness does not start itself: their secrets protect something real. */
+const holdsRealSecrets = (kind: TargetKind): boolean => kind === 'board' || kind === 'update-server';
 
 /**
  * Cross-field rules a shape cannot say: a claimed capability needs the means to exercise it, a
@@ -520,6 +522,13 @@ function targetConsistency(target: z.output<typeof targetSchema>): Problem[] {
       problems.push({
         path: [...key, 'default'],
         message: `a default secret is only allowed on emulator targets; a ${target.kind}'s secret comes from the environment`,
+      });
+    }
+    // A real device's or server's secret written into a rig file ends up in version control.
+    if (typeof secret === 'string' && holdsRealSecrets(target.kind)) {
+      problems.push({
+        path: key,
+        message: `${target.kind === 'board' ? 'a board' : 'an update-server'}'s secret comes from the environment: write { "env": "NAME" } instead of the value`,
       });
     }
   }
