@@ -111,6 +111,15 @@ describe('rig errors name the file, the target and the field', () => {
     expect(rig.targets[1]).toMatchObject({ name: 'bench-esp32', source: { file: FILE, index: 1 } });
   });
 
+  it('a rig nested 100,000 levels deep is a RIG_JSON error naming the file; 64 levels still parse', () => {
+    const nested = (depth: number) => `{"targets": [${'['.repeat(depth)}${']'.repeat(depth)}]}`;
+    const error = rigErrorOf(() => parseRig(nested(100_000), FILE));
+    expect(error.code).toBe('RIG_JSON');
+    expect(error.message).toMatch(/^rigs\/test.json: invalid JSON: nested deeper than 64 levels/);
+    // 62 arrays inside targets' own array: the reader accepts it, and the schema then names the field.
+    expect(rigErrorOf(() => parseRig(nested(62), FILE)).code).toBe('RIG_INVALID');
+  });
+
   it('a JSON syntax error gives the line and column and no text from the file', () => {
     const broken = benchRig().replace(
       '"url": "http://192.168.1.70:8080",',

@@ -149,6 +149,22 @@ describe('control plane: the project API', () => {
     expect(wrongMethod.headers['allow']).toBe('POST');
   });
 
+  it('answers 400 to a request target the URL parser refuses, and still 200 to a good one', async () => {
+    const plane = await start(new RecordingDevice());
+    const { connect } = await import('node:net');
+    const { hostname: host, port } = new URL(plane.url);
+    const socket = connect({ host, port: Number(port) });
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+    });
+    socket.write(`GET // HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    await new Promise((resolve) => socket.on('close', resolve));
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('malformed request target');
+    expect((await call(plane, 'GET', '/power')).status).toBe(200);
+  });
+
   it('answers 500 naming the failure when the device cannot switch', async () => {
     const device = new RecordingDevice();
     device.failNextPowerOn = new Error('flash model refused');

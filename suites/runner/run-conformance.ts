@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TargetDescription } from '../../drivers/target/index.ts';
+import { sweepStaleLeases, type TargetDescription } from '../../drivers/target/index.ts';
 import { ConformanceReporter } from '../../reports/conformance-reporter.ts';
 import {
   type ConformanceResult,
@@ -91,6 +91,8 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   writeRunJson(run.dir, metadata);
   const allureDir = join(run.dir, 'allure-results');
   const lockDir = join(run.root, 'locks');
+  // Leases of runs that were killed would otherwise stay behind under target names nobody reuses.
+  await sweepStaleLeases(lockDir);
 
   const starting = startTargets(rig, targets, { env, lockDir });
   // vitest (with Vite) loads here while the emulator process boots on the other core.
