@@ -73,6 +73,8 @@ export const FEATURE_CAPABILITIES = [
   'resume',
   /** web-update: HTTP Digest authentication besides Basic. */
   'digest-auth',
+  /** An update server gives an ETag and answers If-None-Match with 304 (role 2). */
+  'etag',
 ] as const;
 
 export const CAPABILITIES = [...PROFILES, ...FEATURE_CAPABILITIES] as const;
@@ -479,6 +481,8 @@ interface Problem {
 }
 
 const isEmulated = (kind: TargetKind): boolean => kind === 'emulator' || kind === 'emulator-process';
+/** Kinds the harness does not start itself: their secrets protect something real. */
+const holdsRealSecrets = (kind: TargetKind): boolean => kind === 'board' || kind === 'update-server';
 
 /**
  * Cross-field rules a shape cannot say: a claimed capability needs the means to exercise it, a
@@ -518,6 +522,13 @@ function targetConsistency(target: z.output<typeof targetSchema>): Problem[] {
       problems.push({
         path: [...key, 'default'],
         message: `a default secret is only allowed on emulator targets; a ${target.kind}'s secret comes from the environment`,
+      });
+    }
+    // A real device's or server's secret written into a rig file ends up in version control.
+    if (typeof secret === 'string' && holdsRealSecrets(target.kind)) {
+      problems.push({
+        path: key,
+        message: `${target.kind === 'board' ? 'a board' : 'an update-server'}'s secret comes from the environment: write { "env": "NAME" } instead of the value`,
       });
     }
   }

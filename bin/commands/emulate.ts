@@ -25,7 +25,8 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 
 /**
  * `ota-conformance emulate`: one emulated device in its own process, reached only through its
- * sockets, its control plane and (with `--console pty`) a pseudo-terminal, like a board on a bench.
+ * sockets, its control plane and its console (TCP by default, as a networked serial server serves
+ * a board's UART; a pseudo-terminal with `--console pty`), like a board on a bench.
  * Prints `{"emulator":{…endpoints…}}` as one line once it serves, then runs until SIGINT/SIGTERM.
  */
 export function registerEmulateCommand(program: Command): void {
@@ -37,9 +38,12 @@ export function registerEmulateCommand(program: Command): void {
     .option('--host <host>', 'address the device binds to', '127.0.0.1')
     .option('--port <port>', 'port for every endpoint (N) or one endpoint (name=N); repeatable', collect, [])
     .addOption(
-      new Option('--console <mode>', 'where the UART goes')
-        .choices(['memory', 'pty', 'stdout'])
-        .default('pty'),
+      new Option(
+        '--console <mode>',
+        'where the UART goes: tcp (a tcp://host:port console, like a networked serial server), pty (a pseudo-terminal; needs socat), memory or stdout',
+      )
+        .choices(['tcp', 'pty', 'memory', 'stdout'])
+        .default('tcp'),
     )
     .option('--pty-link <path>', 'path of the console PTY link (with --console pty)')
     .option('--defect <name>', 'start with a deliberate non-conformance; repeatable', collect, [])

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readResultsFile } from '../../reports/results-file.ts';
+import { adHocTargets, RunUsageError } from './run.ts';
 
 const CLI = fileURLToPath(new URL('../ota-conformance.js', import.meta.url));
 
@@ -41,6 +42,25 @@ const viperhttp = (defects: string[] = []) => ({
   capabilities: ['console', 'power-cycle'],
   token: { env: 'RUN_TEST_TOKEN' },
   emulator: { defects },
+});
+
+describe('run --target', () => {
+  const targets = (...target: string[]) => adHocTargets({ target }, {});
+
+  it.each([
+    'viperhttp=ftp://x',
+    'web-update=udp://127.0.0.1:80',
+    'arduino-ota=http://127.0.0.1:8266',
+    'arduino-ota=udp://127.0.0.1',
+  ])('refuses %s as a usage error naming the address it needs', (spec) => {
+    expect(() => targets(spec)).toThrow(RunUsageError);
+    expect(() => targets(spec)).toThrow(/address is (udp:\/\/host:port|an http:\/\/ or https:\/\/ URL)/);
+  });
+
+  it('accepts http(s) for an HTTP profile and udp://host:port for arduino-ota', () => {
+    expect(targets('viperhttp=https://10.0.0.5:8443/')[0]).toMatchObject({ url: 'https://10.0.0.5:8443' });
+    expect(targets('arduino-ota=udp://10.0.0.6:8266')[0]).toMatchObject({ host: '10.0.0.6', port: 8266 });
+  });
 });
 
 describe('ota-conformance run', () => {

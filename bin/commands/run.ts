@@ -109,6 +109,15 @@ export function adHocTargets(
       };
       return server as unknown as LoadedTarget;
     }
+    // espota reaches a device over UDP; every other profile is an HTTP(S) endpoint.
+    const udp = profile === 'arduino-ota';
+    if (
+      udp ? url.protocol !== 'udp:' || url.port === '' : url.protocol !== 'http:' && url.protocol !== 'https:'
+    ) {
+      throw new RunUsageError(
+        `--target ${spec}: a ${profile} device's address is ${udp ? 'udp://host:port' : 'an http:// or https:// URL'}`,
+      );
+    }
     const target = {
       name: `${profile}-${index + 1}`,
       kind: 'board',

@@ -170,6 +170,17 @@ export class DeviceConsole {
     for (const lineText of completed) this.record({ text: lineText, atMs });
   }
 
+  /**
+   * Bytes for the wire only: the ROM loader's SLIP frames go out to the PTY or TCP reader
+   * unchanged and stay out of the line history, which holds what a person would read.
+   */
+  transmit(bytes: Uint8Array): void {
+    if (this.state === 'stopped' || bytes.length === 0) return;
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (this.pty !== undefined) this.pty.write(buffer);
+    else if (this.tcp !== undefined) this.tcp.write(buffer);
+  }
+
   /** One line followed by the console's line ending. */
   line(text: string): void {
     this.write(text + this.lineEnding);

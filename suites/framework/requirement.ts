@@ -144,7 +144,7 @@ export function requirement(
           target,
           meta,
           step: async (name, fn) =>
-            await allure.step(name, async () => {
+            await allure.step(target.redactor.redact(name), async () => {
               target.transcript.record(name, 'event', 'step');
               return await fn();
             }),

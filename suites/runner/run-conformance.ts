@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TargetDescription } from '../../drivers/target/index.ts';
+import { sweepStaleLeases, type TargetDescription } from '../../drivers/target/index.ts';
 import { ConformanceReporter } from '../../reports/conformance-reporter.ts';
 import {
   type ConformanceResult,
@@ -16,6 +16,7 @@ import { startRunMetadata } from '../../reports/run-metadata.ts';
 import { writeRunJson, writeRunReports } from '../../reports/run-reports.ts';
 import { type LoadedTarget, loadRig, type Rig, redactorForRig } from '../../rigs/index.ts';
 import type { ProvidedTarget } from '../framework/current-target.ts';
+import { RedactingAllureReporter } from './redacting-allure-reporter.ts';
 import { startTargets } from './start-targets.ts';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -92,6 +93,8 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   writeRunJson(run.dir, metadata);
   const allureDir = join(run.dir, 'allure-results');
   const lockDir = join(run.root, 'locks');
+  // Leases of runs that were killed would otherwise stay behind under target names nobody reuses.
+  await sweepStaleLeases(lockDir);
 
   const starting = startTargets(rig, targets, { env, lockDir });
   // vitest (with Vite) loads here while the emulator process boots on the other core.
@@ -165,7 +168,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
       },
       {
         test: {
-          reporters: [reporter, ['allure-vitest/reporter', { resultsDir: allureDir }]],
+          reporters: [reporter, new RedactingAllureReporter(allureDir, redactor)],
           // One project, so one Vite server transforms each module once for every target; one
           // worker per target, all at once (the suites wait on devices far more than they compute),
           // each a fresh thread that runs its target's suites one after another from start to end.

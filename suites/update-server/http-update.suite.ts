@@ -10,6 +10,7 @@ import {
   published,
   servedPlatforms,
   serverRequirement,
+  serverTls,
 } from './server-kit.ts';
 
 const requirement = serverRequirement('http-update');
@@ -47,8 +48,7 @@ function ask(target: Target, check: Check) {
 }
 
 function tlsOf(target: Target) {
-  const minVersion = target.description.tls?.minVersion;
-  return minVersion ? { tls: { minVersion } } : {};
+  return { tls: serverTls(target) };
 }
 
 const stale = (target: Target) => published(target, 'olderVersion', STALE);
