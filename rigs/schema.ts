@@ -155,10 +155,14 @@ export const emulatorSchema = z.strictObject({
   defects: z.array(z.string().regex(KEBAB_CASE, 'expected a kebab-case defect name')).optional(),
   /** Firmware options passed through as they are (session timeout, chunk limits, dialect…). */
   options: z.record(z.string(), z.unknown()).optional(),
-  /** Flash timing: `none` is instant (CI), `esp32` is as slow as a real chip (benchmarks). */
-  timing: z.enum(['none', 'esp32']).optional(),
-  /** `memory` for the embedded default; `pty` puts the console on a pseudo-terminal for the serial driver. */
-  console: z.enum(['memory', 'pty']).optional(),
+  /** Flash timing: `none` is instant (CI), `esp32` / `esp8266` as slow as a real chip (benchmarks). */
+  timing: z.enum(['none', 'esp32', 'esp8266']).optional(),
+  /**
+   * Where the chip's UART goes: `tcp` a `tcp://host:port` console like a networked serial server
+   * (what a run gives every emulator it starts; works everywhere), `pty` a pseudo-terminal for the
+   * serial driver (needs socat), `memory` nowhere but the device's own history.
+   */
+  console: z.enum(['memory', 'tcp', 'pty']).optional(),
   /** Seed for every random choice the emulator makes (power-cut tearing, filler bytes). */
   seed: z.int().min(0).optional(),
   /** Interface the emulator listens on; loopback unless a board-like setup needs more. */

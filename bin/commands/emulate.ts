@@ -15,7 +15,7 @@ interface EmulateFlags {
   defect: string[];
   option: string[];
   optionEnv: string[];
-  timing: 'none' | 'esp32';
+  timing: 'none' | 'esp32' | 'esp8266';
   seed?: string;
   controlPort?: string;
   controlTokenEnv?: string;
@@ -55,7 +55,9 @@ export function registerEmulateCommand(program: Command): void {
       [],
     )
     .addOption(
-      new Option('--timing <profile>', 'flash timing profile').choices(['none', 'esp32']).default('none'),
+      new Option('--timing <profile>', 'flash timing profile')
+        .choices(['none', 'esp32', 'esp8266'])
+        .default('none'),
     )
     .option('--seed <n>', 'seed for power-cut and image randomness')
     .option('--control-port <n>', 'port of the power control plane (default: any free port)')

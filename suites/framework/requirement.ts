@@ -5,6 +5,7 @@ import { Transcript } from '../../drivers/target/transcript.ts';
 import type { Platform } from '../../emulators/device/types.ts';
 import type { Capability } from '../../rigs/index.ts';
 import { currentTarget } from './current-target.ts';
+import { RigFailure } from './rig-failure.ts';
 
 export type Level = 'MUST' | 'SHOULD' | 'MAY';
 
@@ -27,14 +28,7 @@ declare module 'vitest' {
   }
 }
 
-/**
- * Thrown by the harness side when the rig failed (target unreachable, broker down, update
- * server cannot bind): reported as a rig error, never counted against the device.
- */
-export class RigFailure extends Error {
-  override readonly name = 'RigFailure';
-  readonly code = 'RIG_FAILURE';
-}
+export { RigFailure };
 
 /** The failure of a requirement: the requirement first, then what was expected and what the target did. */
 export class RequirementFailure extends Error {

@@ -228,7 +228,9 @@ export function targetOfEntryFile(file: string): string | undefined {
 
 /**
  * The suite files a target runs, in order: its profile's, then the cross-profile ones for a
- * device; the update-server suites (the harness plays the device) for a server under test.
+ * device; the update-server suites (the harness plays the device) for a server under test. A
+ * device that claims `signed-images` refuses every unsigned image the other suites send, so it
+ * runs the signed-update suites (suites/signed) instead.
  */
 export function suitesFor(suitesDir: string, description: TargetDescription): string[] {
   if (description.kind === 'update-server') {
@@ -237,6 +239,7 @@ export function suitesFor(suitesDir: string, description: TargetDescription): st
       basename(file).startsWith(`${description.profile}.`),
     );
   }
+  if (description.capabilities.includes('signed-images')) return suiteFilesIn(join(suitesDir, 'signed'));
   return [String(description.profile), 'common'].flatMap((folder) => suiteFilesIn(join(suitesDir, folder)));
 }
 
