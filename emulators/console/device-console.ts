@@ -93,9 +93,9 @@ export class DeviceConsole {
     return this.pty?.droppedBytes ?? this.tcp?.dropped ?? 0;
   }
 
-  /** True while a serial driver has the PTY open. */
+  /** True while a serial driver has the PTY open, or is connected to the TCP console. */
   get readerAttached(): boolean {
-    return this.pty?.readerAttached ?? false;
+    return this.pty?.readerAttached ?? (this.tcp !== undefined && this.tcp.clientCount > 0);
   }
 
   /** The running socat's pid in `pty` mode, so a test can prove stop() left nothing behind. */
