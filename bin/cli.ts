@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBenchCommand } from './commands/bench.ts';
 import { registerEmulateCommand } from './commands/emulate.ts';
 import { registerEmulatorHostCommand } from './commands/emulator-host.ts';
+import { registerFlashCommand } from './commands/flash.ts';
 import { registerImageCommand } from './commands/image.ts';
 import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerImageCommand(program);
   registerEmulateCommand(program);
   registerEmulatorHostCommand(program);
+  registerFlashCommand(program);
   registerRunCommand(program);
   registerListCommand(program);
   registerKillMatrixCommand(program);

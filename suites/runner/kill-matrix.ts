@@ -122,7 +122,7 @@ export async function runKillMatrix(
   const rigFile = join(outDir, 'rig.json');
   writeFileSync(rigFile, `${JSON.stringify({ name: 'kill-matrix', targets }, null, 2)}\n`);
   const startedAt = performance.now();
-  const outcome = await runConformance({ rig: rigFile, outDir, write: () => {} });
+  const outcome = await runConformance({ rig: rigFile, outDir, write: () => {}, allureReport: false });
   const wallMs = performance.now() - startedAt;
 
   const baseNames = new Set(bases.keys());
