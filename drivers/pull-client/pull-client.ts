@@ -1,5 +1,11 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import {
+  describeBytes,
+  MAX_IMAGE_RESPONSE_BYTES,
+  MAX_RESPONSE_HEAD_BYTES,
+  overLimit,
+} from '../http/response-limits.ts';
 
 /** What a server answered, byte for byte: the harness plays a device and judges the wire. */
 export interface PullResponse {
@@ -16,7 +22,12 @@ export interface PullResponse {
 export class PullClientError extends Error {
   override readonly name = 'PullClientError';
   constructor(
-    readonly code: 'PULL_CLIENT_CONNECT' | 'PULL_CLIENT_TIMEOUT' | 'PULL_CLIENT_BAD_RESPONSE',
+    readonly code:
+      | 'PULL_CLIENT_CONNECT'
+      | 'PULL_CLIENT_TIMEOUT'
+      | 'PULL_CLIENT_BAD_RESPONSE'
+      /** The server sent more than a device could hold (see drivers/http/response-limits.ts). */
+      | 'PULL_CLIENT_TOO_LARGE',
     message: string,
     options?: ErrorOptions,
   ) {
@@ -117,21 +128,53 @@ export function sendPullRequest(
       connected = true;
       socket.write(request, 'latin1');
     });
+    // The head is parsed once; after it only a byte count and the last bytes are kept in view.
+    let received = 0;
+    let head: { end: number; length: number | undefined; bodiless: boolean; chunked: boolean } | undefined;
+    let tail = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
-      const all = Buffer.concat(chunks);
-      const headEnd = all.indexOf(HEAD_END);
-      if (headEnd === -1) return;
-      const head = all.subarray(0, headEnd).toString('latin1');
-      const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(head)?.[1]);
-      const length = /\r\ncontent-length: *(\d+)/i.exec(head)?.[1];
-      const bodiless = headOnly || status === 304 || status === 204;
-      // A kept-alive chunked answer ends with its last chunk, not a close (the body stays as sent).
-      const chunked = length === undefined && /\r\ntransfer-encoding: *chunked/i.test(head);
+      received += chunk.length;
+      if (head === undefined) {
+        const all = Buffer.concat(chunks);
+        chunks.splice(0, chunks.length, all);
+        const headEnd = all.indexOf(HEAD_END);
+        if (headEnd === -1) {
+          if (received > MAX_RESPONSE_HEAD_BYTES)
+            fail(
+              new PullClientError(
+                'PULL_CLIENT_TOO_LARGE',
+                `${url} ${overLimit('a response head', received, MAX_RESPONSE_HEAD_BYTES)}: ${describeBytes(all)}`,
+              ),
+            );
+          return;
+        }
+        const text = all.subarray(0, headEnd).toString('latin1');
+        const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(text)?.[1]);
+        const length = /\r\ncontent-length: *(\d+)/i.exec(text)?.[1];
+        head = {
+          end: headEnd,
+          length: length === undefined ? undefined : Number(length),
+          bodiless: headOnly || status === 304 || status === 204,
+          // A kept-alive chunked answer ends with its last chunk, not a close (the body stays as sent).
+          chunked: length === undefined && /\r\ntransfer-encoding: *chunked/i.test(text),
+        };
+      }
+      const body = received - head.end - 4;
+      if (!head.bodiless && Math.max(body, head.length ?? 0) > MAX_IMAGE_RESPONSE_BYTES) {
+        fail(
+          new PullClientError(
+            'PULL_CLIENT_TOO_LARGE',
+            `${url} ${overLimit('a response body', Math.max(body, head.length ?? 0), MAX_IMAGE_RESPONSE_BYTES)}`,
+          ),
+        );
+        return;
+      }
+      tail = Buffer.concat([tail, chunk]).subarray(-5);
       if (
-        bodiless ||
-        (length !== undefined && all.length - headEnd - 4 >= Number(length)) ||
-        (chunked && all.subarray(-5).toString('latin1') === '0\r\n\r\n')
+        head.bodiless ||
+        (head.length !== undefined && body >= head.length) ||
+        (head.chunked && tail.toString('latin1') === '0\r\n\r\n')
       )
         finish();
     });
