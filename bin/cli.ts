@@ -4,10 +4,12 @@ import { formatHarnessIdentity, harnessIdentity } from '../reports/harness-ident
 import { registerBenchCommand } from './commands/bench.ts';
 import { registerEmulateCommand } from './commands/emulate.ts';
 import { registerEmulatorHostCommand } from './commands/emulator-host.ts';
+import { registerFlashCommand } from './commands/flash.ts';
 import { registerImageCommand } from './commands/image.ts';
 import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
 import { registerRunCommand } from './commands/run.ts';
+import { registerServeCommand } from './commands/serve.ts';
 
 const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -27,9 +29,11 @@ export function buildProgram(): Command {
   registerImageCommand(program);
   registerEmulateCommand(program);
   registerEmulatorHostCommand(program);
+  registerFlashCommand(program);
   registerRunCommand(program);
   registerListCommand(program);
   registerKillMatrixCommand(program);
+  registerServeCommand(program);
   registerBenchCommand(program);
   return program;
 }

@@ -206,34 +206,42 @@ export class KeepAliveConnection {
       const headEnd = received.indexOf(HEAD_END);
       if (headEnd < 0) {
         // Garbage is reported as soon as it cannot be the start of a status line.
-        if (!startsLikeHttp(received))
-          return this.refuse(pending, 'HTTP_MALFORMED_RESPONSE', notHttp(received));
-        if (received.length > MAX_RESPONSE_HEAD_BYTES)
-          return this.refuse(
+        if (!startsLikeHttp(received)) {
+          this.refuse(pending, 'HTTP_MALFORMED_RESPONSE', notHttp(received));
+          return;
+        }
+        if (received.length > MAX_RESPONSE_HEAD_BYTES) {
+          this.refuse(
             pending,
             'HTTP_RESPONSE_TOO_LARGE',
             overLimit('a response head', received.length, MAX_RESPONSE_HEAD_BYTES),
           );
+          return;
+        }
         this.buffered = received;
         return;
       }
       const unreadable = this.readHead(pending, received.toString('latin1', 0, headEnd));
-      if (unreadable !== undefined)
-        return this.refuse(
+      if (unreadable !== undefined) {
+        this.refuse(
           pending,
           'HTTP_MALFORMED_RESPONSE',
           unreadable === NOT_HTTP ? notHttp(received.subarray(0, headEnd)) : unreadable,
         );
+        return;
+      }
       pending.headEnd = headEnd;
     }
     const bodyStart = pending.headEnd + HEAD_END.length;
     const declared = pending.contentLength;
-    if ((declared ?? received.length - bodyStart) > MAX_DEVICE_RESPONSE_BYTES)
-      return this.refuse(
+    if ((declared ?? received.length - bodyStart) > MAX_DEVICE_RESPONSE_BYTES) {
+      this.refuse(
         pending,
         'HTTP_RESPONSE_TOO_LARGE',
         overLimit('a response body', declared ?? received.length - bodyStart, MAX_DEVICE_RESPONSE_BYTES),
       );
+      return;
+    }
     if (declared === undefined || received.length < bodyStart + declared) {
       this.buffered = received;
       return;

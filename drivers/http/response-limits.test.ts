@@ -40,7 +40,10 @@ function stream(socket: Socket, head: string, total: number): void {
   const pump = () => {
     while (sent < total && !socket.destroyed) {
       sent += piece.length;
-      if (!socket.write(piece)) return void socket.once('drain', pump);
+      if (!socket.write(piece)) {
+        socket.once('drain', pump);
+        return;
+      }
     }
   };
   pump();

@@ -34,6 +34,8 @@ export interface RunOptions {
   junit?: string;
   /** The root of the run folders: this run writes into `<outDir>/<run-id>/` (default reports/out). */
   outDir?: string;
+  /** Write the single-file Allure report (default true). */
+  allureReport?: boolean;
   /** The command line, for the run's metadata (default process.argv). */
   argv?: readonly string[];
   env?: NodeJS.ProcessEnv;
@@ -195,9 +197,13 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   const summaries = summarize(results);
   write(`\n${formatSummaryTable(summaries)}\n`);
   const exitCode = exitCodeFor(summaries, options.strict ?? false);
-  const { junit } = writeRunReports(run, metadata, results, exitCode);
+  const { junit } = await writeRunReports(run, metadata, results, exitCode, {
+    targetOfPath: targetOfEntryFile,
+    allureReport: options.allureReport,
+    note: (text) => write(`note: ${text}\n`),
+  });
   if (options.junit) writeFileSync(options.junit, junit);
-  write(`results: ${relative(process.cwd(), run.dir) || '.'}\n`);
+  write(`results: ${displayPath(run.dir)}\n`);
   return { exitCode, run, results, summaries };
 }
 
@@ -222,7 +228,9 @@ export function targetOfEntryFile(file: string): string | undefined {
 
 /**
  * The suite files a target runs, in order: its profile's, then the cross-profile ones for a
- * device; the update-server suites (the harness plays the device) for a server under test.
+ * device; the update-server suites (the harness plays the device) for a server under test. A
+ * device that claims `signed-images` refuses every unsigned image the other suites send, so it
+ * runs the signed-update suites (suites/signed) instead.
  */
 export function suitesFor(suitesDir: string, description: TargetDescription): string[] {
   if (description.kind === 'update-server') {
@@ -231,6 +239,7 @@ export function suitesFor(suitesDir: string, description: TargetDescription): st
       basename(file).startsWith(`${description.profile}.`),
     );
   }
+  if (description.capabilities.includes('signed-images')) return suiteFilesIn(join(suitesDir, 'signed'));
   return [String(description.profile), 'common'].flatMap((folder) => suiteFilesIn(join(suitesDir, folder)));
 }
 
@@ -240,4 +249,10 @@ function suiteFilesIn(dir: string): string[] {
     .filter((name) => name.endsWith('.suite.ts'))
     .sort()
     .map((name) => join(dir, name));
+}
+
+/** A path as the user would type it: relative below the working folder, absolute elsewhere. */
+function displayPath(path: string): string {
+  const below = relative(process.cwd(), path);
+  return below === '' ? '.' : below.startsWith('..') ? path : below;
 }
