@@ -4,6 +4,7 @@ import { registerEmulatorHostCommand } from './commands/emulator-host.ts';
 import { registerImageCommand } from './commands/image.ts';
 import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
+import { registerPowercutCommand } from './commands/powercut.ts';
 import { registerRunCommand } from './commands/run.ts';
 
 /** Builds the command tree. Each verb lives in its own file under bin/commands/. */
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerListCommand(program);
   registerKillMatrixCommand(program);
+  registerPowercutCommand(program);
   return program;
 }
 

@@ -1,5 +1,5 @@
 import type { Target } from '../../drivers/target/index.ts';
-import { currentTarget, type RequirementContext } from '../framework/index.ts';
+import { currentTarget, type RequirementContext, strategyRequirement } from '../framework/index.ts';
 import {
   confirmRunningImage,
   describeBoot,
@@ -11,7 +11,6 @@ import {
   powerOnAfterCut,
   type RunningImage,
   sameImage,
-  strategyRequirement,
   type UpdateResult,
   updateTarget,
 } from '../framework/strategy/index.ts';

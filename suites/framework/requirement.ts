@@ -5,6 +5,9 @@ import { Transcript } from '../../drivers/target/transcript.ts';
 import type { Platform } from '../../emulators/device/types.ts';
 import type { Capability } from '../../rigs/index.ts';
 import { currentTarget } from './current-target.ts';
+import { isRigError, RigFailure } from './rig-failure.ts';
+
+export { isRigError, RigFailure };
 
 export type Level = 'MUST' | 'SHOULD' | 'MAY';
 
@@ -25,15 +28,6 @@ declare module 'vitest' {
     /** Set on the stand-in test of a suite file that did not load (suites/runner/target-suites.ts). */
     suiteLoad?: string;
   }
-}
-
-/**
- * Thrown by the harness side when the rig failed (target unreachable, broker down, update
- * server cannot bind): reported as a rig error, never counted against the device.
- */
-export class RigFailure extends Error {
-  override readonly name = 'RigFailure';
-  readonly code = 'RIG_FAILURE';
 }
 
 /** The failure of a requirement: the requirement first, then what was expected and what the target did. */
@@ -59,14 +53,6 @@ export interface RequirementContext {
   step<T>(name: string, body: () => T | Promise<T>): Promise<T>;
   /** Fails the requirement with Expected/Actual unless `ok`. */
   check(ok: boolean, expected: string, actual: string): void;
-}
-
-const RIG_ERROR_CODES = new Set(['TARGET_SETUP', 'TARGET_LOCK_TIMEOUT', 'RIG_FAILURE']);
-
-/** True when an error means the rig failed rather than the device. */
-export function isRigError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return error instanceof RigFailure || (typeof code === 'string' && RIG_ERROR_CODES.has(code));
 }
 
 const conformanceTest = vitestTest.extend<{ target: Target }>({

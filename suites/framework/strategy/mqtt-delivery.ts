@@ -6,7 +6,7 @@ import {
   TasmotaTrigger,
 } from '../../../drivers/mqtt/index.ts';
 import type { Target } from '../../../drivers/target/index.ts';
-import { RigFailure } from '../requirement.ts';
+import { RigFailure } from '../rig-failure.ts';
 import type { BootWatch } from './boot-watch.ts';
 import { StrategyUnsupportedError } from './errors.ts';
 import { type Dialect, dialectOf } from './mqtt-dialect.ts';

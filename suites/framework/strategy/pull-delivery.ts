@@ -9,7 +9,7 @@ import {
   type StartedUpdateServer,
 } from '../../../drivers/update-server/index.ts';
 import { cycleOffMs } from '../power-off-time.ts';
-import { RigFailure } from '../requirement.ts';
+import { RigFailure } from '../rig-failure.ts';
 import { startRigUpdateServer } from '../rig-update-server.ts';
 import type { BootWatch } from './boot-watch.ts';
 import { StrategyUnsupportedError } from './errors.ts';
@@ -133,9 +133,14 @@ export async function pullDelivery(
       await quiet(server, QUIET_AFTER_CUT_MS, rebootTimeoutMs(target));
       idleFromNow = true;
       const served = servedBytes(server.requests());
+      const sent = server
+        .requests()
+        .filter(isDownload)
+        .reduce((sum, request) => sum + request.bodyBytesSent, 0);
       return {
         accepted: false,
         detail: `the device fell silent after ${served} of ${image.length} bytes were handed to it`,
+        wireBytes: sent,
       };
     }
     const watch = options.watch;

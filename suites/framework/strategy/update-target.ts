@@ -15,10 +15,25 @@ export interface UpdateOptions {
    */
   cutAfterBytes?: number;
   /**
+   * A cut the caller armed itself (a power-cut campaign: at an exact flash operation through the
+   * emulator's control plane, or through the rig's power switch at a byte count): the update
+   * returns like one with `cutAfterBytes`, without arming anything.
+   */
+  armedCut?: boolean;
+  /** Image bytes on the wire as the delivery sees them (push: sent and acknowledged; pull: sent). */
+  onProgress?: (progress: WireProgress) => void;
+  /**
    * Wait for the reboot into the new image after an accepted update (default true). For
    * viperhttp it is also the finalize's `reboot`; the other profiles restart by themselves.
    */
   reboot?: boolean;
+}
+
+export interface WireProgress {
+  sent: number;
+  /** Bytes the device acknowledged, where the protocol says (espota's byte-count acks). */
+  acknowledged?: number;
+  total: number;
 }
 
 export interface UpdateResult {
@@ -30,6 +45,8 @@ export interface UpdateResult {
   booted?: SeenBoot;
   /** Every boot that began during the update, complete or not (with a cut: before the power went). */
   boots: SeenBoot[];
+  /** Image bytes on the wire when the exchange ended (see Delivered.wireBytes). */
+  wireBytes?: number;
 }
 
 /** Profiles the strategy can update, and why the others cannot be yet (today: none). */
@@ -62,13 +79,18 @@ export async function updateTarget(
     throw new StrategyUnsupportedError(
       `target ${target.name}: the update strategy does not support the ${target.profile} profile yet: ${support.reason}`,
     );
-  const cut = options.cutAfterBytes !== undefined;
+  const cut = options.cutAfterBytes !== undefined || options.armedCut === true;
   const reboot = options.reboot ?? true;
   const console = reboot || cut ? requireConsole(target, 'update and watch the reboot') : undefined;
   const watch = console ? BootWatch.start(console, bootVersionPatterns(target)) : undefined;
   try {
     if (options.cutAfterBytes !== undefined) await armPowerCut(target, options.cutAfterBytes);
-    const delivered = await deliver(target, image, { cut, reboot, watch: cut ? undefined : watch });
+    const delivered = await deliver(target, image, {
+      cut,
+      reboot,
+      watch: cut ? undefined : watch,
+      onProgress: options.onProgress,
+    });
     const boots = () => [...(watch?.boots ?? [])];
     if (cut) {
       // A device that took the whole image restarts by itself; the cut may land in that boot.
@@ -93,7 +115,12 @@ export async function updateTarget(
 function deliver(
   target: Target,
   image: Uint8Array,
-  options: { cut: boolean; reboot: boolean; watch: BootWatch | undefined },
+  options: {
+    cut: boolean;
+    reboot: boolean;
+    watch: BootWatch | undefined;
+    onProgress: ((progress: WireProgress) => void) | undefined;
+  },
 ): Promise<Delivered> {
   if (PULL_PROFILES.has(target.profile)) return pullDelivery(target, image, options);
   switch (target.profile) {
@@ -103,7 +130,7 @@ function deliver(
     case 'web-update':
       return webDelivery(target, image);
     case 'arduino-ota':
-      return espotaDelivery(target, image);
+      return espotaDelivery(target, image, options.onProgress);
     case 'mqtt-trigger':
       return mqttDelivery(target, image, options);
     default:
