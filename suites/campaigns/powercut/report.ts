@@ -55,7 +55,7 @@ const PHASE_FILLS: Record<Phase, string> = {
   'eboot-copy': '#f6eef8',
 };
 
-function escape(text: string): string {
+function xmlText(text: string): string {
   return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }
 
@@ -73,7 +73,7 @@ export function campaignSvg(result: CampaignResult): string {
   const y = (outcome: Outcome) => top + lane * OUTCOMES.indexOf(outcome) + lane / 2;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
-    `<text x="${left}" y="20" font-size="14">${escape(`${result.target}: outcome against cut point (${result.method}, seed ${result.seed}, ${result.cuts.length} cuts)`)}</text>`,
+    `<text x="${left}" y="20" font-size="14">${xmlText(`${result.target}: outcome against cut point (${result.method}, seed ${result.seed}, ${result.cuts.length} cuts)`)}</text>`,
   ];
   // Phase bands from the reference update's operations.
   let bandStart = 0;
@@ -98,7 +98,7 @@ export function campaignSvg(result: CampaignResult): string {
   for (const cut of result.cuts) {
     const title = `${cutId(cut)} ${cut.point.phase} ${cut.point.kind ?? ''} ${hex(cut.point.address)} → ${cut.outcome}`;
     parts.push(
-      `<circle cx="${x(cutPosition(cut)).toFixed(1)}" cy="${y(cut.outcome)}" r="${cut.bisected ? 4 : 3}" fill="${OUTCOME_COLOURS[cut.outcome]}"${cut.bisected ? ' stroke="#000"' : ''}><title>${escape(title)}</title></circle>`,
+      `<circle cx="${x(cutPosition(cut)).toFixed(1)}" cy="${y(cut.outcome)}" r="${cut.bisected ? 4 : 3}" fill="${OUTCOME_COLOURS[cut.outcome]}"${cut.bisected ? ' stroke="#000"' : ''}><title>${xmlText(title)}</title></circle>`,
     );
   }
   const axis =
