@@ -83,6 +83,8 @@ export function resolveOptions(raw: Readonly<Record<string, unknown>>): EspHttps
  */
 export class AdvancedOtaApp {
   private busy = false;
+  /** `sets-boot-before-verify`: this download already switched the boot slot at its first write. */
+  private switchedEarly = false;
   /** An `ota check` typed while a task ran: the lab command is not lost, it runs once that task ends. */
   private checkRequested = false;
   private timer: NodeJS.Timeout | undefined;
@@ -201,6 +203,7 @@ export class AdvancedOtaApp {
     const { context, options } = this;
     const esp32 = context.esp32!;
     this.log('I', 'Starting Advanced OTA example');
+    this.switchedEarly = false;
     const ota = new EspHttpsOta({
       url: options.updateUrl,
       idfVersion: options.idfVersion,
@@ -317,12 +320,23 @@ export class AdvancedOtaApp {
 
   /** The example's `event_handler`: what it logs for each esp_https_ota event. */
   private onEvent(event: HttpsOtaEvent): void {
-    if (event.id === 'VERIFY_CHIP_REVISION' && this.context.defects.has('sets-boot-before-verify')) {
-      // The defect: the slot being written is made the boot slot before any of it is written or
-      // verified (esp_ota_set_boot_partition_skip_validate), as if the switch came first.
+    if (
+      event.id === 'WRITE_FLASH' &&
+      !this.switchedEarly &&
+      this.context.defects.has('sets-boot-before-verify')
+    ) {
+      this.switchedEarly = true;
+      // The defect: once the first buffer (header and app descriptor) is written, the slot is made
+      // the boot slot (esp_ota_set_boot_partition_skip_validate) before the rest is written or
+      // anything verified.
       const ota = this.context.esp32!.ota;
       const staging = ota.getNextUpdatePartition();
-      if (staging) ota.setBootPartitionSkipValidate(staging);
+      try {
+        if (staging) ota.setBootPartitionSkipValidate(staging);
+      } catch (error) {
+        if (!(error instanceof EspError)) throw error;
+        this.log('E', `esp_ota_set_boot_partition failed (${error.code})`);
+      }
     }
     if (event.id === 'WRITE_FLASH') {
       this.print('D', TAG, `Writing to flash: ${event.written} written`);

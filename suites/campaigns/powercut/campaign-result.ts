@@ -11,6 +11,12 @@ export interface CampaignOptions {
   bisect: boolean;
   /** Quiet console time after power-on that ends the observation of one cut. */
   settleMs: number;
+  /**
+   * install (default): the known state is two campaign images installed in turn (both boot
+   * selections in use, as in the field); as-is: whatever the target runs now is the old image
+   * (the cheap sweep of `run`, after a requirement already installed one).
+   */
+  baseline?: 'install' | 'as-is';
   log?: (line: string) => void;
 }
 

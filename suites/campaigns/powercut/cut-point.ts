@@ -15,15 +15,18 @@ export type Phase = (typeof PHASES)[number];
 
 /**
  * What runs once power returns. `old`: the image from before the update; `new`: the update;
- * `rolled-back`: the old image again after the new one had started booting; `broken`: an app
- * comes up but keeps resetting (a watchdog or crash loop); `no-boot`: nothing names an app
- * (bricked); `other-image`: an app that is neither (a factory image the chip fell back to).
+ * `rolled-back`: the old image again after the new one had started booting; `wrong-boot`: an app
+ * runs that the boot selection did not name — the bootloader found otadata lost or naming an
+ * unbootable slot and walked to whatever boots (esp-idf.md §3.4 step 5: such fallbacks write
+ * nothing, so the selection stays broken), or an image that is neither old nor new; `broken`: an
+ * app comes up but keeps resetting (a watchdog or crash loop); `no-boot`: nothing names an app
+ * (bricked).
  */
-export const OUTCOMES = ['old', 'new', 'rolled-back', 'broken', 'no-boot', 'other-image'] as const;
+export const OUTCOMES = ['old', 'new', 'rolled-back', 'wrong-boot', 'broken', 'no-boot'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 /** Outcomes after which the device no longer runs a good image of its own choosing. */
-export const UNSAFE_OUTCOMES: ReadonlySet<Outcome> = new Set(['broken', 'no-boot', 'other-image']);
+export const UNSAFE_OUTCOMES: ReadonlySet<Outcome> = new Set(['wrong-boot', 'broken', 'no-boot']);
 
 export function isUnsafe(outcome: Outcome): boolean {
   return UNSAFE_OUTCOMES.has(outcome);

@@ -29,6 +29,12 @@ export function campaignVersions(seed: number): { first: string; old: string; ne
   return { first: `pc${seed}-a`, old: `pc${seed}-b`, new: `pc${seed}-n` };
 }
 
+export interface PreparedCampaign {
+  saved: number;
+  reference: PhasedOperation[];
+  versions: ReturnType<typeof campaignVersions>;
+}
+
 export class CampaignError extends Error {
   readonly code = 'POWERCUT_CAMPAIGN';
 }
@@ -43,14 +49,19 @@ export class CampaignError extends Error {
  */
 export class EmulatorCampaign {
   private readonly control: EmulatorControlPower;
-  private readonly versions: ReturnType<typeof campaignVersions>;
-  private readonly newImage: Uint8Array;
+  private versions: ReturnType<typeof campaignVersions>;
+  private newImage: Uint8Array;
   private saved: number | undefined;
   private reference: PhasedOperation[] = [];
 
+  /**
+   * `prepared`: the known state and reference of an earlier instance on the same emulator (another
+   * requirement's), so a second sweep cuts from them without preparing again.
+   */
   constructor(
     private readonly target: Target,
     private readonly options: CampaignOptions,
+    prepared?: PreparedCampaign,
   ) {
     if (!(target.power instanceof EmulatorControlPower))
       throw new CampaignError(
@@ -61,15 +72,31 @@ export class EmulatorCampaign {
         `target ${target.name}: the campaign reads boots from the console and the rig gives none`,
       );
     this.control = target.power;
-    this.versions = campaignVersions(options.seed);
+    this.versions = prepared?.versions ?? campaignVersions(options.seed);
     this.newImage = imageFor(target, this.versions.new);
+    this.saved = prepared?.saved;
+    this.reference = prepared?.reference ?? [];
+  }
+
+  /** What a later instance needs to cut from the same known state (see the constructor). */
+  get prepared(): PreparedCampaign | undefined {
+    if (this.saved === undefined) return undefined;
+    return { saved: this.saved, reference: this.reference, versions: this.versions };
   }
 
   /** Known state and reference update; returns the phased operations of the update. */
   async prepare(): Promise<PhasedOperation[]> {
     const { target } = this;
-    await this.power('power cycle to a known state', () => this.waitForBoot(() => this.control.cycle(200)));
-    for (const version of [this.versions.first, this.versions.old]) await this.install(version);
+    const running = await this.power('power cycle to a known state', () =>
+      this.waitForBoot(() => this.control.cycle(200)),
+    );
+    if (this.options.baseline === 'as-is') {
+      const fresh = running === this.versions.new ? `${this.versions.new}2` : this.versions.new;
+      this.versions = { ...this.versions, old: running, new: fresh };
+      this.newImage = imageFor(target, fresh);
+    } else {
+      for (const version of [this.versions.first, this.versions.old]) await this.install(version);
+    }
     await this.control.off();
     this.saved = await this.control.saveState();
     await this.bootSaved();
@@ -88,6 +115,11 @@ export class EmulatorCampaign {
       ...(otadata ? { otadata } : {}),
     });
     return this.reference;
+  }
+
+  /** The old and new image of the campaign (known once prepared). */
+  get images(): { old: string; new: string } {
+    return { old: this.versions.old, new: this.versions.new };
   }
 
   /** The sweep (and bisection) over the chosen phases. */
@@ -139,9 +171,20 @@ export class EmulatorCampaign {
     if (target.capabilities.has('rollback')) await this.confirmUnlessDark(consoleFrom);
     const torn = await this.waitDark(mark);
     if (!torn) await this.control.off();
+    const traced = (await this.control.flashTrace(mark)).markers;
+    // Only what followed the power-on this cut started from (see phaseOperations).
+    const markers = traced.slice(
+      traced.findLastIndex((marker) => marker.kind === 'boot' && marker.detail === 'power-on') + 1,
+    );
+    const restarted =
+      torn !== undefined &&
+      markers.some(
+        (marker) => marker.kind === 'boot' && marker.detail === 'software' && marker.at <= torn.index,
+      );
     const observed = await powerOnAndObserve(target, {
       versions: this.versions,
       consoleFrom,
+      restarted,
       settleMs: this.options.settleMs,
     });
     return {
@@ -207,15 +250,17 @@ export class EmulatorCampaign {
     await this.power('restore the known state', async () => {
       await this.control.off();
       await this.control.restoreState(saved);
-      await this.waitForBoot(() => this.control.on());
+      return await this.waitForBoot(() => this.control.on());
     });
   }
 
-  private async waitForBoot(action: () => Promise<void>): Promise<void> {
+  /** Runs `action` and returns the version of the boot that follows. */
+  private async waitForBoot(action: () => Promise<void>): Promise<string> {
     const watch = BootWatch.start(this.target.console!, bootVersionPatterns(this.target));
     try {
       await action();
-      await watch.next({ timeoutMs: rebootTimeoutMs(this.target), step: 'the device boots' });
+      const boot = await watch.next({ timeoutMs: rebootTimeoutMs(this.target), step: 'the device boots' });
+      return boot.version!;
     } finally {
       watch.stop();
     }

@@ -25,6 +25,8 @@ export async function powerOnAndObserve(
     /** Console line index where this cut's update began: boots from there to power-on came before the cut. */
     consoleFrom: number;
     settleMs: number;
+    /** The rig saw the chip restart into the update before the cut (see classifyBoots). */
+    restarted?: boolean;
   },
 ): Promise<Observed> {
   const console = target.console!;
@@ -46,7 +48,12 @@ export async function powerOnAndObserve(
         quietSince = performance.now();
       }
     }
-    const { outcome, evidence } = classifyBoots(watch.boots, before.boots, options.versions);
+    const { outcome, evidence } = classifyBoots(
+      watch.boots,
+      before.boots,
+      options.versions,
+      options.restarted,
+    );
     const lines = console
       .lines()
       .slice(options.consoleFrom)

@@ -26,11 +26,16 @@ export function phaseOperations(
   from: number,
   options: { platform: 'esp32' | 'esp8266'; otadata?: { offset: number; size: number } },
 ): PhasedOperation[] {
-  const restart = trace.markers.find((marker) => marker.kind === 'boot' && marker.detail === 'software');
+  // Markers are in order, and several can share an index (an earlier update's restart, then the
+  // power-on the reference started from, with no operation between): only those after the last
+  // power-on belong to the reference update.
+  const markers = trace.markers.slice(
+    trace.markers.findLastIndex((marker) => marker.kind === 'boot' && marker.detail === 'power-on') + 1,
+  );
+  const restartIndex = markers.findIndex((marker) => marker.kind === 'boot' && marker.detail === 'software');
+  const restart = markers[restartIndex];
   const appAfterRestart =
-    restart === undefined
-      ? undefined
-      : trace.markers.find((marker) => marker.kind === 'app' && marker.at >= restart.at);
+    restart === undefined ? undefined : markers.slice(restartIndex).find((marker) => marker.kind === 'app');
   const otadata = options.otadata;
   const inOtadata = (operation: TracedOperation) =>
     otadata !== undefined &&

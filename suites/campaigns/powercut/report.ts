@@ -45,7 +45,7 @@ const OUTCOME_COLOURS: Record<Outcome, string> = {
   'rolled-back': '#8c6bb1',
   broken: '#e08214',
   'no-boot': '#d7301f',
-  'other-image': '#b2182b',
+  'wrong-boot': '#b2182b',
 };
 const PHASE_FILLS: Record<Phase, string> = {
   transfer: '#f7f7f7',
