@@ -6,7 +6,7 @@ import {
   sendPullRequest,
 } from '../../drivers/pull-client/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
-import { RigFailure } from '../framework/index.ts';
+import { type RequirementContext, RigFailure } from '../framework/index.ts';
 import {
   authorizationLines,
   endpoint,
@@ -59,13 +59,17 @@ async function ask(target: Target, options: Ask): Promise<PullResponse> {
 }
 
 /** The whole image, which every Range check compares against. */
-async function wholeImage(target: Target, step: <T>(name: string, body: () => Promise<T>) => Promise<T>) {
+/**
+ * The whole image, which every Range check compares against. A server that does not give it fails
+ * the requirement: a device could not download from it either.
+ */
+async function wholeImage(target: Target, { step, check }: Pick<RequirementContext, 'step' | 'check'>) {
   const full = await step('GET the image', () => ask(target, {}));
-  if (full.status !== 200 || full.body.length === 0) {
-    throw new RigFailure(
-      `target ${target.name}: GET ${endpoint(target).href} gave ${full.statusLine} (${full.body.length} bytes); the Range checks need the image`,
-    );
-  }
+  check(
+    full.status === 200 && full.body.length > 0,
+    '200 with the image (the whole image the ranges are compared with)',
+    `${full.statusLine}, ${full.body.length} bytes`,
+  );
   return full.body;
 }
 
@@ -106,7 +110,7 @@ requirement(
     needs: ['range'],
   },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const probe = await step('Range: bytes=0-0', () => ask(target, { range: 'bytes=0-0' }));
     check(
       probe.status === 206 &&
@@ -128,7 +132,7 @@ requirement(
     needs: ['range'],
   },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const start = Math.min(1024, image.length - 2);
     const end = Math.min(start + 16 * 1024 - 1, image.length - 2);
     const part = await step(`Range: bytes=${start}-${end}`, () =>
@@ -156,7 +160,7 @@ requirement(
     needs: ['range'],
   },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const start = Math.max(0, image.length - 4096);
     const range = `bytes=${start}-${image.length}`;
     const rest = await step(`Range: ${range}`, () => ask(target, { range }));
@@ -183,7 +187,7 @@ requirement(
     needs: ['range'],
   },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const start = Math.floor(image.length / 2);
     const rest = await step(`Range: bytes=${start}-`, () => ask(target, { range: `bytes=${start}-` }));
     check(
@@ -210,7 +214,7 @@ requirement(
     needs: ['range'],
   },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const tail = await step('Range: bytes=-32', () => ask(target, { range: 'bytes=-32' }));
     check(
       tail.status === 206 &&
@@ -232,7 +236,7 @@ requirement(
     needs: ['range'],
   },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const past = await step(`Range: bytes=${image.length}-`, () =>
       ask(target, { range: `bytes=${image.length}-` }),
     );
@@ -250,7 +254,7 @@ requirement(
   "answers HEAD with 200, the image's Content-Length and no body",
   { source: `${IDF} §5.2 step 3 (partial download asks HEAD first; 200 gives the length)`, needs: ['range'] },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const head = await step('HEAD', () => ask(target, { method: 'HEAD' }));
     check(
       head.status === 200 &&
