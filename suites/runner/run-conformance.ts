@@ -34,6 +34,8 @@ export interface RunOptions {
   junit?: string;
   /** The root of the run folders: this run writes into `<outDir>/<run-id>/` (default reports/out). */
   outDir?: string;
+  /** Write the single-file Allure report (default true). */
+  allureReport?: boolean;
   /** The command line, for the run's metadata (default process.argv). */
   argv?: readonly string[];
   env?: NodeJS.ProcessEnv;
@@ -195,9 +197,13 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   const summaries = summarize(results);
   write(`\n${formatSummaryTable(summaries)}\n`);
   const exitCode = exitCodeFor(summaries, options.strict ?? false);
-  const { junit } = writeRunReports(run, metadata, results, exitCode);
+  const { junit } = await writeRunReports(run, metadata, results, exitCode, {
+    targetOfPath: targetOfEntryFile,
+    allureReport: options.allureReport,
+    note: (text) => write(`note: ${text}\n`),
+  });
   if (options.junit) writeFileSync(options.junit, junit);
-  write(`results: ${relative(process.cwd(), run.dir) || '.'}\n`);
+  write(`results: ${displayPath(run.dir)}\n`);
   return { exitCode, run, results, summaries };
 }
 
@@ -243,4 +249,10 @@ function suiteFilesIn(dir: string): string[] {
     .filter((name) => name.endsWith('.suite.ts'))
     .sort()
     .map((name) => join(dir, name));
+}
+
+/** A path as the user would type it: relative below the working folder, absolute elsewhere. */
+function displayPath(path: string): string {
+  const below = relative(process.cwd(), path);
+  return below === '' ? '.' : below.startsWith('..') ? path : below;
 }

@@ -29,7 +29,7 @@ import {
  */
 
 const SOURCE_8266 =
-  'reference/signed-images.md §1.1, §1.5 (Updater::end(): length word, SHA-256 of the image read back from flash, RSASSA-PKCS1-v1_5, error 12), §1.6';
+  'docs/protocols/signed-images.md §1.1, §1.5 (Updater::end(): length word, SHA-256 of the image read back from flash, RSASSA-PKCS1-v1_5, error 12), §1.6';
 const SOURCE = `${SOURCE_8266}; §2.3–2.4 (arduino-esp32 UPDATE_SIGN 512-byte block, error 14); §3.2–3.6 (ESP-IDF signature sector, ESP_ERR_OTA_VALIDATE_FAILED)`;
 const NEEDS = ['signed-images', 'console', 'power-cycle'] as const;
 
@@ -223,7 +223,7 @@ if (listing || (scheme?.startsWith('esp8266') && currentTarget()?.capabilities.i
     'MUST',
     'ESP8266: a gzipped image signed after compression is installed and boots',
     {
-      source: 'reference/signed-images.md §1.7 (gzip first, then sign the .gz; fixed in 3.0.0)',
+      source: 'docs/protocols/signed-images.md §1.7 (gzip first, then sign the .gz; fixed in 3.0.0)',
       needs: [...NEEDS, 'gzip-images'],
     },
     async ({ target, step, check }) => {
@@ -248,7 +248,8 @@ if (listing || (scheme?.startsWith('esp8266') && currentTarget()?.profile === 'a
     'MUST',
     'ESP8266 ArduinoOTA: a correctly signed image whose invitation carries a wrong MD5 is still installed (the MD5 is ignored under a verifier)',
     {
-      source: 'reference/signed-images.md §1.6 (Updater.cpp L194‑196, L430‑432: MD5 only without a verifier)',
+      source:
+        'docs/protocols/signed-images.md §1.6 (Updater.cpp L194‑196, L430‑432: MD5 only without a verifier)',
       needs: [...NEEDS],
     },
     async (context) => {
@@ -287,7 +288,7 @@ if (listing || scheme === 'esp8266-legacy') {
     'MUST',
     'ESP8266 core 2.5.x: a legacy (raw-digest) signature installs and a core ≥ 2.6 signature is refused',
     {
-      source: 'reference/signed-images.md §1.3 (2.5.2 br_rsa_pkcs1_vrfy with a NULL OID)',
+      source: 'docs/protocols/signed-images.md §1.3 (2.5.2 br_rsa_pkcs1_vrfy with a NULL OID)',
       needs: [...NEEDS],
     },
     async (context) => {
