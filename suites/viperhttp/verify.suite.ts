@@ -182,7 +182,7 @@ requirement(
   async ({ target, step, check }) => {
     await usingClient(target, async (client) => {
       await step('known state: no session', () => settle(client, target));
-      const image = appImage(target, '9.6.0', 61, 3 * CHUNK_SIZE);
+      const image = appImage(target, '9.6.0', 61, 3 * CHUNK_SIZE, { neverBooted: true });
       await step('begin', () =>
         client.begin({ expectedSize: image.length, expectedSha256: sha256Hex(image) }),
       );
@@ -230,7 +230,7 @@ requirement(
         '409 {"detail":"no firmware bytes written"}',
         describeAnswer(empty),
       );
-      const image = appImage(target, '9.7.0', 71, CHUNK_SIZE);
+      const image = appImage(target, '9.7.0', 71, CHUNK_SIZE, { neverBooted: true });
       await step('write an image', () => client.chunk(image, { offset: 0 }));
       const full = await step('finalize', () =>
         client.request('POST', 'finalize', { body: { set_boot: false }, step: 'finalize with bytes' }),

@@ -33,7 +33,7 @@ export function sha256Hex(data: Uint8Array): string {
 /**
  * A valid ESP32 app image whose app descriptor carries `version` (what the boot log prints):
  * synthetic on an emulator; on a board with the vendor's builds, the rig's image or one derived
- * from it (rigBootableImage), whatever `size` says. `fitsIn` is a hard limit the requirement
+ * from it (rigBootableImage), whatever `size` says, unless `neverBooted` (then its first `size` bytes). `fitsIn` is a hard limit the requirement
  * cannot do without (one 4096-byte request): a rig image larger than that is unavailable.
  */
 export function appImage(
@@ -41,10 +41,13 @@ export function appImage(
   version: string,
   seed: number,
   size = IMAGE_SIZE,
-  options: { fitsIn?: number } = {},
+  options: { fitsIn?: number; neverBooted?: boolean } = {},
 ): Uint8Array {
   const fromRig = rigBootableImage(target, version);
   if (fromRig === undefined) return buildEsp32Image({ version, size, projectName: 'ota-conformance', seed });
+  // Written but never set to boot: the first `size` bytes of the rig's image keep the chunk count
+  // the requirement is about, and nothing the board could boot is involved.
+  if (options.neverBooted) return fromRig.subarray(0, Math.min(size, fromRig.length));
   if (options.fitsIn !== undefined && fromRig.length > options.fitsIn)
     throw new ImageUnavailableError(
       `target ${target.name}: this requirement needs a whole image in ${options.fitsIn} bytes; the rig's builds are ${fromRig.length} bytes`,
