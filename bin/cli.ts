@@ -7,6 +7,7 @@ import { registerImageCommand } from './commands/image.ts';
 import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
 import { registerRunCommand } from './commands/run.ts';
+import { registerServeCommand } from './commands/serve.ts';
 
 /** Builds the command tree. Each verb lives in its own file under bin/commands/. */
 export function buildProgram(): Command {
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerListCommand(program);
   registerKillMatrixCommand(program);
+  registerServeCommand(program);
   registerBenchCommand(program);
   return program;
 }

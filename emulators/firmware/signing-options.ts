@@ -1,5 +1,5 @@
 import { parseSigningScheme, type SigningScheme, testSigningKey } from '../../fixtures/signed-image/index.ts';
-import type { DefectDescriptor, Esp8266DeviceOptions } from '../device/index.ts';
+import type { DefectDescriptor, Esp32DeviceOptions, Esp8266DeviceOptions } from '../device/index.ts';
 import type { SignatureDefect } from '../esp8266-updater/index.ts';
 
 /**
@@ -106,3 +106,52 @@ export function esp8266SignatureDefect(defects: ReadonlySet<string>): { signatur
   const on = ESP8266_SIGNATURE_DEFECTS.find((defect) => defects.has(defect.name));
   return on ? { signatureDefect: on.updater } : {};
 }
+
+/** The ESP32 device options of a signed-apps ESP-IDF build (the trusted key), merged into `base`. */
+export function esp32SigningDeviceOptions(
+  options: Readonly<Record<string, unknown>> | undefined,
+  base: Esp32DeviceOptions | undefined,
+  defects: ReadonlySet<string>,
+): Esp32DeviceOptions {
+  const signing = signingOption(options);
+  if (signing === undefined) return base ?? {};
+  if (signing.scheme !== 'esp-idf-sbv2-rsa' && signing.scheme !== 'esp-idf-ecdsa') {
+    throw new SigningOptionError(
+      `option "signing.scheme" ${signing.scheme} is not verified by this ESP32 firmware (esp-idf-sbv2-rsa, esp-idf-ecdsa)`,
+    );
+  }
+  const defect = ESP_IDF_SIGNATURE_DEFECTS.find((d) => defects.has(d.name))?.chip;
+  return {
+    ...base,
+    chip: {
+      ...base?.chip,
+      signedApps: {
+        scheme: signing.scheme,
+        publicKeyPem: signing.publicKeyPem,
+        ...(defect === undefined ? {} : { defect }),
+      },
+    },
+  };
+}
+
+const SOURCE_IDF =
+  'reference/signed-images.md §3.6 (esp_ota_end → verify_secure_boot_signature; ESP_ERR_OTA_VALIDATE_FAILED)';
+
+/** The signature defects of an ESP-IDF signed-apps build (EspOtaOps' `signedApps.defect`). */
+export const ESP_IDF_SIGNATURE_DEFECTS: readonly (DefectDescriptor & {
+  chip: 'skips-check' | 'ignores-digest';
+})[] = [
+  {
+    name: 'skips-app-signature-check',
+    chip: 'skips-check',
+    breaks: ['signed/refuse/1', 'signed/refuse/2', 'signed/refuse/3', 'signed/refuse/5', SOURCE_IDF],
+    description: 'a signed-apps build whose esp_ota_end never verifies the signature: any app is installed',
+  },
+  {
+    name: 'ignores-signed-digest',
+    chip: 'ignores-digest',
+    breaks: ['signed/refuse/6', SOURCE_IDF],
+    description:
+      "verifies the signature over the digest stored in the signature block and never compares that digest with the image's",
+  },
+];
