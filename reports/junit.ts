@@ -27,7 +27,7 @@ export function toJunitXml(results: readonly ConformanceResult[]): string {
       if (c.outcome === 'pass') return `${open}/>`;
       const detail = escapeXml(c.detail ?? '');
       const inner =
-        c.outcome === 'skip'
+        c.outcome === 'skip' || c.outcome === 'not-run'
           ? `<skipped message="${detail}"/>`
           : c.outcome === 'fail'
             ? `<failure message="${escapeXml(firstLine(c.detail))}" type="RequirementFailure">${detail}</failure>`
@@ -35,7 +35,7 @@ export function toJunitXml(results: readonly ConformanceResult[]): string {
       return `${open}>\n      ${inner}\n    </testcase>`;
     });
     suites.push(
-      `  <testsuite name="${escapeXml(target)}" tests="${cases.length}" failures="${count('fail')}" errors="${count('rig-error')}" skipped="${count('skip')}" time="${time.toFixed(3)}">\n${body.join('\n')}\n  </testsuite>`,
+      `  <testsuite name="${escapeXml(target)}" tests="${cases.length}" failures="${count('fail')}" errors="${count('rig-error')}" skipped="${count('skip') + count('not-run')}" time="${time.toFixed(3)}">\n${body.join('\n')}\n  </testsuite>`,
     );
   }
   return `<?xml version="1.0" encoding="UTF-8"?>\n<testsuites name="ota-conformance">\n${suites.join('\n')}\n</testsuites>\n`;

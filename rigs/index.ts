@@ -36,6 +36,7 @@ export {
   FEATURE_CAPABILITIES,
   type FeatureCapability,
   type Limits,
+  limitsSchema,
   type MqttConfig,
   PLATFORMS,
   type PowerConfig,

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { PROFILES, type Profile } from '../../emulators/device/types.ts';
-import type { LoadedTarget } from '../../rigs/index.ts';
+import { PROFILES } from '../../emulators/device/types.ts';
+import { CAPABILITIES, type LoadedTarget, limitsSchema, parseRig, RigError } from '../../rigs/index.ts';
 
 export class RunUsageError extends Error {
   readonly code = 'RUN_USAGE';
@@ -16,6 +16,9 @@ interface RunFlags {
   junit?: string;
   out?: string;
   only: string[];
+  capability: string[];
+  limit: string[];
+  verbose?: boolean;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -35,31 +38,90 @@ export function registerRunCommand(program: Command): void {
     .option('--grep <id-prefix>', 'only requirements whose ID starts with this (viperhttp/auth)')
     .option('--strict', 'fail on SHOULD requirements too')
     .option('--junit <file>', 'also write JUnit XML here (always written to <out>/junit.xml)')
+    .option(
+      '--capability <list>',
+      `capabilities the --target claims, comma-separated; repeatable (${CAPABILITIES.join(', ')})`,
+      collect,
+      [],
+    )
+    .option(
+      '--limit <key=value>',
+      `a limit of the --target in ms or bytes; repeatable (${Object.keys(limitsSchema.shape).join(', ')})`,
+      collect,
+      [],
+    )
     .option('--out <dir>', 'where results.jsonl, junit.xml and allure-results go (default reports/out)')
+    .option('--verbose', 'print every skipped requirement (default: one line per reason with a count)')
+    .addHelpText(
+      'after',
+      `
+Before its suites each target is preflighted: its power switch answers, its console opens and the
+device answers the way its profile does. A target that fails is one rig error; its requirements
+are reported as not run, never as device failures.
+
+Exit codes:
+  0  every MUST passed (every SHOULD too with --strict) and every target ran at least one requirement
+  1  a device failed a MUST (or a SHOULD with --strict)
+  2  bad arguments or rig file, including a --grep or --only that selects nothing
+  3  no device failure, but rig errors or a target on which nothing ran`,
+    )
     .action(async (flags: RunFlags) => {
+      if (flags.target.length === 0 && (flags.capability.length > 0 || flags.limit.length > 0)) {
+        throw new RunUsageError(
+          '--capability and --limit describe a --target; a rig file says them per target',
+        );
+      }
+      const adHoc = flags.target.length > 0 ? adHocTargets(flags, process.env) : undefined;
+      if (adHoc) for (const target of adHoc) process.stdout.write(`${describeAssumptions(target)}\n`);
       // Loaded when the command runs: `--help` and the other verbs need none of it.
       const { runConformance } = await import('../../suites/runner/run-conformance.ts');
       const outcome = await runConformance({
         rig: flags.rig,
-        adHocTargets: flags.target.length > 0 ? adHocTargets(flags, process.env) : undefined,
+        adHocTargets: adHoc,
         only: flags.only,
         grep: flags.grep,
         strict: flags.strict,
         junit: flags.junit,
         outDir: flags.out,
+        verbose: flags.verbose,
       });
       process.exitCode = outcome.exitCode;
     });
 }
 
-/** `--target viperhttp=http://10.0.0.5:8080` → a board target, secrets from flags or environment. */
+/** What the run takes for granted about an ad-hoc target, printed before it runs (no secret, only whether one is set). */
+export function describeAssumptions(target: LoadedTarget): string {
+  const address =
+    'url' in target && target.url
+      ? target.url
+      : `udp://${'host' in target ? target.host : '?'}:${'port' in target ? target.port : '?'}`;
+  const secrets = (['token', 'password'] as const)
+    .filter((key) => key in target && (target as Record<string, unknown>)[key] !== undefined)
+    .map((key) => `${key} set`);
+  const limits = Object.entries(target.limits ?? {}).map(([key, value]) => `${key}=${value}`);
+  return [
+    `assumed for --target ${target.name}: a ${target.kind} speaking ${target.profile} at ${address}`,
+    `  capabilities: ${target.capabilities.length > 0 ? target.capabilities.join(', ') : 'none (only requirements that need none run; --capability adds some)'}`,
+    `  limits: ${limits.length > 0 ? limits.join(', ') : "none (the suites' defaults; --limit sets one)"}`,
+    `  no console, no power switch, no reset line${secrets.length > 0 ? `; ${secrets.join(', ')}` : '; no token or password'}`,
+  ].join('\n');
+}
+
+/**
+ * `--target viperhttp=http://10.0.0.5:8080` → a board target, secrets from flags or environment,
+ * capabilities and limits from `--capability` and `--limit`. The targets are checked by the rig
+ * schema exactly as a rig file's are, so a claim the target cannot back (a console without a
+ * serial port) is refused naming it.
+ */
 export function adHocTargets(
-  flags: Pick<RunFlags, 'target' | 'token' | 'password'>,
+  flags: Pick<RunFlags, 'target' | 'token' | 'password'> & Partial<Pick<RunFlags, 'capability' | 'limit'>>,
   env: NodeJS.ProcessEnv,
 ): LoadedTarget[] {
   const token = flags.token ?? env.OTA_TOKEN;
   const password = flags.password ?? env.OTA_PASSWORD;
-  return flags.target.map((spec, index) => {
+  const capabilities = capabilitiesOf(flags.capability ?? []);
+  const limits = limitsOf(flags.limit ?? []);
+  const targets = flags.target.map((spec, index) => {
     const at = spec.indexOf('=');
     if (at <= 0) throw new RunUsageError(`--target: expected profile=url, got '${spec}'`);
     const profile = spec.slice(0, at);
@@ -77,18 +139,57 @@ export function adHocTargets(
         `--target ${spec}: '${address}' is not a URL (http://host:port or udp://host:port)`,
       );
     }
-    const target = {
+    return {
       name: `${profile}-${index + 1}`,
       kind: 'board',
-      profile: profile as Profile,
-      capabilities: [],
-      source: { file: '--target', index },
+      profile,
+      capabilities,
+      ...(Object.keys(limits).length > 0 ? { limits } : {}),
       ...(url.protocol === 'udp:'
         ? { host: url.hostname, port: Number(url.port) }
         : { url: url.href.replace(/\/$/, '') }),
       ...(token ? { token } : {}),
       ...(password ? { password } : {}),
     };
-    return target as unknown as LoadedTarget;
   });
+  try {
+    return parseRig(JSON.stringify({ name: 'command-line', targets }), '--target').targets;
+  } catch (error) {
+    if (error instanceof RigError) throw new RunUsageError(error.message);
+    throw error;
+  }
+}
+
+function capabilitiesOf(values: readonly string[]): string[] {
+  const names = values
+    .flatMap((value) => value.split(','))
+    .map((name) => name.trim())
+    .filter(Boolean);
+  for (const name of names) {
+    if (!(CAPABILITIES as readonly string[]).includes(name)) {
+      throw new RunUsageError(`--capability ${name}: unknown capability; known: ${CAPABILITIES.join(', ')}`);
+    }
+  }
+  return [...new Set(names)];
+}
+
+function limitsOf(values: readonly string[]): Record<string, number> {
+  const limits: Record<string, number> = {};
+  for (const value of values) {
+    const match = /^([A-Za-z]+)=(\d+)$/.exec(value.trim());
+    if (!match)
+      throw new RunUsageError(
+        `--limit ${value}: expected key=value in ms or bytes, e.g. sessionTimeoutMs=30000`,
+      );
+    limits[match[1]!] = Number(match[2]);
+  }
+  const parsed = limitsSchema.safeParse(limits);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path.join('.') || (issue as { keys?: string[] }).keys?.join(', ') || '';
+    throw new RunUsageError(
+      `--limit ${key}: ${issue.message}; known limits: ${Object.keys(limitsSchema.shape).join(', ')}`,
+    );
+  }
+  return limits;
 }

@@ -5,7 +5,10 @@ import { processIsAlive, type TargetDescription } from '../../drivers/target/ind
 import { ConformanceReporter } from '../../reports/conformance-reporter.ts';
 import {
   type ConformanceResult,
+  EXIT_CODES,
+  type ExitCode,
   exitCodeFor,
+  formatFoldedOutcomes,
   formatSummaryTable,
   summarize,
   type TargetSummary,
@@ -13,6 +16,7 @@ import {
 import { toJunitXml } from '../../reports/junit.ts';
 import { type LoadedTarget, loadRig, type Rig, redactorForRig } from '../../rigs/index.ts';
 import type { ProvidedTarget } from '../framework/current-target.ts';
+import { preflightTargets } from './preflight/index.ts';
 import { startTargets } from './start-targets.ts';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -34,10 +38,17 @@ export interface RunOptions {
   write?: (text: string) => void;
   /** Suites folder (the kill matrix and tests may point elsewhere). */
   suitesDir?: string;
+  /** Print every skip as it happens instead of one line per reason at the end. */
+  verbose?: boolean;
+}
+
+/** `--grep` (or `--only`) selected no requirement of any target: bad arguments, exit 2. */
+export class NothingSelectedError extends Error {
+  readonly code = 'RUN_NOTHING_SELECTED';
 }
 
 export interface RunOutcome {
-  exitCode: 0 | 1 | 2;
+  exitCode: ExitCode;
   results: ConformanceResult[];
   summaries: TargetSummary[];
 }
@@ -69,18 +80,28 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   rmSync(allureDir, { recursive: true, force: true });
   const lockDir = join(outDir, 'locks');
 
+  const rigFile = options.rig ?? DEFAULT_RIG;
+  write(
+    `ota-conformance run: rig ${rig.name} (${options.adHocTargets ? '--target' : relativeToCwd(rigFile)})\n` +
+      `  targets: ${targets.map((target) => `${target.name} (${target.profile}, ${target.kind})`).join(', ')}\n` +
+      `  output:  ${outDir}\n`,
+  );
   const starting = startTargets(rig, targets, { env, lockDir });
   // vitest (with Vite) loads here while the emulator process boots on the other core.
   const loadingVitest = import('vitest/node');
   loadingVitest.catch(() => {});
   const started = await starting;
   for (const note of started.notes) write(`note: ${note}\n`);
+  // Every target is checked before its suites (on the other core while vitest loads): one
+  // unreachable or wrong device is one rig error, and its requirements are reported as not run.
+  const preflight = preflightTargets(started.descriptions);
   const reporter = new ConformanceReporter({
     resultsFile: join(outDir, 'results.jsonl'),
     write,
     redact: (text) => redactor.redact(text),
     root: PROJECT_ROOT,
     targetOf: targetOfEntryFile,
+    verbose: options.verbose ?? false,
   });
   // A target the run could not start is a rig error, reported (and kept) before anything runs.
   for (const entry of started.notStarted) {
@@ -93,6 +114,21 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
       outcome: 'rig-error',
       detail: redactor.redact(entry.reason),
       durationMs: 0,
+      file: '',
+    });
+  }
+  const notRun = new Map<string, string>();
+  for (const failure of await preflight) {
+    notRun.set(failure.target, `preflight failed at "${failure.step}"`);
+    reporter.record({
+      target: failure.target,
+      id: `${failure.target}/preflight`,
+      level: 'MUST',
+      text: `preflight: ${failure.step}`,
+      source: 'the rig (suites/runner/preflight)',
+      outcome: 'rig-error',
+      detail: redactor.redact(failure.reason),
+      durationMs: failure.durationMs,
       file: '',
     });
   }
@@ -110,8 +146,10 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   mkdirSync(entriesDir, { recursive: true });
   const provided: Record<string, ProvidedTarget> = {};
   for (const description of started.descriptions) {
+    const reason = notRun.get(description.name);
     provided[description.name] = {
       description,
+      ...(reason === undefined ? {} : { notRun: reason }),
       suiteFiles: suitesFor(suitesDir, description).map((absolute) => ({
         absolute,
         relative: relative(PROJECT_ROOT, absolute),
@@ -170,12 +208,47 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   }
 
   const results = [...reporter.results];
-  const summaries = summarize(results);
+  // With --grep, a target none of whose requirements it selects is not part of the run; without,
+  // every target is, and one with no result at all ran nothing.
+  const selected = reporter.selectedPerTarget();
+  const collected = started.descriptions.filter((description) => selected.has(description.name));
+  if (options.grep && collected.length > 0 && collected.every((d) => (selected.get(d.name) ?? 0) === 0)) {
+    throw new NothingSelectedError(
+      `--grep ${options.grep} selects no requirement of ${collected.map((d) => d.name).join(', ')}; \`ota-conformance list\` shows the IDs`,
+    );
+  }
+  const inRun = targets
+    .map((target) => target.name)
+    .filter(
+      (name) =>
+        !options.grep || (selected.get(name) ?? 0) > 0 || results.some((result) => result.target === name),
+    );
+  const summaries = summarize(results, inRun);
+  const folded = formatFoldedOutcomes(results, { verbose: options.verbose ?? false });
+  if (folded) write(`\n${folded}\n`);
   write(`\n${formatSummaryTable(summaries)}\n`);
   const junit = toJunitXml(results);
-  writeFileSync(join(outDir, 'junit.xml'), junit);
+  const junitFile = join(outDir, 'junit.xml');
+  writeFileSync(junitFile, junit);
   if (options.junit) writeFileSync(options.junit, junit);
-  return { exitCode: exitCodeFor(summaries, options.strict ?? false), results, summaries };
+  const exitCode = exitCodeFor(summaries, options.strict ?? false);
+  write(
+    `\nreports:\n  results:   ${join(outDir, 'results.jsonl')}\n  JUnit:     ${junitFile}${options.junit ? `, ${options.junit}` : ''}\n  Allure:    ${allureDir} (\`npx allure generate ${relativeToCwd(allureDir)}\`)\n` +
+      `exit ${exitCode}: ${EXIT_MEANING[exitCode]}\n`,
+  );
+  return { exitCode, results, summaries };
+}
+
+const EXIT_MEANING: Record<ExitCode, string> = {
+  [EXIT_CODES.passed]: 'every MUST passed and every target ran',
+  [EXIT_CODES.deviceFailed]: 'a device failed a requirement',
+  [EXIT_CODES.usage]: 'bad arguments or rig',
+  [EXIT_CODES.rigOrNothingRan]: 'no device failure, but rig errors or a target that ran nothing',
+};
+
+function relativeToCwd(path: string): string {
+  const relativePath = relative(process.cwd(), path);
+  return relativePath.startsWith('..') ? path : relativePath || '.';
 }
 
 const TARGET_SUITES = fileURLToPath(new URL('./target-suites.ts', import.meta.url));
