@@ -15,6 +15,8 @@ export interface ConformanceReporterOptions {
   targetOf?: (moduleId: string) => string | undefined;
   /** Print every skip as it happens; otherwise skips are folded into one line per reason at the end. */
   verbose?: boolean;
+  /** The file's first line: the run's metadata, so the results describe themselves. */
+  header?: object;
 }
 
 const MARK: Record<Outcome, string> = { pass: '✓', fail: '✗', skip: '-', 'rig-error': '!', 'not-run': '·' };
@@ -34,7 +36,7 @@ export class ConformanceReporter implements Reporter {
     this.write = options.write ?? ((text) => process.stdout.write(text));
     this.redact = options.redact ?? ((text) => text);
     mkdirSync(dirname(options.resultsFile), { recursive: true });
-    writeFileSync(options.resultsFile, '');
+    writeFileSync(options.resultsFile, options.header ? `${JSON.stringify(options.header)}\n` : '');
   }
 
   /** The number of requirements each target will run, for the done/total on every line. */

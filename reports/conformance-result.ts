@@ -1,4 +1,5 @@
 import type { Level } from '../suites/framework/index.ts';
+import type { ImageSent } from './run-metadata.ts';
 
 /**
  * `not-run`: the requirement was selected but its target never got to it (the target's preflight
@@ -19,6 +20,8 @@ export interface ConformanceResult {
   detail?: string;
   durationMs: number;
   file: string;
+  /** Images the harness sent to the target for this requirement (SHA-256, size, how). */
+  images?: ImageSent[];
 }
 
 export interface TargetSummary {

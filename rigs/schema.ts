@@ -73,6 +73,8 @@ export const FEATURE_CAPABILITIES = [
   'resume',
   /** web-update: HTTP Digest authentication besides Basic. */
   'digest-auth',
+  /** An update server gives an ETag and answers If-None-Match with 304 (role 2). */
+  'etag',
 ] as const;
 
 export const CAPABILITIES = [...PROFILES, ...FEATURE_CAPABILITIES] as const;
@@ -153,10 +155,14 @@ export const emulatorSchema = z.strictObject({
   defects: z.array(z.string().regex(KEBAB_CASE, 'expected a kebab-case defect name')).optional(),
   /** Firmware options passed through as they are (session timeout, chunk limits, dialect…). */
   options: z.record(z.string(), z.unknown()).optional(),
-  /** Flash timing: `none` is instant (CI), `esp32` is as slow as a real chip (benchmarks). */
-  timing: z.enum(['none', 'esp32']).optional(),
-  /** `memory` for the embedded default; `pty` puts the console on a pseudo-terminal for the serial driver. */
-  console: z.enum(['memory', 'pty']).optional(),
+  /** Flash timing: `none` is instant (CI), `esp32` / `esp8266` as slow as a real chip (benchmarks). */
+  timing: z.enum(['none', 'esp32', 'esp8266']).optional(),
+  /**
+   * Where the chip's UART goes: `tcp` a `tcp://host:port` console like a networked serial server
+   * (what a run gives every emulator it starts; works everywhere), `pty` a pseudo-terminal for the
+   * serial driver (needs socat), `memory` nowhere but the device's own history.
+   */
+  console: z.enum(['memory', 'tcp', 'pty']).optional(),
   /** Seed for every random choice the emulator makes (power-cut tearing, filler bytes). */
   seed: z.int().min(0).optional(),
   /** Interface the emulator listens on; loopback unless a board-like setup needs more. */
@@ -479,6 +485,8 @@ interface Problem {
 }
 
 const isEmulated = (kind: TargetKind): boolean => kind === 'emulator' || kind === 'emulator-process';
+/** Kinds the harness does not start itself: their secrets protect something real. */
+const holdsRealSecrets = (kind: TargetKind): boolean => kind === 'board' || kind === 'update-server';
 
 /**
  * Cross-field rules a shape cannot say: a claimed capability needs the means to exercise it, a
@@ -518,6 +526,13 @@ function targetConsistency(target: z.output<typeof targetSchema>): Problem[] {
       problems.push({
         path: [...key, 'default'],
         message: `a default secret is only allowed on emulator targets; a ${target.kind}'s secret comes from the environment`,
+      });
+    }
+    // A real device's or server's secret written into a rig file ends up in version control.
+    if (typeof secret === 'string' && holdsRealSecrets(target.kind)) {
+      problems.push({
+        path: key,
+        message: `${target.kind === 'board' ? 'a board' : 'an update-server'}'s secret comes from the environment: write { "env": "NAME" } instead of the value`,
       });
     }
   }

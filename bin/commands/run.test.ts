@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { readResultsFile } from '../../reports/results-file.ts';
+import { adHocTargets, RunUsageError } from './run.ts';
 
 const CLI = fileURLToPath(new URL('../ota-conformance.js', import.meta.url));
 
@@ -159,8 +161,29 @@ describe('ota-conformance run --target with --capability and --limit', () => {
     expect(capability.stderr).toMatch(/--capability rolback: unknown capability/);
     const console = await run([...target, '--capability', 'console']);
     expect(console.code).toBe(2);
-    expect(console.stderr).toMatch(/"console" needs a "console"/);
+    expect(console.stderr).toMatch(
+      /--capability console: needs a serial console, which a --target address cannot give/,
+    );
   }, 60_000);
+});
+
+describe('run --target', () => {
+  const targets = (...target: string[]) => adHocTargets({ target }, {});
+
+  it.each([
+    'viperhttp=ftp://x',
+    'web-update=udp://127.0.0.1:80',
+    'arduino-ota=http://127.0.0.1:8266',
+    'arduino-ota=udp://127.0.0.1',
+  ])('refuses %s as a usage error naming the address it needs', (spec) => {
+    expect(() => targets(spec)).toThrow(RunUsageError);
+    expect(() => targets(spec)).toThrow(/address is (udp:\/\/host:port|an http:\/\/ or https:\/\/ URL)/);
+  });
+
+  it('accepts http(s) for an HTTP profile and udp://host:port for arduino-ota', () => {
+    expect(targets('viperhttp=https://10.0.0.5:8443/')[0]).toMatchObject({ url: 'https://10.0.0.5:8443' });
+    expect(targets('arduino-ota=udp://10.0.0.6:8266')[0]).toMatchObject({ host: '10.0.0.6', port: 8266 });
+  });
 });
 
 describe('ota-conformance run', () => {
@@ -193,11 +216,11 @@ describe('ota-conformance run', () => {
     expect(stdout).toMatch(
       /! viperhttp {2}the target can be started and reached\n\s+.*unknown defect 'no-such-defect'/,
     );
-    const results = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n');
-    expect(results.map((line) => JSON.parse(line))).toEqual([
+    const { results } = readResultsFile(join(out, 'latest', 'results.jsonl'));
+    expect(results).toEqual([
       expect.objectContaining({ target: 'viperhttp', id: 'viperhttp/rig', outcome: 'rig-error' }),
     ]);
-    expect(readFileSync(join(out, 'junit.xml'), 'utf8')).toMatch(
+    expect(readFileSync(join(out, 'latest', 'junit.xml'), 'utf8')).toMatch(
       /<error message="emulator viperhttp: unknown defect/,
     );
   }, 60_000);
@@ -210,10 +233,7 @@ describe('ota-conformance run', () => {
     });
     expect(passing.code).toBe(0);
     expect(passing.stdout).toMatch(/✓ viperhttp \d+\/\d+ {2}viperhttp\/auth\/1 \[MUST\]/);
-    const results = readFileSync(join(good, 'results.jsonl'), 'utf8')
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l));
+    const { results } = readResultsFile(join(good, 'latest', 'results.jsonl'));
     expect(results.length).toBeGreaterThanOrEqual(4);
     expect(results.every((r: { outcome: string }) => r.outcome === 'pass')).toBe(true);
 
@@ -224,11 +244,11 @@ describe('ota-conformance run', () => {
     );
     expect(failing.code).toBe(1);
     expect(failing.stdout).toMatch(/Expected: .*\n\s+Actual: /);
-    const junit = readFileSync(join(bad, 'junit.xml'), 'utf8');
+    const junit = readFileSync(join(bad, 'latest', 'junit.xml'), 'utf8');
     expect(junit).toMatch(/<failure message="viperhttp\/auth\/\d \[MUST\]/);
     for (const dir of [good, bad]) {
       for (const file of ['results.jsonl', 'junit.xml'])
-        expect(readFileSync(join(dir, file), 'utf8')).not.toContain(token);
+        expect(readFileSync(join(dir, 'latest', file), 'utf8')).not.toContain(token);
     }
     expect(failing.stdout).not.toContain(token);
   }, 120_000);
@@ -243,7 +263,7 @@ describe('ota-conformance run', () => {
         stdio: 'ignore',
       },
     );
-    const resultsFile = join(out, 'results.jsonl');
+    const resultsFile = join(out, 'latest', 'results.jsonl');
     const deadline = Date.now() + 60_000;
     while (!(existsSync(resultsFile) && readFileSync(resultsFile, 'utf8').split('\n').length > 3)) {
       if (Date.now() > deadline) throw new Error('no results appeared');
@@ -251,8 +271,11 @@ describe('ota-conformance run', () => {
     }
     child.kill('SIGKILL');
     await once(child, 'exit');
-    const lines = readFileSync(resultsFile, 'utf8').trim().split('\n');
-    expect(lines.length).toBeGreaterThanOrEqual(3);
-    for (const line of lines) expect(JSON.parse(line)).toHaveProperty('id');
+    const { metadata, results } = readResultsFile(resultsFile);
+    expect(metadata?.status).toBe('running');
+    expect(results.length).toBeGreaterThanOrEqual(2);
+    for (const result of results) expect(result).toHaveProperty('id');
+    // The run's folder holds only what it finished: no JUnit that could pass for a whole run.
+    expect(existsSync(join(out, 'latest', 'junit.xml'))).toBe(false);
   }, 120_000);
 });

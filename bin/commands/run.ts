@@ -1,6 +1,16 @@
 import type { Command } from 'commander';
-import { PROFILES } from '../../emulators/device/types.ts';
-import { CAPABILITIES, type LoadedTarget, limitsSchema, parseRig, RigError } from '../../rigs/index.ts';
+import { PROFILES, type Profile } from '../../emulators/device/types.ts';
+import {
+  CAPABILITIES,
+  type Capability,
+  type Limits,
+  type LoadedTarget,
+  limitsSchema,
+  PULL_PROFILES,
+} from '../../rigs/index.ts';
+
+/** `--target update-server:<profile>=<url>`: a server under test (role 2) instead of a device. */
+const SERVER_PREFIX = 'update-server:';
 
 export class RunUsageError extends Error {
   readonly code = 'RUN_USAGE';
@@ -31,7 +41,12 @@ export function registerRunCommand(program: Command): void {
       'Run the conformance suites against a rig (default: every profile on the embedded emulators)',
     )
     .option('--rig <file>', 'rig file listing the targets (default rigs/emulators.json)')
-    .option('--target <profile=url>', 'an ad-hoc board target instead of the rig; repeatable', collect, [])
+    .option(
+      '--target <profile=url>',
+      'an ad-hoc board target instead of the rig (update-server:<profile>=<url> for an update server under test); repeatable',
+      collect,
+      [],
+    )
     .option('--token <token>', 'token for --target (or OTA_TOKEN in the environment)')
     .option('--password <password>', 'password for --target (or OTA_PASSWORD in the environment)')
     .option('--only <name>', 'run only the rig target with this name; repeatable', collect, [])
@@ -89,30 +104,7 @@ Exit codes:
     });
 }
 
-/** What the run takes for granted about an ad-hoc target, printed before it runs (no secret, only whether one is set). */
-export function describeAssumptions(target: LoadedTarget): string {
-  const address =
-    'url' in target && target.url
-      ? target.url
-      : `udp://${'host' in target ? target.host : '?'}:${'port' in target ? target.port : '?'}`;
-  const secrets = (['token', 'password'] as const)
-    .filter((key) => key in target && (target as Record<string, unknown>)[key] !== undefined)
-    .map((key) => `${key} set`);
-  const limits = Object.entries(target.limits ?? {}).map(([key, value]) => `${key}=${value}`);
-  return [
-    `assumed for --target ${target.name}: a ${target.kind} speaking ${target.profile} at ${address}`,
-    `  capabilities: ${target.capabilities.length > 0 ? target.capabilities.join(', ') : 'none (only requirements that need none run; --capability adds some)'}`,
-    `  limits: ${limits.length > 0 ? limits.join(', ') : "none (the suites' defaults; --limit sets one)"}`,
-    `  no console, no power switch, no reset line${secrets.length > 0 ? `; ${secrets.join(', ')}` : '; no token or password'}`,
-  ].join('\n');
-}
-
-/**
- * `--target viperhttp=http://10.0.0.5:8080` → a board target, secrets from flags or environment,
- * capabilities and limits from `--capability` and `--limit`. The targets are checked by the rig
- * schema exactly as a rig file's are, so a claim the target cannot back (a console without a
- * serial port) is refused naming it.
- */
+/** `--target viperhttp=http://10.0.0.5:8080` → a board target, secrets from flags or environment. */
 export function adHocTargets(
   flags: Pick<RunFlags, 'target' | 'token' | 'password'> & Partial<Pick<RunFlags, 'capability' | 'limit'>>,
   env: NodeJS.ProcessEnv,
@@ -121,11 +113,22 @@ export function adHocTargets(
   const password = flags.password ?? env.OTA_PASSWORD;
   const capabilities = capabilitiesOf(flags.capability ?? []);
   const limits = limitsOf(flags.limit ?? []);
-  const targets = flags.target.map((spec, index) => {
+  const described = {
+    capabilities,
+    ...(Object.keys(limits).length > 0 ? { limits } : {}),
+  };
+  return flags.target.map((spec, index) => {
     const at = spec.indexOf('=');
     if (at <= 0) throw new RunUsageError(`--target: expected profile=url, got '${spec}'`);
-    const profile = spec.slice(0, at);
+    const [kind, profile] = spec.startsWith(SERVER_PREFIX)
+      ? (['update-server', spec.slice(SERVER_PREFIX.length, at)] as const)
+      : (['board', spec.slice(0, at)] as const);
     const address = spec.slice(at + 1);
+    if (kind === 'update-server' && !(PULL_PROFILES as readonly string[]).includes(profile)) {
+      throw new RunUsageError(
+        `--target ${spec}: an update server serves a pull profile; known: ${PULL_PROFILES.join(', ')}`,
+      );
+    }
     if (!(PROFILES as readonly string[]).includes(profile)) {
       throw new RunUsageError(
         `--target ${spec}: unknown profile '${profile}'; known: ${PROFILES.join(', ')}`,
@@ -139,28 +142,62 @@ export function adHocTargets(
         `--target ${spec}: '${address}' is not a URL (http://host:port or udp://host:port)`,
       );
     }
-    return {
+    if (kind === 'update-server') {
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new RunUsageError(`--target ${spec}: an update server's address is an http:// or https:// URL`);
+      }
+      // The harness plays the device: the server's secrets are what a device would send it.
+      const server = {
+        name: `update-server-${profile}-${index + 1}`,
+        kind,
+        profile: profile as Profile,
+        ...described,
+        source: { file: '--target', index },
+        url: url.href,
+        ...(token ? { token } : {}),
+        ...(password ? { password } : {}),
+      };
+      return server as unknown as LoadedTarget;
+    }
+    // espota reaches a device over UDP; every other profile is an HTTP(S) endpoint.
+    const udp = profile === 'arduino-ota';
+    if (
+      udp ? url.protocol !== 'udp:' || url.port === '' : url.protocol !== 'http:' && url.protocol !== 'https:'
+    ) {
+      throw new RunUsageError(
+        `--target ${spec}: a ${profile} device's address is ${udp ? 'udp://host:port' : 'an http:// or https:// URL'}`,
+      );
+    }
+    const target = {
       name: `${profile}-${index + 1}`,
       kind: 'board',
-      profile,
-      capabilities,
-      ...(Object.keys(limits).length > 0 ? { limits } : {}),
+      profile: profile as Profile,
+      ...described,
+      source: { file: '--target', index },
       ...(url.protocol === 'udp:'
         ? { host: url.hostname, port: Number(url.port) }
         : { url: url.href.replace(/\/$/, '') }),
       ...(token ? { token } : {}),
       ...(password ? { password } : {}),
     };
+    return target as unknown as LoadedTarget;
   });
-  try {
-    return parseRig(JSON.stringify({ name: 'command-line', targets }), '--target').targets;
-  } catch (error) {
-    if (error instanceof RigError) throw new RunUsageError(error.message);
-    throw error;
-  }
 }
 
-function capabilitiesOf(values: readonly string[]): string[] {
+/**
+ * What a target reached by a bare address cannot back: the means a rig file gives a board (a
+ * serial port, a power switch, a reset line). Claimed anyway, the requirements that need them
+ * would end in rig errors instead of skips, so the claim is refused (rigs/schema.ts says the same
+ * of a rig file's board).
+ */
+const NEEDS_A_RIG_FILE: Partial<Record<Capability, string>> = {
+  console: 'a serial console',
+  'power-cycle': 'a power switch',
+  'power-cut-at-byte': 'a power switch the harness drives itself',
+  reset: 'a reset line or a power switch',
+};
+
+function capabilitiesOf(values: readonly string[]): Capability[] {
   const names = values
     .flatMap((value) => value.split(','))
     .map((name) => name.trim())
@@ -169,18 +206,25 @@ function capabilitiesOf(values: readonly string[]): string[] {
     if (!(CAPABILITIES as readonly string[]).includes(name)) {
       throw new RunUsageError(`--capability ${name}: unknown capability; known: ${CAPABILITIES.join(', ')}`);
     }
+    const means = NEEDS_A_RIG_FILE[name as Capability];
+    if (means !== undefined) {
+      throw new RunUsageError(
+        `--capability ${name}: needs ${means}, which a --target address cannot give; describe the board in a rig file (rigs/README.md)`,
+      );
+    }
   }
-  return [...new Set(names)];
+  return [...new Set(names)] as Capability[];
 }
 
-function limitsOf(values: readonly string[]): Record<string, number> {
+function limitsOf(values: readonly string[]): Limits {
   const limits: Record<string, number> = {};
   for (const value of values) {
     const match = /^([A-Za-z]+)=(\d+)$/.exec(value.trim());
-    if (!match)
+    if (!match) {
       throw new RunUsageError(
         `--limit ${value}: expected key=value in ms or bytes, e.g. sessionTimeoutMs=30000`,
       );
+    }
     limits[match[1]!] = Number(match[2]);
   }
   const parsed = limitsSchema.safeParse(limits);
@@ -191,5 +235,27 @@ function limitsOf(values: readonly string[]): Record<string, number> {
       `--limit ${key}: ${issue.message}; known limits: ${Object.keys(limitsSchema.shape).join(', ')}`,
     );
   }
-  return limits;
+  return parsed.data;
+}
+
+/** What the run takes for granted about an ad-hoc target, printed before it runs (never a secret, only whether one is set). */
+export function describeAssumptions(target: LoadedTarget): string {
+  const fields = target as LoadedTarget & {
+    url?: string;
+    host?: string;
+    port?: number;
+    token?: unknown;
+    password?: unknown;
+  };
+  const address = fields.url ?? `udp://${fields.host}:${fields.port}`;
+  const secrets = (['token', 'password'] as const)
+    .filter((key) => fields[key] !== undefined)
+    .map((key) => `${key} set`);
+  const limits = Object.entries(target.limits ?? {}).map(([key, value]) => `${key}=${value}`);
+  return [
+    `assumed for --target ${target.name}: a ${target.kind} speaking ${target.profile} at ${address}`,
+    `  capabilities: ${target.capabilities.length > 0 ? target.capabilities.join(', ') : 'none (only requirements that need none run; --capability adds some)'}`,
+    `  limits: ${limits.length > 0 ? limits.join(', ') : "none (the suites' defaults; --limit sets one)"}`,
+    `  no console, no power switch, no reset line; ${secrets.length > 0 ? secrets.join(', ') : 'no token or password'}`,
+  ].join('\n');
 }

@@ -3,7 +3,12 @@
  * HTTPUpdate or Lua RTOS net.ota() client sends, and a raw client that returns the server's
  * answer byte for byte.
  */
-export { type HttpUpdateIdentity, httpUpdateRequest, luaRtosRequest } from './device-requests.ts';
+export {
+  espHttpClientRequest,
+  type HttpUpdateIdentity,
+  httpUpdateRequest,
+  luaRtosRequest,
+} from './device-requests.ts';
 export {
   exactHeaderLine,
   headerOf,
@@ -12,3 +17,4 @@ export {
   type PullTls,
   sendPullRequest,
 } from './pull-client.ts';
+export { reachServer } from './reach-server.ts';

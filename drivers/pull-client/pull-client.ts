@@ -123,7 +123,14 @@ export function sendPullRequest(
       const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(head)?.[1]);
       const length = /\r\ncontent-length: *(\d+)/i.exec(head)?.[1];
       const bodiless = headOnly || status === 304 || status === 204;
-      if (bodiless || (length !== undefined && all.length - headEnd - 4 >= Number(length))) finish();
+      // A kept-alive chunked answer ends with its last chunk, not a close (the body stays as sent).
+      const chunked = length === undefined && /\r\ntransfer-encoding: *chunked/i.test(head);
+      if (
+        bodiless ||
+        (length !== undefined && all.length - headEnd - 4 >= Number(length)) ||
+        (chunked && all.subarray(-5).toString('latin1') === '0\r\n\r\n')
+      )
+        finish();
     });
     socket.on('end', finish);
     socket.on('close', finish);

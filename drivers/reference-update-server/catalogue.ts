@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildEsp32Image } from '../../fixtures/index.ts';
+import { buildEsp32Image, buildEsp8266Image } from '../../fixtures/index.ts';
 
 /** One published build: its version (HTTPUpdate) or commit (Lua RTOS) and its bytes. */
 export interface Release {
@@ -10,7 +10,10 @@ export interface Release {
   md5: string;
 }
 
-/** Releases per firmware id (Lua RTOS `firmware=`; HTTPUpdate servers use the id `default`). */
+/**
+ * Releases per firmware id (Lua RTOS `firmware=`). An HTTPUpdate server picks the folder named
+ * after the asking chip (`esp8266`, `esp32`) when there is one, else the id `default`.
+ */
 export interface Catalogue {
   /** Newest last. */
   releases: Map<string, Release[]>;
@@ -94,5 +97,19 @@ export function demoCatalogue(ids: readonly string[]): Catalogue {
       release(newer, buildEsp32Image({ size: 40 * 1024, version: newer.slice(0, 31), seed: 20 + index })),
     ]);
   });
+  return { releases };
+}
+
+/** HTTPUpdate's demo: an ESP8266 and an ESP32 folder with the same two versions, each its chip's images. */
+export function demoPlatformCatalogue(): Catalogue {
+  const releases = new Map<string, Release[]>();
+  releases.set('esp8266', [
+    release('1.0.0', buildEsp8266Image({ size: 32 * 1024, seed: 30 })),
+    release('1.1.0', buildEsp8266Image({ size: 36 * 1024, seed: 31 })),
+  ]);
+  releases.set('esp32', [
+    release('1.0.0', buildEsp32Image({ size: 32 * 1024, version: '1.0.0', seed: 10 })),
+    release('1.1.0', buildEsp32Image({ size: 40 * 1024, version: '1.1.0', seed: 20 })),
+  ]);
   return { releases };
 }

@@ -278,3 +278,113 @@ describe('luartos defects at the wire', () => {
     });
   });
 });
+
+/** An updater check with every field the platform-aware and 403 defects look at. */
+function updaterCheck(
+  server: StartedReferenceUpdateServer,
+  options: {
+    platform: 'esp8266' | 'esp32';
+    version?: string;
+    sketchMd5?: string;
+    freeSpace?: number;
+    userAgent?: string;
+  },
+): Promise<PullResponse> {
+  const url = new URL(server.catalogue.path!, server.url);
+  let request = httpUpdateRequest({
+    platform: options.platform,
+    path: url.pathname,
+    host: url.host,
+    ...(options.version ? { currentVersion: options.version } : {}),
+    sketchMd5: options.sketchMd5 ?? '0'.repeat(32),
+    sketchSize: 300_000,
+    ...(options.freeSpace === undefined ? {} : { freeSpace: options.freeSpace }),
+  });
+  if (options.userAgent) request = request.replace(/User-Agent: [^\r]*/, `User-Agent: ${options.userAgent}`);
+  return sendPullRequest(url.href, request);
+}
+
+const isEsp32App = (bytes: Buffer) => bytes[0] === 0xe9 && bytes.readUInt32LE(0x20) === 0xabcd5432;
+
+describe('http-update platform, 403 and version-selection defects at the wire', () => {
+  it('serves each chip its own build: an ESP8266 image to ESP8266, an ESP32 app image to ESP32; one-image-for-all-platforms gives the ESP8266 the ESP32 build', async () => {
+    const [conforming, defective] = await conformingAndDefective(
+      { profile: 'http-update' },
+      'one-image-for-all-platforms',
+    );
+    const older = conforming.catalogue.olderVersion!;
+    const esp8266 = await updaterCheck(conforming, { platform: 'esp8266', version: older });
+    const esp32 = await updaterCheck(conforming, { platform: 'esp32', version: older });
+    expect([esp8266.status, esp32.status]).toEqual([200, 200]);
+    expect(esp8266.body[0]).toBe(0xe9);
+    expect(isEsp32App(esp8266.body)).toBe(false);
+    expect(isEsp32App(esp32.body)).toBe(true);
+    const bad = await updaterCheck(defective, { platform: 'esp8266', version: older });
+    expect(bad.status).toBe(200);
+    expect(isEsp32App(bad.body)).toBe(true);
+  });
+
+  it('403 to a browser and to a foreign User-Agent; serves-any-client serves both, ignores-user-agent only the one with the headers', async () => {
+    const [conforming, anyClient] = await conformingAndDefective(
+      { profile: 'http-update' },
+      'serves-any-client',
+    );
+    const noAgent = await startReferenceUpdateServer({
+      profile: 'http-update',
+      defects: ['ignores-user-agent'],
+    });
+    started.push(noAgent);
+    const browser = (server: StartedReferenceUpdateServer) =>
+      sendPullRequest(
+        new URL('/firmware.bin', server.url).href,
+        `GET /firmware.bin HTTP/1.1\r\nHost: ${new URL(server.url).host}\r\nUser-Agent: Mozilla/5.0\r\nConnection: close\r\n\r\n`,
+      );
+    const curl = (server: StartedReferenceUpdateServer) =>
+      updaterCheck(server, { platform: 'esp8266', version: '1.0.0', userAgent: 'curl/8.5.0' });
+    expect((await browser(conforming)).status).toBe(403);
+    expect((await curl(conforming)).status).toBe(403);
+    expect((await updaterCheck(conforming, { platform: 'esp8266', version: '1.0.0' })).status).toBe(200);
+    expect((await browser(anyClient)).status).toBe(200);
+    expect((await curl(anyClient)).status).toBe(200);
+    expect((await browser(noAgent)).status).toBe(403);
+    expect((await curl(noAgent)).status).toBe(200);
+  });
+
+  it('304 for the running sketch MD5 without a version; ignores-sketch-md5 sends the image again', async () => {
+    const [conforming, defective] = await conformingAndDefective(
+      { profile: 'http-update' },
+      'ignores-sketch-md5',
+    );
+    const image = await updaterCheck(conforming, { platform: 'esp32' });
+    expect(image.status).toBe(200);
+    const running = md5(image.body);
+    expect((await updaterCheck(conforming, { platform: 'esp32', sketchMd5: running })).status).toBe(304);
+    expect((await updaterCheck(defective, { platform: 'esp32', sketchMd5: running })).status).toBe(200);
+  });
+
+  it('304 when the image does not fit the free space; ignores-free-space sends it anyway', async () => {
+    const [conforming, defective] = await conformingAndDefective(
+      { profile: 'http-update' },
+      'ignores-free-space',
+    );
+    const fits = await updaterCheck(conforming, {
+      platform: 'esp8266',
+      version: '1.0.0',
+      freeSpace: 1 << 20,
+    });
+    expect(fits.status).toBe(200);
+    const tight = { platform: 'esp8266', version: '1.0.0', freeSpace: fits.body.length - 1 } as const;
+    expect((await updaterCheck(conforming, tight)).status).toBe(304);
+    expect((await updaterCheck(defective, tight)).status).toBe(200);
+  });
+
+  it('304 to a device reporting a newer version; downgrades-newer-devices offers it the older image', async () => {
+    const [conforming, defective] = await conformingAndDefective(
+      { profile: 'http-update' },
+      'downgrades-newer-devices',
+    );
+    expect((await updaterCheck(conforming, { platform: 'esp8266', version: '2.1.0' })).status).toBe(304);
+    expect((await updaterCheck(conforming, { platform: 'esp8266', version: '1.0.0' })).status).toBe(200);
+    expect((await updaterCheck(defective, { platform: 'esp8266', version: '2.1.0' })).status).toBe(200);
+  });
+});

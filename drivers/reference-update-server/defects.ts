@@ -17,8 +17,13 @@ export const REFERENCE_SERVER_DEFECTS: Readonly<Record<ReferenceServerProfile, r
     'http-update': [
       {
         name: 'never-304',
-        breaks: ['update-server/http-update/1'],
-        description: `ignores x-ESP8266-version / x-ESP32-version and the sketch MD5 and serves the newest image to every check, so a device already running it downloads and reflashes it on every poll (${ARDUINO} §3.1: 304 → HTTP_UPDATE_NO_UPDATES)`,
+        breaks: [
+          'update-server/http-update/1',
+          'update-server/http-update/7',
+          'update-server/http-update/8',
+          'update-server/http-update/9',
+        ],
+        description: `ignores x-ESP8266-version / x-ESP32-version, the sketch MD5 and the free space and serves the newest image to every check, so a device already running it downloads and reflashes it on every poll (${ARDUINO} §3.1: 304 → HTTP_UPDATE_NO_UPDATES)`,
       },
       {
         name: 'x-md5-of-file-name',
@@ -34,6 +39,36 @@ export const REFERENCE_SERVER_DEFECTS: Readonly<Record<ReferenceServerProfile, r
         name: 'esp8266-only',
         breaks: ['update-server/http-update/3'],
         description: `knows only the ESP8266 updater: it looks for the ESP8266-http-Update agent and x-ESP8266-* headers and answers 403 to an ESP32 HTTPUpdate check, which the ESP32 reports as -103 Forbidden (${ARDUINO} §3.2 request headers)`,
+      },
+      {
+        name: 'one-image-for-all-platforms',
+        breaks: ['update-server/http-update/2'],
+        description: `knows one build, the ESP32 one, and serves it to ESP8266 checks too; an ESP8266 flashes an image for another chip (${ARDUINO} §3.1 step 5 only looks at the 0xE9 magic, so nothing on the device stops it)`,
+      },
+      {
+        name: 'serves-any-client',
+        breaks: ['update-server/http-update/5', 'update-server/http-update/6'],
+        description: `answers every GET with the image, whoever asks: a browser or crawler downloads the firmware, where the docs' server example answers 403 "only for ESP8266 updater!" (esp8266/Arduino doc/ota_updates/readme.rst; ${ARDUINO} §3.1: 403 → -103 Forbidden)`,
+      },
+      {
+        name: 'ignores-user-agent',
+        breaks: ['update-server/http-update/6'],
+        description: `checks only that the x-ESP8266-* / x-ESP32-* headers are present, not the updater's User-Agent, so any client that copies the headers gets the image (the docs' example checks HTTP_USER_AGENT first; ${ARDUINO} §3.1/§3.2 User-Agent)`,
+      },
+      {
+        name: 'ignores-sketch-md5',
+        breaks: ['update-server/http-update/7'],
+        description: `decides by x-…-version alone, so a device built without a version string (the header is then not sent, ${ARDUINO} §3.1) downloads and reflashes the image it already runs on every poll`,
+      },
+      {
+        name: 'ignores-free-space',
+        breaks: ['update-server/http-update/8'],
+        description: `sends an image larger than the x-…-free-space the device reported; the client gives up with -100 Not Enough space after the server has started the transfer (${ARDUINO} §3.1 200 step 2)`,
+      },
+      {
+        name: 'downgrades-newer-devices',
+        breaks: ['update-server/http-update/9'],
+        description: `offers its newest image to every device whose version differs (!= where the hosting guide's version_compare(...) < 0 was meant), so a device running a newer build is downgraded (seeds/ota-firmware-hosting-guide.md § Version-Specific Updates; ${ARDUINO} §3.1 x-ESP8266-version)`,
       },
       {
         name: 'ignores-range',

@@ -7,6 +7,7 @@ import {
   type Catalogue,
   DEFAULT_FIRMWARE_ID,
   demoCatalogue,
+  demoPlatformCatalogue,
   loadCatalogue,
   ReferenceServerError,
   type Release,
@@ -60,7 +61,9 @@ export async function startReferenceUpdateServer(
   const defects = checkDefects(options);
   const catalogue = options.directory
     ? await loadCatalogue(options.directory)
-    : demoCatalogue(options.profile === 'luartos' ? ['GENERIC-OTA'] : [DEFAULT_FIRMWARE_ID]);
+    : options.profile === 'luartos'
+      ? demoCatalogue(['GENERIC-OTA'])
+      : demoPlatformCatalogue();
   const path = options.path ?? '/firmware.bin';
   const handler =
     options.profile === 'luartos'
@@ -153,30 +156,25 @@ function describeCatalogue(profile: string, catalogue: Catalogue, path: string):
 type Handler = (request: http.IncomingMessage, response: http.ServerResponse) => void;
 
 function httpUpdateHandler(catalogue: Catalogue, path: string, defects: ReadonlySet<string>): Handler {
+  const anyClient = defects.has('serves-any-client');
   return (request, response) => {
     const url = new URL(request.url ?? '/', 'http://server');
     if (request.method !== 'GET' && request.method !== 'HEAD')
       return plain(response, 405, 'only GET and HEAD');
-    const agent = request.headers['user-agent'] ?? '';
-    const platform =
-      agent === 'ESP8266-http-Update'
-        ? 'esp8266'
-        : agent === 'ESP32-http-Update' && !defects.has('esp8266-only')
-          ? 'esp32'
-          : undefined;
-    // The docs' server example: a request without the updater's headers is not an ESP asking.
+    const platform = updaterPlatform(request, defects);
+    // The docs' server example: a request without the updater's User-Agent and headers is not an
+    // ESP asking (esp8266/Arduino doc/ota_updates/readme.rst, PHP server example).
     const header = (name: string) =>
-      request.headers[`x-${platform}-${name}`.toLowerCase()] as string | undefined;
-    if (!platform || header('sta-mac') === undefined || header('sketch-md5') === undefined) {
+      platform === undefined
+        ? undefined
+        : (request.headers[`x-${platform}-${name}`.toLowerCase()] as string | undefined);
+    if (!anyClient && (!platform || header('sta-mac') === undefined || header('sketch-md5') === undefined)) {
       return plain(response, 403, 'only for ESP8266/ESP32 updater');
     }
     if (url.pathname !== path) return plain(response, 404, 'no such firmware');
-    const releases = catalogue.releases.get(url.searchParams.get('firmware') ?? DEFAULT_FIRMWARE_ID);
-    const latest = releases?.at(-1);
+    const latest = releasesFor(catalogue, url.searchParams.get('firmware'), platform, defects)?.at(-1);
     if (!latest) return plain(response, 404, 'no such firmware');
-    const current =
-      header('version') === latest.version || header('sketch-md5')?.toLowerCase() === latest.md5;
-    if (current && !defects.has('never-304')) {
+    if (!defects.has('never-304') && !wantsRelease(latest, header, defects)) {
       response.writeHead(304, 'Not Modified');
       return response.end();
     }
@@ -187,6 +185,79 @@ function httpUpdateHandler(catalogue: Catalogue, path: string, defects: Readonly
       ...commonStyle(defects),
     });
   };
+}
+
+/**
+ * Which updater asks, by its User-Agent (arduino-ota.md §3.1/§3.2); with `ignores-user-agent`
+ * by whichever platform's x-…-STA-MAC header is present.
+ */
+function updaterPlatform(
+  request: http.IncomingMessage,
+  defects: ReadonlySet<string>,
+): 'esp8266' | 'esp32' | undefined {
+  if (defects.has('ignores-user-agent') || defects.has('serves-any-client')) {
+    if (request.headers['x-esp32-sta-mac'] !== undefined && !defects.has('esp8266-only')) return 'esp32';
+    return request.headers['x-esp8266-sta-mac'] !== undefined ? 'esp8266' : undefined;
+  }
+  const agent = request.headers['user-agent'] ?? '';
+  if (agent === 'ESP8266-http-Update') return 'esp8266';
+  return agent === 'ESP32-http-Update' && !defects.has('esp8266-only') ? 'esp32' : undefined;
+}
+
+/**
+ * The releases a check gets: the `firmware=` id it names, else its platform's folder (an ESP8266
+ * must never get an ESP32 build), else the `default` folder.
+ */
+function releasesFor(
+  catalogue: Catalogue,
+  firmware: string | null,
+  platform: 'esp8266' | 'esp32' | undefined,
+  defects: ReadonlySet<string>,
+): Release[] | undefined {
+  if (firmware) return catalogue.releases.get(firmware);
+  // The defect knows one build, the ESP32 one, and serves it to every chip.
+  const folder = defects.has('one-image-for-all-platforms') ? 'esp32' : platform;
+  return (
+    (folder && catalogue.releases.get(folder)) ||
+    catalogue.releases.get(DEFAULT_FIRMWARE_ID) ||
+    [...catalogue.releases.values()][0]
+  );
+}
+
+/**
+ * Version-targeted updates (seeds/ota-firmware-hosting-guide.md § Version-Specific Updates): 304
+ * when the device runs the newest release (same version or same sketch MD5), reports a newer
+ * version, or has no room for it (arduino-ota.md §3.1 200 step 2: it would fail with -100).
+ */
+function wantsRelease(
+  latest: Release,
+  header: (name: string) => string | undefined,
+  defects: ReadonlySet<string>,
+): boolean {
+  const version = header('version');
+  if (version === latest.version) return false;
+  if (!defects.has('ignores-sketch-md5') && header('sketch-md5')?.toLowerCase() === latest.md5) return false;
+  if (!defects.has('downgrades-newer-devices') && version !== undefined && isNewer(version, latest.version))
+    return false;
+  const free = Number(header('free-space'));
+  if (!defects.has('ignores-free-space') && Number.isFinite(free) && header('free-space') !== undefined) {
+    if (latest.bytes.length > free) return false;
+  }
+  return true;
+}
+
+const NUMERIC_VERSION = /^v?\d+(\.\d+)*$/;
+
+/** `a` is a newer dotted-number version than `b`; versions that are not dotted numbers are never ordered. */
+function isNewer(a: string, b: string): boolean {
+  if (!NUMERIC_VERSION.test(a) || !NUMERIC_VERSION.test(b)) return false;
+  const parts = (v: string) => v.replace(/^v/, '').split('.').map(Number);
+  const [x, y] = [parts(a), parts(b)];
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d = (x[i] ?? 0) - (y[i] ?? 0);
+    if (d !== 0) return d > 0;
+  }
+  return false;
 }
 
 function luaRtosHandler(catalogue: Catalogue, defects: ReadonlySet<string>): Handler {

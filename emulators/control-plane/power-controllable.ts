@@ -5,6 +5,9 @@ export interface PowerControllable {
   powerOff(): Promise<void>;
   /** Arms a cut: the flash loses power after N more programmed bytes. */
   cutPowerAfterBytes(bytes: number): void;
+  /** DTR/RTS of the serial bridge (EN and IO0 through the auto-reset circuit), where modelled. */
+  readonly modemLines?: { dtr: boolean; rts: boolean };
+  setModemLines?(lines: { dtr: boolean; rts: boolean }): Promise<void>;
 }
 
 export interface ControlPlaneOptions {

@@ -25,6 +25,15 @@ import {
   type PartitionTable,
   parsePartitionCsv,
 } from '../partition-table/index.ts';
+import {
+  emulatedMac,
+  type ModemLines,
+  personalityFor,
+  pinsFor,
+  RomLoader,
+  romDownloadBanner,
+  STRAP_LATCH_MS,
+} from '../rom-loader/index.ts';
 import type {
   Endpoint,
   FirmwareContext,
@@ -118,7 +127,8 @@ export interface Esp8266Services {
   createUpdater(broken?: Pick<Esp8266UpdaterOptions, 'writeSketchInPlace'>): Esp8266Updater;
 }
 
-export type DeviceState = 'off' | 'booting' | 'running' | 'halted';
+/** `reset`: EN held low; `download`: the ROM serial loader runs (IO0 was low when EN rose). */
+export type DeviceState = 'off' | 'booting' | 'running' | 'halted' | 'reset' | 'download';
 
 export class UnknownDefectError extends Error {
   readonly code = 'UNKNOWN_DEFECT';
@@ -153,6 +163,9 @@ export class EmulatedDevice {
   private transition: Promise<void> = Promise.resolve();
   private bootCount = 0;
   private readonly bootListeners = new Set<(image: RunningImage | undefined) => void>();
+  private lines: ModemLines = { dtr: false, rts: false };
+  private strapLatch: NodeJS.Timeout | undefined;
+  private loader: { loader: RomLoader; detach: () => void } | undefined;
 
   constructor(options: EmulatedDeviceOptions) {
     this.name = options.name;
@@ -238,13 +251,17 @@ export class EmulatedDevice {
       if (this.stateValue !== 'off') return;
       this.flash.powerOn();
       this.rtc.powerCycle();
-      await this.boot('power-on');
+      if (!pinsFor(this.lines).enHigh) this.stateValue = 'reset';
+      else if (pinsFor(this.lines).io0Low) this.bootDownload('power-on');
+      else await this.boot('power-on');
     });
   }
 
   powerOff(): Promise<void> {
     return this.enqueue(async () => {
       if (this.stateValue === 'off') return;
+      clearTimeout(this.strapLatch);
+      this.strapLatch = undefined;
       await this.endBoot();
       if (this.flash.powered) this.flash.powerOff();
       this.stateValue = 'off';
@@ -267,6 +284,66 @@ export class EmulatedDevice {
       await this.endBoot();
       await this.boot('reset-pin');
     });
+  }
+
+  /** The DTR/RTS lines of the USB-serial bridge (power is untouched). */
+  get modemLines(): ModemLines {
+    return { ...this.lines };
+  }
+
+  /**
+   * Sets DTR and RTS as a host's serial port does. Through the auto-reset circuit they hold EN
+   * low (the chip stops) and, once EN rises again, IO0 sampled a few ms later chooses between the
+   * app and the ROM serial loader (reference/esp-serial-flasher.md §1.2-1.3).
+   */
+  setModemLines(lines: ModemLines): Promise<void> {
+    return this.enqueue(async () => {
+      const before = pinsFor(this.lines);
+      this.lines = { dtr: lines.dtr, rts: lines.rts };
+      const after = pinsFor(this.lines);
+      if (this.stateValue === 'off') return;
+      if (before.enHigh && !after.enHigh) {
+        clearTimeout(this.strapLatch);
+        this.strapLatch = undefined;
+        await this.endBoot();
+        this.stateValue = 'reset';
+      } else if (!before.enHigh && after.enHigh) {
+        clearTimeout(this.strapLatch);
+        this.strapLatch = setTimeout(() => {
+          this.strapLatch = undefined;
+          void this.enqueue(() => this.releaseReset());
+        }, STRAP_LATCH_MS);
+      }
+    });
+  }
+
+  private async releaseReset(): Promise<void> {
+    if (this.stateValue !== 'reset' || !pinsFor(this.lines).enHigh) return;
+    if (pinsFor(this.lines).io0Low) this.bootDownload('reset-pin');
+    else await this.boot('reset-pin');
+  }
+
+  /** The ROM's download boot: its banner, then the serial loader owns the UART. */
+  private bootDownload(reason: ResetKind): void {
+    this.bootCount++;
+    for (const line of romDownloadBanner(this.platform, reason)) this.console.line(line);
+    const loader = new RomLoader({
+      chip: personalityFor(this.platform),
+      flash: this.flash,
+      mac: emulatedMac(this.name),
+      transmit: (bytes) => this.console.transmit(bytes),
+      runApp: () => {
+        void this.enqueue(async () => {
+          if (this.stateValue !== 'download') return;
+          await this.endBoot();
+          if (pinsFor(this.lines).io0Low) this.bootDownload('software');
+          else await this.boot('software');
+        });
+      },
+    });
+    const detach = this.console.onInput((data) => loader.receive(data));
+    this.loader = { loader, detach };
+    this.stateValue = 'download';
   }
 
   /** Arms a power cut: the flash loses power after `bytes` more programmed bytes. */
@@ -292,6 +369,11 @@ export class EmulatedDevice {
   }
 
   private async endBoot(): Promise<void> {
+    if (this.loader !== undefined) {
+      this.loader.loader.stop();
+      this.loader.detach();
+      this.loader = undefined;
+    }
     this.bootAbort?.abort();
     this.bootAbort = undefined;
     const firmware = this.firmware;

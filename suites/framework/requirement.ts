@@ -2,8 +2,10 @@ import * as allure from 'allure-js-commons';
 import { test as vitestTest } from 'vitest';
 import { acquireTargetLease, connectTarget, type Target } from '../../drivers/target/index.ts';
 import { Transcript } from '../../drivers/target/transcript.ts';
+import type { Platform } from '../../emulators/device/types.ts';
 import type { Capability } from '../../rigs/index.ts';
 import { currentTarget, currentTargetNotRun } from './current-target.ts';
+import { RigFailure } from './rig-failure.ts';
 
 export type Level = 'MUST' | 'SHOULD' | 'MAY';
 
@@ -30,14 +32,7 @@ declare module 'vitest' {
   }
 }
 
-/**
- * Thrown by the harness side when the rig failed (target unreachable, broker down, update
- * server cannot bind): reported as a rig error, never counted against the device.
- */
-export class RigFailure extends Error {
-  override readonly name = 'RigFailure';
-  readonly code = 'RIG_FAILURE';
-}
+export { RigFailure };
 
 /** The failure of a requirement: the requirement first, then what was expected and what the target did. */
 export class RequirementFailure extends Error {
@@ -116,7 +111,15 @@ export function requirement(
   id: string,
   level: Level,
   text: string,
-  options: { source: string; needs?: Capability[]; needsOneOf?: Capability[]; timeoutMs?: number },
+  options: {
+    source: string;
+    needs?: Capability[];
+    /** Alternatives, one of which the target must claim. */
+    needsOneOf?: Capability[];
+    /** The chips it concerns; a target that names another platform is skipped with the reason. */
+    platforms?: readonly Platform[];
+    timeoutMs?: number;
+  },
   body: (context: RequirementContext) => Promise<void>,
 ): void {
   const meta: RequirementMeta = {
@@ -147,6 +150,10 @@ export function requirement(
         skip(`target ${target.name} claims none of ${oneOf.join(', ')} (it needs one)`);
         return;
       }
+      if (options.platforms && target.platform && !options.platforms.includes(target.platform)) {
+        skip(`target ${target.name} is ${target.platform}; this concerns ${options.platforms.join(', ')}`);
+        return;
+      }
       const [profile, group] = id.split('/');
       await allure.epic(profile ?? id);
       await allure.feature(group ?? id);
@@ -161,7 +168,7 @@ export function requirement(
           target,
           meta,
           step: async (name, fn) =>
-            await allure.step(name, async () => {
+            await allure.step(target.redactor.redact(name), async () => {
               target.transcript.record(name, 'event', 'step');
               return await fn();
             }),

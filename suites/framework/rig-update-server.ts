@@ -4,7 +4,7 @@ import {
   type StartedUpdateServer,
   startUpdateServer,
 } from '../../drivers/update-server/index.ts';
-import { RigFailure } from './requirement.ts';
+import { RigFailure } from './rig-failure.ts';
 
 /**
  * The harness' update server for a pull profile, at the address the rig gave the device and with

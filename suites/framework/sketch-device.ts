@@ -2,7 +2,7 @@ import type { Target } from '../../drivers/target/index.ts';
 import { buildEsp8266Sketch } from '../../fixtures/esp8266-sketch/index.ts';
 import { buildEsp32Image } from '../../fixtures/index.ts';
 import { cycleOffMs } from './power-off-time.ts';
-import { RigFailure } from './requirement.ts';
+import { RigFailure } from './rig-failure.ts';
 
 /*
  * What the push profiles whose device is an Arduino sketch (arduino-ota, web-update) share: the

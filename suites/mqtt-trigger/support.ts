@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { beforeEach } from 'vitest';
 import { isBrokerFailure, MqttHarness } from '../../drivers/mqtt/index.ts';
-import type { Target, TargetDescription } from '../../drivers/target/index.ts';
+import type { Target } from '../../drivers/target/index.ts';
 import {
   firmware,
   type Routes,
@@ -12,25 +12,11 @@ import { buildEsp32Image } from '../../fixtures/esp32-image/index.ts';
 import { buildEsp8266Image } from '../../fixtures/esp8266-image/index.ts';
 import { writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
 import { currentTarget, type RequirementContext, RigFailure } from '../framework/index.ts';
+import { DIALECTS, type Dialect, dialectOf } from '../framework/strategy/mqtt-dialect.ts';
 
 export const REFERENCE = 'reference/viperhttp-luartos-mqtt.md';
 
-export const DIALECTS = ['buttons-json', 'buttons-u', 'tasmota', 'homie'] as const;
-export type Dialect = (typeof DIALECTS)[number];
-
-/**
- * The dialect a target speaks: `options.dialect` when it names one of ours, else `mqtt.dialect`
- * (the rig's `buttons-mesh` is buttonsMeshIDF HEAD, i.e. `U`).
- */
-export function dialectOf(description: TargetDescription): Dialect | undefined {
-  const fromOptions = description.options?.dialect;
-  if (typeof fromOptions === 'string' && (DIALECTS as readonly string[]).includes(fromOptions)) {
-    return fromOptions as Dialect;
-  }
-  const fromRig = description.mqtt?.dialect;
-  if (fromRig === 'buttons-mesh') return 'buttons-u';
-  return (DIALECTS as readonly string[]).includes(fromRig ?? '') ? (fromRig as Dialect) : undefined;
-}
+export { DIALECTS, type Dialect, dialectOf };
 
 /** Skips every requirement of the calling suite file, with the reason, on a target of another dialect. */
 export function onlyForDialect(dialect: Dialect): void {

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { ConformanceResult } from '../../reports/conformance-result.ts';
+import { readResultsFile } from '../../reports/results-file.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/ota-conformance.js', import.meta.url));
 
@@ -41,10 +42,7 @@ async function docSuitesAgainstRealCode(
     },
   );
   await once(child, 'exit');
-  return readFileSync(join(dir, 'results.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line) as ConformanceResult);
+  return readResultsFile(join(dir, 'latest', 'results.jsonl')).results;
 }
 
 /**

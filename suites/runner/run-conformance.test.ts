@@ -56,7 +56,7 @@ describe('runConformance', () => {
       /suite file \S+\/viperhttp\/b-broken\.suite\.ts does not load: broken on purpose/,
     );
     expect(outcome.results.find((result) => result.id === 'viperhttp/probe/1')?.outcome).toBe('pass');
-    const written = readFileSync(join(dir, 'out', 'results.jsonl'), 'utf8');
+    const written = readFileSync(join(outcome.run.dir, 'results.jsonl'), 'utf8');
     expect(written).toContain('broken on purpose');
     expect(lines.join('')).toContain('broken on purpose');
   }, 60_000);

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { processIsAlive, type TargetDescription } from '../../drivers/target/index.ts';
+import { sweepStaleLeases, type TargetDescription } from '../../drivers/target/index.ts';
 import { ConformanceReporter } from '../../reports/conformance-reporter.ts';
 import {
   type ConformanceResult,
@@ -13,10 +13,14 @@ import {
   summarize,
   type TargetSummary,
 } from '../../reports/conformance-result.ts';
-import { toJunitXml } from '../../reports/junit.ts';
+import { RESULTS_FILE } from '../../reports/results-file.ts';
+import { openRunFolder, type RunFolder } from '../../reports/run-folder.ts';
+import { startRunMetadata } from '../../reports/run-metadata.ts';
+import { JUNIT_XML, RUN_JSON, writeRunJson, writeRunReports } from '../../reports/run-reports.ts';
 import { type LoadedTarget, loadRig, type Rig, redactorForRig } from '../../rigs/index.ts';
 import type { ProvidedTarget } from '../framework/current-target.ts';
 import { preflightTargets } from './preflight/index.ts';
+import { RedactingAllureReporter } from './redacting-allure-reporter.ts';
 import { startTargets } from './start-targets.ts';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -32,7 +36,10 @@ export interface RunOptions {
   grep?: string;
   strict?: boolean;
   junit?: string;
+  /** The root of the run folders: this run writes into `<outDir>/<run-id>/` (default reports/out). */
   outDir?: string;
+  /** The command line, for the run's metadata (default process.argv). */
+  argv?: readonly string[];
   env?: NodeJS.ProcessEnv;
   /** Live progress and the summary; default stdout. */
   write?: (text: string) => void;
@@ -49,6 +56,8 @@ export class NothingSelectedError extends Error {
 
 export interface RunOutcome {
   exitCode: ExitCode;
+  /** The folder this run wrote its results and reports into. */
+  run: RunFolder;
   results: ConformanceResult[];
   summaries: TargetSummary[];
 }
@@ -75,16 +84,32 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     targets = targets.filter((target) => options.only!.includes(target.name));
   }
   const redactor = redactorForRig({ ...rig, targets }, env);
-  mkdirSync(outDir, { recursive: true });
-  const allureDir = join(outDir, 'allure-results');
-  rmSync(allureDir, { recursive: true, force: true });
-  const lockDir = join(outDir, 'locks');
+  // Each run owns a folder of its own (reports/out/<run-id>/, `latest` points at it); targets'
+  // leases stay in the shared root, so two runs at once still take turns on one board.
+  const run = openRunFolder(outDir);
+  const metadata = startRunMetadata({
+    runId: run.id,
+    projectRoot: PROJECT_ROOT,
+    rig,
+    targets,
+    redactor,
+    argv: options.argv,
+    selection: {
+      ...(options.grep ? { grep: options.grep } : {}),
+      ...(options.only?.length ? { only: options.only } : {}),
+    },
+  });
+  writeRunJson(run.dir, metadata);
+  const allureDir = join(run.dir, 'allure-results');
+  const lockDir = join(run.root, 'locks');
+  // Leases of runs that were killed would otherwise stay behind under target names nobody reuses.
+  await sweepStaleLeases(lockDir);
 
   const rigFile = options.rig ?? DEFAULT_RIG;
   write(
     `ota-conformance run: rig ${rig.name} (${options.adHocTargets ? '--target' : relativeToCwd(rigFile)})\n` +
       `  targets: ${targets.map((target) => `${target.name} (${target.profile}, ${target.kind})`).join(', ')}\n` +
-      `  output:  ${outDir}\n`,
+      `  output:  ${run.dir}\n`,
   );
   const starting = startTargets(rig, targets, { env, lockDir });
   // vitest (with Vite) loads here while the emulator process boots on the other core.
@@ -96,7 +121,8 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   // unreachable or wrong device is one rig error, and its requirements are reported as not run.
   const preflight = preflightTargets(started.descriptions);
   const reporter = new ConformanceReporter({
-    resultsFile: join(outDir, 'results.jsonl'),
+    resultsFile: join(run.dir, RESULTS_FILE),
+    header: metadata,
     write,
     redact: (text) => redactor.redact(text),
     root: PROJECT_ROOT,
@@ -138,11 +164,8 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     ? `(?:^|\\.suite\\.ts )${options.grep.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`
     : undefined;
   // One test file per target: a two-line entry that names it (target-suites.ts does the rest),
-  // written beside the results (the --out folder is writable; the installed package may not be).
-  const entriesRoot = join(outDir, 'entries');
-  removeEntriesOfDeadRuns(entriesRoot);
-  const entriesDir = join(entriesRoot, `run-${process.pid}`);
-  rmSync(entriesDir, { recursive: true, force: true });
+  // written in the run's folder (the --out folder is writable; the installed package may not be).
+  const entriesDir = join(run.dir, 'entries');
   mkdirSync(entriesDir, { recursive: true });
   const provided: Record<string, ProvidedTarget> = {};
   for (const description of started.descriptions) {
@@ -165,7 +188,6 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     if (started.descriptions.length > 0) await runSuites();
   } finally {
     rmSync(entriesDir, { recursive: true, force: true });
-    if (readdirSync(entriesRoot).length === 0) rmSync(entriesRoot, { recursive: true, force: true });
     await started.stop();
   }
 
@@ -182,7 +204,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
       },
       {
         test: {
-          reporters: [reporter, ['allure-vitest/reporter', { resultsDir: allureDir }]],
+          reporters: [reporter, new RedactingAllureReporter(allureDir, redactor)],
           // One project, so one Vite server transforms each module once for every target; one
           // worker per target, all at once (the suites wait on devices far more than they compute),
           // each a fresh thread that runs its target's suites one after another from start to end.
@@ -227,16 +249,14 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   const folded = formatFoldedOutcomes(results, { verbose: options.verbose ?? false });
   if (folded) write(`\n${folded}\n`);
   write(`\n${formatSummaryTable(summaries)}\n`);
-  const junit = toJunitXml(results);
-  const junitFile = join(outDir, 'junit.xml');
-  writeFileSync(junitFile, junit);
-  if (options.junit) writeFileSync(options.junit, junit);
   const exitCode = exitCodeFor(summaries, options.strict ?? false);
+  const { junit } = writeRunReports(run, metadata, results, exitCode);
+  if (options.junit) writeFileSync(options.junit, junit);
   write(
-    `\nreports:\n  results:   ${join(outDir, 'results.jsonl')}\n  JUnit:     ${junitFile}${options.junit ? `, ${options.junit}` : ''}\n  Allure:    ${allureDir} (\`npx allure generate ${relativeToCwd(allureDir)}\`)\n` +
+    `\nreports:\n  results: ${join(run.dir, RESULTS_FILE)}\n  JUnit:   ${join(run.dir, JUNIT_XML)}${options.junit ? `, ${options.junit}` : ''}\n  Allure:  ${allureDir} (\`npx allure generate ${relativeToCwd(allureDir)}\`)\n  run:     ${join(run.dir, RUN_JSON)}\n` +
       `exit ${exitCode}: ${EXIT_MEANING[exitCode]}\n`,
   );
-  return { exitCode, results, summaries };
+  return { exitCode, run, results, summaries };
 }
 
 const EXIT_MEANING: Record<ExitCode, string> = {
@@ -264,16 +284,6 @@ function escapeGlob(path: string): string {
   return path.replace(/[()[\]{}*?!+@\\]/g, '\\$&');
 }
 
-/** A run that was killed leaves its entry files behind; the next run clears them. */
-function removeEntriesOfDeadRuns(entriesRoot: string): void {
-  if (!existsSync(entriesRoot)) return;
-  for (const name of readdirSync(entriesRoot)) {
-    const pid = Number(/^run-(\d+)$/.exec(name)?.[1]);
-    if (!Number.isInteger(pid) || pid <= 0 || processIsAlive(pid)) continue;
-    rmSync(join(entriesRoot, name), { recursive: true, force: true });
-  }
-}
-
 /** The target of a test file a run wrote (see entryFileName). */
 export function targetOfEntryFile(file: string): string | undefined {
   const name = basename(file);
@@ -285,9 +295,13 @@ export function targetOfEntryFile(file: string): string | undefined {
  * device; the update-server suites (the harness plays the device) for a server under test.
  */
 export function suitesFor(suitesDir: string, description: TargetDescription): string[] {
-  const folders =
-    description.kind === 'update-server' ? ['update-server'] : [String(description.profile), 'common'];
-  return folders.flatMap((folder) => suiteFilesIn(join(suitesDir, folder)));
+  if (description.kind === 'update-server') {
+    // Only the server's own pull path: a Lua RTOS server is not listed as skipping every HTTPUpdate check.
+    return suiteFilesIn(join(suitesDir, 'update-server')).filter((file) =>
+      basename(file).startsWith(`${description.profile}.`),
+    );
+  }
+  return [String(description.profile), 'common'].flatMap((folder) => suiteFilesIn(join(suitesDir, folder)));
 }
 
 function suiteFilesIn(dir: string): string[] {

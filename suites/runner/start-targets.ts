@@ -11,6 +11,7 @@ import {
 import { EmulatorHost } from './emulator-host.ts';
 import { MqttWiring } from './mqtt-wiring.ts';
 import { startEmbeddedUpdateServer, wirePullEmulator } from './pull-wiring.ts';
+import { describeServerUnderTest } from './server-under-test.ts';
 
 /** What the run started for its targets, to stop afterwards. */
 export interface StartedTargets {
@@ -79,6 +80,8 @@ export async function startTargets(
         const server = await startEmbeddedUpdateServer(target, options.lockDir);
         stopAlso.push(server.stop);
         descriptions.push(server.description);
+      } else if (target.kind === 'update-server') {
+        descriptions.push(await describeServerUnderTest(target, options.lockDir));
       } else if (target.kind === 'board' || target.kind === 'emulator-process') {
         if (target.kind === 'emulator-process') {
           throw new Error(

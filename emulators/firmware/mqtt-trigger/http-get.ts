@@ -28,7 +28,18 @@ export function httpGet(
 ): Promise<IncomingMessage> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'GET', headers, signal, timeout: timeoutMs }, resolve);
+    // One connection per GET (no pooled socket outlives the boot), ended by hand when the boot
+    // ends: a power cut must not leave an AbortError on a stream nobody reads any more.
+    const req = request(url, { method: 'GET', headers, agent: false, timeout: timeoutMs }, (response) => {
+      response.on('error', () => {});
+      resolve(response);
+    });
+    const abort = () => req.destroy();
+    if (signal.aborted) abort();
+    else {
+      signal.addEventListener('abort', abort, { once: true });
+      req.on('close', () => signal.removeEventListener('abort', abort));
+    }
     req.on('timeout', () => {
       req.destroy(new HttpTransportError(HTTPC_ERROR_READ_TIMEOUT, 'read Timeout'));
     });

@@ -22,13 +22,25 @@ export interface WebUpdateOptions {
   password: string;
   /** The challenge the sketch asks for: the library's default Basic, or Digest. */
   authScheme: AuthScheme;
+  /** How long the WebServer waits on a silent client (see DATA_WAIT_MS); tests shorten it. */
+  dataWaitMs: number;
 }
+
+/**
+ * The WebServer's patience with a silent client: HTTP_MAX_DATA_WAIT for the first bytes of a
+ * request ([8266] libraries/ESP8266WebServer/src/ESP8266WebServer.h L61, used in
+ * ESP8266WebServer-impl.h L450), and the WiFiClient's Stream timeout for every readStringUntil()
+ * of the request line, headers and multipart part heads ([8266] libraries/ESP8266WiFi/src/
+ * WiFiClient.cpp L80 `_timeout = 5000`); both are 5000 ms.
+ */
+const DATA_WAIT_MS = 5000;
 
 const DEFAULT_OPTIONS: WebUpdateOptions = {
   path: '/update',
   username: '',
   password: '',
   authScheme: 'basic',
+  dataWaitMs: DATA_WAIT_MS,
 };
 
 /** Wait between sending the success page and ESP.restart() (`delay(100)` in the library). */
@@ -43,6 +55,8 @@ function readOptions(raw: Readonly<Record<string, unknown>>): WebUpdateOptions {
     username: text('username', ''),
     password: text('password', ''),
     authScheme: scheme,
+    dataWaitMs:
+      typeof raw.dataWaitMs === 'number' && raw.dataWaitMs > 0 ? raw.dataWaitMs : DEFAULT_OPTIONS.dataWaitMs,
   };
 }
 
@@ -58,18 +72,25 @@ class WebUpdateServer {
   private readonly platform: UploadPlatform;
   private readonly auth: UploadAuth;
   private readonly sockets = new Set<Socket>();
+  /** Connections whose upload is inside a file part's data (`_uploadReadByte`). */
+  private readonly readingFileData = new WeakSet<Socket>();
   /**
    * The Arduino WebServer serves one client at a time from its loop: a second connection waits
    * in the backlog until the first request is done, so two uploads never share the Updater.
    */
   private served: Promise<void> = Promise.resolve();
   private readonly server = createServer((request, response) => {
-    this.served = this.served.then(() =>
-      this.handle(request, response).catch(() => {
+    // A connection waiting its turn sits in the backlog, where no WebServer clock runs on it.
+    this.waitingTurn.add(request.socket);
+    this.served = this.served.then(() => {
+      this.waitingTurn.delete(request.socket);
+      request.socket.setTimeout(this.options.dataWaitMs);
+      return this.handle(request, response).catch(() => {
         request.socket?.destroy();
-      }),
-    );
+      });
+    });
   });
+  private readonly waitingTurn = new WeakSet<Socket>();
   /** `_updaterError`: kept across requests of this boot, cleared at each file start. */
   private updaterError = '';
 
@@ -84,6 +105,13 @@ class WebUpdateServer {
     });
     // The WebServer drops a request it cannot parse (a body cut short) without answering.
     this.server.on('clientError', (_error, socket) => socket.destroy());
+    // A silent client is dropped after the WebServer's wait, so one stalled request cannot hold
+    // the single-client loop; only the ESP8266 core waits out silent file data for good.
+    this.server.setTimeout(this.options.dataWaitMs, (socket: Socket) => {
+      if (this.waitingTurn.has(socket)) return;
+      if (this.platform.waitsForFileDataForever && this.readingFileData.has(socket)) return;
+      socket.destroy();
+    });
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -148,12 +176,16 @@ class WebUpdateServer {
           if (event.type === 'part') {
             // Only parts with a filename are uploads; the others are plain form arguments.
             fileOpen = event.filename !== undefined;
-            if (fileOpen) this.fileStart(event.name, authenticated);
+            if (fileOpen) {
+              this.readingFileData.add(request.socket);
+              this.fileStart(event.name, authenticated);
+            }
           } else if (event.type === 'data') {
             if (fileOpen && authenticated && this.updaterError === '') await this.fileWrite(event.bytes);
           } else if (event.type === 'part-end') {
             if (fileOpen && authenticated && this.updaterError === '') this.fileEnd();
             fileOpen = false;
+            this.readingFileData.delete(request.socket);
           }
         }
         if (this.context.signal.aborted) return;

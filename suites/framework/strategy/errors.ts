@@ -1,4 +1,4 @@
-import { RigFailure } from '../requirement.ts';
+import { RigFailure } from '../rig-failure.ts';
 
 /**
  * The strategy cannot walk this target into the state a requirement needs (no driver for its

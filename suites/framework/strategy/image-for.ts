@@ -21,6 +21,8 @@ const ESP8266_APP_SIZE = 32 * 1024;
 export interface ImageOptions {
   /** Seeds the filler bytes; default derived from the version, so versions differ in content. */
   seed?: number;
+  /** Bytes of the ESP32 image or of the ESP8266 app (benchmarks use larger ones); default 64 / 32 KiB. */
+  size?: number;
 }
 
 /**
@@ -35,7 +37,7 @@ export function imageFor(target: Target, version: string, options: ImageOptions 
     const secureVersion =
       typeof own === 'number' ? own : target.capabilities.has('anti-rollback') ? HARNESS_SECURE_VERSION : 0;
     return buildEsp32Image({
-      size: ESP32_IMAGE_SIZE,
+      size: options.size ?? ESP32_IMAGE_SIZE,
       version,
       projectName: STRATEGY_PROJECT,
       seed,
@@ -43,7 +45,12 @@ export function imageFor(target: Target, version: string, options: ImageOptions 
     });
   }
   if (target.platform === 'esp8266') {
-    return buildEsp8266Sketch({ version, projectName: STRATEGY_PROJECT, appSize: ESP8266_APP_SIZE, seed });
+    return buildEsp8266Sketch({
+      version,
+      projectName: STRATEGY_PROJECT,
+      appSize: options.size ?? ESP8266_APP_SIZE,
+      seed,
+    });
   }
   throw new StrategyUnsupportedError(
     `target ${target.name}: the rig does not say its platform (esp32 or esp8266), so no image can be built for it`,

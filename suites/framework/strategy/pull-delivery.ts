@@ -9,12 +9,12 @@ import {
   type StartedUpdateServer,
 } from '../../../drivers/update-server/index.ts';
 import { cycleOffMs } from '../power-off-time.ts';
-import { RigFailure } from '../requirement.ts';
+import { RigFailure } from '../rig-failure.ts';
 import { startRigUpdateServer } from '../rig-update-server.ts';
 import type { BootWatch } from './boot-watch.ts';
 import { StrategyUnsupportedError } from './errors.ts';
 import { consoleTail, rebootTimeoutMs } from './observe.ts';
-import type { Delivered } from './push-delivery.ts';
+import type { Delivered, DownloadWindow } from './push-delivery.ts';
 
 /** Profiles whose device downloads the image from the harness' update server. */
 export const PULL_PROFILES = new Set<Target['profile']>(['http-update', 'esp-https-ota', 'luartos']);
@@ -73,13 +73,18 @@ function servedBytes(requests: readonly RecordedRequest[]): number {
 export async function pullDelivery(
   target: Target,
   image: Uint8Array,
-  options: { cut: boolean; watch: BootWatch | undefined },
+  options: {
+    cut: boolean;
+    watch: BootWatch | undefined;
+    /** Tells the device to fetch the image at `url` (an MQTT trigger); default `ota check` or a power cycle. */
+    trigger?: (url: string) => Promise<void>;
+  },
 ): Promise<Delivered> {
   const where = target.description.updateServer;
   if (where?.port === undefined)
     throw new RigFailure(`target ${target.name}: the rig gives no update server port for a pull update`);
   const hasConsole = target.console !== undefined && target.capabilities.has('console');
-  if (options.cut && !hasConsole)
+  if (options.cut && !hasConsole && !options.trigger)
     throw new StrategyUnsupportedError(
       `target ${target.name}: a cut during a pull update needs the console's \`ota check\` (a power cycle to trigger the check would disarm the cut)`,
     );
@@ -98,7 +103,10 @@ export async function pullDelivery(
   const mark = target.console?.lines().length ?? 0;
   try {
     const step = 'trigger an update check';
-    if (hasConsole) {
+    if (options.trigger) {
+      const base = (where.publicUrl ?? server.url).replace(/\/$/, '');
+      await options.trigger(`${base}/firmware.bin`);
+    } else if (hasConsole) {
       target.transcript.record(step, 'send', 'console: ota check');
       await target.console!.write('ota check\n', { step });
     } else if (target.power && target.capabilities.has('power-cycle')) {
@@ -148,10 +156,34 @@ export async function pullDelivery(
         timeoutMs: BOOT_CHECK_WAIT_MS,
       })
       .catch(() => undefined);
-    return { accepted: true, detail: `downloaded ${image.length} bytes and rebooted`, booted };
+    return {
+      accepted: true,
+      detail: `downloaded ${image.length} bytes and rebooted`,
+      booted,
+      ...downloadWindow(server.requests()),
+    };
   } finally {
     await server.stop();
   }
+}
+
+/** The first image request's start to the last one's end (Range pieces and retries included). */
+function downloadWindow(requests: readonly RecordedRequest[]): { download?: DownloadWindow } {
+  const downloads = requests.filter(
+    (request) =>
+      isDownload(request) &&
+      request.endedAt !== undefined &&
+      (request.status === 200 || request.status === 206),
+  );
+  const first = downloads[0];
+  if (first === undefined) return {};
+  return {
+    download: {
+      startedAt: first.startedAt,
+      endedAt: Math.max(...downloads.map((request) => request.endedAt ?? request.startedAt)),
+      bytes: servedBytes(downloads),
+    },
+  };
 }
 
 /** Resolves once every request has ended and none started for `forMs` (or after `limitMs`). */

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { EspotaUploader } from '../../../drivers/espota/index.ts';
 import { HttpStepError, WebUpdateClient } from '../../../drivers/http/index.ts';
 import type { Target } from '../../../drivers/target/index.ts';
-import { RigFailure } from '../requirement.ts';
+import { RigFailure } from '../rig-failure.ts';
 import type { SeenBoot } from './boot-watch.ts';
 import { transcriptHook, withViperClient } from './viper-client.ts';
 
@@ -14,6 +14,14 @@ export interface Delivered {
   detail: string;
   /** A delivery that watched the reboot itself (pull) reports the boot here. */
   booted?: SeenBoot;
+  /** Pull profiles: when the image download began and ended (epoch ms), as the update server saw it. */
+  download?: DownloadWindow;
+}
+
+export interface DownloadWindow {
+  startedAt: number;
+  endedAt: number;
+  bytes: number;
 }
 
 function messageOf(error: unknown): string {

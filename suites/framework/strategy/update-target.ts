@@ -2,10 +2,17 @@ import type { Target } from '../../../drivers/target/index.ts';
 import { bootVersionPatterns } from './boot-lines.ts';
 import { BootWatch, type SeenBoot } from './boot-watch.ts';
 import { StrategyUnsupportedError } from './errors.ts';
+import { mqttDelivery } from './mqtt-delivery.ts';
 import { rebootTimeoutMs, requireConsole } from './observe.ts';
 import { armPowerCut } from './power.ts';
 import { PULL_PROFILES, pullDelivery } from './pull-delivery.ts';
-import { type Delivered, espotaDelivery, viperDelivery, webDelivery } from './push-delivery.ts';
+import {
+  type Delivered,
+  type DownloadWindow,
+  espotaDelivery,
+  viperDelivery,
+  webDelivery,
+} from './push-delivery.ts';
 
 export interface UpdateOptions {
   /**
@@ -29,13 +36,12 @@ export interface UpdateResult {
   booted?: SeenBoot;
   /** Every boot that began during the update, complete or not (with a cut: before the power went). */
   boots: SeenBoot[];
+  /** Pull profiles: the image download as the update server saw it. */
+  download?: DownloadWindow;
 }
 
-/** Profiles the strategy can update, and why the others cannot be yet. */
-const NOT_YET: Partial<Record<Target['profile'], string>> = {
-  'mqtt-trigger':
-    'its trigger depends on the MQTT dialect (buttons-mesh, Tasmota, Homie) and the strategy has no dialect dispatch yet',
-};
+/** Profiles the strategy can update, and why the others cannot be yet (today: none). */
+const NOT_YET: Partial<Record<Target['profile'], string>> = {};
 
 /** Whether updateTarget() can update this target, and the reason when not. */
 export function updateSupport(
@@ -48,8 +54,9 @@ export function updateSupport(
 /**
  * Updates the target to `image` through its own protocol (STYLE.md: the strategy that walks a
  * target into "runs image X"): viperhttp / viperhttp-doc push, web-update multipart, arduino-ota
- * espota, and the pull profiles (http-update, esp-https-ota, luartos) from the harness' update
- * server at `description.updateServer`, triggered with `ota check` or a power cycle. A profile it
+ * espota, the pull profiles (http-update, esp-https-ota, luartos) from the harness' update
+ * server at `description.updateServer`, triggered with `ota check` or a power cycle, and
+ * mqtt-trigger in its dialect (buttons-json, buttons-u, Tasmota pull; Homie over MQTT). A profile it
  * cannot drive yet throws StrategyUnsupportedError (a rig error), so such a target is never passed
  * unseen.
  */
@@ -105,6 +112,8 @@ function deliver(
       return webDelivery(target, image);
     case 'arduino-ota':
       return espotaDelivery(target, image);
+    case 'mqtt-trigger':
+      return mqttDelivery(target, image, options);
     default:
       throw new StrategyUnsupportedError(
         `target ${target.name}: the update strategy does not support the ${target.profile} profile yet`,

@@ -1,6 +1,6 @@
 import { type TranscriptEvent, ViperHttpClient } from '../../../drivers/http/index.ts';
 import type { Target } from '../../../drivers/target/index.ts';
-import { RigFailure } from '../requirement.ts';
+import { RigFailure } from '../rig-failure.ts';
 
 /** Headers plus one chunk stay under ViperHTTP's 4096-byte request buffer (viperhttp-luartos-mqtt.md §1.8). */
 const CHUNK_SIZE = 3840;
