@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,8 +118,8 @@ describe('ota-conformance run: exit codes', () => {
     expect(stdout).toMatch(
       /^ota-conformance run: rig test \(.*rig\.json\)\n {2}targets: viperhttp \(viperhttp, emulator\)\n {2}output: +\S+/,
     );
-    for (const file of ['results.jsonl', 'junit.xml', 'allure-results'])
-      expect(stdout).toContain(join(out, file));
+    for (const file of ['results.jsonl', 'junit.xml', 'allure-results', 'run.json'])
+      expect(stdout).toContain(join(out, readlinkSync(join(out, 'latest')), file));
   }, 60_000);
 });
 
