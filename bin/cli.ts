@@ -2,10 +2,12 @@ import { Command, CommanderError } from 'commander';
 import { registerBenchCommand } from './commands/bench.ts';
 import { registerEmulateCommand } from './commands/emulate.ts';
 import { registerEmulatorHostCommand } from './commands/emulator-host.ts';
+import { registerFlashCommand } from './commands/flash.ts';
 import { registerImageCommand } from './commands/image.ts';
 import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
 import { registerRunCommand } from './commands/run.ts';
+import { registerServeCommand } from './commands/serve.ts';
 
 /** Builds the command tree. Each verb lives in its own file under bin/commands/. */
 export function buildProgram(): Command {
@@ -16,9 +18,11 @@ export function buildProgram(): Command {
   registerImageCommand(program);
   registerEmulateCommand(program);
   registerEmulatorHostCommand(program);
+  registerFlashCommand(program);
   registerRunCommand(program);
   registerListCommand(program);
   registerKillMatrixCommand(program);
+  registerServeCommand(program);
   registerBenchCommand(program);
   return program;
 }

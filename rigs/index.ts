@@ -35,6 +35,7 @@ export {
   type EmulatorTarget,
   FEATURE_CAPABILITIES,
   type FeatureCapability,
+  type FirmwareConfig,
   type Limits,
   limitsSchema,
   type MqttConfig,

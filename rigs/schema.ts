@@ -372,6 +372,32 @@ export const emulatorProcessTargetSchema = z.strictObject({
   mqtt: mqttSchema.optional(),
 });
 
+/** One vendor build: a path, or a path with the version it runs (ESP8266 sketches carry none). */
+export const firmwareImageSchema = z.union(
+  [z.string().min(1), z.strictObject({ path: z.string().min(1), version: z.string().min(1).optional() })],
+  { error: 'expected a path, or { "path": …, "version": … }' },
+);
+
+/**
+ * The vendor's own builds a board runs (issue 10): each is an app `.bin`, an ESP-IDF `build/`
+ * folder (flasher_args.json) or a PlatformIO `.pio/build/<env>/` folder; an ESP8266 sketch is
+ * the Arduino `.bin` (eboot + app). Paths are relative to the rig file. Both carry the OTA
+ * implementation under test, with different versions.
+ */
+export const firmwareSchema = z.strictObject({
+  /** What `flash` writes, and what every requirement starts from. */
+  baseline: firmwareImageSchema,
+  /** The bootable update the requirements install. */
+  update: firmwareImageSchema,
+  /** ESP32: the second-stage bootloader .bin for 0x1000 when the images are plain app .bins. */
+  bootloader: z.string().min(1).optional(),
+  /** ESP32: the partition table .bin for 0x8000 when the images are plain app .bins. */
+  partitionTable: z.string().min(1).optional(),
+  /** ESP8266: a console line pattern whose first group is the running version. */
+  versionPattern: z.string().min(1).optional(),
+});
+export type FirmwareConfig = z.output<typeof firmwareSchema>;
+
 export const boardTargetSchema = z.strictObject({
   ...common,
   ...credentials,
@@ -381,6 +407,9 @@ export const boardTargetSchema = z.strictObject({
   power: powerSchema.optional(),
   reset: resetSchema.optional(),
   identity: identitySchema.optional(),
+  firmware: firmwareSchema.optional(),
+  /** `flash`: write the baseline over the serial port before the target's suites (a known state). */
+  prepare: z.literal('flash').optional(),
 });
 
 export const containerTargetSchema = z.strictObject({
@@ -579,6 +608,18 @@ function targetConsistency(target: z.output<typeof targetSchema>): Problem[] {
       const index = claims(capability);
       if (index >= 0 && !present)
         problems.push({ path: ['capabilities', index], message: `"${capability}" ${message}` });
+    }
+    if (target.prepare === 'flash') {
+      if (target.firmware === undefined)
+        problems.push({
+          path: ['prepare'],
+          message: '"flash" needs "firmware" (at least a baseline and an update)',
+        });
+      if (target.console === undefined)
+        problems.push({
+          path: ['prepare'],
+          message: '"flash" needs a "console" (the serial port it flashes over)',
+        });
     }
     // Two different ports for EN/GPIO0 and the UART is possible but almost always a typo.
     for (const [field, lines] of [

@@ -27,6 +27,8 @@ export function describeBoard(target: Resolved<BoardTarget>, lockDir: string): T
     ...(target.console ? { console: target.console } : {}),
     ...(target.power ? { power: target.power } : {}),
     ...(target.reset ? { reset: target.reset } : {}),
+    ...(target.firmware ? { firmware: target.firmware } : {}),
+    ...(target.prepare ? { prepare: target.prepare } : {}),
     lockDir,
   };
 }

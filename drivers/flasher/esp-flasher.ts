@@ -50,6 +50,16 @@ export interface WrittenFile {
   readBackEqual: boolean;
 }
 
+/**
+ * esptool-js's Transport prints its read-loop notes ("readLoop exited", "Serial port done")
+ * with console.log even when tracing is off; a CLI's stdout is not the place for them.
+ */
+class QuietTransport extends Transport {
+  override trace(message: string): void {
+    if (this.tracing) super.trace(message);
+  }
+}
+
 const CHIP_NAMES: Record<Platform, string> = { esp32: 'ESP32', esp8266: 'ESP8266' };
 const DEFAULT_BAUD = 115_200;
 /** esptool's HardReset holds EN low this long (reference §1.3, [ET4] reset.py L145-165). */
@@ -67,7 +77,7 @@ export class EspFlasher {
   private constructor(
     private readonly options: FlasherOptions,
     private readonly port: WebSerialPort,
-    private readonly transport: Transport,
+    private readonly transport: QuietTransport,
     private readonly loader: ESPLoader,
     readonly chipDescription: string,
   ) {}
@@ -75,7 +85,7 @@ export class EspFlasher {
   static async connect(options: FlasherOptions): Promise<EspFlasher> {
     const log = options.log ?? (() => {});
     const port = new WebSerialPort(options.port, options.lineSink ? { lineSink: options.lineSink } : {});
-    const transport = new Transport(port as never, false);
+    const transport = new QuietTransport(port as never, false);
     const baudrate = options.baudRate ?? DEFAULT_BAUD;
     const loader = new ESPLoader({
       transport,

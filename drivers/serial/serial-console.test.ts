@@ -14,6 +14,7 @@ import {
   ConsoleUnexpectedLineError,
   SerialConsole,
 } from './index.ts';
+import { MAX_CONSOLE_LINE_CHARS } from './serial-console.ts';
 
 // Every test talks to the device's console through a real transport: a TCP console (how a lab's
 // networked serial server offers a UART, and how the run reaches emulators) everywhere, and a real
@@ -105,6 +106,22 @@ describe.each([
       });
       // Baud-rate garbage stays visible byte for byte instead of turning into U+FFFD.
       expect(console.lines()[0]?.text).toBe('\u00f0\u008c');
+    });
+
+    it('a line the device never ends is kept in marked pieces of MAX_CONSOLE_LINE_CHARS; the next line is whole', async () => {
+      const console = await openConsole();
+      const dots = '.'.repeat(MAX_CONSOLE_LINE_CHARS * 2 + 100);
+      device.write(dots);
+      device.line(' done');
+      device.line('I (95) app_init: App version:      2.4.1');
+      await console.expect(/App version/, { timeoutMs: 2_000, step: 'the line after the dots' });
+      const texts = console.lines().map((line) => line.text);
+      expect(texts.slice(-4)).toEqual([
+        `${'.'.repeat(MAX_CONSOLE_LINE_CHARS)} [line cut: no newline within ${MAX_CONSOLE_LINE_CHARS} characters]`,
+        `${'.'.repeat(MAX_CONSOLE_LINE_CHARS)} [line cut: no newline within ${MAX_CONSOLE_LINE_CHARS} characters]`,
+        `${'.'.repeat(100)} done`,
+        'I (95) app_init: App version:      2.4.1',
+      ]);
     });
 
     it('expect() consumes: the same text twice needs two lines, and a string is matched literally', async () => {

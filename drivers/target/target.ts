@@ -1,6 +1,7 @@
 import type { Platform, Profile } from '../../emulators/device/index.ts';
 import type {
   Capability,
+  FirmwareConfig,
   Limits,
   PowerConfig,
   ResetConfig,
@@ -58,6 +59,9 @@ export interface TargetDescription {
   console?: { port: string; baudRate: number; reopen: boolean };
   power?: Resolved<PowerConfig>;
   reset?: Resolved<ResetConfig>;
+  /** The vendor's builds this board runs (absolute paths), and whether `run` flashes first. */
+  firmware?: FirmwareConfig;
+  prepare?: 'flash';
   /** Where target leases are kept (one suite file at a time per target). */
   lockDir: string;
 }

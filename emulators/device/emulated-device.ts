@@ -124,7 +124,9 @@ export interface Esp8266Services {
    * A fresh `Update` object (the Arduino core's global Updater, as it is after boot); a firmware's
    * defect may ask for a broken one.
    */
-  createUpdater(broken?: Pick<Esp8266UpdaterOptions, 'writeSketchInPlace'>): Esp8266Updater;
+  createUpdater(
+    broken?: Pick<Esp8266UpdaterOptions, 'writeSketchInPlace' | 'signatureDefect'>,
+  ): Esp8266Updater;
 }
 
 /** `reset`: EN held low; `download`: the ROM serial loader runs (IO0 was low when EN rose). */

@@ -16,7 +16,7 @@ import {
 import { RESULTS_FILE } from '../../reports/results-file.ts';
 import { openRunFolder, type RunFolder } from '../../reports/run-folder.ts';
 import { startRunMetadata } from '../../reports/run-metadata.ts';
-import { JUNIT_XML, RUN_JSON, writeRunJson, writeRunReports } from '../../reports/run-reports.ts';
+import { writeRunJson, writeRunReports } from '../../reports/run-reports.ts';
 import { type LoadedTarget, loadRig, type Rig, redactorForRig } from '../../rigs/index.ts';
 import type { ProvidedTarget } from '../framework/current-target.ts';
 import { preflightTargets } from './preflight/index.ts';
@@ -38,6 +38,8 @@ export interface RunOptions {
   junit?: string;
   /** The root of the run folders: this run writes into `<outDir>/<run-id>/` (default reports/out). */
   outDir?: string;
+  /** Write the single-file Allure report (default true). */
+  allureReport?: boolean;
   /** The command line, for the run's metadata (default process.argv). */
   argv?: readonly string[];
   env?: NodeJS.ProcessEnv;
@@ -107,7 +109,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
 
   const rigFile = options.rig ?? DEFAULT_RIG;
   write(
-    `ota-conformance run: rig ${rig.name} (${options.adHocTargets ? '--target' : relativeToCwd(rigFile)})\n` +
+    `ota-conformance run: rig ${rig.name} (${options.adHocTargets ? '--target' : displayPath(rigFile)})\n` +
       `  targets: ${targets.map((target) => `${target.name} (${target.profile}, ${target.kind})`).join(', ')}\n` +
       `  output:  ${run.dir}\n`,
   );
@@ -250,10 +252,14 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   if (folded) write(`\n${folded}\n`);
   write(`\n${formatSummaryTable(summaries)}\n`);
   const exitCode = exitCodeFor(summaries, options.strict ?? false);
-  const { junit } = writeRunReports(run, metadata, results, exitCode);
+  const { junit } = await writeRunReports(run, metadata, results, exitCode, {
+    targetOfPath: targetOfEntryFile,
+    allureReport: options.allureReport,
+    note: (text) => write(`note: ${text}\n`),
+  });
   if (options.junit) writeFileSync(options.junit, junit);
   write(
-    `\nreports:\n  results: ${join(run.dir, RESULTS_FILE)}\n  JUnit:   ${join(run.dir, JUNIT_XML)}${options.junit ? `, ${options.junit}` : ''}\n  Allure:  ${allureDir} (\`npx allure generate ${relativeToCwd(allureDir)}\`)\n  run:     ${join(run.dir, RUN_JSON)}\n` +
+    `\nreports in ${displayPath(run.dir)}: ${reportsIn(run.dir).join(', ')}${options.junit ? `; JUnit also at ${displayPath(options.junit)}` : ''}\n` +
       `exit ${exitCode}: ${EXIT_MEANING[exitCode]}\n`,
   );
   return { exitCode, run, results, summaries };
@@ -265,11 +271,6 @@ const EXIT_MEANING: Record<ExitCode, string> = {
   [EXIT_CODES.usage]: 'bad arguments or rig',
   [EXIT_CODES.rigOrNothingRan]: 'no device failure, but rig errors or a target that ran nothing',
 };
-
-function relativeToCwd(path: string): string {
-  const relativePath = relative(process.cwd(), path);
-  return relativePath.startsWith('..') ? path : relativePath || '.';
-}
 
 const TARGET_SUITES = fileURLToPath(new URL('./target-suites.ts', import.meta.url));
 const ENTRY_SUFFIX = '.entry.ts';
@@ -292,7 +293,9 @@ export function targetOfEntryFile(file: string): string | undefined {
 
 /**
  * The suite files a target runs, in order: its profile's, then the cross-profile ones for a
- * device; the update-server suites (the harness plays the device) for a server under test.
+ * device; the update-server suites (the harness plays the device) for a server under test. A
+ * device that claims `signed-images` refuses every unsigned image the other suites send, so it
+ * runs the signed-update suites (suites/signed) instead.
  */
 export function suitesFor(suitesDir: string, description: TargetDescription): string[] {
   if (description.kind === 'update-server') {
@@ -301,6 +304,7 @@ export function suitesFor(suitesDir: string, description: TargetDescription): st
       basename(file).startsWith(`${description.profile}.`),
     );
   }
+  if (description.capabilities.includes('signed-images')) return suiteFilesIn(join(suitesDir, 'signed'));
   return [String(description.profile), 'common'].flatMap((folder) => suiteFilesIn(join(suitesDir, folder)));
 }
 
@@ -310,4 +314,18 @@ function suiteFilesIn(dir: string): string[] {
     .filter((name) => name.endsWith('.suite.ts'))
     .sort()
     .map((name) => join(dir, name));
+}
+
+/** What a finished run folder holds, as listed at the end of the run (folders with a slash). */
+function reportsIn(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => !entry.name.startsWith('.'))
+    .map((entry) => (entry.isDirectory() ? `${entry.name}/` : entry.name))
+    .sort();
+}
+
+/** A path as the user would type it: relative below the working folder, absolute elsewhere. */
+function displayPath(path: string): string {
+  const below = relative(process.cwd(), path);
+  return below === '' ? '.' : below.startsWith('..') ? path : below;
 }

@@ -17,7 +17,7 @@ import { cycleOffMs, RigFailure } from '../framework/index.ts';
  * own routes, its console and the rig's power or reset line only.
  */
 
-export const REFERENCE = 'reference/viperhttp-luartos-mqtt.md';
+export const REFERENCE = 'docs/protocols/viperhttp-luartos-mqtt.md';
 
 /** The E2E client's chunk: headers plus body stay under the 4096-byte receive buffer (§1.8). */
 export const CHUNK_SIZE = 3840;

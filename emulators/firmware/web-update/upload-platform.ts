@@ -3,6 +3,7 @@ import { esp32UpdateFor, updateCommands } from '../../esp32-arduino-update/index
 import { roundUpToSector } from '../../esp8266-updater/index.ts';
 import { PartitionType } from '../../partition-table/index.ts';
 import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
+import { esp8266SignatureDefect } from '../signing-options.ts';
 
 /** The part of the global `Update` object the update server calls. */
 export interface UploadUpdate {
@@ -45,6 +46,7 @@ export function uploadPlatformFor(context: FirmwareContext): UploadPlatform {
     const esp8266 = context.esp8266;
     const update = esp8266.createUpdater({
       writeSketchInPlace: context.defects.has(WRITES_SKETCH_IN_PLACE.name),
+      ...esp8266SignatureDefect(context.defects),
     });
     const layout = esp8266.layout;
     return {

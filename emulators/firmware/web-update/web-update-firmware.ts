@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
 import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
+import { ESP8266_SIGNATURE_DEFECTS } from '../signing-options.ts';
 import { singleFieldFormPage, uploadFormPage } from './form-page.ts';
 import { MultipartFormatError, MultipartStream, multipartBoundary } from './multipart-stream.ts';
 import { type AuthScheme, UploadAuth } from './upload-auth.ts';
@@ -324,6 +325,10 @@ export const webUpdateFirmware: FirmwareModule = {
       description: 'restarts the chip after answering an update error',
     },
     WRITES_SKETCH_IN_PLACE,
+    // The web form sends no MD5, so an Updater that still checks one under a verifier shows nothing here.
+    ...ESP8266_SIGNATURE_DEFECTS.filter((defect) => defect.updater !== 'checks-md5').map(
+      ({ updater: _updater, ...defect }) => defect,
+    ),
     {
       name: 'form-missing-fields',
       breaks: [
