@@ -6,6 +6,7 @@ import type { Platform } from '../../emulators/device/types.ts';
 import type { Capability } from '../../rigs/index.ts';
 import { currentTarget, currentTargetNotRun } from './current-target.ts';
 import { RigFailure } from './rig-failure.ts';
+import { ImageUnavailableError } from './strategy/rig-images.ts';
 
 export type Level = 'MUST' | 'SHOULD' | 'MAY';
 
@@ -177,6 +178,11 @@ export function requirement(
           },
         });
       } catch (error) {
+        // The rig cannot give this board the image the requirement needs: skipped with the reason.
+        if (error instanceof ImageUnavailableError) {
+          skip(error.message);
+          return;
+        }
         if (error instanceof RequirementFailure || isRigError(error)) throw error;
         throw asRequirementFailure(meta, error);
       } finally {
