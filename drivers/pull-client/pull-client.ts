@@ -13,6 +13,7 @@ export interface PullResponse {
   status: number;
   /** Header lines exactly as sent (case, spacing), without line endings. */
   headerLines: string[];
+  /** The body's bytes (a chunked body decoded; `headerLines` still says it was chunked). */
   body: Buffer;
   /** The TLS version the server agreed to, for HTTPS. */
   tlsProtocol?: string | null;
@@ -117,7 +118,9 @@ export function sendPullRequest(
         statusLine,
         status,
         headerLines,
-        body: all.subarray(headEnd + 4),
+        body: headerLines.some((line) => /^transfer-encoding: *chunked/i.test(line))
+          ? dechunk(all.subarray(headEnd + 4))
+          : all.subarray(headEnd + 4),
         ...(protocol === undefined ? {} : { tlsProtocol: protocol }),
       });
     };
@@ -202,4 +205,20 @@ export function headerOf(response: PullResponse, name: string): string | undefin
   const wanted = `${name.toLowerCase()}:`;
   const line = response.headerLines.find((candidate) => candidate.toLowerCase().startsWith(wanted));
   return line?.slice(wanted.length).trim();
+}
+
+/** The data of a chunked body (RFC 9112 §7.1); what follows a malformed size line is kept as it is. */
+function dechunk(raw: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  for (;;) {
+    const lineEnd = raw.indexOf('\r\n', offset, 'latin1');
+    if (lineEnd === -1) break;
+    const size = Number.parseInt(raw.subarray(offset, lineEnd).toString('latin1'), 16);
+    if (!Number.isInteger(size)) return Buffer.concat([...parts, raw.subarray(offset)]);
+    if (size === 0) break;
+    parts.push(raw.subarray(lineEnd + 2, lineEnd + 2 + size));
+    offset = lineEnd + 2 + size + 2;
+  }
+  return Buffer.concat(parts);
 }

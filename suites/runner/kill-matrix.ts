@@ -1,6 +1,9 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { referenceServerDefects } from '../../drivers/reference-update-server/index.ts';
+import {
+  type ReferenceServerProfile,
+  referenceServerDefects,
+} from '../../drivers/reference-update-server/index.ts';
 import type { DefectDescriptor } from '../../emulators/device/index.ts';
 import { firmwareFor } from '../../emulators/index.ts';
 import type { ConformanceResult } from '../../reports/conformance-result.ts';
@@ -70,8 +73,8 @@ function matrixBase(target: RigEntry): MatrixBase | undefined {
     return {
       target,
       group: `update-server/${profile}`,
-      // startEmbeddedUpdateServer serves every pull profile but Lua RTOS as an HTTPUpdate server.
-      defects: referenceServerDefects(profile === 'luartos' ? 'luartos' : 'http-update'),
+      // startEmbeddedUpdateServer serves http-update, esp-https-ota and luartos.
+      defects: referenceServerDefects(profile as ReferenceServerProfile),
       withDefect: (name) => ({ ...target, defects: [name] }),
     };
   }

@@ -6,7 +6,7 @@ import {
   sendPullRequest,
 } from '../../drivers/pull-client/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
-import { RigFailure } from '../framework/index.ts';
+import { type RequirementContext, RigFailure } from '../framework/index.ts';
 import {
   authorizationLines,
   endpoint,
@@ -21,7 +21,7 @@ import {
  * exactly as esp_http_client does (reference/esp-idf.md §5.2–§5.6) and judges the answers.
  */
 const requirement = serverRequirement('esp-https-ota');
-const IDF = 'reference/esp-idf.md';
+const IDF = 'docs/protocols/esp-idf.md';
 /** esp_http_client's default `max_redirection_count` (§5.1: esp_http_client.c L173-175). */
 const MAX_REDIRECTS = 10;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -59,13 +59,17 @@ async function ask(target: Target, options: Ask): Promise<PullResponse> {
 }
 
 /** The whole image, which every Range check compares against. */
-async function wholeImage(target: Target, step: <T>(name: string, body: () => Promise<T>) => Promise<T>) {
+/**
+ * The whole image, which every Range check compares against. A server that does not give it fails
+ * the requirement: a device could not download from it either.
+ */
+async function wholeImage(target: Target, { step, check }: Pick<RequirementContext, 'step' | 'check'>) {
   const full = await step('GET the image', () => ask(target, {}));
-  if (full.status !== 200 || full.body.length === 0) {
-    throw new RigFailure(
-      `target ${target.name}: GET ${endpoint(target).href} gave ${full.statusLine} (${full.body.length} bytes); the Range checks need the image`,
-    );
-  }
+  check(
+    full.status === 200 && full.body.length > 0,
+    '200 with the image (the whole image the ranges are compared with)',
+    `${full.statusLine}, ${full.body.length} bytes`,
+  );
   return full.body;
 }
 
@@ -106,7 +110,7 @@ requirement(
     needs: ['range'],
   },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const probe = await step('Range: bytes=0-0', () => ask(target, { range: 'bytes=0-0' }));
     check(
       probe.status === 206 &&
@@ -123,9 +127,12 @@ requirement(
   'update-server/esp-https-ota/3',
   'MUST',
   'answers "Range: bytes=a-b" inside the image with 206, its Content-Range and exactly those bytes',
-  { source: `${IDF} §5.5 (partial mode: bytes=<n>-<n+max-1>); RFC 9110 §14.1.2`, needs: ['range'] },
+  {
+    source: `${IDF} §5.5 (partial mode: bytes=<n>-<n+max-1>); RFC 9110 §14.1.2 https://www.rfc-editor.org/rfc/rfc9110#section-14.1.2`,
+    needs: ['range'],
+  },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const start = Math.min(1024, image.length - 2);
     const end = Math.min(start + 16 * 1024 - 1, image.length - 2);
     const part = await step(`Range: bytes=${start}-${end}`, () =>
@@ -149,11 +156,11 @@ requirement(
   'MUST',
   'answers a range whose end is the image length (one past the last byte, as esp_https_ota asks for the rest) with 206 and the bytes up to the last',
   {
-    source: `${IDF} §5.2 step 3 quirk (end = image_length, L468-484); RFC 9110 §14.1.2 (last-pos ≥ length is clamped)`,
+    source: `${IDF} §5.2 step 3 quirk (end = image_length, L468-484); RFC 9110 §14.1.2 https://www.rfc-editor.org/rfc/rfc9110#section-14.1.2 (last-pos ≥ length is clamped)`,
     needs: ['range'],
   },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const start = Math.max(0, image.length - 4096);
     const range = `bytes=${start}-${image.length}`;
     const rest = await step(`Range: ${range}`, () => ask(target, { range }));
@@ -180,7 +187,7 @@ requirement(
     needs: ['range'],
   },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const start = Math.floor(image.length / 2);
     const rest = await step(`Range: bytes=${start}-`, () => ask(target, { range: `bytes=${start}-` }));
     check(
@@ -203,11 +210,11 @@ requirement(
   'answers a suffix range "bytes=-n" with 206 and the last n bytes',
   {
     source:
-      'RFC 9110 §14.1.2 (suffix-range); a resuming or verifying client may read the appended SHA-256 this way',
+      'RFC 9110 §14.1.2 https://www.rfc-editor.org/rfc/rfc9110#section-14.1.2 (suffix-range); a resuming or verifying client may read the appended SHA-256 this way',
     needs: ['range'],
   },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const tail = await step('Range: bytes=-32', () => ask(target, { range: 'bytes=-32' }));
     check(
       tail.status === 206 &&
@@ -229,7 +236,7 @@ requirement(
     needs: ['range'],
   },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const past = await step(`Range: bytes=${image.length}-`, () =>
       ask(target, { range: `bytes=${image.length}-` }),
     );
@@ -247,7 +254,7 @@ requirement(
   "answers HEAD with 200, the image's Content-Length and no body",
   { source: `${IDF} §5.2 step 3 (partial download asks HEAD first; 200 gives the length)`, needs: ['range'] },
   async ({ target, step, check }) => {
-    const image = await wholeImage(target, step);
+    const image = await wholeImage(target, { step, check });
     const head = await step('HEAD', () => ask(target, { method: 'HEAD' }));
     check(
       head.status === 200 &&
