@@ -1,11 +1,14 @@
 import { Command, CommanderError } from 'commander';
+import { registerBenchCommand } from './commands/bench.ts';
 import { registerEmulateCommand } from './commands/emulate.ts';
 import { registerEmulatorHostCommand } from './commands/emulator-host.ts';
+import { registerFlashCommand } from './commands/flash.ts';
 import { registerImageCommand } from './commands/image.ts';
 import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
 import { registerPowercutCommand } from './commands/powercut.ts';
 import { registerRunCommand } from './commands/run.ts';
+import { registerServeCommand } from './commands/serve.ts';
 
 /** Builds the command tree. Each verb lives in its own file under bin/commands/. */
 export function buildProgram(): Command {
@@ -16,14 +19,17 @@ export function buildProgram(): Command {
   registerImageCommand(program);
   registerEmulateCommand(program);
   registerEmulatorHostCommand(program);
+  registerFlashCommand(program);
   registerRunCommand(program);
   registerListCommand(program);
   registerKillMatrixCommand(program);
   registerPowercutCommand(program);
+  registerServeCommand(program);
+  registerBenchCommand(program);
   return program;
 }
 
-/** Runs the CLI and returns the process exit code (0 ok, 1 failed checks, 2 bad input). */
+/** Runs the CLI and returns the process exit code (0 ok, 1 a device failed, 2 bad input, 3 rig errors or nothing ran; `run --help`). */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {

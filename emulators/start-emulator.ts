@@ -10,6 +10,7 @@ import {
   type Profile,
 } from './device/index.ts';
 import { firmwareFor } from './firmware/index.ts';
+import { esp32SigningDeviceOptions, esp8266SigningDeviceOptions } from './firmware/signing-options.ts';
 import type { FlashTiming, FlashTimingProfileName } from './flash/index.ts';
 
 /** How to start one emulated device (configured, not yet running). */
@@ -78,8 +79,16 @@ export async function startEmulator(options: EmulatorOptions): Promise<StartedEm
       timing: options.timing,
       seed: options.seed,
       factory: options.factory,
-      esp32: { ...firmware.deviceDefaults?.esp32, ...options.esp32 },
-      esp8266: { ...firmware.deviceDefaults?.esp8266, ...options.esp8266 },
+      esp32: esp32SigningDeviceOptions(
+        platform === 'esp32' ? options.options : undefined,
+        { ...firmware.deviceDefaults?.esp32, ...options.esp32 },
+        new Set(options.defects ?? []),
+      ),
+      esp8266: {
+        ...firmware.deviceDefaults?.esp8266,
+        ...(platform === 'esp8266' ? esp8266SigningDeviceOptions(options.options) : {}),
+        ...options.esp8266,
+      },
     });
     if (options.controlPlane !== false) {
       const settings = typeof options.controlPlane === 'object' ? options.controlPlane : {};

@@ -1,12 +1,19 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeAllureReport } from './allure/allure-report.ts';
+import { normalizeAllureResults } from './allure/allure-results.ts';
 import type { ConformanceResult } from './conformance-result.ts';
 import { toJunitXml } from './junit.ts';
+import { writeMatrix } from './matrix/index.ts';
 import type { RunFolder } from './run-folder.ts';
 import { finishRunMetadata, type ImageSent, type RunMetadata } from './run-metadata.ts';
 
 export const RUN_JSON = 'run.json';
 export const JUNIT_XML = 'junit.xml';
+export const ALLURE_RESULTS = 'allure-results';
+export const ALLURE_REPORT = 'allure-report.html';
+/** Allure's history, shared by every run under one --out root. */
+export const ALLURE_HISTORY = 'allure-history.jsonl';
 
 /** Writes run.json: at the start (status running) and again when the run ends. */
 export function writeRunJson(dir: string, metadata: RunMetadata): void {
@@ -18,21 +25,48 @@ export interface FinishedRun {
   junit: string;
 }
 
+export interface RunReportOptions {
+  /** The target a test file's path names (a run's entry file), to place Allure's results. */
+  targetOfPath: (path: string) => string | undefined;
+  /** Generate the single-file Allure report (default true; the kill matrix skips it). */
+  allureReport?: boolean;
+  /** Told when a report could not be written (the run's verdict stands). */
+  note?: (text: string) => void;
+}
+
 /**
  * What a run leaves when it ends, all in its own folder and each headed by the run's metadata:
- * run.json (complete), junit.xml. A run killed before this point leaves run.json saying
- * `running` and results.jsonl with what it finished, and no report that could pass for a whole run.
+ * run.json (complete), junit.xml, matrix.html and matrix.md, allure-report.html (one file that
+ * opens from disk; history from the earlier runs of the same --out root). A run killed before
+ * this point leaves run.json saying `running` and results.jsonl with what it finished, and no
+ * report that could pass for a whole run.
  */
-export function writeRunReports(
+export async function writeRunReports(
   run: RunFolder,
   started: RunMetadata,
   results: readonly ConformanceResult[],
   exitCode: number,
-): FinishedRun {
+  options: RunReportOptions,
+): Promise<FinishedRun> {
   const metadata = finishRunMetadata(started, imagesByTarget(results), exitCode);
   const junit = toJunitXml(results, metadata);
   writeFileSync(join(run.dir, JUNIT_XML), junit);
   writeRunJson(run.dir, metadata);
+  const allureDir = join(run.dir, ALLURE_RESULTS);
+  const evidence = normalizeAllureResults(allureDir, results, options.targetOfPath);
+  writeMatrix(run.dir, [metadata], results, evidence, allureDir);
+  if (options.allureReport ?? true) {
+    try {
+      await writeAllureReport({
+        resultsDirs: [allureDir],
+        file: join(run.dir, ALLURE_REPORT),
+        historyFile: join(run.root, ALLURE_HISTORY),
+        metadata,
+      });
+    } catch (error) {
+      options.note?.(`the Allure report could not be written: ${(error as Error).message}`);
+    }
+  }
   return { metadata, junit };
 }
 

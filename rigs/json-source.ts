@@ -42,6 +42,12 @@ export class JsonDuplicateKeyError extends Error {
   }
 }
 
+/**
+ * The deepest nesting a rig may use. Real rigs go about six levels deep; a limit keeps a hostile
+ * file (100,000 nested arrays) from overflowing the stack of this reader and of every walk after it.
+ */
+export const MAX_JSON_DEPTH = 64;
+
 /** Keys that may repeat: comment keys are prose, not data. */
 const REPEATABLE_KEY = '//';
 
@@ -112,6 +118,8 @@ class Reader {
   }
 
   private value(path: JsonPath): unknown {
+    if (path.length > MAX_JSON_DEPTH)
+      this.fail(`nested deeper than ${MAX_JSON_DEPTH} levels; a rig file needs far fewer`);
     this.offsets.set(pathKey(path), this.index);
     const char = this.text[this.index];
     if (char === '{') return this.object(path);

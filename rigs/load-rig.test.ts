@@ -111,6 +111,15 @@ describe('rig errors name the file, the target and the field', () => {
     expect(rig.targets[1]).toMatchObject({ name: 'bench-esp32', source: { file: FILE, index: 1 } });
   });
 
+  it('a rig nested 100,000 levels deep is a RIG_JSON error naming the file; 64 levels still parse', () => {
+    const nested = (depth: number) => `{"targets": [${'['.repeat(depth)}${']'.repeat(depth)}]}`;
+    const error = rigErrorOf(() => parseRig(nested(100_000), FILE));
+    expect(error.code).toBe('RIG_JSON');
+    expect(error.message).toMatch(/^rigs\/test.json: invalid JSON: nested deeper than 64 levels/);
+    // 62 arrays inside targets' own array: the reader accepts it, and the schema then names the field.
+    expect(rigErrorOf(() => parseRig(nested(62), FILE)).code).toBe('RIG_INVALID');
+  });
+
   it('a JSON syntax error gives the line and column and no text from the file', () => {
     const broken = benchRig().replace(
       '"url": "http://192.168.1.70:8080",',
@@ -258,6 +267,37 @@ describe('rig errors name the file, the target and the field', () => {
     );
     expect(error.message).not.toContain('not-for-boards');
     const emulator = { name: 'emu', kind: 'emulator', profile: 'viperhttp', token: withDefault };
+    expect(() => parseRig(JSON.stringify({ targets: [emulator] }), FILE)).not.toThrow();
+  });
+
+  it('an inline secret is refused on a board (every secret field, nested too) and allowed on an emulator', () => {
+    const literal = 'inline-board-secret';
+    const error = rigErrorOf(() =>
+      parseRig(
+        benchRig({
+          token: literal,
+          power: { type: 'tasmota', url: 'http://192.168.1.61', password: literal },
+        }),
+        FILE,
+      ),
+    );
+    expect(error.message).toContain(
+      `target "bench-esp32" (targets[1]): token: a board's secret comes from the environment: write { "env": "NAME" } instead of the value`,
+    );
+    expect(error.message).toContain(`target "bench-esp32" (targets[1]): power.password: a board's secret`);
+    expect(error.message).not.toContain(literal);
+    const server = { name: 'srv', kind: 'update-server', profile: 'luartos', url: 'https://10.0.0.5' };
+    expect(
+      rigErrorOf(() => parseRig(JSON.stringify({ targets: [{ ...server, token: literal }] }), FILE)).message,
+    ).toContain(`target "srv" (targets[0]): token: an update-server's secret comes from the environment`);
+    // The acceptance twins: the same fields from the environment, and a literal on an emulator.
+    expect(() =>
+      parseRig(
+        benchRig({ power: { type: 'tasmota', url: 'http://192.168.1.61', password: { env: 'PLUG_PASS' } } }),
+        FILE,
+      ),
+    ).not.toThrow();
+    const emulator = { name: 'emu', kind: 'emulator', profile: 'viperhttp', token: literal };
     expect(() => parseRig(JSON.stringify({ targets: [emulator] }), FILE)).not.toThrow();
   });
 

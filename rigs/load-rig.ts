@@ -11,6 +11,7 @@ import {
 } from './json-source.ts';
 import { Redactor } from './redactor.ts';
 import {
+  type FirmwareConfig,
   PROFILE_PLATFORMS,
   type RigDocument,
   type RigTarget,
@@ -326,6 +327,8 @@ function buildRig(document: RigDocument, file: string): Rig {
     if (defaults.limits || merged.limits) merged.limits = { ...defaults.limits, ...merged.limits };
     if (defaults.tls || merged.tls)
       merged.tls = absoluteTlsPaths({ ...defaults.tls, ...merged.tls }, directory);
+    if (merged.kind === 'board' && merged.firmware)
+      merged.firmware = absoluteFirmwarePaths(merged.firmware, directory);
     if ((merged.kind === 'emulator' || merged.kind === 'emulator-process') && defaults.emulator) {
       merged.emulator = { ...defaults.emulator, ...merged.emulator };
     }
@@ -337,6 +340,19 @@ function buildRig(document: RigDocument, file: string): Rig {
     name: document.name ?? path.replace(/^.*[\\/]/, '').replace(/\.json$/, ''),
     ...(document.description === undefined ? {} : { description: document.description }),
     targets,
+  };
+}
+
+function absoluteFirmwarePaths(firmware: FirmwareConfig, directory: string): FirmwareConfig {
+  const absolute = (file: string) => (isAbsolute(file) ? file : resolve(directory, file));
+  const image = (entry: FirmwareConfig['baseline']) =>
+    typeof entry === 'string' ? absolute(entry) : { ...entry, path: absolute(entry.path) };
+  return {
+    ...firmware,
+    baseline: image(firmware.baseline),
+    update: image(firmware.update),
+    ...(firmware.bootloader === undefined ? {} : { bootloader: absolute(firmware.bootloader) }),
+    ...(firmware.partitionTable === undefined ? {} : { partitionTable: absolute(firmware.partitionTable) }),
   };
 }
 

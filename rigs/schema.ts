@@ -79,6 +79,8 @@ export const FEATURE_CAPABILITIES = [
   'eboot-resume',
   /** web-update: HTTP Digest authentication besides Basic. */
   'digest-auth',
+  /** An update server gives an ETag and answers If-None-Match with 304 (role 2). */
+  'etag',
 ] as const;
 
 export const CAPABILITIES = [...PROFILES, ...FEATURE_CAPABILITIES] as const;
@@ -159,10 +161,14 @@ export const emulatorSchema = z.strictObject({
   defects: z.array(z.string().regex(KEBAB_CASE, 'expected a kebab-case defect name')).optional(),
   /** Firmware options passed through as they are (session timeout, chunk limits, dialect…). */
   options: z.record(z.string(), z.unknown()).optional(),
-  /** Flash timing: `none` is instant (CI), `esp32` is as slow as a real chip (benchmarks). */
-  timing: z.enum(['none', 'esp32']).optional(),
-  /** `memory` for the embedded default; `pty` puts the console on a pseudo-terminal for the serial driver. */
-  console: z.enum(['memory', 'pty']).optional(),
+  /** Flash timing: `none` is instant (CI), `esp32` / `esp8266` as slow as a real chip (benchmarks). */
+  timing: z.enum(['none', 'esp32', 'esp8266']).optional(),
+  /**
+   * Where the chip's UART goes: `tcp` a `tcp://host:port` console like a networked serial server
+   * (what a run gives every emulator it starts; works everywhere), `pty` a pseudo-terminal for the
+   * serial driver (needs socat), `memory` nowhere but the device's own history.
+   */
+  console: z.enum(['memory', 'tcp', 'pty']).optional(),
   /** Seed for every random choice the emulator makes (power-cut tearing, filler bytes). */
   seed: z.int().min(0).optional(),
   /** Interface the emulator listens on; loopback unless a board-like setup needs more. */
@@ -372,6 +378,32 @@ export const emulatorProcessTargetSchema = z.strictObject({
   mqtt: mqttSchema.optional(),
 });
 
+/** One vendor build: a path, or a path with the version it runs (ESP8266 sketches carry none). */
+export const firmwareImageSchema = z.union(
+  [z.string().min(1), z.strictObject({ path: z.string().min(1), version: z.string().min(1).optional() })],
+  { error: 'expected a path, or { "path": …, "version": … }' },
+);
+
+/**
+ * The vendor's own builds a board runs (issue 10): each is an app `.bin`, an ESP-IDF `build/`
+ * folder (flasher_args.json) or a PlatformIO `.pio/build/<env>/` folder; an ESP8266 sketch is
+ * the Arduino `.bin` (eboot + app). Paths are relative to the rig file. Both carry the OTA
+ * implementation under test, with different versions.
+ */
+export const firmwareSchema = z.strictObject({
+  /** What `flash` writes, and what every requirement starts from. */
+  baseline: firmwareImageSchema,
+  /** The bootable update the requirements install. */
+  update: firmwareImageSchema,
+  /** ESP32: the second-stage bootloader .bin for 0x1000 when the images are plain app .bins. */
+  bootloader: z.string().min(1).optional(),
+  /** ESP32: the partition table .bin for 0x8000 when the images are plain app .bins. */
+  partitionTable: z.string().min(1).optional(),
+  /** ESP8266: a console line pattern whose first group is the running version. */
+  versionPattern: z.string().min(1).optional(),
+});
+export type FirmwareConfig = z.output<typeof firmwareSchema>;
+
 export const boardTargetSchema = z.strictObject({
   ...common,
   ...credentials,
@@ -381,6 +413,9 @@ export const boardTargetSchema = z.strictObject({
   power: powerSchema.optional(),
   reset: resetSchema.optional(),
   identity: identitySchema.optional(),
+  firmware: firmwareSchema.optional(),
+  /** `flash`: write the baseline over the serial port before the target's suites (a known state). */
+  prepare: z.literal('flash').optional(),
 });
 
 export const containerTargetSchema = z.strictObject({
@@ -485,6 +520,8 @@ interface Problem {
 }
 
 const isEmulated = (kind: TargetKind): boolean => kind === 'emulator' || kind === 'emulator-process';
+/** Kinds the harness does not start itself: their secrets protect something real. */
+const holdsRealSecrets = (kind: TargetKind): boolean => kind === 'board' || kind === 'update-server';
 
 /**
  * Cross-field rules a shape cannot say: a claimed capability needs the means to exercise it, a
@@ -534,6 +571,13 @@ function targetConsistency(target: z.output<typeof targetSchema>): Problem[] {
         message: `a default secret is only allowed on emulator targets; a ${target.kind}'s secret comes from the environment`,
       });
     }
+    // A real device's or server's secret written into a rig file ends up in version control.
+    if (typeof secret === 'string' && holdsRealSecrets(target.kind)) {
+      problems.push({
+        path: key,
+        message: `${target.kind === 'board' ? 'a board' : 'an update-server'}'s secret comes from the environment: write { "env": "NAME" } instead of the value`,
+      });
+    }
   }
 
   if (target.kind === 'update-server') {
@@ -578,6 +622,18 @@ function targetConsistency(target: z.output<typeof targetSchema>): Problem[] {
       const index = claims(capability);
       if (index >= 0 && !present)
         problems.push({ path: ['capabilities', index], message: `"${capability}" ${message}` });
+    }
+    if (target.prepare === 'flash') {
+      if (target.firmware === undefined)
+        problems.push({
+          path: ['prepare'],
+          message: '"flash" needs "firmware" (at least a baseline and an update)',
+        });
+      if (target.console === undefined)
+        problems.push({
+          path: ['prepare'],
+          message: '"flash" needs a "console" (the serial port it flashes over)',
+        });
     }
     // Two different ports for EN/GPIO0 and the UART is possible but almost always a typo.
     for (const [field, lines] of [

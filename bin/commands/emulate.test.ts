@@ -5,16 +5,17 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
+import { socatMissing } from '../../emulators/console/socat.test-support.ts';
+import { connectTcp } from '../../emulators/console/tcp-client.test-support.ts';
 import { EmulateUsageError, emulatorOptionsFrom } from './emulate.ts';
 
 const CLI = fileURLToPath(new URL('../ota-conformance.js', import.meta.url));
-const hasSocat = (await import('node:child_process')).spawnSync('which', ['socat']).status === 0;
 
 const base = {
   profile: 'viperhttp',
   host: '127.0.0.1',
   port: [] as string[],
-  console: 'pty' as const,
+  console: 'tcp' as const,
   defect: [] as string[],
   option: [] as string[],
   optionEnv: [] as string[],
@@ -54,67 +55,70 @@ describe('emulate command options', () => {
 });
 
 describe('emulate command as its own process', () => {
-  it.skipIf(!hasSocat)(
-    'prints its endpoints, serves, powers through the control plane and exits on SIGTERM',
-    async () => {
-      const child = spawn(
-        process.execPath,
-        [
-          CLI,
-          'emulate',
-          '--profile',
-          'viperhttp',
-          '--console',
-          'pty',
-          '--option-env',
-          'token=EMULATE_TEST_TOKEN',
-        ],
-        {
-          env: { ...process.env, EMULATE_TEST_TOKEN: 'emulate-token' },
-          stdio: ['ignore', 'pipe', 'inherit'],
-        },
-      );
-      try {
-        const lines = createInterface({ input: child.stdout! });
-        const [first] = (await once(lines, 'line')) as [string];
-        const { emulator } = JSON.parse(first) as {
-          emulator: {
-            profile: string;
-            pid: number;
-            control: string;
-            console: string;
-            services: Record<string, { host: string; port: number }>;
-          };
+  /** Starts `emulate` with `args`, checks it serves and powers through its control plane, returns its console. */
+  async function serveAndPower(args: string[], checkConsole: (console: string) => Promise<void>) {
+    const child = spawn(process.execPath, [CLI, 'emulate', '--profile', 'viperhttp', ...args], {
+      env: { ...process.env, EMULATE_TEST_TOKEN: 'emulate-token' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const lines = createInterface({ input: child.stdout! });
+      const [first] = (await once(lines, 'line')) as [string];
+      const { emulator } = JSON.parse(first) as {
+        emulator: {
+          profile: string;
+          pid: number;
+          control: string;
+          console: string;
+          services: Record<string, { host: string; port: number }>;
         };
-        expect(emulator.profile).toBe('viperhttp');
-        expect(emulator.pid).toBe(child.pid);
-        expect(existsSync(emulator.console)).toBe(true);
-        const http = emulator.services.http!;
-        const status = await request(`http://${http.host}:${http.port}/ota/status`, {
-          headers: { 'X-OTA-Token': 'emulate-token' },
-        });
-        expect(status.statusCode).toBe(200);
-        await status.body.dump();
-        const off = await request(`${emulator.control}/cm?cmnd=Power%20Off`);
-        expect(await off.body.json()).toEqual({ POWER: 'OFF' });
-        const refused = await request(`http://${http.host}:${http.port}/ota/status`).catch(
-          (error: Error) => error,
-        );
-        expect(refused).toBeInstanceOf(Error);
-        const on = await request(`${emulator.control}/cm?cmnd=Power%20On`);
-        expect(await on.body.json()).toEqual({ POWER: 'ON' });
-        const again = await request(`http://${http.host}:${http.port}/ota/status`, {
-          headers: { 'X-OTA-Token': 'emulate-token' },
-        });
-        expect(again.statusCode).toBe(200);
-        await again.body.dump();
-      } finally {
-        child.kill('SIGTERM');
-      }
-      const [code] = (await once(child, 'exit')) as [number | null];
-      expect(code).toBe(0);
-    },
-  );
+      };
+      expect(emulator.profile).toBe('viperhttp');
+      expect(emulator.pid).toBe(child.pid);
+      await checkConsole(emulator.console);
+      const http = emulator.services.http!;
+      const status = await request(`http://${http.host}:${http.port}/ota/status`, {
+        headers: { 'X-OTA-Token': 'emulate-token' },
+      });
+      expect(status.statusCode).toBe(200);
+      await status.body.dump();
+      const off = await request(`${emulator.control}/cm?cmnd=Power%20Off`);
+      expect(await off.body.json()).toEqual({ POWER: 'OFF' });
+      const refused = await request(`http://${http.host}:${http.port}/ota/status`).catch(
+        (error: Error) => error,
+      );
+      expect(refused).toBeInstanceOf(Error);
+      const on = await request(`${emulator.control}/cm?cmnd=Power%20On`);
+      expect(await on.body.json()).toEqual({ POWER: 'ON' });
+      const again = await request(`http://${http.host}:${http.port}/ota/status`, {
+        headers: { 'X-OTA-Token': 'emulate-token' },
+      });
+      expect(again.statusCode).toBe(200);
+      await again.body.dump();
+    } finally {
+      child.kill('SIGTERM');
+    }
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+  }
+
+  it('prints its endpoints, serves its console on TCP by default (no socat), powers through the control plane and exits on SIGTERM', async () => {
+    let client: Awaited<ReturnType<typeof connectTcp>> | undefined;
+    await serveAndPower(['--option-env', 'token=EMULATE_TEST_TOKEN'], async (console) => {
+      expect(console).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+      client = await connectTcp(console);
+    });
+    // The power-on after the cycle printed a fresh boot on the console.
+    expect(client!.received()).toMatch(/rst:0x1 \(POWERON_RESET\)/);
+    client!.socket.destroy();
+  });
+
+  it('serves its console on a pseudo-terminal with --console pty', async (context) => {
+    if (socatMissing !== undefined) context.skip(socatMissing);
+    await serveAndPower(['--console', 'pty', '--option-env', 'token=EMULATE_TEST_TOKEN'], async (console) => {
+      expect(existsSync(console)).toBe(true);
+    });
+  });
 
   it('exits with 2 and names the flag for an unknown profile', async () => {
     const child = spawn(process.execPath, [CLI, 'emulate', '--profile', 'nope'], {

@@ -15,17 +15,19 @@ interface EmulateFlags {
   defect: string[];
   option: string[];
   optionEnv: string[];
-  timing: 'none' | 'esp32';
+  timing: 'none' | 'esp32' | 'esp8266';
   seed?: string;
   controlPort?: string;
   controlTokenEnv?: string;
+  chipFeature?: string[];
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
 /**
  * `ota-conformance emulate`: one emulated device in its own process, reached only through its
- * sockets, its control plane and (with `--console pty`) a pseudo-terminal, like a board on a bench.
+ * sockets, its control plane and its console (TCP by default, as a networked serial server serves
+ * a board's UART; a pseudo-terminal with `--console pty`), like a board on a bench.
  * Prints `{"emulator":{…endpoints…}}` as one line once it serves, then runs until SIGINT/SIGTERM.
  */
 export function registerEmulateCommand(program: Command): void {
@@ -37,9 +39,12 @@ export function registerEmulateCommand(program: Command): void {
     .option('--host <host>', 'address the device binds to', '127.0.0.1')
     .option('--port <port>', 'port for every endpoint (N) or one endpoint (name=N); repeatable', collect, [])
     .addOption(
-      new Option('--console <mode>', 'where the UART goes')
-        .choices(['memory', 'pty', 'stdout'])
-        .default('pty'),
+      new Option(
+        '--console <mode>',
+        'where the UART goes: tcp (a tcp://host:port console, like a networked serial server), pty (a pseudo-terminal; needs socat), memory or stdout',
+      )
+        .choices(['tcp', 'pty', 'memory', 'stdout'])
+        .default('tcp'),
     )
     .option('--pty-link <path>', 'path of the console PTY link (with --console pty)')
     .option('--defect <name>', 'start with a deliberate non-conformance; repeatable', collect, [])
@@ -51,9 +56,16 @@ export function registerEmulateCommand(program: Command): void {
       [],
     )
     .addOption(
-      new Option('--timing <profile>', 'flash timing profile').choices(['none', 'esp32']).default('none'),
+      new Option('--timing <profile>', 'flash timing profile')
+        .choices(['none', 'esp32', 'esp8266'])
+        .default('none'),
     )
     .option('--seed <n>', 'seed for power-cut and image randomness')
+    .addOption(
+      new Option('--chip-feature <feature>', 'ESP32 bootloader feature: rollback, anti-rollback; repeatable')
+        .choices(['rollback', 'anti-rollback'])
+        .argParser((value: string, previous: string[] = []) => [...previous, value]),
+    )
     .option('--control-port <n>', 'port of the power control plane (default: any free port)')
     .option('--control-token-env <VAR>', 'environment variable holding the control plane token')
     .action(async (flags: EmulateFlags) => {
@@ -137,6 +149,16 @@ export function emulatorOptionsFrom(flags: EmulateFlags, env: NodeJS.ProcessEnv)
     options,
     timing: flags.timing,
     seed,
+    ...(flags.chipFeature?.length
+      ? {
+          esp32: {
+            chip: {
+              rollback: flags.chipFeature.includes('rollback'),
+              antiRollback: flags.chipFeature.includes('anti-rollback'),
+            },
+          },
+        }
+      : {}),
     controlPlane: {
       port: flags.controlPort === undefined ? undefined : parsePort(flags.controlPort, '--control-port'),
       token: controlToken,

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,6 @@ import { connectTarget, type Target } from '../target/index.ts';
 import { describeBoard } from './describe-board.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/ota-conformance.js', import.meta.url));
-const hasSocat = spawnSync('which', ['socat']).status === 0;
 const TOKEN = 'bench-board-token';
 
 interface EmulatorLine {
@@ -29,7 +28,7 @@ afterEach(async () => {
 async function startEmulatorProcess(): Promise<EmulatorLine['emulator']> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [CLI, 'emulate', '--profile', 'viperhttp', '--console', 'pty', '--option-env', 'token=BOARD_TEST_TOKEN'],
+    [CLI, 'emulate', '--profile', 'viperhttp', '--console', 'tcp', '--option-env', 'token=BOARD_TEST_TOKEN'],
     { env: { ...process.env, BOARD_TEST_TOKEN: TOKEN }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   cleanups.push(async () => {
@@ -41,63 +40,59 @@ async function startEmulatorProcess(): Promise<EmulatorLine['emulator']> {
 }
 
 describe('board driver', () => {
-  it.skipIf(!hasSocat)(
-    'drives an emulator process from a rig entry like a bench board: update over the network, power cycle through a Tasmota plug, boots seen on the PTY console',
-    async () => {
-      const emulator = await startEmulatorProcess();
-      const dir = mkdtempSync(join(tmpdir(), 'board-rig-'));
-      const rigFile = join(dir, 'bench.json');
-      writeFileSync(
-        rigFile,
-        JSON.stringify({
-          name: 'bench',
-          targets: [
-            {
-              name: 'bench-esp32',
-              kind: 'board',
-              profile: 'viperhttp',
-              platform: 'esp32',
-              capabilities: ['console', 'power-cycle', 'rollback'],
-              url: `http://${emulator.services.http.host}:${emulator.services.http.port}`,
-              token: { env: 'BENCH_OTA_TOKEN' },
-              console: { port: emulator.console, baudRate: 115200 },
-              power: { type: 'tasmota', url: emulator.control },
-            },
-          ],
-        }),
-      );
-      const rig = await loadRig(rigFile, { env: { BENCH_OTA_TOKEN: TOKEN } });
-      const { target: entry } = resolveSecrets(rig.targets[0]!, { BENCH_OTA_TOKEN: TOKEN });
-      const target: Target = await connectTarget(
-        describeBoard(entry as Resolved<BoardTarget>, join(dir, 'locks')),
-      );
-      cleanups.push(() => target.dispose());
-      expect(target.power?.capabilities.has('power-cycle')).toBe(true);
+  it('drives an emulator process from a rig entry like a bench board: update over the network, power cycle through a Tasmota plug, boots seen on its TCP console', async () => {
+    const emulator = await startEmulatorProcess();
+    const dir = mkdtempSync(join(tmpdir(), 'board-rig-'));
+    const rigFile = join(dir, 'bench.json');
+    writeFileSync(
+      rigFile,
+      JSON.stringify({
+        name: 'bench',
+        targets: [
+          {
+            name: 'bench-esp32',
+            kind: 'board',
+            profile: 'viperhttp',
+            platform: 'esp32',
+            capabilities: ['console', 'power-cycle', 'rollback'],
+            url: `http://${emulator.services.http.host}:${emulator.services.http.port}`,
+            token: { env: 'BENCH_OTA_TOKEN' },
+            console: { port: emulator.console, baudRate: 115200 },
+            power: { type: 'tasmota', url: emulator.control },
+          },
+        ],
+      }),
+    );
+    const rig = await loadRig(rigFile, { env: { BENCH_OTA_TOKEN: TOKEN } });
+    const { target: entry } = resolveSecrets(rig.targets[0]!, { BENCH_OTA_TOKEN: TOKEN });
+    const target: Target = await connectTarget(
+      describeBoard(entry as Resolved<BoardTarget>, join(dir, 'locks')),
+    );
+    cleanups.push(() => target.dispose());
+    expect(target.power?.capabilities.has('power-cycle')).toBe(true);
 
-      const client = new ViperHttpClient({
-        baseUrl: target.description.url!,
-        targetName: target.name,
-        dialect: 'viperhttp',
-        token: target.description.token,
-        timeouts: { stepMs: target.stepTimeoutMs },
-      });
-      cleanups.push(() => client.close());
-      const image = buildEsp32Image({ version: '2.4.0', size: 96 * 1024, seed: 24 });
-      await client.pushImage(image, { reboot: true });
-      await target.console!.expect(/app_init: App version:\s+2\.4\.0/, {
-        timeoutMs: 10_000,
-        step: 'new image boots',
-      });
-      await client.markValid();
+    const client = new ViperHttpClient({
+      baseUrl: target.description.url!,
+      targetName: target.name,
+      dialect: 'viperhttp',
+      token: target.description.token,
+      timeouts: { stepMs: target.stepTimeoutMs },
+    });
+    cleanups.push(() => client.close());
+    const image = buildEsp32Image({ version: '2.4.0', size: 96 * 1024, seed: 24 });
+    await client.pushImage(image, { reboot: true });
+    await target.console!.expect(/app_init: App version:\s+2\.4\.0/, {
+      timeoutMs: 10_000,
+      step: 'new image boots',
+    });
+    await client.markValid();
 
-      await target.power!.cycle(200);
-      await target.console!.expect('rst:0x1 (POWERON_RESET)', { timeoutMs: 10_000, step: 'power-on reset' });
-      await target.console!.expect(/app_init: App version:\s+2\.4\.0/, {
-        timeoutMs: 10_000,
-        step: 'marked-valid image boots again',
-      });
-      expect((await client.status()).running_partition?.label).toBe('ota_1');
-    },
-    60_000,
-  );
+    await target.power!.cycle(200);
+    await target.console!.expect('rst:0x1 (POWERON_RESET)', { timeoutMs: 10_000, step: 'power-on reset' });
+    await target.console!.expect(/app_init: App version:\s+2\.4\.0/, {
+      timeoutMs: 10_000,
+      step: 'marked-valid image boots again',
+    });
+    expect((await client.status()).running_partition?.label).toBe('ota_1');
+  }, 60_000);
 });

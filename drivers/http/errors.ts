@@ -1,4 +1,11 @@
-export type HttpStepErrorCode = 'HTTP_STEP_TIMEOUT' | 'HTTP_CONNECTION' | 'HTTP_STATUS';
+export type HttpStepErrorCode =
+  | 'HTTP_STEP_TIMEOUT'
+  | 'HTTP_CONNECTION'
+  | 'HTTP_STATUS'
+  /** The target sent more than the harness keeps (head or body); the message names the limit. */
+  | 'HTTP_RESPONSE_TOO_LARGE'
+  /** The target answered bytes that are not an HTTP/1.x response. */
+  | 'HTTP_MALFORMED_RESPONSE';
 
 export interface HttpStepErrorDetails {
   targetName: string;

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Client } from 'undici';
-import { HttpStepError } from './errors.ts';
+import { HttpStepError, type HttpStepErrorCode } from './errors.ts';
+import { MAX_DEVICE_RESPONSE_BYTES, MAX_RESPONSE_HEAD_BYTES, overLimit } from './response-limits.ts';
 import { redactHeaders, type TranscriptHook } from './transcript.ts';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'OPTIONS' | 'HEAD';
@@ -100,6 +101,7 @@ export class HttpTarget {
       headersTimeout: options.stepMs,
       bodyTimeout: options.stepMs,
       pipelining: 1,
+      maxHeaderSize: MAX_RESPONSE_HEAD_BYTES,
     };
   }
 
@@ -167,7 +169,7 @@ export class HttpTarget {
         await response.body.dump();
         body = EMPTY;
       } else {
-        body = Buffer.from(await response.body.arrayBuffer());
+        body = await this.readCapped(request, response.body);
         received = body.length;
       }
       clearTimeout(timer);
@@ -187,6 +189,36 @@ export class HttpTarget {
       }
       throw failure;
     }
+  }
+
+  /** The body, up to MAX_DEVICE_RESPONSE_BYTES: a longer one is HTTP_RESPONSE_TOO_LARGE, unread past the limit. */
+  private async readCapped(
+    request: TargetRequest,
+    body: AsyncIterable<Buffer> & { destroy(): void },
+  ): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for await (const chunk of body) {
+      length += chunk.length;
+      if (length > MAX_DEVICE_RESPONSE_BYTES) {
+        body.destroy();
+        throw this.stepError(
+          'HTTP_RESPONSE_TOO_LARGE',
+          request.step,
+          `(${request.method} ${request.path}) ${overLimit('a response body', length, MAX_DEVICE_RESPONSE_BYTES)}`,
+        );
+      }
+      chunks.push(chunk);
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+  }
+
+  /** A step error whose message names the target and the step. */
+  stepError(code: HttpStepErrorCode, step: string, what: string): HttpStepError {
+    return new HttpStepError(code, this.scrub(`target ${this.describe()}: step '${step}' ${what}`), {
+      targetName: this.targetName,
+      step,
+    });
   }
 
   /** Throws HTTP_STATUS unless the status is 2xx. */
@@ -229,6 +261,19 @@ export class HttpTarget {
     if (error instanceof HttpStepError) return error;
     const code = errorCode(error);
     const where = `(${request.method} ${request.path})`;
+    if (code === 'UND_ERR_HEADERS_OVERFLOW')
+      return this.stepError(
+        'HTTP_RESPONSE_TOO_LARGE',
+        request.step,
+        `${where} sent a response head over the harness's limit of ${MAX_RESPONSE_HEAD_BYTES} bytes; stopped reading`,
+      );
+    // llhttp's codes: the target answered, but not with HTTP/1.x (garbage is not "no response").
+    if (code?.startsWith('HPE_') || (error instanceof Error && error.name === 'HTTPParserError'))
+      return this.stepError(
+        'HTTP_MALFORMED_RESPONSE',
+        request.step,
+        `${where} answered something that is not an HTTP/1.x response (${error instanceof Error ? error.message : String(error)})`,
+      );
     const timeoutWhat = code === undefined ? undefined : TIMEOUT_CODES[code];
     if (timeoutWhat !== undefined) {
       const timeoutMs = code === 'UND_ERR_CONNECT_TIMEOUT' ? this.stepMs : request.timeoutMs;

@@ -2,6 +2,12 @@ import { connect, type Socket } from 'node:net';
 import type { HttpStepError } from './errors.ts';
 import type { HttpTarget } from './http-target.ts';
 import { parseHead } from './raw-request.ts';
+import {
+  describeBytes,
+  MAX_DEVICE_RESPONSE_BYTES,
+  MAX_RESPONSE_HEAD_BYTES,
+  overLimit,
+} from './response-limits.ts';
 
 /** One request on the device's own routes; `head` is written as is, ending in the blank line. */
 export interface KeepAliveRequest {
@@ -173,12 +179,20 @@ export class KeepAliveConnection {
     const pending = this.pending;
     if (pending === undefined) return;
     const { request } = pending;
+    const partial = this.buffered;
     this.retire();
+    // Say what the target did: silence, a head that never ended, or a body cut short.
+    const what =
+      pending.headEnd >= 0
+        ? 'did not finish its response'
+        : partial === undefined || partial.length === 0
+          ? 'got no response'
+          : `got ${partial.length} bytes but no complete response head: ${describeBytes(partial)}`;
     this.fail(
       pending,
       this.target.timeoutError(
         request.step,
-        `(${request.method} ${request.path}) ${pending.headEnd < 0 ? 'got no response' : 'did not finish its response'}`,
+        `(${request.method} ${request.path}) ${what}`,
         request.timeoutMs,
       ),
     );
@@ -191,32 +205,69 @@ export class KeepAliveConnection {
     if (pending.headEnd < 0) {
       const headEnd = received.indexOf(HEAD_END);
       if (headEnd < 0) {
+        // Garbage is reported as soon as it cannot be the start of a status line.
+        if (!startsLikeHttp(received)) {
+          this.refuse(pending, 'HTTP_MALFORMED_RESPONSE', notHttp(received));
+          return;
+        }
+        if (received.length > MAX_RESPONSE_HEAD_BYTES) {
+          this.refuse(
+            pending,
+            'HTTP_RESPONSE_TOO_LARGE',
+            overLimit('a response head', received.length, MAX_RESPONSE_HEAD_BYTES),
+          );
+          return;
+        }
         this.buffered = received;
         return;
       }
-      if (!this.readHead(pending, received.toString('latin1', 0, headEnd))) {
-        this.retire();
-        this.fail(
+      const unreadable = this.readHead(pending, received.toString('latin1', 0, headEnd));
+      if (unreadable !== undefined) {
+        this.refuse(
           pending,
-          this.connectionError(pending.request, undefined, 'answered something that is not HTTP/1.x'),
+          'HTTP_MALFORMED_RESPONSE',
+          unreadable === NOT_HTTP ? notHttp(received.subarray(0, headEnd)) : unreadable,
         );
         return;
       }
       pending.headEnd = headEnd;
     }
     const bodyStart = pending.headEnd + HEAD_END.length;
-    if (pending.contentLength === undefined || received.length < bodyStart + pending.contentLength) {
+    const declared = pending.contentLength;
+    if ((declared ?? received.length - bodyStart) > MAX_DEVICE_RESPONSE_BYTES) {
+      this.refuse(
+        pending,
+        'HTTP_RESPONSE_TOO_LARGE',
+        overLimit('a response body', declared ?? received.length - bodyStart, MAX_DEVICE_RESPONSE_BYTES),
+      );
+      return;
+    }
+    if (declared === undefined || received.length < bodyStart + declared) {
       this.buffered = received;
       return;
     }
-    this.complete(pending, received, received.subarray(bodyStart, bodyStart + pending.contentLength));
+    this.complete(pending, received, received.subarray(bodyStart, bodyStart + declared));
   }
 
-  /** Status, Content-Length and Connection from the head; false when it is not an HTTP/1.x answer. */
-  private readHead(pending: Pending, head: string): boolean {
-    if (!head.startsWith('HTTP/1.') || head.charCodeAt(8) !== 32) return false;
+  /** Ends the request in flight on an answer the harness will not read further, and drops the connection. */
+  private refuse(
+    pending: Pending,
+    code: 'HTTP_RESPONSE_TOO_LARGE' | 'HTTP_MALFORMED_RESPONSE',
+    what: string,
+  ): void {
+    this.retire();
+    const { request } = pending;
+    this.fail(
+      pending,
+      this.target.stepError(code, request.step, `(${request.method} ${request.path}) ${what}`),
+    );
+  }
+
+  /** Status, Content-Length and Connection from the head; what is wrong with it, or undefined. */
+  private readHead(pending: Pending, head: string): string | undefined {
+    if (!head.startsWith('HTTP/1.') || head.charCodeAt(8) !== 32) return NOT_HTTP;
     const status = Number(head.slice(9, 12));
-    if (!Number.isInteger(status) || status < 100) return false;
+    if (!Number.isInteger(status) || status < 100) return NOT_HTTP;
     let keepAlive = head.charCodeAt(7) !== 48; // HTTP/1.0 closes unless it says keep-alive
     let close = false;
     let contentLength: number | undefined;
@@ -238,15 +289,17 @@ export class KeepAliveConnection {
           const value = head.slice(colon + 1, lineEnd).toLowerCase();
           if (value.includes('close')) close = true;
           else if (value.includes('keep-alive')) keepAlive = true;
-        } else if (name === 'transfer-encoding') return false;
+        } else if (name === 'transfer-encoding')
+          return 'answered with Transfer-Encoding, which a device answering by Content-Length never sends';
       }
       lineStart = lineEnd + 2;
     }
-    if (contentLength !== undefined && !(Number.isInteger(contentLength) && contentLength >= 0)) return false;
+    if (contentLength !== undefined && !(Number.isInteger(contentLength) && contentLength >= 0))
+      return 'answered a Content-Length that is not a byte count';
     pending.status = status;
     pending.close = close || !keepAlive;
     pending.contentLength = status < 200 || status === 204 || status === 304 ? 0 : contentLength;
-    return true;
+    return undefined;
   }
 
   /** The device closed (FIN, reset or refused): a close-delimited answer ends here; anything else failed. */
@@ -311,4 +364,17 @@ export class KeepAliveConnection {
   ): HttpStepError {
     return this.target.connectionError(request.step, `(${request.method} ${request.path})`, code, cause);
   }
+}
+
+const HTTP_PREFIX = 'HTTP/1.';
+const NOT_HTTP = 'not HTTP/1.x';
+
+/** False once the bytes so far can no longer begin `HTTP/1.`. */
+function startsLikeHttp(received: Buffer): boolean {
+  const length = Math.min(received.length, HTTP_PREFIX.length);
+  return received.toString('latin1', 0, length) === HTTP_PREFIX.slice(0, length);
+}
+
+function notHttp(bytes: Buffer): string {
+  return `answered something that is not an HTTP/1.x response: ${describeBytes(bytes)}`;
 }

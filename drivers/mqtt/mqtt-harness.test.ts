@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type StartedBroker, startEmbeddedBroker } from './embedded-broker.ts';
 import { MqttDriverError } from './errors.ts';
 import { mosquittoPath, startMosquitto } from './mosquitto.ts';
-import { MqttHarness, topicMatches } from './mqtt-harness.ts';
+import { MAX_MQTT_PACKET_BYTES, MqttHarness, topicMatches } from './mqtt-harness.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -175,4 +175,26 @@ describe('topicMatches', () => {
   ])('%s matches %s: %s', (filter, topic, expected) => {
     expect(topicMatches(filter, topic)).toBe(expected);
   });
+});
+
+describe('MqttHarness: a packet over the harness limit (aedes)', () => {
+  it('is refused at its header with the limit in the error; a packet under the limit arrives', async () => {
+    const started = await broker('aedes');
+    const device = await harness(started.url, 'device');
+    const observer = await harness(started.url, 'observer');
+    await observer.subscribe('dev/big');
+    const since = observer.mark();
+    await device.publish('dev/big', Buffer.alloc(1024 * 1024, 0x61), { qos: 1 });
+    const fine = await observer.expectMessage('dev/big', () => true, { since });
+    expect(fine.payload.length).toBe(1024 * 1024);
+    const waiting = observer.expectMessage('dev/big', () => true, {
+      since: observer.mark(),
+      step: 'wait for dev/big',
+    });
+    await device.publish('dev/big', Buffer.alloc(MAX_MQTT_PACKET_BYTES + 1, 0x62), { qos: 0 });
+    const error = await waiting.catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(MqttDriverError);
+    expect((error as Error).message).toContain('target observer: step "wait for dev/big"');
+    expect((error as Error).message).toContain(`over the harness's limit of ${MAX_MQTT_PACKET_BYTES} bytes`);
+  }, 30_000);
 });

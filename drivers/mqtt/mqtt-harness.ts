@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { MqttDriverError } from './errors.ts';
+import { MqttPacketSizeGuard } from './packet-size-guard.ts';
 
 /** One message the harness received, in arrival order. */
 export interface MqttMessage {
@@ -64,6 +65,11 @@ interface Waiter {
 }
 
 const PREVIEW_BYTES = 160;
+/**
+ * The largest MQTT packet the harness accepts: a Homie firmware-over-MQTT image (at most 16 MiB,
+ * the largest flash either ROM supports) plus its topic. Anything bigger is refused at its header.
+ */
+export const MAX_MQTT_PACKET_BYTES = 16 * 1024 * 1024 + 64 * 1024;
 const MARKER_PREFIX = 'ota-conformance/marker/';
 
 /**
@@ -95,6 +101,12 @@ export class MqttHarness {
     this.transcript = options.transcript;
     this.markerTopic = markerTopic;
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
+    const stream = client.stream;
+    const guard = new MqttPacketSizeGuard(MAX_MQTT_PACKET_BYTES, (announced) => {
+      this.lostReason = `the broker sent an MQTT packet of ${announced} bytes, over the harness's limit of ${MAX_MQTT_PACKET_BYTES} bytes; the connection was closed before buffering it`;
+      stream.destroy();
+    });
+    stream.on('data', (data: Buffer) => guard.push(data));
     client.on('close', () => {
       if (this.closed) return;
       this.lostReason ??= 'the broker closed the connection';

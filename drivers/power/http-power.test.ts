@@ -105,8 +105,8 @@ describe('EmulatorControlPower against the real control plane over loopback', ()
     expect(error.message).not.toContain(SECRET);
   });
 
-  it('a power cycle through the control plane shows up as a fresh boot on the serial console (real PTY)', async () => {
-    const uart = new DeviceConsole({ mode: 'pty' });
+  it('a power cycle through the control plane shows up as a fresh boot on the serial console (TCP console, as the run reaches emulators)', async () => {
+    const uart = new DeviceConsole({ mode: 'tcp' });
     await uart.start();
     cleanups.push(() => uart.stop());
     const device = new RecordingDevice(() => {
@@ -115,11 +115,15 @@ describe('EmulatorControlPower against the real control plane over loopback', ()
     });
     const plane = await controlPlane(device);
     const console = await SerialConsole.open({
-      path: uart.ptyPath!,
+      path: uart.port!,
       baudRate: 115_200,
       targetName: 'emu-esp32',
     });
     cleanups.push(() => console.close());
+    // Like ser2net, the console serves a client from the moment the server has it.
+    for (let attempt = 0; attempt < 200 && !uart.readerAttached; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     const power = new EmulatorControlPower({ targetName: 'emu-esp32', url: plane.url });
     await power.cycle(20);
     await console.expect('rst:0x1 (POWERON_RESET)', { timeoutMs: 2_000, step: 'power-on reset line' });

@@ -86,3 +86,28 @@ export function luaRtosRequest(options: {
     .join('&');
   return `GET /?${query} HTTP/1.1\r\nHost: ${options.server}:${options.port} \r\n\r\n`;
 }
+
+/**
+ * A request as ESP-IDF's esp_http_client sends it for esp_https_ota (reference/esp-idf.md §5.2):
+ * HTTP/1.1, its default `User-Agent: ESP32 HTTP Client/1.0`, `Host` with the port unless it is the
+ * scheme's default, no Connection header (the client keeps the connection), plus `Range` in
+ * partial or resumed downloads and whatever the application adds (`extra`).
+ */
+export function espHttpClientRequest(options: {
+  method?: 'GET' | 'HEAD';
+  url: URL;
+  range?: string;
+  extra?: readonly string[];
+}): string {
+  const { url } = options;
+  const defaultPort = url.protocol === 'https:' ? '443' : '80';
+  const host = url.port === '' || url.port === defaultPort ? url.hostname : `${url.hostname}:${url.port}`;
+  const lines = [
+    `${options.method ?? 'GET'} ${url.pathname}${url.search} HTTP/1.1`,
+    'User-Agent: ESP32 HTTP Client/1.0',
+    `Host: ${host}`,
+    ...(options.range ? [`Range: ${options.range}`] : []),
+    ...(options.extra ?? []),
+  ];
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}

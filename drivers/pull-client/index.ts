@@ -3,7 +3,12 @@
  * HTTPUpdate or Lua RTOS net.ota() client sends, and a raw client that returns the server's
  * answer byte for byte.
  */
-export { type HttpUpdateIdentity, httpUpdateRequest, luaRtosRequest } from './device-requests.ts';
+export {
+  espHttpClientRequest,
+  type HttpUpdateIdentity,
+  httpUpdateRequest,
+  luaRtosRequest,
+} from './device-requests.ts';
 export {
   exactHeaderLine,
   headerOf,

@@ -1,5 +1,11 @@
 import net from 'node:net';
 import tls from 'node:tls';
+import {
+  describeBytes,
+  MAX_IMAGE_RESPONSE_BYTES,
+  MAX_RESPONSE_HEAD_BYTES,
+  overLimit,
+} from '../http/response-limits.ts';
 
 /** What a server answered, byte for byte: the harness plays a device and judges the wire. */
 export interface PullResponse {
@@ -7,6 +13,7 @@ export interface PullResponse {
   status: number;
   /** Header lines exactly as sent (case, spacing), without line endings. */
   headerLines: string[];
+  /** The body's bytes (a chunked body decoded; `headerLines` still says it was chunked). */
   body: Buffer;
   /** The TLS version the server agreed to, for HTTPS. */
   tlsProtocol?: string | null;
@@ -15,7 +22,12 @@ export interface PullResponse {
 export class PullClientError extends Error {
   override readonly name = 'PullClientError';
   constructor(
-    readonly code: 'PULL_CLIENT_CONNECT' | 'PULL_CLIENT_TIMEOUT' | 'PULL_CLIENT_BAD_RESPONSE',
+    readonly code:
+      | 'PULL_CLIENT_CONNECT'
+      | 'PULL_CLIENT_TIMEOUT'
+      | 'PULL_CLIENT_BAD_RESPONSE'
+      /** The server sent more than a device could hold (see drivers/http/response-limits.ts). */
+      | 'PULL_CLIENT_TOO_LARGE',
     message: string,
     options?: ErrorOptions,
   ) {
@@ -106,7 +118,9 @@ export function sendPullRequest(
         statusLine,
         status,
         headerLines,
-        body: all.subarray(headEnd + 4),
+        body: headerLines.some((line) => /^transfer-encoding: *chunked/i.test(line))
+          ? dechunk(all.subarray(headEnd + 4))
+          : all.subarray(headEnd + 4),
         ...(protocol === undefined ? {} : { tlsProtocol: protocol }),
       });
     };
@@ -114,16 +128,55 @@ export function sendPullRequest(
       connected = true;
       socket.write(request, 'latin1');
     });
+    // The head is parsed once; after it only a byte count and the last bytes are kept in view.
+    let received = 0;
+    let head: { end: number; length: number | undefined; bodiless: boolean; chunked: boolean } | undefined;
+    let tail = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
-      const all = Buffer.concat(chunks);
-      const headEnd = all.indexOf(HEAD_END);
-      if (headEnd === -1) return;
-      const head = all.subarray(0, headEnd).toString('latin1');
-      const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(head)?.[1]);
-      const length = /\r\ncontent-length: *(\d+)/i.exec(head)?.[1];
-      const bodiless = headOnly || status === 304 || status === 204;
-      if (bodiless || (length !== undefined && all.length - headEnd - 4 >= Number(length))) finish();
+      received += chunk.length;
+      if (head === undefined) {
+        const all = Buffer.concat(chunks);
+        chunks.splice(0, chunks.length, all);
+        const headEnd = all.indexOf(HEAD_END);
+        if (headEnd === -1) {
+          if (received > MAX_RESPONSE_HEAD_BYTES)
+            fail(
+              new PullClientError(
+                'PULL_CLIENT_TOO_LARGE',
+                `${url} ${overLimit('a response head', received, MAX_RESPONSE_HEAD_BYTES)}: ${describeBytes(all)}`,
+              ),
+            );
+          return;
+        }
+        const text = all.subarray(0, headEnd).toString('latin1');
+        const status = Number(/^HTTP\/\d\.\d (\d{3})/.exec(text)?.[1]);
+        const length = /\r\ncontent-length: *(\d+)/i.exec(text)?.[1];
+        head = {
+          end: headEnd,
+          length: length === undefined ? undefined : Number(length),
+          bodiless: headOnly || status === 304 || status === 204,
+          // A kept-alive chunked answer ends with its last chunk, not a close (the body stays as sent).
+          chunked: length === undefined && /\r\ntransfer-encoding: *chunked/i.test(text),
+        };
+      }
+      const body = received - head.end - 4;
+      if (!head.bodiless && Math.max(body, head.length ?? 0) > MAX_IMAGE_RESPONSE_BYTES) {
+        fail(
+          new PullClientError(
+            'PULL_CLIENT_TOO_LARGE',
+            `${url} ${overLimit('a response body', Math.max(body, head.length ?? 0), MAX_IMAGE_RESPONSE_BYTES)}`,
+          ),
+        );
+        return;
+      }
+      tail = Buffer.concat([tail, chunk]).subarray(-5);
+      if (
+        head.bodiless ||
+        (head.length !== undefined && body >= head.length) ||
+        (head.chunked && tail.toString('latin1') === '0\r\n\r\n')
+      )
+        finish();
     });
     socket.on('end', finish);
     socket.on('close', finish);
@@ -152,4 +205,20 @@ export function headerOf(response: PullResponse, name: string): string | undefin
   const wanted = `${name.toLowerCase()}:`;
   const line = response.headerLines.find((candidate) => candidate.toLowerCase().startsWith(wanted));
   return line?.slice(wanted.length).trim();
+}
+
+/** The data of a chunked body (RFC 9112 §7.1); what follows a malformed size line is kept as it is. */
+function dechunk(raw: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  for (;;) {
+    const lineEnd = raw.indexOf('\r\n', offset, 'latin1');
+    if (lineEnd === -1) break;
+    const size = Number.parseInt(raw.subarray(offset, lineEnd).toString('latin1'), 16);
+    if (!Number.isInteger(size)) return Buffer.concat([...parts, raw.subarray(offset)]);
+    if (size === 0) break;
+    parts.push(raw.subarray(lineEnd + 2, lineEnd + 2 + size));
+    offset = lineEnd + 2 + size + 2;
+  }
+  return Buffer.concat(parts);
 }

@@ -8,6 +8,7 @@ export interface Release {
   version: string;
   bytes: Uint8Array;
   md5: string;
+  sha256: string;
 }
 
 /**
@@ -22,7 +23,11 @@ export interface Catalogue {
 export class ReferenceServerError extends Error {
   override readonly name = 'ReferenceServerError';
   constructor(
-    readonly code: 'REFERENCE_SERVER_CATALOGUE' | 'REFERENCE_SERVER_DEFECT' | 'REFERENCE_SERVER_LISTEN',
+    readonly code:
+      | 'REFERENCE_SERVER_CATALOGUE'
+      | 'REFERENCE_SERVER_DEFECT'
+      | 'REFERENCE_SERVER_LISTEN'
+      | 'REFERENCE_SERVER_ROLLOUT',
     message: string,
     options?: ErrorOptions,
   ) {
@@ -33,7 +38,12 @@ export class ReferenceServerError extends Error {
 export const DEFAULT_FIRMWARE_ID = 'default';
 
 function release(version: string, bytes: Uint8Array): Release {
-  return { version, bytes, md5: createHash('md5').update(bytes).digest('hex') };
+  return {
+    version,
+    bytes,
+    md5: createHash('md5').update(bytes).digest('hex'),
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+  };
 }
 
 /**

@@ -210,7 +210,8 @@ describe('luartos defects at the wire', () => {
     expect(bad.status).toBe(200);
     expect(bad.headerLines.some((line) => /^content-length:/i.test(line))).toBe(false);
     expect(bad.headerLines).toContain('Transfer-Encoding: chunked');
-    expect(bad.body.subarray(0, 12).toString('latin1')).toMatch(/^[0-9a-f]+\r\n/);
+    // The pull client hands back the decoded body: the same image, only the framing differs.
+    expect(Buffer.compare(bad.body, ok.body)).toBe(0);
   });
 
   it('lowercase-header-names: content-type and content-length in lower case, values unchanged', async () => {

@@ -1,10 +1,12 @@
 import type { DefectDescriptor } from '../../emulators/device/index.ts';
 
 /** Which clients a reference server answers; each has its own defects. */
-export type ReferenceServerProfile = 'http-update' | 'luartos';
+export type ReferenceServerProfile = 'http-update' | 'luartos' | 'esp-https-ota';
 
 const ARDUINO = 'reference/arduino-ota.md';
 const LUA = 'reference/viperhttp-luartos-mqtt.md';
+const IDF = 'reference/esp-idf.md';
+const IMAGE = (n: number) => `update-server/esp-https-ota/${n}`;
 
 /**
  * Deliberate non-conformances of the reference update server, each a bug a real update server
@@ -74,6 +76,66 @@ export const REFERENCE_SERVER_DEFECTS: Readonly<Record<ReferenceServerProfile, r
         name: 'ignores-range',
         breaks: ['update-server/http-update/4'],
         description: `ignores Range and answers every request with the whole image and 200, so a client resuming or downloading in parts gets the wrong bytes (reference/esp-idf.md §5.2 step 3; RFC 9110 §14)`,
+      },
+    ],
+    'esp-https-ota': [
+      {
+        name: 'no-content-length',
+        breaks: [IMAGE(1), IMAGE(8)],
+        description: `streams the whole image chunked, without Content-Length (as a compressing proxy or a framework's stream does): esp_https_ota sees an image size of −1 and cannot do partial downloads, and a HEAD gives no length (${IDF} §5.6 chunked: −1, §5.2 step 3)`,
+      },
+      {
+        name: 'ignores-range',
+        breaks: [IMAGE(2), IMAGE(3), IMAGE(4), IMAGE(5), IMAGE(6), IMAGE(7)],
+        description: `ignores Range and answers 200 with the whole image, as python3 -m http.server does: partial downloads and resumption get the wrong bytes (${IDF} §5.2 steps 2–3, §5.3: "Server ignored the requested Range header")`,
+      },
+      {
+        name: 'range-past-end-416',
+        breaks: [IMAGE(4)],
+        description: `answers 416 to a range whose last position is the image length instead of clamping it, so esp_https_ota's last partial request (end = image_length) fails (${IDF} §5.2 step 3 quirk; RFC 9110 §14.1.2)`,
+      },
+      {
+        name: 'no-suffix-ranges',
+        breaks: [IMAGE(6)],
+        description: `does not know suffix ranges (bytes=-n) and answers them with the whole image (${IDF} §5.2; RFC 9110 §14.1.2 suffix-range)`,
+      },
+      {
+        name: 'ignores-if-none-match',
+        breaks: [IMAGE(11)],
+        description: `gives an ETag but answers If-None-Match with the whole image again, so a device that checks before downloading always downloads (${IDF} §5.3: 304 → ESP_ERR_HTTP_NOT_MODIFIED)`,
+      },
+      {
+        name: 'redirects-to-http',
+        breaks: [
+          IMAGE(1),
+          IMAGE(2),
+          IMAGE(3),
+          IMAGE(4),
+          IMAGE(5),
+          IMAGE(6),
+          IMAGE(7),
+          IMAGE(8),
+          IMAGE(9),
+          IMAGE(11),
+        ],
+        description: `redirects every https download to its plain-HTTP origin; esp_http_client refuses the downgrade, so no device gets an image (${IDF} §5.3: ESP_ERR_HTTP_REDIRECT_DOWNGRADE)`,
+      },
+      {
+        name: 'wrong-certificate',
+        breaks: [
+          IMAGE(1),
+          IMAGE(2),
+          IMAGE(3),
+          IMAGE(4),
+          IMAGE(5),
+          IMAGE(6),
+          IMAGE(7),
+          IMAGE(8),
+          IMAGE(9),
+          IMAGE(10),
+          IMAGE(11),
+        ],
+        description: `presents a certificate from a CA the devices do not pin (a renewed certificate from another issuer), so every device's handshake fails (${IDF} §5.1: cert_pem verification; hosting guide § Certificate Errors)`,
       },
     ],
     luartos: [

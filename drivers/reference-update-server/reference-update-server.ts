@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { SecureVersion, TLSSocket } from 'node:tls';
+import { createTestCertificates } from '../update-server/index.ts';
+import { ByteRate } from './byte-rate.ts';
 import {
   type Catalogue,
   DEFAULT_FIRMWARE_ID,
@@ -10,12 +11,19 @@ import {
   demoPlatformCatalogue,
   loadCatalogue,
   ReferenceServerError,
-  type Release,
 } from './catalogue.ts';
 import { type ReferenceServerProfile, referenceServerDefects } from './defects.ts';
+import { httpUpdateHandler } from './http-update-handler.ts';
+import { imageHandler } from './image-handler.ts';
+import { luaRtosHandler } from './lua-rtos-handler.ts';
+import { deviceOf } from './rollout.ts';
+import type { Handler, ServeContext } from './serve-context.ts';
 
 export interface ReferenceUpdateServerOptions {
-  /** Which clients it answers: ESP8266httpUpdate / ESP32 HTTPUpdate, or Lua RTOS net.ota(). */
+  /**
+   * Which clients it answers: ESP8266httpUpdate / ESP32 HTTPUpdate, Lua RTOS net.ota(), or
+   * ESP-IDF esp_https_ota (a plain image server, as nginx is set up in the hosting guide).
+   */
   profile: ReferenceServerProfile;
   /** A firmware folder (see loadCatalogue); absent: two demo releases per id. */
   directory?: string;
@@ -23,8 +31,14 @@ export interface ReferenceUpdateServerOptions {
   port?: number;
   /** HTTPS; Lua RTOS clients need `minVersion: 'TLSv1.1'`. */
   tls?: { key: string; cert: string; minVersion?: SecureVersion };
-  /** The path HTTPUpdate clients ask for; default `/firmware.bin`. */
+  /** The path HTTPUpdate and esp_https_ota clients ask for the newest image; default `/firmware.bin`. */
   path?: string;
+  /** Staged rollout: the percentage of devices that get the newest release (default 100). */
+  rolloutPercent?: number;
+  /** Bandwidth limits in bytes per second: over all downloads, and per device. */
+  limits?: { totalBytesPerSecond?: number; deviceBytesPerSecond?: number };
+  /** Told of every request once its answer is finished or abandoned. */
+  onRequest?: (entry: ServedRequest) => void;
   /**
    * Deliberate non-conformances, by name from the profile's list in REFERENCE_SERVER_DEFECTS, so
    * the kill matrix can prove the role-2 suites catch them. An unknown name is an error.
@@ -32,50 +46,115 @@ export interface ReferenceUpdateServerOptions {
   defects?: readonly string[];
 }
 
+/** One line of the request log. */
+export interface ServedRequest {
+  /** ISO time the request arrived. */
+  at: string;
+  remote: string;
+  /** The device it counts for (rollout, per-device limit): STA MAC, `device=` or the address. */
+  device: string;
+  method: string;
+  path: string;
+  status: number;
+  /** Body bytes the answer carries (0 for 304, 403, HEAD…). */
+  bodyBytes: number;
+  /** false: the client went away before the answer was through. */
+  complete: boolean;
+  ms: number;
+}
+
 export interface StartedReferenceUpdateServer {
   readonly url: string;
   /**
    * What a role-2 suite must know to play a device: for http-update the path and the newest and
-   * an older version; for luartos the firmware id and its newest and an older commit.
+   * an older version; for luartos the firmware id and its newest and an older commit; for
+   * esp-https-ota the path and the newest version.
    */
   readonly catalogue: Record<string, string>;
+  /** Moves the staged rollout to `percent` of devices (0–100) without a restart. */
+  setRolloutPercent(percent: number): void;
   stop(): Promise<void>;
 }
 
-const OCTET_STREAM = 'application/octet-stream';
+/** Only TLS-level defects need the server to speak TLS. */
+const TLS_DEFECTS = new Set(['requires-tls-1-2', 'requires-sni', 'wrong-certificate', 'redirects-to-http']);
 
 /**
- * The harness' own update server, answering as the HTTPUpdate docs' server example and the Lua
- * RTOS OTA wiki say (reference/arduino-ota.md §3, reference/viperhttp-luartos-mqtt.md §2.5):
- * - HTTPUpdate: only ESP8266/ESP32 updater requests (403 otherwise); 304 when the client's
- *   `x-…-version` or `x-…-sketch-md5` is the newest release; else 200 with
- *   `application/octet-stream`, `Content-Length`, `x-MD5`; a single `Range: bytes=` honoured (206).
- * - Lua RTOS: `GET /?firmware=&commit=`; 470 when either is missing or the firmware is unknown,
- *   471 when the commit is the newest, else 200 with exactly `Content-Type` and `Content-Length`.
- * Built on node:http, which writes header names in the case given. `defects` switches on the
- * deliberate non-conformances of REFERENCE_SERVER_DEFECTS (defects.ts).
+ * The harness' own update server, answering as the HTTPUpdate docs' server example, the Lua RTOS
+ * OTA wiki and the hosting guide's nginx say (http-update-handler.ts, lua-rtos-handler.ts,
+ * image-handler.ts), with the hosting guide's staged rollout and bandwidth limits. Built on
+ * node:http, which writes header names in the case given. `defects` switches on the deliberate
+ * non-conformances of REFERENCE_SERVER_DEFECTS (defects.ts).
  */
 export async function startReferenceUpdateServer(
   options: ReferenceUpdateServerOptions,
 ): Promise<StartedReferenceUpdateServer> {
   const defects = checkDefects(options);
-  const catalogue = options.directory
-    ? await loadCatalogue(options.directory)
-    : options.profile === 'luartos'
-      ? demoCatalogue(['GENERIC-OTA'])
-      : demoPlatformCatalogue();
+  let rolloutPercent = checkPercent(options.rolloutPercent ?? 100);
+  const catalogue = options.directory ? await loadCatalogue(options.directory) : demoFor(options.profile);
   const path = options.path ?? '/firmware.bin';
-  const handler =
-    options.profile === 'luartos'
-      ? luaRtosHandler(catalogue, defects)
-      : httpUpdateHandler(catalogue, path, defects);
+  const total = options.limits?.totalBytesPerSecond;
+  const totalRate = total === undefined ? undefined : new ByteRate(total);
+  const perDevice = options.limits?.deviceBytesPerSecond;
+  const deviceRates = new Map<string, { rate: ByteRate; downloads: number }>();
+  const bodyBytes = new WeakMap<http.ServerResponse, number>();
+  const context: ServeContext = {
+    catalogue,
+    path,
+    defects,
+    rolloutPercent: () => rolloutPercent,
+    delivery: (device, response) => {
+      const rates: ByteRate[] = totalRate ? [totalRate] : [];
+      if (perDevice !== undefined) {
+        const entry = deviceRates.get(device) ?? { rate: new ByteRate(perDevice), downloads: 0 };
+        entry.downloads++;
+        deviceRates.set(device, entry);
+        rates.unshift(entry.rate);
+        response.once('close', () => {
+          if (--entry.downloads === 0) deviceRates.delete(device);
+        });
+      }
+      return { rates, bodyBytes: (count) => bodyBytes.set(response, count) };
+    },
+  };
+  const servers: (http.Server | https.Server)[] = [];
+  const listen = async (server: http.Server | https.Server, port: number) => {
+    servers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error) =>
+        reject(
+          new ReferenceServerError(
+            'REFERENCE_SERVER_LISTEN',
+            `cannot listen on ${host}:${port}: ${error.message}`,
+            {
+              cause: error,
+            },
+          ),
+        ),
+      );
+      server.listen(port, host, () => resolve());
+    });
+    return (server.address() as AddressInfo).port;
+  };
+  const host = options.host ?? '127.0.0.1';
+  const hostInUrl = host.includes(':') ? `[${host}]` : host;
+  let handler = logged(handlerFor(options.profile, context), options.onRequest, bodyBytes);
+  let origin: string | undefined;
+  if (defects.has('redirects-to-http')) {
+    // The plain-HTTP origin the defective front end redirects to, serving the same images.
+    const originPort = await listen(http.createServer(handler), 0);
+    origin = `http://${hostInUrl}:${originPort}`;
+    handler = logged(imageHandler(context, { insecureRedirectTo: origin }), options.onRequest, bodyBytes);
+  }
+  const tls =
+    options.tls && defects.has('wrong-certificate') ? await foreignCertificate(options.tls) : options.tls;
   // The defect keeps the TLS library's own floor (TLS 1.2), whatever the rig asks for.
-  const minVersion = defects.has('requires-tls-1-2') ? undefined : options.tls?.minVersion;
-  const server = options.tls
+  const minVersion = defects.has('requires-tls-1-2') ? undefined : tls?.minVersion;
+  const server = tls
     ? https.createServer(
         {
-          key: options.tls.key,
-          cert: options.tls.cert,
+          key: tls.key,
+          cert: tls.cert,
           ...(minVersion ? { minVersion } : {}),
           // OpenSSL 3 refuses TLS 1.0/1.1 at its default security level.
           ...(minVersion === 'TLSv1' || minVersion === 'TLSv1.1' ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {}),
@@ -88,36 +167,91 @@ export async function startReferenceUpdateServer(
       if (!(socket as TLSSocket & { servername?: string | false }).servername) socket.destroy();
     });
   }
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) =>
-      reject(
-        new ReferenceServerError(
-          'REFERENCE_SERVER_LISTEN',
-          `cannot listen on ${host}:${options.port ?? 0}: ${error.message}`,
-          {
-            cause: error,
-          },
-        ),
-      ),
-    );
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const url = `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  let port: number;
+  try {
+    port = await listen(server, options.port ?? 0);
+  } catch (error) {
+    await closeAll(servers);
+    throw error;
+  }
   return {
-    url,
+    url: `${tls ? 'https' : 'http'}://${hostInUrl}:${port}`,
     catalogue: describeCatalogue(options.profile, catalogue, path),
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    setRolloutPercent: (percent) => {
+      rolloutPercent = checkPercent(percent);
+    },
+    stop: () => closeAll(servers),
   };
 }
 
-/** Only TLS-level defects need the server to speak TLS. */
-const TLS_DEFECTS = new Set(['requires-tls-1-2', 'requires-sni']);
+function handlerFor(profile: ReferenceServerProfile, context: ServeContext): Handler {
+  if (profile === 'luartos') return luaRtosHandler(context);
+  if (profile === 'esp-https-ota') return imageHandler(context);
+  return httpUpdateHandler(context);
+}
+
+function demoFor(profile: ReferenceServerProfile): Catalogue {
+  if (profile === 'luartos') return demoCatalogue(['GENERIC-OTA']);
+  if (profile === 'esp-https-ota') return demoCatalogue([DEFAULT_FIRMWARE_ID]);
+  return demoPlatformCatalogue();
+}
+
+/** Wraps a handler so every request is told to `onRequest` once its answer ends. */
+function logged(
+  handler: Handler,
+  onRequest: ReferenceUpdateServerOptions['onRequest'],
+  bodyBytes: WeakMap<http.ServerResponse, number>,
+): Handler {
+  if (!onRequest) return handler;
+  return (request, response) => {
+    const started = performance.now();
+    const at = new Date().toISOString();
+    const url = new URL(request.url ?? '/', 'http://server');
+    response.once('close', () =>
+      onRequest({
+        at,
+        remote: request.socket.remoteAddress ?? 'unknown',
+        device: deviceOf(request, url),
+        method: request.method ?? '',
+        path: `${url.pathname}${url.search}`,
+        status: response.statusCode,
+        bodyBytes: bodyBytes.get(response) ?? 0,
+        complete: response.writableFinished,
+        ms: Math.round(performance.now() - started),
+      }),
+    );
+    handler(request, response);
+  };
+}
+
+/** The defect's certificate: a server certificate from a CA no device pins. */
+async function foreignCertificate(tls: NonNullable<ReferenceUpdateServerOptions['tls']>) {
+  const other = await createTestCertificates();
+  return { ...tls, key: other.keyPem, cert: other.certPem };
+}
+
+async function closeAll(servers: readonly (http.Server | https.Server)[]): Promise<void> {
+  await Promise.all(
+    servers.map(
+      (server) =>
+        new Promise<void>((resolve) => {
+          if (!server.listening) return resolve();
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    ),
+  );
+}
+
+function checkPercent(percent: number): number {
+  if (!(percent >= 0 && percent <= 100)) {
+    throw new ReferenceServerError(
+      'REFERENCE_SERVER_ROLLOUT',
+      `a rollout percentage is 0–100, got ${percent}`,
+    );
+  }
+  return percent;
+}
 
 function checkDefects(options: ReferenceUpdateServerOptions): ReadonlySet<string> {
   const known = referenceServerDefects(options.profile).map((defect) => defect.name);
@@ -138,7 +272,11 @@ function checkDefects(options: ReferenceUpdateServerOptions): ReadonlySet<string
   return new Set(options.defects ?? []);
 }
 
-function describeCatalogue(profile: string, catalogue: Catalogue, path: string): Record<string, string> {
+function describeCatalogue(
+  profile: ReferenceServerProfile,
+  catalogue: Catalogue,
+  path: string,
+): Record<string, string> {
   const [id, releases] = [...catalogue.releases.entries()][0]!;
   const latest = releases.at(-1)!;
   const older = releases.length > 1 ? releases.at(-2)! : undefined;
@@ -151,223 +289,4 @@ function describeCatalogue(profile: string, catalogue: Catalogue, path: string):
     latestMd5: latest.md5,
     ...(older ? { olderVersion: older.version } : {}),
   };
-}
-
-type Handler = (request: http.IncomingMessage, response: http.ServerResponse) => void;
-
-function httpUpdateHandler(catalogue: Catalogue, path: string, defects: ReadonlySet<string>): Handler {
-  const anyClient = defects.has('serves-any-client');
-  return (request, response) => {
-    const url = new URL(request.url ?? '/', 'http://server');
-    if (request.method !== 'GET' && request.method !== 'HEAD')
-      return plain(response, 405, 'only GET and HEAD');
-    const platform = updaterPlatform(request, defects);
-    // The docs' server example: a request without the updater's User-Agent and headers is not an
-    // ESP asking (esp8266/Arduino doc/ota_updates/readme.rst, PHP server example).
-    const header = (name: string) =>
-      platform === undefined
-        ? undefined
-        : (request.headers[`x-${platform}-${name}`.toLowerCase()] as string | undefined);
-    if (!anyClient && (!platform || header('sta-mac') === undefined || header('sketch-md5') === undefined)) {
-      return plain(response, 403, 'only for ESP8266/ESP32 updater');
-    }
-    if (url.pathname !== path) return plain(response, 404, 'no such firmware');
-    const latest = releasesFor(catalogue, url.searchParams.get('firmware'), platform, defects)?.at(-1);
-    if (!latest) return plain(response, 404, 'no such firmware');
-    if (!defects.has('never-304') && !wantsRelease(latest, header, defects)) {
-      response.writeHead(304, 'Not Modified');
-      return response.end();
-    }
-    sendRelease(request, response, latest, {
-      // The defect hashes the file name (`<version>.bin`) where the file's bytes were meant.
-      md5: defects.has('x-md5-of-file-name') ? md5Hex(`${latest.version}.bin`) : latest.md5,
-      ranges: !defects.has('ignores-range'),
-      ...commonStyle(defects),
-    });
-  };
-}
-
-/**
- * Which updater asks, by its User-Agent (arduino-ota.md §3.1/§3.2); with `ignores-user-agent`
- * by whichever platform's x-…-STA-MAC header is present.
- */
-function updaterPlatform(
-  request: http.IncomingMessage,
-  defects: ReadonlySet<string>,
-): 'esp8266' | 'esp32' | undefined {
-  if (defects.has('ignores-user-agent') || defects.has('serves-any-client')) {
-    if (request.headers['x-esp32-sta-mac'] !== undefined && !defects.has('esp8266-only')) return 'esp32';
-    return request.headers['x-esp8266-sta-mac'] !== undefined ? 'esp8266' : undefined;
-  }
-  const agent = request.headers['user-agent'] ?? '';
-  if (agent === 'ESP8266-http-Update') return 'esp8266';
-  return agent === 'ESP32-http-Update' && !defects.has('esp8266-only') ? 'esp32' : undefined;
-}
-
-/**
- * The releases a check gets: the `firmware=` id it names, else its platform's folder (an ESP8266
- * must never get an ESP32 build), else the `default` folder.
- */
-function releasesFor(
-  catalogue: Catalogue,
-  firmware: string | null,
-  platform: 'esp8266' | 'esp32' | undefined,
-  defects: ReadonlySet<string>,
-): Release[] | undefined {
-  if (firmware) return catalogue.releases.get(firmware);
-  // The defect knows one build, the ESP32 one, and serves it to every chip.
-  const folder = defects.has('one-image-for-all-platforms') ? 'esp32' : platform;
-  return (
-    (folder && catalogue.releases.get(folder)) ||
-    catalogue.releases.get(DEFAULT_FIRMWARE_ID) ||
-    [...catalogue.releases.values()][0]
-  );
-}
-
-/**
- * Version-targeted updates (seeds/ota-firmware-hosting-guide.md § Version-Specific Updates): 304
- * when the device runs the newest release (same version or same sketch MD5), reports a newer
- * version, or has no room for it (arduino-ota.md §3.1 200 step 2: it would fail with -100).
- */
-function wantsRelease(
-  latest: Release,
-  header: (name: string) => string | undefined,
-  defects: ReadonlySet<string>,
-): boolean {
-  const version = header('version');
-  if (version === latest.version) return false;
-  if (!defects.has('ignores-sketch-md5') && header('sketch-md5')?.toLowerCase() === latest.md5) return false;
-  if (!defects.has('downgrades-newer-devices') && version !== undefined && isNewer(version, latest.version))
-    return false;
-  const free = Number(header('free-space'));
-  if (!defects.has('ignores-free-space') && Number.isFinite(free) && header('free-space') !== undefined) {
-    if (latest.bytes.length > free) return false;
-  }
-  return true;
-}
-
-const NUMERIC_VERSION = /^v?\d+(\.\d+)*$/;
-
-/** `a` is a newer dotted-number version than `b`; versions that are not dotted numbers are never ordered. */
-function isNewer(a: string, b: string): boolean {
-  if (!NUMERIC_VERSION.test(a) || !NUMERIC_VERSION.test(b)) return false;
-  const parts = (v: string) => v.replace(/^v/, '').split('.').map(Number);
-  const [x, y] = [parts(a), parts(b)];
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const d = (x[i] ?? 0) - (y[i] ?? 0);
-    if (d !== 0) return d > 0;
-  }
-  return false;
-}
-
-function luaRtosHandler(catalogue: Catalogue, defects: ReadonlySet<string>): Handler {
-  // The defect falls back to the first board it knows and takes a missing commit for an old one.
-  const lenient = defects.has('200-on-bad-arguments');
-  const fallback = lenient ? [...catalogue.releases.keys()][0] : undefined;
-  return (request, response) => {
-    const url = new URL(request.url ?? '/', 'https://server');
-    const firmware = url.searchParams.get('firmware') || fallback;
-    const commit = url.searchParams.get('commit') || (lenient ? '' : undefined);
-    const releases =
-      firmware === undefined
-        ? undefined
-        : (catalogue.releases.get(firmware) ??
-          (fallback === undefined ? undefined : catalogue.releases.get(fallback)));
-    if (request.method !== 'GET' || url.pathname !== '/' || commit === undefined || !releases) {
-      response.writeHead(470, 'Missing or Bad Arguments', ['Content-Length', '0', 'Connection', 'close']);
-      return response.end();
-    }
-    const latest = releases.at(-1)!;
-    if (commit === latest.version && !defects.has('never-471')) {
-      response.writeHead(471, 'No New Firmware Available', ['Content-Length', '0', 'Connection', 'close']);
-      return response.end();
-    }
-    sendRelease(request, response, latest, { ranges: false, ...commonStyle(defects) });
-  };
-}
-
-/** How a 200 is written: what the defects change in it. */
-interface ReleaseStyle {
-  /** The x-MD5 value; absent: no x-MD5 (Lua RTOS checks no hash). */
-  md5?: string;
-  ranges: boolean;
-  contentType: string;
-  /** false: no Content-Length, the body ends when the connection closes (chunked to HTTP/1.1). */
-  contentLength: boolean;
-  lowerCaseNames: boolean;
-}
-
-function commonStyle(defects: ReadonlySet<string>): Omit<ReleaseStyle, 'md5' | 'ranges'> {
-  return {
-    contentType: defects.has('binary-octet-stream') ? 'binary/octet-stream' : OCTET_STREAM,
-    contentLength: !defects.has('no-content-length'),
-    lowerCaseNames: defects.has('lowercase-header-names'),
-  };
-}
-
-function md5Hex(text: string): string {
-  return createHash('md5').update(text).digest('hex');
-}
-
-/** 200 (or 206 for one satisfiable `bytes=` range) with the release, header names in canonical case unless a defect says otherwise. */
-function sendRelease(
-  request: http.IncomingMessage,
-  response: http.ServerResponse,
-  release: Release,
-  style: ReleaseStyle,
-): void {
-  const size = release.bytes.length;
-  const headers: [string, string][] = [['Content-Type', style.contentType]];
-  if (style.md5 !== undefined) headers.push(['x-MD5', style.md5]);
-  if (style.ranges) headers.push(['Accept-Ranges', 'bytes']);
-  let body = release.bytes;
-  let status = 200;
-  const range = style.ranges ? parseRange(request.headers.range, size) : undefined;
-  if (range === 'unsatisfiable') {
-    response.writeHead(
-      416,
-      'Range Not Satisfiable',
-      [...headers, ['Content-Range', `bytes */${size}`], ['Content-Length', '0']].flat(),
-    );
-    return void response.end();
-  }
-  if (range) {
-    status = 206;
-    body = release.bytes.subarray(range.start, range.end + 1);
-    headers.push(['Content-Range', `bytes ${range.start}-${range.end}/${size}`]);
-  }
-  if (style.contentLength) headers.push(['Content-Length', String(body.length)]);
-  else headers.push(['Connection', 'close']);
-  const named = style.lowerCaseNames
-    ? headers.map(([name, value]) => [name.toLowerCase(), value] as const)
-    : headers;
-  response.writeHead(status, status === 206 ? 'Partial Content' : 'OK', named.flat());
-  response.end(request.method === 'HEAD' ? undefined : body);
-}
-
-/** One `bytes=a-b`, `bytes=a-` or `bytes=-n` range; anything else is ignored (a full 200), as RFC 9110 allows. */
-function parseRange(
-  value: string | undefined,
-  size: number,
-): { start: number; end: number } | 'unsatisfiable' | undefined {
-  const match = value === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(value.trim());
-  if (!match || (match[1] === '' && match[2] === '')) return undefined;
-  if (match[1] === '') {
-    const suffix = Number(match[2]);
-    return suffix === 0 ? 'unsatisfiable' : { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(match[1]);
-  const end = match[2] === '' ? size - 1 : Math.min(Number(match[2]), size - 1);
-  if (start >= size) return 'unsatisfiable';
-  return end < start ? undefined : { start, end };
-}
-
-function plain(response: http.ServerResponse, status: number, text: string): void {
-  response.writeHead(status, [
-    'Content-Type',
-    'text/plain',
-    'Content-Length',
-    String(Buffer.byteLength(text)),
-  ]);
-  response.end(text);
 }

@@ -16,6 +16,13 @@ import {
 import { isTcpSerialPath, TcpSerialBinding } from './tcp-serial-binding.ts';
 
 /**
+ * The longest console line kept whole. An ESP-IDF or Arduino log line is a few hundred
+ * characters; anything past this is one line the device never ended.
+ */
+export const MAX_CONSOLE_LINE_CHARS = 8192;
+const LINE_CUT_MARK = ` [line cut: no newline within ${MAX_CONSOLE_LINE_CHARS} characters]`;
+
+/**
  * A serialport binding: the platform's, or @serialport/binding-mock in tests. Only its shape
  * matters here; serialport checks the rest when it opens the port.
  */
@@ -434,11 +441,23 @@ export class SerialConsole {
     let start = 0;
     let newline = text.indexOf('\n');
     while (newline !== -1) {
-      this.record(stripTrailingCarriageReturns(text.slice(start, newline)), 'device');
+      let line = stripTrailingCarriageReturns(text.slice(start, newline));
+      while (line.length > MAX_CONSOLE_LINE_CHARS) {
+        this.record(`${line.slice(0, MAX_CONSOLE_LINE_CHARS)}${LINE_CUT_MARK}`, 'device');
+        line = line.slice(MAX_CONSOLE_LINE_CHARS);
+      }
+      this.record(line, 'device');
       start = newline + 1;
       newline = text.indexOf('\n', start);
     }
-    this.partial = text.slice(start);
+    let rest = text.slice(start);
+    // A device that never ends its line (a stuck loop printing dots, baud-rate garbage) would grow
+    // one string without bound: past the limit the line is recorded in pieces, each marked.
+    while (rest.length > MAX_CONSOLE_LINE_CHARS) {
+      this.record(`${rest.slice(0, MAX_CONSOLE_LINE_CHARS)}${LINE_CUT_MARK}`, 'device');
+      rest = rest.slice(MAX_CONSOLE_LINE_CHARS);
+    }
+    this.partial = rest;
   }
 
   private onPortGone(port: SerialPort, error: Error | undefined): void {

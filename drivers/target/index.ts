@@ -2,6 +2,7 @@ export { connectTarget, type Target, type TargetDescription, TargetSetupError } 
 export {
   acquireTargetLease,
   processIsAlive,
+  sweepStaleLeases,
   type TargetLease,
   TargetLockTimeoutError,
 } from './target-lock.ts';

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -55,16 +55,49 @@ export async function acquireTargetLease(
   }
 }
 
+/**
+ * A lock without an owner older than this was left by a process killed between its mkdir and
+ * the owner write (microseconds apart): it will never get one, so it is broken too.
+ */
+const OWNERLESS_GRACE_MS = 5000;
+
 async function holderIsGone(path: string): Promise<boolean> {
   let pid: number;
   try {
     pid = Number(await readFile(join(path, 'owner'), 'utf8'));
   } catch {
     // The owner file is written right after mkdir: give a fresh lock a moment before judging it.
-    return false;
+    try {
+      return Date.now() - (await stat(path)).mtimeMs > OWNERLESS_GRACE_MS;
+    } catch {
+      return true;
+    }
   }
   if (!Number.isInteger(pid) || pid <= 0) return false;
   return !processIsAlive(pid);
+}
+
+/**
+ * Removes every lease in `lockDir` whose holder is gone, so the leases of interrupted runs do not
+ * pile up under names no later run uses again. Live leases are left alone. Returns how many went.
+ */
+export async function sweepStaleLeases(lockDir: string): Promise<number> {
+  let names: string[];
+  try {
+    names = await readdir(lockDir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    if (!name.endsWith('.lock')) continue;
+    const path = join(lockDir, name);
+    if (await holderIsGone(path)) {
+      await rm(path, { recursive: true, force: true });
+      removed++;
+    }
+  }
+  return removed;
 }
 
 /** False only when no process has this pid (one owned by another user still counts as alive). */

@@ -1,6 +1,7 @@
 import type { Platform, Profile } from '../../emulators/device/index.ts';
 import type {
   Capability,
+  FirmwareConfig,
   Limits,
   PowerConfig,
   ResetConfig,
@@ -8,7 +9,8 @@ import type {
   TargetKind,
   TlsConfig,
 } from '../../rigs/index.ts';
-import { Redactor } from '../../rigs/redactor.ts';
+import { type Credential, Redactor } from '../../rigs/redactor.ts';
+import { SECRET_KEYS } from '../../rigs/schema.ts';
 import {
   DtrRtsReset,
   EmulatorControlPower,
@@ -57,6 +59,9 @@ export interface TargetDescription {
   console?: { port: string; baudRate: number; reopen: boolean };
   power?: Resolved<PowerConfig>;
   reset?: Resolved<ResetConfig>;
+  /** The vendor's builds this board runs (absolute paths), and whether `run` flashes first. */
+  firmware?: FirmwareConfig;
+  prepare?: 'flash';
   /** Where target leases are kept (one suite file at a time per target). */
   lockDir: string;
 }
@@ -90,10 +95,7 @@ const DEFAULT_STEP_TIMEOUT_MS = 5_000;
  * is the rig's, not the device's: it throws TargetSetupError naming the target and the part.
  */
 export async function connectTarget(description: TargetDescription): Promise<Target> {
-  const secrets = [description.token, description.password, description.mqtt?.password].filter(
-    (secret): secret is string => typeof secret === 'string' && secret.length > 0,
-  );
-  const redactor = new Redactor(secrets);
+  const redactor = redactorForDescription(description);
   const redact = (text: string) => redactor.redact(text);
   const stepTimeoutMs = description.limits?.stepTimeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
   const power = description.power
@@ -109,6 +111,8 @@ export async function connectTarget(description: TargetDescription): Promise<Tar
         path: description.console.port,
         baudRate: description.console.baudRate,
         reopen: description.console.reopen,
+        // A missing port is a rig error after one step timeout, not after the driver's own 5 s.
+        openTimeoutMs: stepTimeoutMs,
         targetName: description.name,
         redact,
       });
@@ -207,6 +211,32 @@ function resetDriverFor(
     capabilities: new Set(['reset'] as const),
     reset: () => exec.on(),
   };
+}
+
+/**
+ * Every secret of the target, wherever the description holds it (the device's token and
+ * passwords, the broker's, the power plug's, a TLS key's passphrase), with the user/password
+ * pairs sent as Basic auth so a header is hidden whole.
+ */
+export function redactorForDescription(description: TargetDescription): Redactor {
+  const secrets: string[] = [];
+  const visit = (value: unknown) => {
+    if (value === null || typeof value !== 'object') return;
+    for (const [key, child] of Object.entries(value)) {
+      if (SECRET_KEYS.has(key) && typeof child === 'string') secrets.push(child);
+      else visit(child);
+    }
+  };
+  visit(description);
+  const credentials: Credential[] = [];
+  const pair = (username: string | undefined, password: string | undefined) => {
+    if (password !== undefined) credentials.push({ username: username ?? 'admin', password });
+  };
+  pair(description.username, description.password);
+  pair(description.mqtt?.username, description.mqtt?.password);
+  const power = description.power as { user?: string; password?: string } | undefined;
+  pair(power?.user, power?.password);
+  return new Redactor(secrets, { credentials });
 }
 
 /** argv lists are quoted for the shell ExecPower runs them in. */

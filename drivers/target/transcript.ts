@@ -16,8 +16,14 @@ export class Transcript {
 
   constructor(private readonly redact: (text: string) => string) {}
 
+  /** The step label is redacted too: drivers name a step after its request line (`GET /ota/status?token=…`). */
   record(step: string, direction: TranscriptEntry['direction'], text: string): void {
-    this.entries.push({ atMs: Date.now() - this.startedAt, step, direction, text: this.redact(text) });
+    this.entries.push({
+      atMs: Date.now() - this.startedAt,
+      step: this.redact(step),
+      direction,
+      text: this.redact(text),
+    });
   }
 
   /** Entries since the last `take()`, then starts afresh (one transcript per requirement). */

@@ -1,10 +1,14 @@
+import { once } from 'node:events';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, open, readlink, rm } from 'node:fs/promises';
+import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConsoleUnavailableError, ConsoleUsageError, DeviceConsole } from './index.ts';
+import { socatMissing } from './socat.test-support.ts';
+import { connectTcp as connectTcpClient } from './tcp-client.test-support.ts';
 
 const consoles: DeviceConsole[] = [];
 const ports: SerialPort[] = [];
@@ -129,6 +133,12 @@ describe('DeviceConsole in memory', () => {
 });
 
 describe('DeviceConsole on a pseudo-terminal (socat)', () => {
+  beforeEach((context) => {
+    // The missing-socat test below runs everywhere: it is about socat being absent.
+    if (socatMissing !== undefined && !context.task.name.includes('socat when it is missing'))
+      context.skip(socatMissing);
+  });
+
   it('serves a PTY that the serialport package opens; lines arrive in order with their CR/LF', async () => {
     const console = track(new DeviceConsole({ mode: 'pty' }));
     await console.start();
@@ -289,5 +299,98 @@ describe('DeviceConsole on a pseudo-terminal (socat)', () => {
     expect((failure as ConsoleUnavailableError).code).toBe('CONSOLE_PTY_UNAVAILABLE');
     expect((failure as Error).message).toMatch(/apt-get install socat/);
     expect(console.ptyPath).toBeUndefined();
+  });
+});
+
+async function connectTcp(address: string) {
+  const client = await connectTcpClient(address);
+  sockets.push(client.socket);
+  return client;
+}
+
+const sockets: Socket[] = [];
+afterEach(() => {
+  for (const socket of sockets.splice(0)) socket.destroy();
+});
+
+describe('DeviceConsole on a TCP port (no socat needed)', () => {
+  it('serves tcp://host:port; lines arrive in order with their CR/LF, and what a client sends is RX', async () => {
+    const console = track(new DeviceConsole({ mode: 'tcp' }));
+    await console.start();
+    expect(console.port).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(console.ptyPath).toBeUndefined();
+    const inputs: Buffer[] = [];
+    console.onInput((data) => inputs.push(data));
+    const client = await connectTcp(console.port!);
+    await waitFor(() => console.readerAttached, 'the server to see the client');
+    console.write('\r\n\u0000 ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n');
+    for (let n = 0; n < 200; n++) console.line(`I (${n}) ota: chunk ${n}`);
+    const expected = `\r\n\u0000 ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n${Array.from(
+      { length: 200 },
+      (_, n) => `I (${n}) ota: chunk ${n}\r\n`,
+    ).join('')}`;
+    await waitFor(() => client.received().length >= expected.length, 'all console bytes at the client');
+    expect(client.received()).toBe(expected);
+    client.socket.write('ota http://127.0.0.1:8070/app.bin\r\n');
+    await waitFor(() => Buffer.concat(inputs).length >= 35, 'input at the console');
+    expect(Buffer.concat(inputs).toString('latin1')).toBe('ota http://127.0.0.1:8070/app.bin\r\n');
+  });
+
+  it('loses output printed while nobody is connected, as a board does, and serves the next client from then on', async () => {
+    const console = track(new DeviceConsole({ mode: 'tcp' }));
+    await console.start();
+    console.line('printed before anyone connected');
+    const first = await connectTcp(console.port!);
+    await waitFor(() => console.readerAttached, 'the first client');
+    console.line('first session');
+    await waitFor(() => first.received().includes('\r\n'), 'the first line');
+    first.socket.destroy();
+    await waitFor(() => !console.readerAttached, 'the server to see the close');
+    console.line('printed between sessions');
+    const second = await connectTcp(console.port!);
+    await waitFor(() => console.readerAttached, 'the second client');
+    console.line('second session');
+    await waitFor(() => second.received().includes('\r\n'), 'the second line');
+    expect(first.received()).toBe('first session\r\n');
+    expect(second.received()).toBe('second session\r\n');
+    expect(console.lines().map((line) => line.text)).toEqual([
+      'printed before anyone connected',
+      'first session',
+      'printed between sessions',
+      'second session',
+    ]);
+  });
+
+  it('never blocks on a client that stops reading: output past its queue limit is dropped and counted', async () => {
+    const console = track(new DeviceConsole({ mode: 'tcp', historyLimit: 20_000 }));
+    await console.start();
+    const stalled = await connectTcp(console.port!);
+    stalled.socket.pause();
+    await waitFor(() => console.readerAttached, 'the stalled client');
+    const line = `${'x'.repeat(1_022)}\r\n`;
+    const started = performance.now();
+    // 16 MiB into a client that reads nothing: loopback socket buffers take a few MiB (measured
+    // 2–4 MiB on this machine), the 256 KiB queue a little more, and the rest is dropped.
+    for (let n = 0; n < 16_384; n++) console.write(line);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(console.droppedBytes).toBeGreaterThan(8 * 1024 * 1024);
+    expect(console.droppedBytes).toBeLessThan(16 * 1024 * 1024);
+    expect(console.lines()).toHaveLength(16_384);
+  });
+
+  it('stop() closes its clients and its port', async () => {
+    const console = track(new DeviceConsole({ mode: 'tcp' }));
+    await console.start();
+    const address = console.port!;
+    const client = await connectTcp(address);
+    await waitFor(() => console.readerAttached, 'the client');
+    const closed = once(client.socket, 'close');
+    await console.stop();
+    await closed;
+    const url = new URL(address);
+    const refused = createConnection({ host: url.hostname, port: Number(url.port) });
+    sockets.push(refused);
+    const [error] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
+    expect(error.code).toBe('ECONNREFUSED');
   });
 });

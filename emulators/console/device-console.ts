@@ -93,9 +93,9 @@ export class DeviceConsole {
     return this.pty?.droppedBytes ?? this.tcp?.dropped ?? 0;
   }
 
-  /** True while a serial driver has the PTY open. */
+  /** True while a serial driver has the PTY open, or is connected to the TCP console. */
   get readerAttached(): boolean {
-    return this.pty?.readerAttached ?? false;
+    return this.pty?.readerAttached ?? (this.tcp !== undefined && this.tcp.clientCount > 0);
   }
 
   /** The running socat's pid in `pty` mode, so a test can prove stop() left nothing behind. */
@@ -168,6 +168,17 @@ export class DeviceConsole {
     if (completed.length === 0) return;
     const atMs = Date.now();
     for (const lineText of completed) this.record({ text: lineText, atMs });
+  }
+
+  /**
+   * Bytes for the wire only: the ROM loader's SLIP frames go out to the PTY or TCP reader
+   * unchanged and stay out of the line history, which holds what a person would read.
+   */
+  transmit(bytes: Uint8Array): void {
+    if (this.state === 'stopped' || bytes.length === 0) return;
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (this.pty !== undefined) this.pty.write(buffer);
+    else if (this.tcp !== undefined) this.tcp.write(buffer);
   }
 
   /** One line followed by the console's line ending. */

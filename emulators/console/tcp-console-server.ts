@@ -23,6 +23,11 @@ export class TcpConsoleServer {
     });
   }
 
+  /** Clients connected now (the serial driver of a suite, a person with nc). */
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
   get dropped(): number {
     return this.droppedBytes;
   }

@@ -149,6 +149,22 @@ describe('control plane: the project API', () => {
     expect(wrongMethod.headers['allow']).toBe('POST');
   });
 
+  it('answers 400 to a request target the URL parser refuses, and still 200 to a good one', async () => {
+    const plane = await start(new RecordingDevice());
+    const { connect } = await import('node:net');
+    const { hostname: host, port } = new URL(plane.url);
+    const socket = connect({ host, port: Number(port) });
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => {
+      answer += chunk.toString('latin1');
+    });
+    socket.write(`GET // HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    await new Promise((resolve) => socket.on('close', resolve));
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('malformed request target');
+    expect((await call(plane, 'GET', '/power')).status).toBe(200);
+  });
+
   it('answers 500 naming the failure when the device cannot switch', async () => {
     const device = new RecordingDevice();
     device.failNextPowerOn = new Error('flash model refused');
@@ -372,5 +388,32 @@ describe('control plane: the power-cut campaign routes', () => {
     expect((await call(plane, 'POST', '/power/cut-after?operations=1')).status).toBe(501);
     expect((await call(plane, 'GET', '/flash/trace')).status).toBe(501);
     expect((await call(plane, 'POST', '/state/save')).status).toBe(501);
+  });
+});
+
+describe('/serial/lines (DTR/RTS of the serial bridge)', () => {
+  class LinesDevice extends RecordingDevice {
+    modemLines = { dtr: false, rts: false };
+    async setModemLines(lines: { dtr: boolean; rts: boolean }): Promise<void> {
+      this.modemLines = { ...lines };
+      this.events.push({ event: `dtr=${lines.dtr} rts=${lines.rts}`, atMs: performance.now() });
+    }
+  }
+
+  it('sets both lines and reports them; a request naming one line only is refused with 400', async () => {
+    const device = new LinesDevice();
+    const plane = await start(device);
+    const set = await call(plane, 'POST', '/serial/lines?dtr=true&rts=false');
+    expect(set.status).toBe(200);
+    expect(set.body).toEqual({ dtr: true, rts: false });
+    expect(device.modemLines).toEqual({ dtr: true, rts: false });
+    const half = await call(plane, 'POST', '/serial/lines?dtr=false');
+    expect(half.status).toBe(400);
+    expect(device.modemLines).toEqual({ dtr: true, rts: false });
+  });
+
+  it('answers 404 for a device without serial lines', async () => {
+    const plane = await start(new RecordingDevice());
+    expect((await call(plane, 'POST', '/serial/lines?dtr=true&rts=true')).status).toBe(404);
   });
 });

@@ -62,7 +62,15 @@ async function handle(
 ): Promise<void> {
   // Control requests carry no body; drain whatever a client sends so keep-alive still works.
   request.resume();
-  const url = new URL(request.url ?? '/', 'http://control-plane');
+  const target = request.url ?? '/';
+  // A request target the URL parser refuses (`//`, `//a:b@`) is the client's mistake: 400, not 500.
+  if (!URL.canParse(target, 'http://control-plane')) {
+    reply(response, 400, {
+      error: 'malformed request target: send an origin-form path such as /power',
+    });
+    return;
+  }
+  const url = new URL(target, 'http://control-plane');
   const method = request.method ?? 'GET';
   if (tokenDigest !== undefined && !authorized(request, url, tokenDigest)) {
     response.setHeader('WWW-Authenticate', 'Basic realm="ota-conformance control plane"');

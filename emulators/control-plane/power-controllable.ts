@@ -7,6 +7,9 @@ export interface PowerControllable {
   powerOff(): Promise<void>;
   /** Arms a cut: the flash loses power after N more programmed bytes. */
   cutPowerAfterBytes(bytes: number, tornSeed?: number): void;
+  /** DTR/RTS of the serial bridge (EN and IO0 through the auto-reset circuit), where modelled. */
+  readonly modemLines?: { dtr: boolean; rts: boolean };
+  setModemLines?(lines: { dtr: boolean; rts: boolean }): Promise<void>;
   /** What a power-cut campaign needs besides power; a device without it answers 501 there. */
   readonly campaign?: CampaignControllable;
 }

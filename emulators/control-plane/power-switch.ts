@@ -95,6 +95,19 @@ export class PowerSwitch {
     });
   }
 
+  /** The serial bridge's DTR and RTS, or undefined when the device has none. */
+  get modemLines(): { dtr: boolean; rts: boolean } | undefined {
+    return this.device.modemLines;
+  }
+
+  setModemLines(lines: { dtr: boolean; rts: boolean }): Promise<void> {
+    return this.serialized(async () => {
+      if (this.device.setModemLines === undefined)
+        throw new ControlRequestError(404, 'this device has no serial bridge lines (DTR/RTS)');
+      await this.device.setModemLines(lines);
+    });
+  }
+
   private requireOn(): void {
     if (!this.device.powered) {
       throw new ControlRequestError(409, 'cannot arm a power cut while the device is off; power it on first');

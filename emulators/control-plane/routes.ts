@@ -108,6 +108,28 @@ const routes = new Map<string, Route>([
       },
     },
   ],
+  // The USB-serial bridge's DTR/RTS on EN and IO0: how esptool's resets reach an emulated chip
+  // whose UART is a raw TCP port, which carries no modem lines (reference/esp-serial-flasher.md
+  // §8.1). Both lines every time: a missing one is not "unchanged" (T10).
+  [
+    '/serial/lines',
+    {
+      methods: ['GET', 'POST'],
+      handle: async ({ method, query }, power) => {
+        if (method === 'POST') {
+          const dtr = booleanParameter(query, 'dtr');
+          const rts = booleanParameter(query, 'rts');
+          if (dtr === undefined) throw missing('dtr');
+          if (rts === undefined) throw missing('rts');
+          await power.setModemLines({ dtr, rts });
+        }
+        const lines = power.modemLines;
+        if (lines === undefined)
+          throw new ControlRequestError(404, 'this device has no serial bridge lines (DTR/RTS)');
+        return ok(lines);
+      },
+    },
+  ],
   // Tasmota: one relay, so the answer's key is POWER whether the command said Power or Power1.
   ['/cm', { methods: ['GET', 'POST'], handle: tasmotaCommand }],
   // Shelly Gen1 relay API.

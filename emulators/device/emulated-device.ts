@@ -32,6 +32,15 @@ import {
   type PartitionTable,
   parsePartitionCsv,
 } from '../partition-table/index.ts';
+import {
+  emulatedMac,
+  type ModemLines,
+  personalityFor,
+  pinsFor,
+  RomLoader,
+  romDownloadBanner,
+  STRAP_LATCH_MS,
+} from '../rom-loader/index.ts';
 import { FlashTrace } from './flash-trace.ts';
 import type {
   Endpoint,
@@ -123,10 +132,13 @@ export interface Esp8266Services {
    * A fresh `Update` object (the Arduino core's global Updater, as it is after boot); a firmware's
    * defect may ask for a broken one.
    */
-  createUpdater(broken?: Pick<Esp8266UpdaterOptions, 'writeSketchInPlace'>): Esp8266Updater;
+  createUpdater(
+    broken?: Pick<Esp8266UpdaterOptions, 'writeSketchInPlace' | 'signatureDefect'>,
+  ): Esp8266Updater;
 }
 
-export type DeviceState = 'off' | 'booting' | 'running' | 'halted';
+/** `reset`: EN held low; `download`: the ROM serial loader runs (IO0 was low when EN rose). */
+export type DeviceState = 'off' | 'booting' | 'running' | 'halted' | 'reset' | 'download';
 
 export class UnknownDefectError extends Error {
   readonly code = 'UNKNOWN_DEFECT';
@@ -172,6 +184,9 @@ export class EmulatedDevice {
   private bootCount = 0;
   private readonly saved: { flash: Uint8Array; nvs: Map<string, string>; rtc: Uint8Array }[] = [];
   private readonly bootListeners = new Set<(image: RunningImage | undefined) => void>();
+  private lines: ModemLines = { dtr: false, rts: false };
+  private strapLatch: NodeJS.Timeout | undefined;
+  private loader: { loader: RomLoader; detach: () => void } | undefined;
 
   constructor(options: EmulatedDeviceOptions) {
     this.name = options.name;
@@ -258,7 +273,9 @@ export class EmulatedDevice {
       if (this.stateValue !== 'off') return;
       this.flash.powerOn();
       this.rtc.powerCycle();
-      await this.boot('power-on');
+      if (!pinsFor(this.lines).enHigh) this.stateValue = 'reset';
+      else if (pinsFor(this.lines).io0Low) this.bootDownload('power-on');
+      else await this.boot('power-on');
     });
   }
 
@@ -266,6 +283,8 @@ export class EmulatedDevice {
     return this.enqueue(async () => {
       if (this.stateValue === 'off') return;
       this.trace.mark('power-off', 'switch');
+      clearTimeout(this.strapLatch);
+      this.strapLatch = undefined;
       await this.endBoot();
       if (this.flash.powered) this.flash.powerOff();
       this.stateValue = 'off';
@@ -288,6 +307,66 @@ export class EmulatedDevice {
       await this.endBoot();
       await this.boot('reset-pin');
     });
+  }
+
+  /** The DTR/RTS lines of the USB-serial bridge (power is untouched). */
+  get modemLines(): ModemLines {
+    return { ...this.lines };
+  }
+
+  /**
+   * Sets DTR and RTS as a host's serial port does. Through the auto-reset circuit they hold EN
+   * low (the chip stops) and, once EN rises again, IO0 sampled a few ms later chooses between the
+   * app and the ROM serial loader (reference/esp-serial-flasher.md §1.2-1.3).
+   */
+  setModemLines(lines: ModemLines): Promise<void> {
+    return this.enqueue(async () => {
+      const before = pinsFor(this.lines);
+      this.lines = { dtr: lines.dtr, rts: lines.rts };
+      const after = pinsFor(this.lines);
+      if (this.stateValue === 'off') return;
+      if (before.enHigh && !after.enHigh) {
+        clearTimeout(this.strapLatch);
+        this.strapLatch = undefined;
+        await this.endBoot();
+        this.stateValue = 'reset';
+      } else if (!before.enHigh && after.enHigh) {
+        clearTimeout(this.strapLatch);
+        this.strapLatch = setTimeout(() => {
+          this.strapLatch = undefined;
+          void this.enqueue(() => this.releaseReset());
+        }, STRAP_LATCH_MS);
+      }
+    });
+  }
+
+  private async releaseReset(): Promise<void> {
+    if (this.stateValue !== 'reset' || !pinsFor(this.lines).enHigh) return;
+    if (pinsFor(this.lines).io0Low) this.bootDownload('reset-pin');
+    else await this.boot('reset-pin');
+  }
+
+  /** The ROM's download boot: its banner, then the serial loader owns the UART. */
+  private bootDownload(reason: ResetKind): void {
+    this.bootCount++;
+    for (const line of romDownloadBanner(this.platform, reason)) this.console.line(line);
+    const loader = new RomLoader({
+      chip: personalityFor(this.platform),
+      flash: this.flash,
+      mac: emulatedMac(this.name),
+      transmit: (bytes) => this.console.transmit(bytes),
+      runApp: () => {
+        void this.enqueue(async () => {
+          if (this.stateValue !== 'download') return;
+          await this.endBoot();
+          if (pinsFor(this.lines).io0Low) this.bootDownload('software');
+          else await this.boot('software');
+        });
+      },
+    });
+    const detach = this.console.onInput((data) => loader.receive(data));
+    this.loader = { loader, detach };
+    this.stateValue = 'download';
   }
 
   /** Arms a power cut: the flash loses power after `bytes` more programmed bytes. */
@@ -358,6 +437,11 @@ export class EmulatedDevice {
   }
 
   private async endBoot(): Promise<void> {
+    if (this.loader !== undefined) {
+      this.loader.loader.stop();
+      this.loader.detach();
+      this.loader = undefined;
+    }
     this.bootAbort?.abort();
     this.bootAbort = undefined;
     const firmware = this.firmware;
@@ -425,6 +509,7 @@ export class EmulatedDevice {
       size: bytes.length,
       partition: result.partition.label,
       offset: result.partition.offset,
+      ...builtOf(descriptor?.date, descriptor?.time),
     };
     const bootStart = this.flash.clock.now();
     const ota = new EspOtaOps({
@@ -472,6 +557,7 @@ export class EmulatedDevice {
       size: sketchSize,
       partition: 'app',
       offset: 0,
+      ...builtOf(descriptor?.date, descriptor?.time),
     };
     const layout = this.esp8266Layout;
     const rtc = this.rtc;
@@ -617,4 +703,10 @@ const ESP8266_RESET_CAUSE: Record<ResetKind, 1 | 2 | 3> = {
 /** A SECURE_VERSION eFuse burnt up to `version`: that many bits set. */
 function bitsFor(version: number): number {
   return version <= 0 ? 0 : 2 ** version - 1;
+}
+
+/** `{ built: "date time" }` when the image recorded a build date or time. */
+function builtOf(date: string | undefined, time: string | undefined): { built?: string } {
+  const built = [date, time].filter((part) => part !== undefined && part !== '').join(' ');
+  return built === '' ? {} : { built };
 }

@@ -55,7 +55,22 @@ export interface Esp8266UpdaterOptions {
    * cut during the write then leaves half an image where the sketch was.
    */
   writeSketchInPlace?: boolean;
+  /** A broken signing build, for defect catalogs (see SignatureDefect). */
+  signatureDefect?: SignatureDefect;
 }
+
+/**
+ * How a signing build can get `end()` wrong:
+ * - `skips-check`: the verifier never runs, so anything is installed (arduino-esp32 v3.3.7 did
+ *   this after `begin()` reset the signature size, issue #12422, reference signed-images.md §2.1);
+ * - `ignores-length-field`: the signature is taken from a fixed place (image end − modulus − 4)
+ *   instead of where the length word says, so a wrong length word passes;
+ * - `hashes-trailer`: the SHA-256 covers the signature and length word too, so no correct image
+ *   ever verifies (the 2.7.x size bug's cousin);
+ * - `checks-md5`: MD5 is still accumulated and checked under a verifier (the real Updater skips it,
+ *   Updater.cpp L194‑196, L430‑432; §1.6).
+ */
+export type SignatureDefect = 'skips-check' | 'ignores-length-field' | 'hashes-trailer' | 'checks-md5';
 
 /** A source for writeStream(): the subset of Arduino's Stream the Updater uses. */
 export interface Esp8266StreamSource {
@@ -103,6 +118,7 @@ export class Esp8266Updater extends UpdateStatus {
   private currentAddress = 0;
   private command: number = U_FLASH;
   private readonly md5 = new UpdateMd5();
+  private readonly signatureDefect: SignatureDefect | undefined;
 
   constructor(options: Esp8266UpdaterOptions) {
     super();
@@ -116,6 +132,7 @@ export class Esp8266Updater extends UpdateStatus {
     this.freeHeap = options.freeHeap ?? 40_000;
     this.faults = options.faults ?? {};
     this.writeSketchInPlace = options.writeSketchInPlace ?? false;
+    this.signatureDefect = options.signatureDefect;
   }
 
   begin(size: number, command: UpdateCommand = 'flash'): boolean {
@@ -283,9 +300,15 @@ export class Esp8266Updater extends UpdateStatus {
       this.updateSize = this.progress();
     }
 
-    if (this.verifier !== undefined) {
+    if (this.verifier !== undefined && this.signatureDefect === 'checks-md5' && this.md5.target.length > 0) {
+      if (this.md5.target.toLowerCase() !== this.md5.finish()) {
+        this.setError(UpdateError.MD5);
+        return false;
+      }
+    }
+    if (this.verifier !== undefined && this.signatureDefect !== 'skips-check') {
       if (!this.verifySignature(this.verifier)) return false;
-    } else if (this.md5.target.length > 0) {
+    } else if (this.verifier === undefined && this.md5.target.length > 0) {
       if (this.md5.target.toLowerCase() !== this.md5.finish()) {
         this.setError(UpdateError.MD5);
         return false;
@@ -386,7 +409,7 @@ export class Esp8266Updater extends UpdateStatus {
       this.setError(UpdateError.WRITE);
       return false;
     }
-    if (this.verifier === undefined) this.md5.update(buffer.held());
+    if (this.verifier === undefined || this.signatureDefect === 'checks-md5') this.md5.update(buffer.held());
     this.currentAddress += buffer.length;
     buffer.length = 0;
     return true;
@@ -437,6 +460,7 @@ export class Esp8266Updater extends UpdateStatus {
     if (!newCheck || expectedSigLen > 0) {
       sigLen = this.readUint32(this.startAddress + this.updateSize - SIGNATURE_LENGTH_BYTES) ?? 0;
     }
+    if (this.signatureDefect === 'ignores-length-field') sigLen = expectedSigLen;
     if (sigLen !== expectedSigLen) {
       this.setError(UpdateError.SIGN);
       return false;
@@ -452,9 +476,10 @@ export class Esp8266Updater extends UpdateStatus {
       // ≤ 3.0.2 computed an int and never checked it for going negative.
       binSize = Math.max(0, binSize - sigLen - SIGNATURE_LENGTH_BYTES);
     }
-    const payload = new Uint8Array(binSize);
-    for (let offset = 0; offset < binSize; offset += HASH_READ_CHUNK) {
-      const length = Math.min(HASH_READ_CHUNK, binSize - offset);
+    const hashed = this.signatureDefect === 'hashes-trailer' ? this.updateSize : binSize;
+    const payload = new Uint8Array(hashed);
+    for (let offset = 0; offset < hashed; offset += HASH_READ_CHUNK) {
+      const length = Math.min(HASH_READ_CHUNK, hashed - offset);
       const chunk = this.readFlash(this.startAddress + offset, length);
       if (chunk !== undefined) payload.set(chunk, offset);
     }

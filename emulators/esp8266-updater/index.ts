@@ -22,6 +22,7 @@ export type {
   Esp8266StreamSource,
   Esp8266UpdaterOptions,
   FlashFaults,
+  SignatureDefect,
   UpdateCommand,
 } from './esp8266-updater.ts';
 export { Esp8266CoreAbortError, Esp8266Updater, U_FLASH, U_FS } from './esp8266-updater.ts';

@@ -1,6 +1,6 @@
 import { FlashUsageError } from './errors.ts';
 
-export type FlashTimingProfileName = 'none' | 'esp32';
+export type FlashTimingProfileName = 'none' | 'esp32' | 'esp8266';
 
 /** How long one operation keeps the chip busy, in ms of the VirtualClock. */
 export interface FlashTiming {
@@ -24,6 +24,18 @@ export const FLASH_TIMING: Readonly<Record<FlashTimingProfileName, Readonly<Flas
     // esp-idf.md §8.3 "the mean program rate is about 1 MB/s": 256 B / 1 MB/s ≈ 0.25 ms per page
     // (0.25 is exact in binary, so long runs add up without rounding drift).
     pageProgramMs: 0.25,
+  }),
+  esp8266: Object.freeze({
+    // The ESP8266 has no flash of its own: ESP-12E/F and ESP-WROOM-02 modules carry a Winbond
+    // W25Q32-class 4 MB chip (or an equivalent GigaDevice GD25Q32). esp-idf.md §8.2, row "Winbond
+    // W25Q32 (older BV/FV, Mynewt BSP values)": sector erase 4 KB typ 30 ms, block erase 64 KB typ
+    // 150 ms, page program 256 B typ 0.7 ms. Espressif publishes no ESP8266 throughput figure
+    // (arduino-ota.md §6), so the chip's typical figures are the model: the ESP8266 Updater buffers
+    // 4096 bytes (arduino-ota.md §4.2 item 8) and erases each sector just before writing it,
+    // 30 + 16 × 0.7 = 41.2 ms per sector, ≈ 97 KB/s of flash write.
+    sectorEraseMs: 30,
+    blockEraseMs: 150,
+    pageProgramMs: 0.7,
   }),
 });
 

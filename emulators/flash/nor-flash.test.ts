@@ -214,6 +214,15 @@ describe('NorFlash timing', () => {
     ]);
   });
 
+  it("advances the virtual clock by a W25Q32-class chip's typical figures with the 'esp8266' profile", () => {
+    expect(FLASH_TIMING.esp8266).toEqual({ sectorEraseMs: 30, blockEraseMs: 150, pageProgramMs: 0.7 });
+    const flash = new NorFlash({ size: BLOCK, timing: 'esp8266' });
+    flash.eraseSector(0);
+    flash.program(0, filled(SECTOR, 0));
+    // One sector as the ESP8266 Updater writes it: erase, then 16 pages.
+    expect(flash.clock.now()).toBeCloseTo(30 + 16 * 0.7, 9);
+  });
+
   it('accepts a custom timing and rejects unknown or negative ones', () => {
     const flash = new NorFlash({
       size: SECTOR,
@@ -228,7 +237,7 @@ describe('NorFlash timing', () => {
           new NorFlash({ size: SECTOR, timing: { sectorEraseMs: -1, blockEraseMs: 0, pageProgramMs: 0 } }),
       ),
     ).toMatchObject({ code: 'FLASH_USAGE' });
-    expect(thrownBy(() => new NorFlash({ size: SECTOR, timing: 'esp8266' as 'esp32' }))).toMatchObject({
+    expect(thrownBy(() => new NorFlash({ size: SECTOR, timing: 'esp8285' as 'esp32' }))).toMatchObject({
       code: 'FLASH_USAGE',
     });
   });

@@ -41,6 +41,13 @@ describe('kill matrix', () => {
     ).toEqual(SERVER_DEFECTS.map((d) => ({ ...d, breaks: d.breaks.sort() })));
     const must = matrix.requirements.filter((r) => r.level === 'MUST');
     expect(must.map((r) => r.id).sort()).toEqual([
+      'update-server/esp-https-ota/1',
+      'update-server/esp-https-ota/10',
+      'update-server/esp-https-ota/2',
+      'update-server/esp-https-ota/3',
+      'update-server/esp-https-ota/4',
+      'update-server/esp-https-ota/5',
+      'update-server/esp-https-ota/9',
       'update-server/http-update/1',
       'update-server/http-update/2',
       'update-server/http-update/3',

@@ -1,4 +1,7 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
+  type ReferenceServerProfile,
   type StartedReferenceUpdateServer,
   startReferenceUpdateServer,
 } from '../../drivers/reference-update-server/index.ts';
@@ -80,32 +83,55 @@ export async function wirePullEmulator(
 /**
  * Role 2 of DESIGN.md with the harness' own server under test: starts the reference update server
  * for an `update-server` target with `embedded: true` and describes it by its URL, as a vendor's
- * server would be. Lua RTOS servers speak HTTPS (TLS 1.1); HTTPUpdate servers plain HTTP. The rig's
+ * server would be. Lua RTOS servers speak HTTPS (TLS 1.1), esp_https_ota image servers HTTPS with
+ * the test CA as the pinned certificate; HTTPUpdate servers plain HTTP. The rig's
  * `defects` start it with deliberate non-conformances (the kill matrix); an unknown one is an error.
  */
 export async function startEmbeddedUpdateServer(
   target: UpdateServerTarget,
   lockDir: string,
 ): Promise<{ description: TargetDescription; stop(): Promise<void> }> {
-  const tls =
-    target.profile === 'luartos'
-      ? { ...(await testCertificates()), minVersion: target.tls?.minVersion ?? 'TLSv1.1' }
-      : undefined;
+  const profile = referenceProfileOf(target.profile);
+  const certificates = profile === 'http-update' ? undefined : await testCertificates();
+  const minVersion = profile === 'luartos' ? (target.tls?.minVersion ?? 'TLSv1.1') : target.tls?.minVersion;
   const server: StartedReferenceUpdateServer = await startReferenceUpdateServer({
-    profile: target.profile === 'luartos' ? 'luartos' : 'http-update',
-    ...(tls ? { tls: { key: tls.keyPem, cert: tls.certPem, minVersion: tls.minVersion } } : {}),
+    profile,
+    ...(certificates
+      ? {
+          tls: {
+            key: certificates.keyPem,
+            cert: certificates.certPem,
+            ...(minVersion ? { minVersion } : {}),
+          },
+        }
+      : {}),
     ...(target.defects ? { defects: target.defects } : {}),
   });
+  // An esp_https_ota server is judged against the certificate its devices pin: the test CA.
+  let tls = target.tls;
+  if (profile === 'esp-https-ota' && certificates) {
+    mkdirSync(lockDir, { recursive: true });
+    const caFile = join(lockDir, `${target.name}-ca.pem`);
+    writeFileSync(caFile, certificates.caPem);
+    tls = { ...target.tls, caFile };
+  }
   const description: TargetDescription = {
     name: target.name,
     profile: target.profile,
     kind: 'update-server',
     capabilities: target.capabilities,
     ...(target.limits ? { limits: target.limits } : {}),
-    ...(target.tls ? { tls: target.tls } : {}),
+    ...(tls ? { tls } : {}),
     url: server.url,
     options: { ...server.catalogue, ...target.options },
     lockDir,
   };
   return { description, stop: () => server.stop() };
+}
+
+function referenceProfileOf(profile: UpdateServerTarget['profile']): ReferenceServerProfile {
+  if (profile === 'luartos' || profile === 'esp-https-ota' || profile === 'http-update') return profile;
+  throw new Error(
+    `the embedded reference update server serves http-update, esp-https-ota and luartos, not ${profile}`,
+  );
 }

@@ -8,7 +8,7 @@ import {
   type Rig,
   resolveSecrets,
 } from '../../rigs/index.ts';
-import { EmulatorHost } from './emulator-host.ts';
+import { type EmulatorCrash, EmulatorHost } from './emulator-host.ts';
 import { MqttWiring } from './mqtt-wiring.ts';
 import { startEmbeddedUpdateServer, wirePullEmulator } from './pull-wiring.ts';
 import { describeServerUnderTest } from './server-under-test.ts';
@@ -19,6 +19,8 @@ export interface StartedTargets {
   /** Targets the run could not start: each becomes a rig error, not a device failure. */
   notStarted: { target: string; reason: string }[];
   notes: string[];
+  /** Embedded emulators that crashed during the run: a rig error each, with the stack. */
+  crashes(): readonly EmulatorCrash[];
   stop(): Promise<void>;
 }
 
@@ -88,7 +90,17 @@ export async function startTargets(
             `target ${target.name}: emulator-process targets are described by their board endpoints; use kind "board"`,
           );
         }
-        descriptions.push(await mqtt.wireBoard(target, describeBoard(target, options.lockDir)));
+        const board = describeBoard(target, options.lockDir);
+        // `"prepare": "flash"`: the vendor's baseline written and booted before the suites run
+        // (issue 10); a board that cannot be flashed is this target's rig error.
+        if (board.prepare === 'flash') {
+          const { flashTarget } = await import('../../drivers/flasher/index.ts');
+          const flashed = await flashTarget(board);
+          notes.push(
+            `${target.name}: flashed ${flashed.build.version ?? flashed.build.source} (${flashed.files.length} files, MD5-verified, read back) in ${flashed.durationMs} ms`,
+          );
+        }
+        descriptions.push(await mqtt.wireBoard(target, board));
       } else {
         notStarted.push({ target: target.name, reason: `targets of kind '${target.kind}' are not run yet` });
       }
@@ -101,6 +113,7 @@ export async function startTargets(
     descriptions,
     notStarted,
     notes,
+    crashes: () => host?.crashes ?? [],
     stop: async () => {
       await Promise.all([host?.stop(), ...stopAlso.map((stop) => stop())]);
       // After the devices: they disconnect from the broker before it goes away.

@@ -1,4 +1,7 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { PullTls } from '../../drivers/pull-client/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
 import type { Platform } from '../../emulators/device/types.ts';
 import { RigFailure, requirement } from '../framework/index.ts';
@@ -82,4 +85,32 @@ const APP_DESC_MAGIC = 0xabcd5432;
 export function isEsp32AppImage(bytes: Uint8Array): boolean {
   if (bytes.length < 0x24 || bytes[0] !== 0xe9) return false;
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUInt32LE(0x20) === APP_DESC_MAGIC;
+}
+
+/**
+ * How the harness, as the device, connects to an https server: the rig's pinned CA (tls.caFile)
+ * and the URL's host name when `verifyPeer` is not false, at the rig's TLS floor.
+ */
+export function serverTls(target: Target): PullTls {
+  const settings = target.description.tls;
+  const host = new URL(serverUrl(target)).hostname.replace(/^\[|\]$/g, '');
+  const tls: PullTls = {
+    ...(settings?.minVersion ? { minVersion: settings.minVersion } : {}),
+    ...(isIP(host) ? {} : { servername: host }),
+  };
+  if (settings?.caFile !== undefined && settings.verifyPeer !== false) tls.ca = pinnedCertificate(target);
+  return tls;
+}
+
+/** The certificate (or CA) the device pins: the rig's tls.caFile. */
+export function pinnedCertificate(target: Target): string {
+  const file = target.description.tls?.caFile;
+  if (file === undefined) {
+    throw new RigFailure(`target ${target.name}: tls.caFile must name the certificate the devices pin`);
+  }
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new RigFailure(`target ${target.name}: tls.caFile ${file}: ${(error as Error).message}`);
+  }
 }

@@ -5,6 +5,7 @@ import type { FirmwareContext } from '../../device/index.ts';
 import { type Esp32Update, esp32UpdateFor, updateCommands } from '../../esp32-arduino-update/index.ts';
 import { type Esp8266Updater, U_FLASH, U_FS } from '../../esp8266-updater/index.ts';
 import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
+import { esp8266SignatureDefect } from '../signing-options.ts';
 import type { ArduinoOtaSettings } from './arduino-ota-options.ts';
 import { DeviceTcpClient } from './device-tcp-client.ts';
 import { type Invitation, parseAuthReply, parseInvitation } from './invitation.ts';
@@ -74,6 +75,7 @@ export class ArduinoOtaService {
     if (context.platform === 'esp8266') {
       this.esp8266Update = context.esp8266?.createUpdater({
         writeSketchInPlace: context.defects.has(WRITES_SKETCH_IN_PLACE.name),
+        ...esp8266SignatureDefect(context.defects),
       });
       this.acceptedCommands = [U_FLASH, U_FS];
     } else {

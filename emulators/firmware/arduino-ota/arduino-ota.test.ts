@@ -484,3 +484,37 @@ describe('arduino-ota console on a pseudo-terminal', () => {
     },
   );
 });
+
+describe.each(['esp8266', 'esp32'] as const)(
+  'arduino-ota on %s: a port past 65535 in the invitation',
+  (platform) => {
+    it('connects back to its low 16 bits as the real uint16_t port does, and a 99999 invitation leaves the device answering', async () => {
+      const emulator = await start({ platform });
+      await waitForConsole(emulator, /Booting arduino-ota-demo 1\.0\.0/);
+      const image = platform === 'esp8266' ? sketch('2.0.0') : esp32App('2.0.0');
+      // A listener on port p is reached by an invitation naming p + 65536.
+      const { createServer } = await import('node:net');
+      const server = createServer((socket) => socket.destroy());
+      server.listen(0, '127.0.0.1');
+      await new Promise((resolve) => server.once('listening', resolve));
+      const address = server.address();
+      if (address === null || typeof address === 'string') throw new Error('no listener port');
+      const reached = new Promise<boolean>((resolve) => {
+        server.once('connection', () => resolve(true));
+        setTimeout(() => resolve(false), 3000);
+      });
+      expect(
+        await sendDatagram(otaPort(emulator), invitationLine(0, address.port + 65536, 1000, md5Hex(image))),
+      ).toBe('OK');
+      expect(await reached).toBe(true);
+      server.close();
+      // 99999 → 34463 (nothing listens there, or something refuses): a connect error, not a dead process.
+      expect(await sendDatagram(otaPort(emulator), invitationLine(0, 99999, 1000, md5Hex(image)))).toBe('OK');
+      await sleep(platform === 'esp8266' ? 1500 : 200);
+      const outcome = await espota({ port: otaPort(emulator), image, chunkSize: 1024 });
+      expect(outcome.invitationReply).toBe('OK');
+      expect(outcome.received).toMatch(/OK$/);
+      await waitForConsole(emulator, /Booting arduino-ota-demo 2\.0\.0/);
+    });
+  },
+);

@@ -39,7 +39,13 @@ export class DeviceTcpClient {
     port: number,
     signal: AbortSignal,
   ): Promise<DeviceTcpClient | undefined> {
-    const socket = connect({ host, port, noDelay: true });
+    let socket: Socket;
+    try {
+      socket = connect({ host, port, noDelay: true });
+    } catch {
+      // Whatever a datagram named, a connect the stack refuses is OTA_CONNECT_ERROR, never a crash.
+      return undefined;
+    }
     const client = new DeviceTcpClient(socket);
     try {
       await once(socket, 'connect', { signal });

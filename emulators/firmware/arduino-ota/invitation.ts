@@ -19,7 +19,11 @@ export function parseInvitation(
   const reader = new UdpPacketReader(datagram);
   const command = reader.parseInt();
   if (!acceptedCommands.includes(command)) return undefined;
-  const port = reader.parseInt();
+  // Both cores keep the number as an int and hand it to `WiFiClient::connect(IPAddress, uint16_t)`,
+  // so the device connects back to the low 16 bits: 99999 becomes 34463 ([8266]
+  // libraries/ArduinoOTA/ArduinoOTA.h L107 `uint16_t _ota_port`, ArduinoOTA.cpp L184 and L279;
+  // ESP32 ArduinoOTA.h `int _ota_port`, `_runUpdate()` `client.connect(_ota_ip, _ota_port)`).
+  const port = reader.parseInt() & 0xffff;
   const size = reader.parseInt();
   reader.read();
   const md5 = reader.readStringUntil('\n').trim();

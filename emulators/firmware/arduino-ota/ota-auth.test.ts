@@ -62,7 +62,10 @@ describe('invitation parsing', () => {
     expect(parseInvitation(bytes(`0 12345678901234567 10 ${md5}\n`), [0, 100])).toBeUndefined();
     // Exactly 16 digits also leave no room for the terminator: 0. Fifteen are read.
     expect(parseInvitation(bytes(`0 1234567890123456 10 ${md5}\n`), [0, 100])?.port).toBe(0);
-    expect(parseInvitation(bytes(`0 123456789012345 10 ${md5}\n`), [0, 100])?.port).toBe(123456789012345);
+    // Fifteen digits: atoi() saturates at INT_MAX, and the uint16_t port keeps its low bits, 0xFFFF.
+    expect(parseInvitation(bytes(`0 123456789012345 10 ${md5}\n`), [0, 100])?.port).toBe(0xffff);
+    expect(parseInvitation(bytes(`0 99999 10 ${md5}\n`), [0, 100])?.port).toBe(99999 - 65536);
+    expect(parseInvitation(bytes(`0 51234 10 ${md5}\n`), [0, 100])?.port).toBe(51234);
   });
 
   it('reads the AUTH reply only with command 200 and the scheme length', () => {

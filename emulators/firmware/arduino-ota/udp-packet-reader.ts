@@ -3,6 +3,8 @@
  * its own parseInt() (skip spaces, at most 16 digits through atoi, 0 when the buffer fills),
  * read() of one character and readStringUntil().
  */
+const INT_MAX = 0x7fffffff;
+
 export class UdpPacketReader {
   private position = 0;
 
@@ -18,12 +20,16 @@ export class UdpPacketReader {
     return value;
   }
 
+  /**
+   * The digits go through newlib's atoi(), which is `(int)strtol()`: a value past INT_MAX
+   * saturates at 2147483647 (long is 32 bits on Xtensa and RISC-V), it does not wrap.
+   */
   parseInt(): number {
     while (this.peek() === 0x20) this.read();
     let digits = '';
     for (let index = 0; index < 16; index++) {
       const value = this.peek();
-      if (value < 0x30 || value > 0x39) return digits === '' ? 0 : Number.parseInt(digits, 10);
+      if (value < 0x30 || value > 0x39) return digits === '' ? 0 : Math.min(Number(digits), INT_MAX);
       digits += String.fromCharCode(this.read());
     }
     return 0;

@@ -301,6 +301,32 @@ describe('esp-https-ota: redirects, chunked transfer, certificates', () => {
     expect(origin.requests).toHaveLength(0);
   });
 
+  it.each(['', 'notaurl', 'https://[::1'])(
+    'an update URL http_parser refuses (%j) ends in Begin failed with the URL named, never a crash',
+    async (updateUrl) => {
+      const device = await emulator(updateUrl);
+      await waitForLine(device, /E \(\d+\) HTTP_CLIENT: Error parse url /);
+      await waitForLine(device, /E \(\d+\) esp_https_ota: Failed to initialise HTTP connection$/);
+      await waitForLine(device, /ESP HTTPS OTA Begin failed$/);
+      expect(consoleText(device).join('\n')).toContain(`Error parse url ${updateUrl}`);
+    },
+  );
+
+  it('a redirect to a Location http_parser refuses fails the begin; the same chain with a good Location installs', async () => {
+    const origin = await server(serveOnce(image110));
+    let location = 'https://[bad';
+    const hop = await server(
+      (_request, response) => void response.writeHead(302, { Location: location }).end(),
+    );
+    const device = await emulator(`${hop.url}/first`);
+    await waitForLine(device, /E \(\d+\) HTTP_CLIENT: Error parse url https:\/\/\[bad$/);
+    await waitForLine(device, /ESP HTTPS OTA Begin failed$/);
+    expect(origin.requests).toHaveLength(0);
+    location = `${origin.url}/ota.bin`;
+    const twin = await emulator(`${hop.url}/first`);
+    await waitForLine(twin, SUCCESS);
+  });
+
   it('downloads a chunked response without Content-Length', async () => {
     let gets = 0;
     const updates = await server((_request, response) => {

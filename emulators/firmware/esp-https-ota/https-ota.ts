@@ -97,7 +97,7 @@ type State = 'INIT' | 'BEGIN' | 'IN_PROGRESS' | 'SUCCESS';
 export class EspHttpsOta {
   private state: State = 'INIT';
   private exchange: HttpExchange | undefined;
-  private url: URL;
+  private url: URL | undefined;
   private staging: PartitionEntry | undefined;
   private handle: OtaHandle | undefined;
   private header = Buffer.alloc(0);
@@ -107,7 +107,7 @@ export class EspHttpsOta {
   private readonly receiveBufferSize: number;
 
   constructor(private readonly config: HttpsOtaConfig) {
-    this.url = new URL(config.url);
+    this.url = URL.canParse(config.url) ? new URL(config.url) : undefined;
     this.receiveBufferSize = Math.max(config.bufferSize, 1024);
     // A reset drops the TCP connection with the rest of the chip's RAM.
     config.http.signal.addEventListener('abort', () => this.closeExchange(), { once: true });
@@ -123,6 +123,14 @@ export class EspHttpsOta {
     if (!this.config.http.caPem) {
       this.log('E', 'No option for server verification is enabled in esp_http_client config.');
       return HTTPS_OTA_ERR.ESP_ERR_INVALID_ARG;
+    }
+    if (this.url === undefined) {
+      // esp_http_client_init() → esp_http_client_set_url(): http_parser_parse_url() refuses it,
+      // "Error parse url %s", and init returns NULL; esp_https_ota_begin() then gives up with
+      // "Failed to initialise HTTP connection" and ESP_FAIL (esp_http_client.c, esp_https_ota.c).
+      this.log('E', `Error parse url ${this.config.url}`, 'HTTP_CLIENT');
+      this.log('E', 'Failed to initialise HTTP connection');
+      return ESP_FAIL;
     }
     let range: string | undefined;
     if (this.config.partialHttpDownload) {
@@ -364,6 +372,7 @@ export class EspHttpsOta {
     for (;;) {
       let exchange: HttpExchange;
       try {
+        if (this.url === undefined) return HTTPS_OTA_ERR.ESP_ERR_INVALID_ARG;
         exchange = await openExchange(this.config.http, method, this.url, range ? { Range: range } : {});
       } catch (error) {
         const code = error instanceof HttpConnectError ? error.code : 'ESP_ERR_HTTP_CONNECT';
@@ -388,6 +397,11 @@ export class EspHttpsOta {
             'HTTP_CLIENT',
           );
           return HTTPS_OTA_ERR.ESP_ERR_HTTP_MAX_REDIRECT;
+        }
+        // esp_http_client_set_redirection() → set_url(): a Location http_parser refuses ends the request.
+        if (!URL.canParse(location, this.url.href)) {
+          this.log('E', `Error parse url ${location}`, 'HTTP_CLIENT');
+          return HTTPS_OTA_ERR.ESP_ERR_INVALID_ARG;
         }
         const next = new URL(location, this.url);
         if (next.protocol !== 'https:') {

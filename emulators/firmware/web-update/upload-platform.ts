@@ -3,6 +3,7 @@ import { esp32UpdateFor, updateCommands } from '../../esp32-arduino-update/index
 import { roundUpToSector } from '../../esp8266-updater/index.ts';
 import { PartitionType } from '../../partition-table/index.ts';
 import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
+import { esp8266SignatureDefect } from '../signing-options.ts';
 
 /** The part of the global `Update` object the update server calls. */
 export interface UploadUpdate {
@@ -20,6 +21,13 @@ export interface UploadPlatform {
   /** The OPTIONS handler and the two CORS headers (ESP8266 core ≥ 3.1.0 only). */
   readonly cors: boolean;
   readonly filesystemAccept: string;
+  /**
+   * Whether the WebServer waits for file data as long as the client stays connected. The ESP8266
+   * core's `_uploadReadByte` loops on `!client.available() && client.connected()` with no clock
+   * ([8266] libraries/ESP8266WebServer/src/Parsing-impl.h L336-344, at f946290); the ESP32 one
+   * gives up after `client.getTimeout()` (libraries/WebServer/src/Parsing.cpp `_uploadReadByte`).
+   */
+  readonly waitsForFileDataForever: boolean;
   readonly update: UploadUpdate;
   /** `Update.begin(((ESP.getFreeSketchSpace() - 0x1000) & 0xFFFFF000), U_FLASH)`. */
   beginFirmware(): boolean;
@@ -38,6 +46,7 @@ export function uploadPlatformFor(context: FirmwareContext): UploadPlatform {
     const esp8266 = context.esp8266;
     const update = esp8266.createUpdater({
       writeSketchInPlace: context.defects.has(WRITES_SKETCH_IN_PLACE.name),
+      ...esp8266SignatureDefect(context.defects),
     });
     const layout = esp8266.layout;
     return {
@@ -45,6 +54,7 @@ export function uploadPlatformFor(context: FirmwareContext): UploadPlatform {
       // PR #6824 added them in 3.1.0.
       cors: esp8266.core === '3.1.2' || esp8266.core === 'head',
       filesystemAccept: '.bin,.bin.gz',
+      waitsForFileDataForever: true,
       update,
       beginFirmware: () =>
         // ESP.getFreeSketchSpace(): from the end of the running sketch, rounded up, to FS_start.
@@ -60,6 +70,7 @@ export function uploadPlatformFor(context: FirmwareContext): UploadPlatform {
     uploadBufferLength: 1436,
     cors: false,
     filesystemAccept: '.bin,.bin.gz,.image',
+    waitsForFileDataForever: false,
     update,
     beginFirmware: () => {
       // ESP.getFreeSketchSpace() is the size of the next OTA slot (0 when there is none).

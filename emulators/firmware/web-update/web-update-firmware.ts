@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
 import { EBOOT_CLEARS_COMMAND_EARLY, WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
+import { ESP8266_SIGNATURE_DEFECTS } from '../signing-options.ts';
 import { singleFieldFormPage, uploadFormPage } from './form-page.ts';
 import { MultipartFormatError, MultipartStream, multipartBoundary } from './multipart-stream.ts';
 import { type AuthScheme, UploadAuth } from './upload-auth.ts';
@@ -22,13 +23,25 @@ export interface WebUpdateOptions {
   password: string;
   /** The challenge the sketch asks for: the library's default Basic, or Digest. */
   authScheme: AuthScheme;
+  /** How long the WebServer waits on a silent client (see DATA_WAIT_MS); tests shorten it. */
+  dataWaitMs: number;
 }
+
+/**
+ * The WebServer's patience with a silent client: HTTP_MAX_DATA_WAIT for the first bytes of a
+ * request ([8266] libraries/ESP8266WebServer/src/ESP8266WebServer.h L61, used in
+ * ESP8266WebServer-impl.h L450), and the WiFiClient's Stream timeout for every readStringUntil()
+ * of the request line, headers and multipart part heads ([8266] libraries/ESP8266WiFi/src/
+ * WiFiClient.cpp L80 `_timeout = 5000`); both are 5000 ms.
+ */
+const DATA_WAIT_MS = 5000;
 
 const DEFAULT_OPTIONS: WebUpdateOptions = {
   path: '/update',
   username: '',
   password: '',
   authScheme: 'basic',
+  dataWaitMs: DATA_WAIT_MS,
 };
 
 /** Wait between sending the success page and ESP.restart() (`delay(100)` in the library). */
@@ -43,6 +56,8 @@ function readOptions(raw: Readonly<Record<string, unknown>>): WebUpdateOptions {
     username: text('username', ''),
     password: text('password', ''),
     authScheme: scheme,
+    dataWaitMs:
+      typeof raw.dataWaitMs === 'number' && raw.dataWaitMs > 0 ? raw.dataWaitMs : DEFAULT_OPTIONS.dataWaitMs,
   };
 }
 
@@ -58,18 +73,25 @@ class WebUpdateServer {
   private readonly platform: UploadPlatform;
   private readonly auth: UploadAuth;
   private readonly sockets = new Set<Socket>();
+  /** Connections whose upload is inside a file part's data (`_uploadReadByte`). */
+  private readonly readingFileData = new WeakSet<Socket>();
   /**
    * The Arduino WebServer serves one client at a time from its loop: a second connection waits
    * in the backlog until the first request is done, so two uploads never share the Updater.
    */
   private served: Promise<void> = Promise.resolve();
   private readonly server = createServer((request, response) => {
-    this.served = this.served.then(() =>
-      this.handle(request, response).catch(() => {
+    // A connection waiting its turn sits in the backlog, where no WebServer clock runs on it.
+    this.waitingTurn.add(request.socket);
+    this.served = this.served.then(() => {
+      this.waitingTurn.delete(request.socket);
+      request.socket.setTimeout(this.options.dataWaitMs);
+      return this.handle(request, response).catch(() => {
         request.socket?.destroy();
-      }),
-    );
+      });
+    });
   });
+  private readonly waitingTurn = new WeakSet<Socket>();
   /** `_updaterError`: kept across requests of this boot, cleared at each file start. */
   private updaterError = '';
 
@@ -84,6 +106,13 @@ class WebUpdateServer {
     });
     // The WebServer drops a request it cannot parse (a body cut short) without answering.
     this.server.on('clientError', (_error, socket) => socket.destroy());
+    // A silent client is dropped after the WebServer's wait, so one stalled request cannot hold
+    // the single-client loop; only the ESP8266 core waits out silent file data for good.
+    this.server.setTimeout(this.options.dataWaitMs, (socket: Socket) => {
+      if (this.waitingTurn.has(socket)) return;
+      if (this.platform.waitsForFileDataForever && this.readingFileData.has(socket)) return;
+      socket.destroy();
+    });
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -131,7 +160,9 @@ class WebUpdateServer {
     }
     if (uri === this.options.path && method === 'POST') return this.handleUpload(request, response);
     request.resume();
-    return this.send(response, 404, 'text/plain', `Not found: ${uri}`);
+    // ESP8266WebServer's _handleRequest (esp8266/Arduino ESP8266WebServer-impl.h L795‑797 @f946290)
+    // answers an unhandled URI with the html MIME type.
+    return this.send(response, 404, 'text/html', `Not found: ${uri}`);
   }
 
   private async handleUpload(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -148,12 +179,16 @@ class WebUpdateServer {
           if (event.type === 'part') {
             // Only parts with a filename are uploads; the others are plain form arguments.
             fileOpen = event.filename !== undefined;
-            if (fileOpen) this.fileStart(event.name, authenticated);
+            if (fileOpen) {
+              this.readingFileData.add(request.socket);
+              this.fileStart(event.name, authenticated);
+            }
           } else if (event.type === 'data') {
             if (fileOpen && authenticated && this.updaterError === '') await this.fileWrite(event.bytes);
           } else if (event.type === 'part-end') {
             if (fileOpen && authenticated && this.updaterError === '') this.fileEnd();
             fileOpen = false;
+            this.readingFileData.delete(request.socket);
           }
         }
         if (this.context.signal.aborted) return;
@@ -164,8 +199,12 @@ class WebUpdateServer {
     }
     if (!complete) return this.uploadAborted(request, fileOpen && authenticated);
 
+    // The POST handler sends its two CORS headers before it checks _authenticated, so a 401 carries
+    // them too (ESP8266HTTPUpdateServer-impl.h L77‑81 @f946290).
+    const corsFirst = this.platform.cors && !this.defects.has('cors-after-auth');
+    if (corsFirst) this.addCorsHeaders(response);
     if (!authenticated) return this.requestAuthentication(response);
-    if (this.platform.cors) this.addCorsHeaders(response);
+    if (this.platform.cors && !corsFirst) this.addCorsHeaders(response);
     if (update.hasError()) {
       this.send(response, 200, 'text/html', UPDATE_ERROR_PREFIX + this.updaterError);
       if (this.defects.has('reboots-after-failed-upload')) this.restartAfter(response);
@@ -294,6 +333,18 @@ export const webUpdateFirmware: FirmwareModule = {
     WRITES_SKETCH_IN_PLACE,
     EBOOT_CLEARS_COMMAND_EARLY,
     {
+      name: 'cors-after-auth',
+      breaks: [
+        'web-update/cors/1',
+        'esp8266/Arduino ESP8266HTTPUpdateServer-impl.h L77‑81: the POST handler adds Access-Control-Allow-Headers/Origin before the authentication check',
+      ],
+      description: 'ESP8266 core ≥ 3.1: adds the CORS headers only after authentication, so its 401 has none',
+    },
+    // The web form sends no MD5, so an Updater that still checks one under a verifier shows nothing here.
+    ...ESP8266_SIGNATURE_DEFECTS.filter((defect) => defect.updater !== 'checks-md5').map(
+      ({ updater: _updater, ...defect }) => defect,
+    ),
+    {
       name: 'form-missing-fields',
       breaks: [
         'web-update/form/1',
@@ -319,6 +370,8 @@ export const webUpdateFirmware: FirmwareModule = {
     const path = readOptions(context.options).path;
     context.console.line('Booting Sketch...');
     context.console.line(`Sketch ${context.running.projectName} version ${context.running.version}`);
+    // A test sketch prints the build it is (`Serial.println("Built " __DATE__ " " __TIME__)`).
+    if (context.running.built) context.console.line(`Built ${context.running.built}`);
     context.console.line(
       `HTTPUpdateServer ready! Open http://${context.host}:${port}${path} in your browser`,
     );

@@ -3,6 +3,7 @@ import type { Target } from '../../../drivers/target/index.ts';
 import { buildEsp8266Sketch } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildEsp32Image } from '../../../fixtures/index.ts';
 import { StrategyUnsupportedError } from './errors.ts';
+import { rigBootableImage } from './rig-images.ts';
 
 /** Project name the strategy's images carry (the ESP-IDF descriptor, the sketch descriptor). */
 export const STRATEGY_PROJECT = 'ota-conformance';
@@ -21,10 +22,13 @@ const ESP8266_APP_SIZE = 32 * 1024;
 export interface ImageOptions {
   /** Seeds the filler bytes; default derived from the version, so versions differ in content. */
   seed?: number;
+  /** Bytes of the ESP32 image or of the ESP8266 app (benchmarks use larger ones); default 64 / 32 KiB. */
+  size?: number;
 }
 
 /**
- * A small valid image for the target's chip that names `version` where the device reports it:
+ * On a board with the vendor's builds (rig `firmware`), the rig's image or one derived from it
+ * (rig-images.ts); on an emulator, a small valid image for the target's chip that names `version` where the device reports it:
  * an ESP32 app image (its app descriptor, printed as `App version:`), or an ESP8266 Arduino
  * sketch (eboot, padding, the app at 0x1000, the sketch descriptor the test sketch prints).
  */
@@ -34,8 +38,10 @@ export function imageFor(target: Target, version: string, options: ImageOptions 
     const own = target.description.options?.secureVersion;
     const secureVersion =
       typeof own === 'number' ? own : target.capabilities.has('anti-rollback') ? HARNESS_SECURE_VERSION : 0;
+    const fromRig = rigBootableImage(target, version, secureVersion === 0 ? {} : { secureVersion });
+    if (fromRig) return fromRig;
     return buildEsp32Image({
-      size: ESP32_IMAGE_SIZE,
+      size: options.size ?? ESP32_IMAGE_SIZE,
       version,
       projectName: STRATEGY_PROJECT,
       seed,
@@ -43,7 +49,14 @@ export function imageFor(target: Target, version: string, options: ImageOptions 
     });
   }
   if (target.platform === 'esp8266') {
-    return buildEsp8266Sketch({ version, projectName: STRATEGY_PROJECT, appSize: ESP8266_APP_SIZE, seed });
+    const fromRig = rigBootableImage(target, version);
+    if (fromRig) return fromRig;
+    return buildEsp8266Sketch({
+      version,
+      projectName: STRATEGY_PROJECT,
+      appSize: options.size ?? ESP8266_APP_SIZE,
+      seed,
+    });
   }
   throw new StrategyUnsupportedError(
     `target ${target.name}: the rig does not say its platform (esp32 or esp8266), so no image can be built for it`,

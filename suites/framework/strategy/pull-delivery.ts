@@ -14,7 +14,7 @@ import { startRigUpdateServer } from '../rig-update-server.ts';
 import type { BootWatch } from './boot-watch.ts';
 import { StrategyUnsupportedError } from './errors.ts';
 import { consoleTail, rebootTimeoutMs } from './observe.ts';
-import type { Delivered } from './push-delivery.ts';
+import type { Delivered, DownloadWindow } from './push-delivery.ts';
 
 /** Profiles whose device downloads the image from the harness' update server. */
 export const PULL_PROFILES = new Set<Target['profile']>(['http-update', 'esp-https-ota', 'luartos']);
@@ -161,10 +161,34 @@ export async function pullDelivery(
         timeoutMs: BOOT_CHECK_WAIT_MS,
       })
       .catch(() => undefined);
-    return { accepted: true, detail: `downloaded ${image.length} bytes and rebooted`, booted };
+    return {
+      accepted: true,
+      detail: `downloaded ${image.length} bytes and rebooted`,
+      booted,
+      ...downloadWindow(server.requests()),
+    };
   } finally {
     await server.stop();
   }
+}
+
+/** The first image request's start to the last one's end (Range pieces and retries included). */
+function downloadWindow(requests: readonly RecordedRequest[]): { download?: DownloadWindow } {
+  const downloads = requests.filter(
+    (request) =>
+      isDownload(request) &&
+      request.endedAt !== undefined &&
+      (request.status === 200 || request.status === 206),
+  );
+  const first = downloads[0];
+  if (first === undefined) return {};
+  return {
+    download: {
+      startedAt: first.startedAt,
+      endedAt: Math.max(...downloads.map((request) => request.endedAt ?? request.startedAt)),
+      bytes: servedBytes(downloads),
+    },
+  };
 }
 
 /** Resolves once every request has ended and none started for `forMs` (or after `limitMs`). */

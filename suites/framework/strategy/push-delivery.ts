@@ -16,6 +16,14 @@ export interface Delivered {
   booted?: SeenBoot;
   /** Image bytes on the wire when the exchange ended: acknowledged (espota) or sent (pull). */
   wireBytes?: number;
+  /** Pull profiles: when the image download began and ended (epoch ms), as the update server saw it. */
+  download?: DownloadWindow;
+}
+
+export interface DownloadWindow {
+  startedAt: number;
+  endedAt: number;
+  bytes: number;
 }
 
 function messageOf(error: unknown): string {

@@ -6,7 +6,13 @@ import { mqttDelivery } from './mqtt-delivery.ts';
 import { rebootTimeoutMs, requireConsole } from './observe.ts';
 import { armPowerCut } from './power.ts';
 import { PULL_PROFILES, pullDelivery } from './pull-delivery.ts';
-import { type Delivered, espotaDelivery, viperDelivery, webDelivery } from './push-delivery.ts';
+import {
+  type Delivered,
+  type DownloadWindow,
+  espotaDelivery,
+  viperDelivery,
+  webDelivery,
+} from './push-delivery.ts';
 
 export interface UpdateOptions {
   /**
@@ -47,6 +53,8 @@ export interface UpdateResult {
   boots: SeenBoot[];
   /** Image bytes on the wire when the exchange ended (see Delivered.wireBytes). */
   wireBytes?: number;
+  /** Pull profiles: the image download as the update server saw it. */
+  download?: DownloadWindow;
 }
 
 /** Profiles the strategy can update, and why the others cannot be yet (today: none). */
