@@ -24,11 +24,11 @@ import {
  */
 
 const SOURCE_CUT =
-  'reference/esp-idf.md §3.4–3.5 (the boot slot changes only at esp_ota_set_boot_partition; power-cut hazards); reference/arduino-ota.md §4.7 power-loss semantics 1 (staging leaves the app at 0x0 untouched); reference/hil-anchors.md §8 (c.2)';
+  'docs/protocols/esp-idf.md §3.4–3.5 (the boot slot changes only at esp_ota_set_boot_partition; power-cut hazards); docs/protocols/arduino-ota.md §4.7 power-loss semantics 1 (staging leaves the app at 0x0 untouched); docs/protocols/hil-anchors.md §8 (c.2)';
 const SOURCE_PENDING =
-  'reference/esp-idf.md §3.5 rollback state machine (bootloader_utility.c L394‑403: PENDING_VERIFY → ABORTED at the next boot; esp_ota_mark_app_valid_cancel_rollback → VALID)';
+  'docs/protocols/esp-idf.md §3.5 rollback state machine (bootloader_utility.c L394‑403: PENDING_VERIFY → ABORTED at the next boot; esp_ota_mark_app_valid_cancel_rollback → VALID)';
 const SOURCE_EBOOT =
-  'reference/arduino-ota.md §4.7 eboot step 5 (command cleared only after the copy, PR #6823) and power-loss semantics 3 (RTC user memory through a real power-off: UNCONFIRMED)';
+  'docs/protocols/arduino-ota.md §4.7 eboot step 5 (command cleared only after the copy, PR #6823) and power-loss semantics 3 (RTC user memory through a real power-off: UNCONFIRMED)';
 
 type Context = Pick<RequirementContext, 'target' | 'step' | 'check'>;
 
@@ -94,7 +94,7 @@ strategyRequirement(
   'rollback/power-cut/1',
   'MUST',
   'a power cut during the image write leaves the old image booting once power returns',
-  { source: SOURCE_CUT, needs: ['power-cut-at-byte'] },
+  { source: SOURCE_CUT, needs: ['power-cut-at-byte', 'power-cycle'] },
   async (context) => {
     const { target, step, check } = context;
     await knownState(context);
@@ -168,7 +168,7 @@ if (platform === undefined || platform === 'esp8266') {
     'rollback/eboot-copy/1',
     'SHOULD',
     "an ESP8266 that loses power during eboot's copy restarts the copy at power-on and runs the new sketch",
-    { source: SOURCE_EBOOT, needs: ['power-cut-at-byte'] },
+    { source: SOURCE_EBOOT, needs: ['power-cut-at-byte', 'power-cycle'] },
     async (context) => {
       const { target, step, check } = context;
       await knownState(context);
