@@ -3,12 +3,12 @@ import type { DefectDescriptor } from '../../emulators/device/index.ts';
 /** Which clients a reference server answers; each has its own defects. */
 export type ReferenceServerProfile = 'http-update' | 'luartos' | 'esp-https-ota' | 'mqtt-trigger';
 
-const ARDUINO = 'reference/arduino-ota.md';
-const LUA = 'reference/viperhttp-luartos-mqtt.md';
-const IDF = 'reference/esp-idf.md';
+const ARDUINO = 'docs/protocols/arduino-ota.md';
+const LUA = 'docs/protocols/viperhttp-luartos-mqtt.md';
+const IDF = 'docs/protocols/esp-idf.md';
 const IMAGE = (n: number) => `update-server/esp-https-ota/${n}`;
 const TRIGGER = (n: number) => `update-server/mqtt-trigger/${n}`;
-const MQTT = 'reference/viperhttp-luartos-mqtt.md';
+const MQTT = 'docs/protocols/viperhttp-luartos-mqtt.md';
 
 /**
  * Deliberate non-conformances of the reference update server, each a bug a real update server
@@ -77,7 +77,7 @@ export const REFERENCE_SERVER_DEFECTS: Readonly<Record<ReferenceServerProfile, r
       {
         name: 'ignores-range',
         breaks: ['update-server/http-update/4'],
-        description: `ignores Range and answers every request with the whole image and 200, so a client resuming or downloading in parts gets the wrong bytes (reference/esp-idf.md §5.2 step 3; RFC 9110 §14)`,
+        description: `ignores Range and answers every request with the whole image and 200, so a client resuming or downloading in parts gets the wrong bytes (docs/protocols/esp-idf.md §5.2 step 3; RFC 9110 §14)`,
       },
     ],
     'esp-https-ota': [

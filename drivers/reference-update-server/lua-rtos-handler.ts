@@ -3,7 +3,7 @@ import { OCTET_STREAM, sendRelease } from './send-release.ts';
 import { type Handler, newestFor, type ServeContext } from './serve-context.ts';
 
 /**
- * Lua RTOS net.ota() (reference/viperhttp-luartos-mqtt.md §2.5): `GET /?firmware=&commit=`; 470
+ * Lua RTOS net.ota() (docs/protocols/viperhttp-luartos-mqtt.md §2.5): `GET /?firmware=&commit=`; 470
  * when either is missing or the firmware is unknown, 471 when the commit is the newest build the
  * board may have, else 200 with exactly `Content-Type` and `Content-Length` (canonical case).
  */

@@ -1,7 +1,7 @@
 import { connect, type MqttClient } from 'mqtt';
 import type { Release } from './catalogue.ts';
 
-/** The MQTT trigger conventions a rollout server can publish (reference/viperhttp-luartos-mqtt.md §3). */
+/** The MQTT trigger conventions a rollout server can publish (docs/protocols/viperhttp-luartos-mqtt.md §3). */
 export type TriggerDialect = 'buttons-json' | 'buttons-u' | 'tasmota' | 'homie';
 
 export interface RolloutTriggerOptions {

@@ -12,14 +12,14 @@ import { md5, pinnedCertificate, published, serverRequirement, sha256 } from './
 
 /*
  * A rollout server that announces new builds over MQTT (seeds/ota-firmware-hosting-guide.md:
- * build → upload → trigger; reference/viperhttp-luartos-mqtt.md §3). The harness drops a build
+ * build → upload → trigger; docs/protocols/viperhttp-luartos-mqtt.md §3). The harness drops a build
  * where the server picks builds up (the rig's `options.dropFolder`), listens on the broker as the
  * devices do, and judges the trigger: topic, payload and retain flag per dialect, and that what it
  * names is the new build. The build is the rig's `options.buildFile`: devices on that broker may
  * flash it, so it must be one they boot.
  */
 const requirement = serverRequirement('mqtt-trigger');
-const MQTT = 'reference/viperhttp-luartos-mqtt.md';
+const MQTT = 'docs/protocols/viperhttp-luartos-mqtt.md';
 /** The root copies the URL into a mesh message of MESH_MSG_DATA_SIZE (200) bytes, NUL included (§3.1.a). */
 const MAX_BUTTONS_URL_BYTES = 199;
 
