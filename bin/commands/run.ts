@@ -19,6 +19,8 @@ interface RunFlags {
   junit?: string;
   out?: string;
   only: string[];
+  shard?: string;
+  rerunFailed?: string;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -43,10 +45,22 @@ export function registerRunCommand(program: Command): void {
     .option('--grep <id-prefix>', 'only requirements whose ID starts with this (viperhttp/auth)')
     .option('--strict', 'fail on SHOULD requirements too')
     .option('--junit <file>', 'also write JUnit XML here (always written to <out>/junit.xml)')
-    .option('--out <dir>', 'where results.jsonl, junit.xml and allure-results go (default reports/out)')
+    .option(
+      '--out <dir>',
+      'root of the run folders: each run writes <out>/<run-id>/ and points <out>/latest at it (default reports/out)',
+    )
+    .option(
+      '--shard <i/n>',
+      "run only this share of the rig's targets (merge the shards with `report merge`)",
+    )
+    .option(
+      '--rerun-failed <results.jsonl>',
+      'run again only the requirements that failed there, on the same targets',
+    )
     .action(async (flags: RunFlags) => {
       // Loaded when the command runs: `--help` and the other verbs need none of it.
       const { runConformance } = await import('../../suites/runner/run-conformance.ts');
+      const { parseShard } = await import('../../suites/runner/run-selection.ts');
       const outcome = await runConformance({
         rig: flags.rig,
         adHocTargets: flags.target.length > 0 ? adHocTargets(flags, process.env) : undefined,
@@ -55,6 +69,8 @@ export function registerRunCommand(program: Command): void {
         strict: flags.strict,
         junit: flags.junit,
         outDir: flags.out,
+        ...(flags.shard ? { shard: parseShard(flags.shard) } : {}),
+        ...(flags.rerunFailed ? { rerunFailed: flags.rerunFailed } : {}),
       });
       process.exitCode = outcome.exitCode;
     });
