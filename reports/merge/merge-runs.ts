@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { writeAllureReport } from '../allure/allure-report.ts';
 import { type Evidence, resultKey } from '../allure/allure-results.ts';
 import { resolveRunFolder } from '../bundle/vendor-bundle.ts';
-import { type ConformanceResult, exitCodeFor, summarize } from '../conformance-result.ts';
+import { type ConformanceResult, type ExitCode, exitCodeFor, summarize } from '../conformance-result.ts';
 import { readEvidenceIndex, writeEvidenceIndex } from '../evidence-index.ts';
 import { toJunitXml } from '../junit.ts';
 import { type ConformanceMatrix, writeMatrix } from '../matrix/index.ts';
@@ -17,7 +17,7 @@ export interface MergedRuns {
   metadata: RunMetadata;
   results: ConformanceResult[];
   matrix: ConformanceMatrix;
-  exitCode: 0 | 1;
+  exitCode: ExitCode;
   /** What the merge noticed (a requirement reported by two runs: the later one is kept). */
   notes: string[];
 }

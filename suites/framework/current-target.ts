@@ -9,6 +9,11 @@ export interface ProvidedTarget {
   suiteFiles: { relative: string; absolute: string }[];
   /** Only these requirement IDs run on the target (`run --rerun-failed`); absent: all of them. */
   requirementIds?: string[];
+  /**
+   * Set when the target's preflight failed: its requirements are reported as not run, with this
+   * reason, and the target is not touched again (the rig error was reported once, by the run).
+   */
+  notRun?: string;
 }
 
 declare module 'vitest' {
@@ -44,4 +49,9 @@ export function requirementSelected(id: string): boolean {
   if (selected === undefined) return true;
   const ids = inject('targets')[selected]?.requirementIds;
   return ids === undefined || ids.includes(id);
+}
+
+/** Why this worker's target is not run (its preflight failed), or undefined when it is. */
+export function currentTargetNotRun(): string | undefined {
+  return selected === undefined ? undefined : inject('targets')[selected]?.notRun;
 }

@@ -88,7 +88,17 @@ export async function startTargets(
             `target ${target.name}: emulator-process targets are described by their board endpoints; use kind "board"`,
           );
         }
-        descriptions.push(await mqtt.wireBoard(target, describeBoard(target, options.lockDir)));
+        const board = describeBoard(target, options.lockDir);
+        // `"prepare": "flash"`: the vendor's baseline written and booted before the suites run
+        // (issue 10); a board that cannot be flashed is this target's rig error.
+        if (board.prepare === 'flash') {
+          const { flashTarget } = await import('../../drivers/flasher/index.ts');
+          const flashed = await flashTarget(board);
+          notes.push(
+            `${target.name}: flashed ${flashed.build.version ?? flashed.build.source} (${flashed.files.length} files, MD5-verified, read back) in ${flashed.durationMs} ms`,
+          );
+        }
+        descriptions.push(await mqtt.wireBoard(target, board));
       } else {
         notStarted.push({ target: target.name, reason: `targets of kind '${target.kind}' are not run yet` });
       }

@@ -11,7 +11,14 @@ import {
   type UpdateResult,
   updateTarget,
 } from '../framework/strategy/index.ts';
-import { flipSignatureByte, refusalPattern, sign, signingOf, targetSigning } from './signing-kit.ts';
+import {
+  flipSignatureByte,
+  refusalPattern,
+  sign,
+  signatureOffset,
+  signingOf,
+  targetSigning,
+} from './signing-kit.ts';
 
 /*
  * Signed updates, whatever the target's update path (web form, espota, HTTP pull, MQTT-triggered
@@ -23,7 +30,7 @@ import { flipSignatureByte, refusalPattern, sign, signingOf, targetSigning } fro
 
 const SOURCE_8266 =
   'docs/protocols/signed-images.md §1.1, §1.5 (Updater::end(): length word, SHA-256 of the image read back from flash, RSASSA-PKCS1-v1_5, error 12), §1.6';
-const SOURCE = `${SOURCE_8266}; §2.3–2.4 (arduino-esp32 UPDATE_SIGN 512-byte block, error 14); §3.2–3.6 (ESP-IDF signature sector, ESP_ERR_OTA_VALIDATE_FAILED)`;
+const SOURCE = `${SOURCE_8266}; §2 (arduino-esp32 UPDATE_SIGN 512-byte block, error 14); §3 (ESP-IDF signature sector, ESP_ERR_OTA_VALIDATE_FAILED)`;
 const NEEDS = ['signed-images', 'console', 'power-cycle'] as const;
 
 type Context = Pick<RequirementContext, 'target' | 'step' | 'check'>;
@@ -94,8 +101,26 @@ strategyRequirement(
   'a correctly signed image is installed and boots',
   { source: SOURCE, needs: [...NEEDS] },
   async (context) => {
+    const { target, check } = context;
     await runningVersion(context, 'known state');
+    const mark = target.console?.lines().length ?? 0;
     await installsSigned(context, 'sig-ok');
+    const scheme = targetSigning(target).scheme;
+    if (scheme.startsWith('esp-idf')) {
+      // The lines ESP-IDF's own tests wait for (pytest_simple_ota.py L377‑380, L507‑509; §3.6).
+      const said = consoleSince(target, mark);
+      const expected = [
+        'Verifying image signature...',
+        scheme === 'esp-idf-sbv2-rsa' ? 'Verifying with RSA-PSS...' : 'Verifying with ECDSA...',
+        ...(scheme === 'esp-idf-sbv2-rsa' ? ['Signature verified successfully!'] : []),
+      ];
+      const missing = expected.filter((line) => !said.includes(line));
+      check(
+        missing.length === 0,
+        `the console shows ${expected.join(' / ')}`,
+        `missing: ${missing.join(' / ')}`,
+      );
+    }
   },
 );
 
@@ -144,6 +169,9 @@ strategyRequirement(
     return refuses(context, 'sig-short', 'a truncated signature', (v) => {
       const image = imageFor(context.target, v);
       const signed = sign(signing, image);
+      // ESP-IDF: the file ends inside block 0's signature (the rest of the sector is 0xFF fill).
+      if (signing.scheme.startsWith('esp-idf'))
+        return signed.subarray(0, signatureOffset(signing.scheme, image.length) + 100);
       if (!signing.scheme.startsWith('esp8266')) return signed.subarray(0, signed.length - 64);
       // The length word stays: 64 signature bytes are missing before it.
       const tail = signed.subarray(signed.length - 4);

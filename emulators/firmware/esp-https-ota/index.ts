@@ -1,4 +1,5 @@
 import type { FirmwareModule } from '../../device/index.ts';
+import { ESP_IDF_SIGNATURE_DEFECTS } from '../signing-options.ts';
 import {
   AdvancedOtaApp,
   DEFAULT_OPTIONS,
@@ -114,6 +115,7 @@ export const espHttpsOtaFirmware: FirmwareModule = {
       description:
         'checks the state of the next update partition instead of the running one before confirming, so a new image is never marked valid and rolls back at the next reset',
     },
+    ...ESP_IDF_SIGNATURE_DEFECTS.map(({ chip: _chip, ...defect }) => defect),
   ],
   async start(context) {
     if (!context.esp32) throw new RangeError('the esp-https-ota firmware runs on ESP32 only');

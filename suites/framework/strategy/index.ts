@@ -23,6 +23,15 @@ export {
 export { rebootTimeoutMs } from './observe.ts';
 export { type AfterCut, armPowerCut, powerCycle, powerOnAfterCut } from './power.ts';
 export {
+  deriveEsp32Version,
+  ImageUnavailableError,
+  type IssuedImage,
+  issuedImages,
+  rigBootableImage,
+  rigImages,
+  rigVersions,
+} from './rig-images.ts';
+export {
   describeImage,
   fromBoot,
   type RunningImage,
