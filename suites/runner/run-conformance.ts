@@ -206,6 +206,21 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     rmSync(entriesDir, { recursive: true, force: true });
     await started.stop();
   }
+  // An emulator that crashed is the rig's fault, not the device's: one rig error per crash, with
+  // the stack, for that target only (the host restarted it and the other targets went on).
+  for (const crash of started.crashes()) {
+    reporter.record({
+      target: crash.name,
+      id: `${crash.name}/emulator`,
+      level: 'MUST',
+      text: 'the emulator runs without crashing',
+      source: 'suites/runner/emulator-host.ts',
+      outcome: 'rig-error',
+      detail: redactor.redact(`the emulator crashed and was restarted: ${crash.error}`),
+      durationMs: 0,
+      file: '',
+    });
+  }
 
   async function runSuites(): Promise<void> {
     const { createVitest } = await loadingVitest;
