@@ -7,6 +7,7 @@ import { registerImageCommand } from './commands/image.ts';
 import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
 import { registerPowercutCommand } from './commands/powercut.ts';
+import { registerReportCommand } from './commands/report.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerServeCommand } from './commands/serve.ts';
 
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerListCommand(program);
   registerKillMatrixCommand(program);
   registerPowercutCommand(program);
+  registerReportCommand(program);
   registerServeCommand(program);
   registerBenchCommand(program);
   return program;
