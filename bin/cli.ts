@@ -8,6 +8,8 @@ import { registerFlashCommand } from './commands/flash.ts';
 import { registerImageCommand } from './commands/image.ts';
 import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
+import { registerPowercutCommand } from './commands/powercut.ts';
+import { registerReportCommand } from './commands/report.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerServeCommand } from './commands/serve.ts';
 
@@ -33,12 +35,14 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerListCommand(program);
   registerKillMatrixCommand(program);
+  registerPowercutCommand(program);
+  registerReportCommand(program);
   registerServeCommand(program);
   registerBenchCommand(program);
   return program;
 }
 
-/** Runs the CLI and returns the process exit code (0 ok, 1 failed checks, 2 bad input). */
+/** Runs the CLI and returns the process exit code (0 ok, 1 a device failed, 2 bad input, 3 rig errors or nothing ran; `run --help`). */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {

@@ -10,7 +10,7 @@ import {
   type Profile,
 } from './device/index.ts';
 import { firmwareFor } from './firmware/index.ts';
-import { esp8266SigningDeviceOptions } from './firmware/signing-options.ts';
+import { esp32SigningDeviceOptions, esp8266SigningDeviceOptions } from './firmware/signing-options.ts';
 import type { FlashTiming, FlashTimingProfileName } from './flash/index.ts';
 
 /** How to start one emulated device (configured, not yet running). */
@@ -79,7 +79,11 @@ export async function startEmulator(options: EmulatorOptions): Promise<StartedEm
       timing: options.timing,
       seed: options.seed,
       factory: options.factory,
-      esp32: { ...firmware.deviceDefaults?.esp32, ...options.esp32 },
+      esp32: esp32SigningDeviceOptions(
+        platform === 'esp32' ? options.options : undefined,
+        { ...firmware.deviceDefaults?.esp32, ...options.esp32 },
+        new Set(options.defects ?? []),
+      ),
       esp8266: {
         ...firmware.deviceDefaults?.esp8266,
         ...(platform === 'esp8266' ? esp8266SigningDeviceOptions(options.options) : {}),

@@ -1,7 +1,9 @@
+import { noteCitations } from './protocol-notes.ts';
+
 /**
- * The links in a requirement's source: every http(s) URL it cites, named by the text before it
- * (`ESP8266httpUpdate.cpp 120–180 https://github.com/…` → that name), and the repository's own
- * protocol notes (docs/protocols/…) as links relative to a bundle's root, which carries them.
+ * The links in a requirement's source: every http(s) URL it cites, the upstream URLs of each
+ * protocol-note section it cites (docs/protocols/…, see protocol-notes.ts), and with `docs` the
+ * notes themselves as links relative to a bundle's root, which carries them.
  */
 export function sourceLinks(
   source: string,
@@ -12,6 +14,10 @@ export function sourceLinks(
     const url = match[0].replace(/[.,;]$/, '');
     links.push({ name: shortName(url), url });
   }
+  const citations = noteCitations(source);
+  for (const citation of citations)
+    for (const url of citation.upstream)
+      if (!links.some((link) => link.url === url)) links.push({ name: shortName(url), url });
   if (!options.docs) return links;
   for (const match of source.matchAll(/\bdocs\/protocols\/[\w./-]+\.md(?:\s*§\s*[\w.]+)?/g)) {
     const [path] = match[0].split(/\s*§/);

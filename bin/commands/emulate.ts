@@ -22,6 +22,7 @@ interface EmulateFlags {
   controlTokenEnv?: string;
   name?: string;
   deviceJson?: string;
+  chipFeature?: string[];
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -63,6 +64,11 @@ export function registerEmulateCommand(program: Command): void {
         .default('none'),
     )
     .option('--seed <n>', 'seed for power-cut and image randomness')
+    .addOption(
+      new Option('--chip-feature <feature>', 'ESP32 bootloader feature: rollback, anti-rollback; repeatable')
+        .choices(['rollback', 'anti-rollback'])
+        .argParser((value: string, previous: string[] = []) => [...previous, value]),
+    )
     .option('--control-port <n>', 'port of the power control plane (default: any free port)')
     .option('--control-token-env <VAR>', 'environment variable holding the control plane token')
     .option('--name <name>', 'the device name it prints and logs')
@@ -168,6 +174,16 @@ export function emulatorOptionsFrom(flags: EmulateFlags, env: NodeJS.ProcessEnv)
     options,
     timing: flags.timing,
     seed,
+    ...(flags.chipFeature?.length
+      ? {
+          esp32: {
+            chip: {
+              rollback: flags.chipFeature.includes('rollback'),
+              antiRollback: flags.chipFeature.includes('anti-rollback'),
+            },
+          },
+        }
+      : {}),
     controlPlane: {
       port: flags.controlPort === undefined ? undefined : parsePort(flags.controlPort, '--control-port'),
       token: controlToken,

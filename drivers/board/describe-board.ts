@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { BoardTarget, Resolved } from '../../rigs/index.ts';
 import type { TargetDescription } from '../target/index.ts';
 
@@ -21,7 +22,7 @@ export function describeBoard(target: Resolved<BoardTarget>, lockDir: string): T
     ...(target.url ? { url: target.url } : {}),
     ...(target.host ? { host: target.host } : {}),
     ...(target.port ? { port: target.port } : {}),
-    ...(target.updateServer ? { updateServer: target.updateServer } : {}),
+    ...(target.updateServer ? { updateServer: withServerTls(target) } : {}),
     ...(target.mqtt ? { mqtt: target.mqtt } : {}),
     ...(target.options ? { options: target.options } : {}),
     ...(target.console ? { console: target.console } : {}),
@@ -30,5 +31,24 @@ export function describeBoard(target: Resolved<BoardTarget>, lockDir: string): T
     ...(target.firmware ? { firmware: target.firmware } : {}),
     ...(target.prepare ? { prepare: target.prepare } : {}),
     lockDir,
+  };
+}
+
+/**
+ * The certificate the harness' update server presents to a board that pulls over HTTPS: the
+ * rig's tls.certFile/keyFile (and caFile, what the board pins), read once here.
+ */
+function withServerTls(target: Resolved<BoardTarget>): NonNullable<TargetDescription['updateServer']> {
+  const server = target.updateServer!;
+  const tls = target.tls;
+  if (tls?.certFile === undefined || tls.keyFile === undefined) return server;
+  return {
+    ...server,
+    tls: {
+      certPem: readFileSync(tls.certFile, 'utf8'),
+      keyPem: readFileSync(tls.keyFile, 'utf8'),
+      caPem: tls.caFile === undefined ? '' : readFileSync(tls.caFile, 'utf8'),
+      ...(tls.minVersion ? { minVersion: tls.minVersion } : {}),
+    },
   };
 }

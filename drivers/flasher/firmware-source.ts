@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Platform } from '../../emulators/device/types.ts';
 import { IMAGE_MAGIC, parseEsp32Image } from '../../fixtures/esp32-image/index.ts';
 import { readSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
+import type { TargetDescription } from '../target/index.ts';
 import { FirmwareSourceError } from './errors.ts';
 
 /** What a firmware build puts where (the offsets its own flasher would use). */
@@ -180,4 +181,24 @@ function readBinary(file: string): Uint8Array {
 
 function hex(value: number | undefined): string {
   return (value ?? 0).toString(16).padStart(2, '0');
+}
+
+/** `baseline` or `update` from the rig's firmware, or a file or build folder. */
+export type ImageChoice = 'baseline' | 'update' | { path: string; version?: string };
+
+/** The rig's build for a role, read from disk. */
+export function firmwareFor(description: TargetDescription, choice: ImageChoice): FirmwareBuild {
+  const platform = description.platform;
+  if (platform === undefined)
+    throw new FirmwareSourceError(
+      `target ${description.name}: the rig does not say its platform (esp32 or esp8266), so no firmware can be read`,
+    );
+  if (typeof choice === 'object')
+    return readFirmwareBuild(choice.path, platform, { version: choice.version });
+  const entry = description.firmware?.[choice];
+  if (entry === undefined)
+    throw new FirmwareSourceError(`target ${description.name}: the rig names no firmware.${choice}`);
+  return typeof entry === 'string'
+    ? readFirmwareBuild(entry, platform)
+    : readFirmwareBuild(entry.path, platform, { version: entry.version });
 }

@@ -7,12 +7,9 @@ import type { TargetDescription } from '../target/index.ts';
 import { controlPlaneLines } from './control-plane-lines.ts';
 import { FirmwareSourceError, FlasherBootError } from './errors.ts';
 import { EspFlasher, type FlasherOptions, type WrittenFile } from './esp-flasher.ts';
-import { type FirmwareBuild, readFirmwareBuild } from './firmware-source.ts';
+import { type FirmwareBuild, firmwareFor, type ImageChoice } from './firmware-source.ts';
 import { planKnownState } from './flash-plan.ts';
 import { decodeFlash, type FlashReport } from './flash-report.ts';
-
-/** `baseline` or `update` from the rig's firmware, or a file or build folder. */
-export type ImageChoice = 'baseline' | 'update' | { path: string; version?: string };
 
 export interface FlashTargetOptions {
   image?: ImageChoice;
@@ -35,19 +32,6 @@ export interface FlashOutcome {
 }
 
 const DEFAULT_BOOT_TIMEOUT_MS = 15_000;
-
-/** The rig's build for a role, read from disk. */
-export function firmwareFor(description: TargetDescription, choice: ImageChoice): FirmwareBuild {
-  const platform = platformOf(description);
-  if (typeof choice === 'object')
-    return readFirmwareBuild(choice.path, platform, { version: choice.version });
-  const entry = description.firmware?.[choice];
-  if (entry === undefined)
-    throw new FirmwareSourceError(`target ${description.name}: the rig names no firmware.${choice}`);
-  return typeof entry === 'string'
-    ? readFirmwareBuild(entry, platform)
-    : readFirmwareBuild(entry.path, platform, { version: entry.version });
-}
 
 /** Where the flasher reaches the chip, from the rig's console and power. */
 export function flasherOptionsFor(

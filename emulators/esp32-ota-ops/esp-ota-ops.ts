@@ -24,6 +24,7 @@ import {
   type PartitionTable,
   PartitionType,
 } from '../partition-table/index.ts';
+import { verifyAppSignature } from './app-signature.ts';
 import { EspError } from './esp-error.ts';
 import { EspLogger, type EspLogLevel } from './esp-log.ts';
 import {
@@ -522,7 +523,13 @@ export class EspOtaOps {
         imageFindingLogMessage(verdict.finding, partition.offset, partition.size),
       );
     }
-    return verdict.valid;
+    if (!verdict.valid || this.chip.signedApps === undefined || mode === 'silent') return verdict.valid;
+    return verifyAppSignature(
+      this.flash.read(partition.offset, partition.size),
+      verdict.image.imageLength,
+      this.chip.signedApps,
+      (level, tag, message) => this.logger.log(level, tag, message),
+    );
   }
 
   private readOtadataOrUndefined():

@@ -10,6 +10,7 @@ import type { ImageFinding } from '../../fixtures/image-finding/index.ts';
 import { analyzeImage } from '../../fixtures/validate/index.ts';
 import type { NorFlash } from '../flash/index.ts';
 import type { PartitionEntry } from '../partition-table/index.ts';
+import type { SignedAppsOptions } from './app-signature.ts';
 import { EspError } from './esp-error.ts';
 import { SecureVersionEfuse } from './secure-version-efuse.ts';
 
@@ -25,6 +26,8 @@ export interface Esp32ChipOptions {
   efuse?: SecureVersionEfuse;
   /** v5.5+ invalidates the inactive otadata slot at esp_ota_begin (reference §3.5, §10). Default v5.5. */
   idfVersion?: 'v5.4' | 'v5.5';
+  /** A signed-apps build: apps are verified at esp_ota_end and esp_ota_set_boot_partition. */
+  signedApps?: SignedAppsOptions;
 }
 
 export interface Esp32Chip {
@@ -33,6 +36,7 @@ export interface Esp32Chip {
   readonly antiRollback: boolean;
   readonly efuse: SecureVersionEfuse;
   readonly idfVersion: 'v5.4' | 'v5.5';
+  readonly signedApps?: SignedAppsOptions;
 }
 
 export function resolveEsp32Chip(options: Esp32ChipOptions = {}): Esp32Chip {
@@ -50,6 +54,7 @@ export function resolveEsp32Chip(options: Esp32ChipOptions = {}): Esp32Chip {
     antiRollback,
     efuse: options.efuse ?? new SecureVersionEfuse(),
     idfVersion: options.idfVersion ?? 'v5.5',
+    ...(options.signedApps === undefined ? {} : { signedApps: options.signedApps }),
   };
 }
 

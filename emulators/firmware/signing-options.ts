@@ -1,5 +1,5 @@
 import { parseSigningScheme, type SigningScheme, testSigningKey } from '../../fixtures/signed-image/index.ts';
-import type { DefectDescriptor, Esp8266DeviceOptions } from '../device/index.ts';
+import type { DefectDescriptor, Esp32DeviceOptions, Esp8266DeviceOptions } from '../device/index.ts';
 import type { SignatureDefect } from '../esp8266-updater/index.ts';
 
 /**
@@ -105,4 +105,86 @@ export const ESP8266_SIGNATURE_DEFECTS: readonly (DefectDescriptor & { updater: 
 export function esp8266SignatureDefect(defects: ReadonlySet<string>): { signatureDefect?: SignatureDefect } {
   const on = ESP8266_SIGNATURE_DEFECTS.find((defect) => defects.has(defect.name));
   return on ? { signatureDefect: on.updater } : {};
+}
+
+/** The ESP32 device options of a signed-apps ESP-IDF build (the trusted key), merged into `base`. */
+export function esp32SigningDeviceOptions(
+  options: Readonly<Record<string, unknown>> | undefined,
+  base: Esp32DeviceOptions | undefined,
+  defects: ReadonlySet<string>,
+): Esp32DeviceOptions {
+  const signing = signingOption(options);
+  if (signing === undefined) return base ?? {};
+  // UPDATE_SIGN builds verify in the Update library (esp32ArduinoSignature), not in esp_ota_ops.
+  if (signing.scheme.startsWith('esp32-arduino')) return base ?? {};
+  if (signing.scheme !== 'esp-idf-sbv2-rsa' && signing.scheme !== 'esp-idf-ecdsa') {
+    throw new SigningOptionError(`option "signing.scheme" ${signing.scheme} is not an ESP32 scheme`);
+  }
+  const defect = ESP_IDF_SIGNATURE_DEFECTS.find((d) => defects.has(d.name))?.chip;
+  return {
+    ...base,
+    chip: {
+      ...base?.chip,
+      signedApps: {
+        scheme: signing.scheme,
+        publicKeyPem: signing.publicKeyPem,
+        ...(defect === undefined ? {} : { defect }),
+      },
+    },
+  };
+}
+
+const SOURCE_IDF =
+  'reference/signed-images.md §3.6 (esp_ota_end → verify_secure_boot_signature; ESP_ERR_OTA_VALIDATE_FAILED)';
+
+/** The signature defects of an ESP-IDF signed-apps build (EspOtaOps' `signedApps.defect`). */
+export const ESP_IDF_SIGNATURE_DEFECTS: readonly (DefectDescriptor & {
+  chip: 'skips-check' | 'ignores-digest';
+})[] = [
+  {
+    name: 'skips-app-signature-check',
+    chip: 'skips-check',
+    breaks: ['signed/refuse/1', 'signed/refuse/2', 'signed/refuse/3', 'signed/refuse/5', SOURCE_IDF],
+    description: 'a signed-apps build whose esp_ota_end never verifies the signature: any app is installed',
+  },
+  {
+    name: 'ignores-signed-digest',
+    chip: 'ignores-digest',
+    breaks: ['signed/refuse/6', SOURCE_IDF],
+    description:
+      "verifies the signature over the digest stored in the signature block and never compares that digest with the image's",
+  },
+];
+
+const SOURCE_ARDUINO = 'reference/signed-images.md §2.1, §2.4 (arduino-esp32 UPDATE_SIGN, error 14)';
+
+/** The signature defects of an arduino-esp32 UPDATE_SIGN build (Esp32Update's `signature.defect`). */
+export const ESP32_ARDUINO_SIGNATURE_DEFECTS: readonly (DefectDescriptor & {
+  update: 'skips-check' | 'whole-block';
+})[] = [
+  {
+    name: 'update-sign-skipped-after-begin',
+    update: 'skips-check',
+    breaks: ['signed/refuse/1', 'signed/refuse/2', 'signed/refuse/3', 'signed/refuse/6', SOURCE_ARDUINO],
+    description:
+      'arduino-esp32 v3.3.7 (#12422): begin() resets the signature size, so unsigned images install',
+  },
+  {
+    name: 'update-sign-verifies-whole-block',
+    update: 'whole-block',
+    breaks: ['signed/accept/1', SOURCE_ARDUINO],
+    description:
+      'the first Updater_Signing.cpp (#12427): verifies all 512 bytes as PKCS#1 v1.5, so correct PSS/ECDSA signatures are refused',
+  },
+];
+
+/** Esp32Update's `signature` option for an UPDATE_SIGN build, or none. */
+export function esp32ArduinoSignature(
+  options: Readonly<Record<string, unknown>> | undefined,
+  defects: ReadonlySet<string>,
+): { signature?: { publicKeyPem: string; defect?: 'skips-check' | 'whole-block' } } {
+  const signing = signingOption(options);
+  if (signing === undefined || !signing.scheme.startsWith('esp32-arduino')) return {};
+  const defect = ESP32_ARDUINO_SIGNATURE_DEFECTS.find((d) => defects.has(d.name))?.update;
+  return { signature: { publicKeyPem: signing.publicKeyPem, ...(defect === undefined ? {} : { defect }) } };
 }

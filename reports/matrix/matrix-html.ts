@@ -135,12 +135,17 @@ function resultSection(
   return parts.join('\n');
 }
 
-/** The source text with each URL it cites (and each docs/protocols note) as a link. */
+/**
+ * The source text with each URL and protocol note it names as a link, then the upstream sources of
+ * the note sections it cites.
+ */
 function sourceHtml(source: string): string {
   let html = escapeHtml(source);
+  const upstream: string[] = [];
   for (const link of sourceLinks(source, { docs: true })) {
     const shown = escapeHtml(link.url);
-    html = html.replace(shown, `<a href="${shown}">${shown}</a>`);
+    if (source.includes(link.url)) html = html.replace(shown, `<a href="${shown}">${shown}</a>`);
+    else upstream.push(`<a href="${shown}">${escapeHtml(link.name)}</a>`);
   }
-  return html;
+  return upstream.length ? `${html} — upstream: ${upstream.join(', ')}` : html;
 }

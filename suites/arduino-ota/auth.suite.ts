@@ -13,7 +13,7 @@ import {
 } from './arduino-ota-device.ts';
 
 const SOURCE =
-  'reference/arduino-ota.md §1.3–1.4 (ESP8266 ArduinoOTA.cpp L195-239; ESP32 ArduinoOTA.cpp _onRx)';
+  'docs/protocols/arduino-ota.md §1.3–1.4 (ESP8266 ArduinoOTA.cpp L195-239; ESP32 ArduinoOTA.cpp _onRx)';
 const NEEDS = ['console', 'reset'] as const;
 
 const NONCE = { md5: /^[0-9a-f]{32}$/, sha256: /^[0-9a-f]{64}$/ } as const;

@@ -15,7 +15,7 @@ import {
   watchNextBoot,
 } from './arduino-ota-device.ts';
 
-const SOURCE = 'reference/arduino-ota.md §1.5 (ESP8266 ArduinoOTA.cpp L279-320; ESP32 _runUpdate())';
+const SOURCE = 'docs/protocols/arduino-ota.md §1.5 (ESP8266 ArduinoOTA.cpp L279-320; ESP32 _runUpdate())';
 const NEEDS = ['console', 'reset'] as const;
 /** How long a device that restarts after a failure takes to do it: onEnd/onError, delay(100), restart. */
 const RESTART_WINDOW_MS = 1_000;

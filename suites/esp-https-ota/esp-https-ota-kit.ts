@@ -13,7 +13,7 @@ import {
 } from '../http-update/pull-kit.ts';
 
 export const SOURCE_6_1 =
-  'reference/esp-idf.md §6.1 (examples/system/ota/advanced_https_ota/pytest_advanced_ota.py)';
+  'docs/protocols/esp-idf.md §6.1 (examples/system/ota/advanced_https_ota/pytest_advanced_ota.py)';
 
 /** Every image these suites serve has this secure_version, so an anti-rollback eFuse never blocks them. */
 export const BASE_SECURE_VERSION = 2;

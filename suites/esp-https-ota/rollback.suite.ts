@@ -3,7 +3,7 @@ import { type RequirementContext, requirement } from '../framework/index.ts';
 import { watchConsole, withPullSession } from '../http-update/pull-kit.ts';
 import { espImage, installEsp, resetDevice } from './esp-https-ota-kit.ts';
 
-const SOURCE = 'reference/esp-idf.md §3.5 rollback state machine; §6.3 native_ota_example diagnostics';
+const SOURCE = 'docs/protocols/esp-idf.md §3.5 rollback state machine; §6.3 native_ota_example diagnostics';
 
 async function resetAndReadVersion(context: RequirementContext, after: string) {
   const booted = watchConsole(
@@ -65,7 +65,7 @@ requirement(
   'three updates in a row each boot the image just downloaded (otadata rewritten correctly every time)',
   {
     source:
-      'reference/esp-idf.md §3.2–3.4 (otadata sectors, esp_rewrite_ota_data), §6.1 test_…_example (3 iterations)',
+      'docs/protocols/esp-idf.md §3.2–3.4 (otadata sectors, esp_rewrite_ota_data), §6.1 test_…_example (3 iterations)',
     needs: ['console'],
   },
   async (context) => {

@@ -10,7 +10,8 @@ import {
   SOURCE_6_1,
 } from './esp-https-ota-kit.ts';
 
-const SOURCE_5 = 'reference/esp-idf.md §5.2 step 3, §5.5 partial mode (esp_https_ota.c L359-484, L850-893)';
+const SOURCE_5 =
+  'docs/protocols/esp-idf.md §5.2 step 3, §5.5 partial mode (esp_https_ota.c L359-484, L850-893)';
 const IDLE = firmware(new Uint8Array(0));
 
 requirement(
@@ -93,7 +94,7 @@ requirement(
   'a server that stalls longer than the receive timeout is given up on; the old image keeps running',
   {
     source:
-      'reference/esp-idf.md §5.1 timeout_ms, §5.2 step 8 (Failed to establish HTTP connection); §6.1 example L293',
+      'docs/protocols/esp-idf.md §5.1 timeout_ms, §5.2 step 8 (Failed to establish HTTP connection); §6.1 example L293',
     needs: ['console'],
   },
   async (context) => {

@@ -3,6 +3,7 @@ import { buildEsp8266Sketch } from '../../fixtures/esp8266-sketch/index.ts';
 import { buildEsp32Image } from '../../fixtures/index.ts';
 import { cycleOffMs } from './power-off-time.ts';
 import { RigFailure } from './rig-failure.ts';
+import { rigBootableImage } from './strategy/rig-images.ts';
 
 /*
  * What the push profiles whose device is an Arduino sketch (arduino-ota, web-update) share: the
@@ -20,6 +21,8 @@ export const RESET_OFF_MS = 200;
  * requirement stays fast.
  */
 export function sketchImageFor(target: Target, version: string, seed = 1): Uint8Array {
+  const fromRig = rigBootableImage(target, version);
+  if (fromRig) return fromRig;
   if (target.platform === 'esp32') {
     return buildEsp32Image({ size: 64 * 1024, version, projectName: PROJECT, seed });
   }

@@ -6,8 +6,9 @@ import type {
   StartedUpdateServer,
 } from '../../drivers/update-server/index.ts';
 import { writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
-import { buildEsp32Image, buildEsp8266Image } from '../../fixtures/index.ts';
+import { buildEsp32Image, buildEsp8266Image, patchChipId } from '../../fixtures/index.ts';
 import { cycleOffMs, RigFailure, startRigUpdateServer } from '../framework/index.ts';
+import { rigBootableImage } from '../framework/strategy/rig-images.ts';
 
 /*
  * What the three pull-profile suites (http-update, esp-https-ota, luartos) share: the harness as
@@ -56,6 +57,13 @@ export function appImage(
   options: { version?: string; size?: number; seed?: number; secureVersion?: number; chip?: number } = {},
 ): PullImage {
   const version = options.version ?? freshVersion('v');
+  const fromRig = rigBootableImage(
+    target,
+    version,
+    options.secureVersion === undefined ? {} : { secureVersion: options.secureVersion },
+  );
+  if (fromRig)
+    return { bytes: options.chip === undefined ? fromRig : patchChipId(fromRig, options.chip), version };
   const seed = options.seed ?? versions + 100;
   const size = options.size ?? 48 * 1024;
   if (target.platform === 'esp8266') {

@@ -11,7 +11,7 @@ import {
   withPullSession,
 } from '../http-update/pull-kit.ts';
 
-const SOURCE = 'reference/viperhttp-luartos-mqtt.md §2';
+const SOURCE = 'docs/protocols/viperhttp-luartos-mqtt.md §2';
 type Context = Pick<RequirementContext, 'step' | 'check' | 'target'>;
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const NO_UPDATE = /No new firmware available/;

@@ -14,7 +14,7 @@ import { writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
 import { currentTarget, type RequirementContext, RigFailure } from '../framework/index.ts';
 import { DIALECTS, type Dialect, dialectOf } from '../framework/strategy/mqtt-dialect.ts';
 
-export const REFERENCE = 'reference/viperhttp-luartos-mqtt.md';
+export const REFERENCE = 'docs/protocols/viperhttp-luartos-mqtt.md';
 
 export { DIALECTS, type Dialect, dialectOf };
 

@@ -10,7 +10,7 @@ import {
   resolveSecrets,
 } from '../../rigs/index.ts';
 import { startEmulateProcess } from './emulate-process.ts';
-import { EmulatorHost, type HostedEmulator } from './emulator-host.ts';
+import { type EmulatorCrash, EmulatorHost, type HostedEmulator } from './emulator-host.ts';
 import { MqttWiring } from './mqtt-wiring.ts';
 import { startEmbeddedUpdateServer, wirePullEmulator } from './pull-wiring.ts';
 import { describeServerUnderTest } from './server-under-test.ts';
@@ -21,6 +21,8 @@ export interface StartedTargets {
   /** Targets the run could not start: each becomes a rig error, not a device failure. */
   notStarted: { target: string; reason: string }[];
   notes: string[];
+  /** Embedded emulators that crashed during the run: a rig error each, with the stack. */
+  crashes(): readonly EmulatorCrash[];
   stop(): Promise<void>;
 }
 
@@ -103,8 +105,18 @@ export async function startTargets(
         descriptions.push(server.description);
       } else if (target.kind === 'update-server') {
         descriptions.push(await describeServerUnderTest(target, options.lockDir));
-      } else {
-        descriptions.push(await mqtt.wireBoard(target, describeBoard(target, options.lockDir)));
+      } else if (target.kind === 'board') {
+        const board = describeBoard(target, options.lockDir);
+        // `"prepare": "flash"`: the vendor's baseline written and booted before the suites run
+        // (issue 10); a board that cannot be flashed is this target's rig error.
+        if (board.prepare === 'flash') {
+          const { flashTarget } = await import('../../drivers/flasher/index.ts');
+          const flashed = await flashTarget(board);
+          notes.push(
+            `${target.name}: flashed ${flashed.build.version ?? flashed.build.source} (${flashed.files.length} files, MD5-verified, read back) in ${flashed.durationMs} ms`,
+          );
+        }
+        descriptions.push(await mqtt.wireBoard(target, board));
       }
     } catch (error) {
       notStarted.push({ target: target.name, reason: (error as Error).message });
@@ -115,6 +127,7 @@ export async function startTargets(
     descriptions,
     notStarted,
     notes,
+    crashes: () => host?.crashes ?? [],
     stop: async () => {
       await Promise.all([host?.stop(), ...stopAlso.map((stop) => stop())]);
       // After the devices: they disconnect from the broker before it goes away.

@@ -1,17 +1,23 @@
 import { EspotaUploader } from '../../drivers/espota/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
 import { gzipImage } from '../../fixtures/index.ts';
-import { currentTarget, type RequirementContext } from '../framework/index.ts';
+import { currentTarget, type RequirementContext, strategyRequirement } from '../framework/index.ts';
 import {
   describeBoot,
   freshVersion,
   imageFor,
   powerCycle,
-  strategyRequirement,
   type UpdateResult,
   updateTarget,
 } from '../framework/strategy/index.ts';
-import { flipSignatureByte, refusalPattern, sign, signingOf, targetSigning } from './signing-kit.ts';
+import {
+  flipSignatureByte,
+  refusalPattern,
+  sign,
+  signatureOffset,
+  signingOf,
+  targetSigning,
+} from './signing-kit.ts';
 
 /*
  * Signed updates, whatever the target's update path (web form, espota, HTTP pull, MQTT-triggered
@@ -22,8 +28,8 @@ import { flipSignatureByte, refusalPattern, sign, signingOf, targetSigning } fro
  */
 
 const SOURCE_8266 =
-  'reference/signed-images.md §1.1, §1.5 (Updater::end(): length word, SHA-256 of the image read back from flash, RSASSA-PKCS1-v1_5, error 12), §1.6';
-const SOURCE = `${SOURCE_8266}; §2.3–2.4 (arduino-esp32 UPDATE_SIGN 512-byte block, error 14); §3.2–3.6 (ESP-IDF signature sector, ESP_ERR_OTA_VALIDATE_FAILED)`;
+  'docs/protocols/signed-images.md §1.1, §1.5 (Updater::end(): length word, SHA-256 of the image read back from flash, RSASSA-PKCS1-v1_5, error 12), §1.6';
+const SOURCE = `${SOURCE_8266}; §2 (arduino-esp32 UPDATE_SIGN 512-byte block, error 14); §3 (ESP-IDF signature sector, ESP_ERR_OTA_VALIDATE_FAILED)`;
 const NEEDS = ['signed-images', 'console', 'power-cycle'] as const;
 
 type Context = Pick<RequirementContext, 'target' | 'step' | 'check'>;
@@ -94,8 +100,26 @@ strategyRequirement(
   'a correctly signed image is installed and boots',
   { source: SOURCE, needs: [...NEEDS] },
   async (context) => {
+    const { target, check } = context;
     await runningVersion(context, 'known state');
+    const mark = target.console?.lines().length ?? 0;
     await installsSigned(context, 'sig-ok');
+    const scheme = targetSigning(target).scheme;
+    if (scheme.startsWith('esp-idf')) {
+      // The lines ESP-IDF's own tests wait for (pytest_simple_ota.py L377‑380, L507‑509; §3.6).
+      const said = consoleSince(target, mark);
+      const expected = [
+        'Verifying image signature...',
+        scheme === 'esp-idf-sbv2-rsa' ? 'Verifying with RSA-PSS...' : 'Verifying with ECDSA...',
+        ...(scheme === 'esp-idf-sbv2-rsa' ? ['Signature verified successfully!'] : []),
+      ];
+      const missing = expected.filter((line) => !said.includes(line));
+      check(
+        missing.length === 0,
+        `the console shows ${expected.join(' / ')}`,
+        `missing: ${missing.join(' / ')}`,
+      );
+    }
   },
 );
 
@@ -144,6 +168,9 @@ strategyRequirement(
     return refuses(context, 'sig-short', 'a truncated signature', (v) => {
       const image = imageFor(context.target, v);
       const signed = sign(signing, image);
+      // ESP-IDF: the file ends inside block 0's signature (the rest of the sector is 0xFF fill).
+      if (signing.scheme.startsWith('esp-idf'))
+        return signed.subarray(0, signatureOffset(signing.scheme, image.length) + 100);
       if (!signing.scheme.startsWith('esp8266')) return signed.subarray(0, signed.length - 64);
       // The length word stays: 64 signature bytes are missing before it.
       const tail = signed.subarray(signed.length - 4);
@@ -195,7 +222,7 @@ if (listing || (scheme?.startsWith('esp8266') && currentTarget()?.capabilities.i
     'MUST',
     'ESP8266: a gzipped image signed after compression is installed and boots',
     {
-      source: 'reference/signed-images.md §1.7 (gzip first, then sign the .gz; fixed in 3.0.0)',
+      source: 'docs/protocols/signed-images.md §1.7 (gzip first, then sign the .gz; fixed in 3.0.0)',
       needs: [...NEEDS, 'gzip-images'],
     },
     async ({ target, step, check }) => {
@@ -220,7 +247,8 @@ if (listing || (scheme?.startsWith('esp8266') && currentTarget()?.profile === 'a
     'MUST',
     'ESP8266 ArduinoOTA: a correctly signed image whose invitation carries a wrong MD5 is still installed (the MD5 is ignored under a verifier)',
     {
-      source: 'reference/signed-images.md §1.6 (Updater.cpp L194‑196, L430‑432: MD5 only without a verifier)',
+      source:
+        'docs/protocols/signed-images.md §1.6 (Updater.cpp L194‑196, L430‑432: MD5 only without a verifier)',
       needs: [...NEEDS],
     },
     async (context) => {
@@ -259,7 +287,7 @@ if (listing || scheme === 'esp8266-legacy') {
     'MUST',
     'ESP8266 core 2.5.x: a legacy (raw-digest) signature installs and a core ≥ 2.6 signature is refused',
     {
-      source: 'reference/signed-images.md §1.3 (2.5.2 br_rsa_pkcs1_vrfy with a NULL OID)',
+      source: 'docs/protocols/signed-images.md §1.3 (2.5.2 br_rsa_pkcs1_vrfy with a NULL OID)',
       needs: [...NEEDS],
     },
     async (context) => {

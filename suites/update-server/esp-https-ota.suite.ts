@@ -18,10 +18,10 @@ import {
 
 /*
  * An image server for ESP-IDF's esp_https_ota (an nginx, a CDN, an object store): the harness asks
- * exactly as esp_http_client does (reference/esp-idf.md §5.2–§5.6) and judges the answers.
+ * exactly as esp_http_client does (docs/protocols/esp-idf.md §5.2–§5.6) and judges the answers.
  */
 const requirement = serverRequirement('esp-https-ota');
-const IDF = 'reference/esp-idf.md';
+const IDF = 'docs/protocols/esp-idf.md';
 /** esp_http_client's default `max_redirection_count` (§5.1: esp_http_client.c L173-175). */
 const MAX_REDIRECTS = 10;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -127,7 +127,10 @@ requirement(
   'update-server/esp-https-ota/3',
   'MUST',
   'answers "Range: bytes=a-b" inside the image with 206, its Content-Range and exactly those bytes',
-  { source: `${IDF} §5.5 (partial mode: bytes=<n>-<n+max-1>); RFC 9110 §14.1.2`, needs: ['range'] },
+  {
+    source: `${IDF} §5.5 (partial mode: bytes=<n>-<n+max-1>); RFC 9110 §14.1.2 https://www.rfc-editor.org/rfc/rfc9110#section-14.1.2`,
+    needs: ['range'],
+  },
   async ({ target, step, check }) => {
     const image = await wholeImage(target, { step, check });
     const start = Math.min(1024, image.length - 2);
@@ -153,7 +156,7 @@ requirement(
   'MUST',
   'answers a range whose end is the image length (one past the last byte, as esp_https_ota asks for the rest) with 206 and the bytes up to the last',
   {
-    source: `${IDF} §5.2 step 3 quirk (end = image_length, L468-484); RFC 9110 §14.1.2 (last-pos ≥ length is clamped)`,
+    source: `${IDF} §5.2 step 3 quirk (end = image_length, L468-484); RFC 9110 §14.1.2 https://www.rfc-editor.org/rfc/rfc9110#section-14.1.2 (last-pos ≥ length is clamped)`,
     needs: ['range'],
   },
   async ({ target, step, check }) => {
@@ -207,7 +210,7 @@ requirement(
   'answers a suffix range "bytes=-n" with 206 and the last n bytes',
   {
     source:
-      'RFC 9110 §14.1.2 (suffix-range); a resuming or verifying client may read the appended SHA-256 this way',
+      'RFC 9110 §14.1.2 https://www.rfc-editor.org/rfc/rfc9110#section-14.1.2 (suffix-range); a resuming or verifying client may read the appended SHA-256 this way',
     needs: ['range'],
   },
   async ({ target, step, check }) => {

@@ -15,7 +15,7 @@ import {
 
 const requirement = serverRequirement('http-update');
 const SOURCE =
-  'reference/arduino-ota.md §3.1 (Response handling, x-MD5) and §3.2; seeds/ota-firmware-hosting-guide.md';
+  'docs/protocols/arduino-ota.md §3.1 (Response handling, x-MD5) and §3.2; seeds/ota-firmware-hosting-guide.md';
 /** The server example of esp8266/Arduino doc/ota_updates/readme.rst ("Server request handling", PHP). */
 const DOCS_SERVER =
   'esp8266/Arduino doc/ota_updates/readme.rst, PHP server example (403 "only for ESP8266 updater!")';
@@ -132,7 +132,7 @@ requirement(
   'update-server/http-update/4',
   'SHOULD',
   'honours a single Range request with 206, Content-Range and the matching bytes',
-  { source: 'reference/esp-idf.md §5.2 step 3 (Range downloads); RFC 9110 §14', needs: ['range'] },
+  { source: 'docs/protocols/esp-idf.md §5.2 step 3 (Range downloads); RFC 9110 §14', needs: ['range'] },
   async ({ target, step, check }) => {
     const platform = firstPlatform(target);
     const full = await step('the whole image', () => ask(target, { platform, version: stale(target) }));
@@ -157,7 +157,7 @@ requirement(
   'update-server/http-update/5',
   'MUST',
   "answers 403 to a request without the updater's User-Agent and x-…-* headers (a browser, a crawler), and 200 to the device's check",
-  { source: `${DOCS_SERVER}; reference/arduino-ota.md §3.1 (403 → -103 Forbidden)` },
+  { source: `${DOCS_SERVER}; docs/protocols/arduino-ota.md §3.1 (403 → -103 Forbidden)` },
   async ({ target, step, check }) => {
     const url = endpoint(target);
     const browser = [
@@ -185,7 +185,7 @@ requirement(
   'MUST',
   'answers 403 to a check that carries every x-…-* header but a foreign User-Agent, and 200 to the same check from the updater',
   {
-    source: `${DOCS_SERVER} (check_header HTTP_USER_AGENT); reference/arduino-ota.md §3.1/§3.2 (User-Agent)`,
+    source: `${DOCS_SERVER} (check_header HTTP_USER_AGENT); docs/protocols/arduino-ota.md §3.1/§3.2 (User-Agent)`,
   },
   async ({ target, step, check }) => {
     const platform = firstPlatform(target);
@@ -268,7 +268,7 @@ requirement(
   'does not offer its newest image to a device that reports a newer version (no downgrade), and offers it to an older one',
   {
     source:
-      'seeds/ota-firmware-hosting-guide.md § Version-Specific Updates (version_compare(current, target) < 0)',
+      'seeds/ota-firmware-hosting-guide.md § Version-Specific Updates (version_compare(current, target) < 0); docs/protocols/arduino-ota.md §3.1 (the x-ESP8266-version header it compares)',
   },
   async ({ target, step, check }) => {
     const platform = firstPlatform(target);

@@ -2,7 +2,7 @@ import { exactHeaderLine, luaRtosRequest, sendPullRequest } from '../../drivers/
 import { published, serverRequirement, serverUrl } from './server-kit.ts';
 
 const requirement = serverRequirement('luartos');
-const SOURCE = 'reference/viperhttp-luartos-mqtt.md §2.5 (server side), seeds/luartos-ota.md';
+const SOURCE = 'docs/protocols/viperhttp-luartos-mqtt.md §2.5 (server side), seeds/luartos-ota.md';
 const STALE = 'ffffffffffffffffffffffffffffffffffffffff';
 const LUA_TLS = { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1' } as const;
 
@@ -41,7 +41,7 @@ requirement(
   'a 200 carries exactly "Content-Type: application/octet-stream" and "Content-Length: N" (canonical case, one space) and N body bytes',
   {
     source:
-      'reference/viperhttp-luartos-mqtt.md §2.3 (strcmp on header names, value after one skipped character)',
+      'docs/protocols/viperhttp-luartos-mqtt.md §2.3 (strcmp on header names, value after one skipped character)',
   },
   async ({ target, step, check }) => {
     const url = serverUrl(target);
@@ -92,7 +92,7 @@ requirement(
   'MUST',
   'accepts a TLS 1.1 client that sends no SNI and verifies nothing',
   {
-    source: 'reference/viperhttp-luartos-mqtt.md §2.2 step 4 (TLSv1_1_client_method, no SNI)',
+    source: 'docs/protocols/viperhttp-luartos-mqtt.md §2.2 step 4 (TLSv1_1_client_method, no SNI)',
     needs: ['tls'],
   },
   async ({ target, step, check }) => {

@@ -18,7 +18,9 @@ import {
  * and accept the usual spellings of a byte counter, so only what the seed promises is judged.
  */
 
-export const SEED = 'seeds/viperhttp-ota.md';
+/** The seed document, after the note on the ViperHTTP document it follows (its upstream). */
+export const SEED =
+  'docs/protocols/viperhttp-luartos-mqtt.md §0 (the ViperHTTP document the seed follows); seeds/viperhttp-ota.md';
 
 /**
  * The seed's example client writes 4096-byte chunks, but a ViperHTTP server parses each request

@@ -43,7 +43,7 @@ requirement(
   async ({ target, step, check }) => {
     await usingDocClient(target, async (client) => {
       await step('known state: no session', () => settleDoc(client, target, check));
-      const image = appImage('7.2.0', 702, 2 * DOC_CHUNK_SIZE);
+      const image = appImage(target, '7.2.0', 702, 2 * DOC_CHUNK_SIZE);
       await step('begin and write the image', () => beginAndWrite(client, image, check));
       const missing = await step('finalize {}', () => finalizeRequest(client, {}, 'finalize {}'));
       check(missing.status === 400, '400 for finalize without sha256', describeAnswer(missing));

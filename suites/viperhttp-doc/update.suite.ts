@@ -25,7 +25,7 @@ requirement(
   async ({ target, step, check }) => {
     await usingDocClient(target, async (client) => {
       const before = await step('known state: no session', () => settleDoc(client, target, check));
-      const image = appImage('8.1.0', 801);
+      const image = appImage(target, '8.1.0', 801);
       await step('begin and write 8.1.0', () => beginAndWrite(client, image, check));
       const finalized = await step('finalize {"sha256":…}', () =>
         finalizeRequest(client, { sha256: sha256Hex(image) }, 'finalize'),
@@ -59,10 +59,14 @@ requirement(
   async ({ target, step, check }) => {
     await usingDocClient(target, async (client) => {
       const before = await step('known state: no session', () => settleDoc(client, target, check));
-      const image = appImage('8.2.0', 802);
+      const image = appImage(target, '8.2.0', 802);
       await step('begin and write 8.2.0', () => beginAndWrite(client, image, check));
       const refused = await step('finalize with the digest of another image', () =>
-        finalizeRequest(client, { sha256: sha256Hex(appImage('8.2.1', 803)) }, 'finalize (wrong sha256)'),
+        finalizeRequest(
+          client,
+          { sha256: sha256Hex(appImage(target, '8.2.1', 803)) },
+          'finalize (wrong sha256)',
+        ),
       );
       check(
         refused.status >= 400 && refused.status < 500,

@@ -2,7 +2,7 @@ import type { ViperHttpClient } from '../../drivers/http/index.ts';
 import { requirement } from '../framework/index.ts';
 import { detailOf, usingClient } from './viper-device.ts';
 
-const SOURCE = 'reference/viperhttp-luartos-mqtt.md §1.3 (viperhttp_ota.py 610–625)';
+const SOURCE = 'docs/protocols/viperhttp-luartos-mqtt.md §1.3 (viperhttp_ota.py 610–625)';
 
 /** Every OTA route of the real code (§1.2), with a body that would be valid if authorised. */
 const ROUTES = [

@@ -20,7 +20,7 @@ requirement(
     await usingClient(target, async (client) => {
       await step('known state: no session', () => settle(client, target));
       const { before, booted } = await step('update to 5.0.0 and reboot', () =>
-        updateAndReboot(target, client, appImage('5.0.0', 501)),
+        updateAndReboot(target, client, appImage(target, '5.0.0', 501)),
       );
       const oldSlot = labelOf(before.running_partition);
       check(
@@ -47,7 +47,7 @@ requirement(
     await usingClient(target, async (client) => {
       await step('known state: no session', () => settle(client, target));
       const { before, booted } = await step('update to 5.1.0 and reboot', () =>
-        updateAndReboot(target, client, appImage('5.1.0', 511)),
+        updateAndReboot(target, client, appImage(target, '5.1.0', 511)),
       );
       const newSlot = labelOf(before.next_update_partition);
       check(

@@ -152,7 +152,7 @@ requirement(
         describeAnswer(refused),
       );
       // Twin: a complete session finalizes (set_boot=false keeps the boot slot as it is).
-      const image = appImage('9.1.0', 11, 2 * CHUNK_SIZE);
+      const image = appImage(target, '9.1.0', 11, 2 * CHUNK_SIZE, { neverBooted: true });
       await step('begin with size and digest', () =>
         client.begin({ expectedSize: image.length, expectedSha256: sha256Hex(image) }),
       );

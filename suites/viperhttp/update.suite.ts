@@ -23,7 +23,7 @@ requirement(
   async ({ target, step, check }) => {
     await usingClient(target, async (client) => {
       await step('known state: no session', () => settle(client, target));
-      const image = appImage('2.1.0', 101);
+      const image = appImage(target, '2.1.0', 101);
       const { before, booted } = await step('update to 2.1.0 and reboot', () =>
         updateAndReboot(target, client, image),
       );
@@ -56,7 +56,7 @@ requirement(
       await step('known state: no session', () => settle(client, target));
       for (const [index, version] of ['3.0.1', '3.0.2', '3.0.3'].entries()) {
         const { before, booted } = await step(`update ${index + 1}: ${version}`, () =>
-          updateAndReboot(target, client, appImage(version, 200 + index)),
+          updateAndReboot(target, client, appImage(target, version, 200 + index)),
         );
         const expected = labelOf(before.next_update_partition);
         check(
@@ -81,7 +81,7 @@ requirement(
     await usingClient(target, async (client) => {
       const before = await step('known state: no session', () => settle(client, target));
       // Headers and image must fit one 4096-byte request (§1.8).
-      const image = appImage('4.0.0', 301, 2048);
+      const image = appImage(target, '4.0.0', 301, 2048, { fitsIn: 2048 });
       const upload = (expectedSha256: string, name: string) =>
         client.request('POST', 'upload', {
           body: image,
@@ -90,7 +90,7 @@ requirement(
           step: name,
         });
       const refused = await step('upload with a wrong expected_sha256', () =>
-        upload(sha256Hex(appImage('4.0.1', 302, 2048)), 'upload (wrong digest)'),
+        upload(sha256Hex(appImage(target, '4.0.1', 302, 2048, { fitsIn: 2048 })), 'upload (wrong digest)'),
       );
       check(
         refused.status === 409 && detailOf(refused) === 'sha256 mismatch',

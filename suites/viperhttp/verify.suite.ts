@@ -25,8 +25,8 @@ requirement(
   async ({ target, step, check }) => {
     await usingClient(target, async (client) => {
       await step('known state: no session', () => settle(client, target));
-      const image = appImage('9.2.0', 21);
-      const wrong = sha256Hex(appImage('9.2.1', 22));
+      const image = appImage(target, '9.2.0', 21);
+      const wrong = sha256Hex(appImage(target, '9.2.1', 22));
       const refused = await step('push with a wrong expected_sha256, finalize without boot', () =>
         pushThenFinalize(client, image, { expectedSha256: wrong, finalize: { set_boot: false } }),
       );
@@ -58,7 +58,7 @@ requirement(
     await usingClient(target, async (client) => {
       const before = await step('known state: no session', () => settle(client, target));
       const runningBefore = labelOf(before.running_partition);
-      const image = appImage('9.3.0', 31);
+      const image = appImage(target, '9.3.0', 31);
       const refused = await step('push with a wrong expected_sha256, finalize with set_boot=true', () =>
         pushThenFinalize(client, image, { expectedSha256: sha256Hex(flipBit(image, 8)) }),
       );
@@ -106,7 +106,7 @@ requirement(
   async ({ target, step, check }) => {
     await usingClient(target, async (client) => {
       await step('known state: no session', () => settle(client, target));
-      const image = appImage('9.4.0', 41, 2 * CHUNK_SIZE);
+      const image = appImage(target, '9.4.0', 41, 2 * CHUNK_SIZE);
       const first = await step('push with a wrong digest', () =>
         pushThenFinalize(client, image, { expectedSha256: '0'.repeat(64), finalize: { set_boot: false } }),
       );
@@ -148,7 +148,7 @@ requirement(
   async ({ target, step, check }) => {
     await usingClient(target, async (client) => {
       const before = await step('known state: no session', () => settle(client, target));
-      const image = appImage('9.5.0', 51);
+      const image = appImage(target, '9.5.0', 51);
       const digest = sha256Hex(image);
       const corrupted = flipBit(image, (3 * CHUNK_SIZE + 100) * 8 + 3);
       const refused = await step('push the corrupted bytes with the good digest at begin', () =>
@@ -182,7 +182,7 @@ requirement(
   async ({ target, step, check }) => {
     await usingClient(target, async (client) => {
       await step('known state: no session', () => settle(client, target));
-      const image = appImage('9.6.0', 61, 3 * CHUNK_SIZE);
+      const image = appImage(target, '9.6.0', 61, 3 * CHUNK_SIZE, { neverBooted: true });
       await step('begin', () =>
         client.begin({ expectedSize: image.length, expectedSha256: sha256Hex(image) }),
       );
@@ -230,7 +230,7 @@ requirement(
         '409 {"detail":"no firmware bytes written"}',
         describeAnswer(empty),
       );
-      const image = appImage('9.7.0', 71, CHUNK_SIZE);
+      const image = appImage(target, '9.7.0', 71, CHUNK_SIZE, { neverBooted: true });
       await step('write an image', () => client.chunk(image, { offset: 0 }));
       const full = await step('finalize', () =>
         client.request('POST', 'finalize', { body: { set_boot: false }, step: 'finalize with bytes' }),

@@ -10,6 +10,7 @@ import {
 import type { Target } from '../../drivers/target/index.ts';
 import { buildEsp32Image } from '../../fixtures/index.ts';
 import { cycleOffMs, RigFailure } from '../framework/index.ts';
+import { ImageUnavailableError, rigBootableImage } from '../framework/strategy/rig-images.ts';
 
 /**
  * The "strategy" side of the viperhttp suites (STYLE.md, labgrid): how a requirement reaches a
@@ -17,7 +18,7 @@ import { cycleOffMs, RigFailure } from '../framework/index.ts';
  * own routes, its console and the rig's power or reset line only.
  */
 
-export const REFERENCE = 'reference/viperhttp-luartos-mqtt.md';
+export const REFERENCE = 'docs/protocols/viperhttp-luartos-mqtt.md';
 
 /** The E2E client's chunk: headers plus body stay under the 4096-byte receive buffer (§1.8). */
 export const CHUNK_SIZE = 3840;
@@ -29,9 +30,29 @@ export function sha256Hex(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
-/** A valid ESP32 app image whose app descriptor carries `version` (what the boot log prints). */
-export function appImage(version: string, seed: number, size = IMAGE_SIZE): Uint8Array {
-  return buildEsp32Image({ version, size, projectName: 'ota-conformance', seed });
+/**
+ * A valid ESP32 app image whose app descriptor carries `version` (what the boot log prints):
+ * synthetic on an emulator; on a board with the vendor's builds, the rig's image or one derived
+ * from it (rigBootableImage), whatever `size` says, unless `neverBooted` (then its first `size` bytes). `fitsIn` is a hard limit the requirement
+ * cannot do without (one 4096-byte request): a rig image larger than that is unavailable.
+ */
+export function appImage(
+  target: Target,
+  version: string,
+  seed: number,
+  size = IMAGE_SIZE,
+  options: { fitsIn?: number; neverBooted?: boolean } = {},
+): Uint8Array {
+  const fromRig = rigBootableImage(target, version);
+  if (fromRig === undefined) return buildEsp32Image({ version, size, projectName: 'ota-conformance', seed });
+  // Written but never set to boot: the first `size` bytes of the rig's image keep the chunk count
+  // the requirement is about, and nothing the board could boot is involved.
+  if (options.neverBooted) return fromRig.subarray(0, Math.min(size, fromRig.length));
+  if (options.fitsIn !== undefined && fromRig.length > options.fitsIn)
+    throw new ImageUnavailableError(
+      `target ${target.name}: this requirement needs a whole image in ${options.fitsIn} bytes; the rig's builds are ${fromRig.length} bytes`,
+    );
+  return fromRig;
 }
 
 /** One line per exchange in the requirement's wire transcript. */

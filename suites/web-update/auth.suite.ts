@@ -16,7 +16,7 @@ import {
 } from './web-update-device.ts';
 
 const SOURCE =
-  'reference/arduino-ota.md §2.1 Auth (ESP8266HTTPUpdateServer-impl.h; ESP8266WebServer-impl.h authenticate()/requestAuthentication()), §2.2';
+  'docs/protocols/arduino-ota.md §2.1 Auth (ESP8266HTTPUpdateServer-impl.h; ESP8266WebServer-impl.h authenticate()/requestAuthentication()), §2.2';
 const NEEDS = ['console', 'reset'] as const;
 
 const describePage = (page: PageAnswer) =>

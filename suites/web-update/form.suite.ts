@@ -13,7 +13,7 @@ import {
 } from './web-update-device.ts';
 
 const SOURCE =
-  'reference/arduino-ota.md §2.1 (ESP8266HTTPUpdateServer-impl.h L15-149), §2.2 (ESP32 HTTPUpdateServer.h)';
+  'docs/protocols/arduino-ota.md §2.1 (ESP8266HTTPUpdateServer-impl.h L15-149), §2.2 (ESP32 HTTPUpdateServer.h)';
 const NEEDS = ['console', 'reset'] as const;
 
 /** A multipart form posting to its own page, and the file input named `name` in it. */

@@ -19,7 +19,7 @@ import {
 } from './web-update-device.ts';
 
 const SOURCE =
-  'reference/arduino-ota.md §2.1 Responses/Behaviours (ESP8266HTTPUpdateServer-impl.h L15-149), §2.2';
+  'docs/protocols/arduino-ota.md §2.1 Responses/Behaviours (ESP8266HTTPUpdateServer-impl.h L15-149), §2.2';
 const NEEDS = ['console', 'reset'] as const;
 /** How long a device that restarts after a failure takes to do it: the page, delay(100), restart. */
 const RESTART_WINDOW_MS = 1_000;

@@ -3,6 +3,7 @@ import type { Target } from '../../../drivers/target/index.ts';
 import { buildEsp8266Sketch } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildEsp32Image } from '../../../fixtures/index.ts';
 import { StrategyUnsupportedError } from './errors.ts';
+import { rigBootableImage } from './rig-images.ts';
 
 /** Project name the strategy's images carry (the ESP-IDF descriptor, the sketch descriptor). */
 export const STRATEGY_PROJECT = 'ota-conformance';
@@ -26,7 +27,8 @@ export interface ImageOptions {
 }
 
 /**
- * A small valid image for the target's chip that names `version` where the device reports it:
+ * On a board with the vendor's builds (rig `firmware`), the rig's image or one derived from it
+ * (rig-images.ts); on an emulator, a small valid image for the target's chip that names `version` where the device reports it:
  * an ESP32 app image (its app descriptor, printed as `App version:`), or an ESP8266 Arduino
  * sketch (eboot, padding, the app at 0x1000, the sketch descriptor the test sketch prints).
  */
@@ -36,6 +38,8 @@ export function imageFor(target: Target, version: string, options: ImageOptions 
     const own = target.description.options?.secureVersion;
     const secureVersion =
       typeof own === 'number' ? own : target.capabilities.has('anti-rollback') ? HARNESS_SECURE_VERSION : 0;
+    const fromRig = rigBootableImage(target, version, secureVersion === 0 ? {} : { secureVersion });
+    if (fromRig) return fromRig;
     return buildEsp32Image({
       size: options.size ?? ESP32_IMAGE_SIZE,
       version,
@@ -45,6 +49,8 @@ export function imageFor(target: Target, version: string, options: ImageOptions 
     });
   }
   if (target.platform === 'esp8266') {
+    const fromRig = rigBootableImage(target, version);
+    if (fromRig) return fromRig;
     return buildEsp8266Sketch({
       version,
       projectName: STRATEGY_PROJECT,

@@ -1,0 +1,123 @@
+import { createHash } from 'node:crypto';
+// firmware-source.ts, not the flasher's index: that one loads esptool-js, which every suite
+// worker would then load for nothing.
+import { type FirmwareBuild, firmwareFor } from '../../../drivers/flasher/firmware-source.ts';
+import type { Target } from '../../../drivers/target/index.ts';
+import {
+  APP_DESC_IMAGE_OFFSET,
+  APP_DESC_OFFSETS,
+  decodeAppDescriptor,
+  lowerSecureVersion,
+  reseal,
+} from '../../../fixtures/index.ts';
+
+/**
+ * A requirement needs an image the rig cannot give this board (an ESP8266 boots only the
+ * vendor's own builds): the requirement is skipped with this reason, never run with a synthetic
+ * image that a real chip could not boot.
+ */
+export class ImageUnavailableError extends Error {
+  readonly code = 'IMAGE_UNAVAILABLE';
+  override readonly name = 'ImageUnavailableError';
+}
+
+export interface RigImages {
+  baseline: FirmwareBuild;
+  update: FirmwareBuild;
+}
+
+export interface IssuedImage {
+  target: string;
+  version: string;
+  sha256: string;
+  size: number;
+  /** `rig:baseline`, `rig:update`, or `derived:<version> from rig:update`. */
+  origin: string;
+}
+
+const loaded = new Map<string, RigImages>();
+const issued: IssuedImage[] = [];
+
+/** The vendor builds the rig names for this target, or undefined (emulators: synthetic images). */
+export function rigImages(target: Target): RigImages | undefined {
+  const description = target.description;
+  if (description.firmware === undefined) return undefined;
+  let images = loaded.get(description.name);
+  if (images === undefined) {
+    images = { baseline: firmwareFor(description, 'baseline'), update: firmwareFor(description, 'update') };
+    loaded.set(description.name, images);
+  }
+  return images;
+}
+
+/** Every bootable image handed out for a rig-firmware target in this worker, in order. */
+export function issuedImages(): readonly IssuedImage[] {
+  return issued;
+}
+
+/**
+ * The bootable image that reports `version` on a board with the vendor's builds (issue 10):
+ * the rig's baseline or update when the version is theirs; on ESP32 any other version is the
+ * update with its app descriptor's version (and, if asked, secure_version) rewritten and the
+ * checksum and SHA-256 recomputed, the code untouched; on ESP8266 only the rig's own builds boot,
+ * so another version is an ImageUnavailableError. Undefined when the target has no rig firmware.
+ */
+export function rigBootableImage(
+  target: Target,
+  version: string,
+  options: { secureVersion?: number } = {},
+): Uint8Array | undefined {
+  const images = rigImages(target);
+  if (images === undefined) return undefined;
+  const own = (build: FirmwareBuild, role: 'baseline' | 'update') =>
+    build.version === version &&
+    (options.secureVersion === undefined ||
+      target.platform !== 'esp32' ||
+      build.secureVersion === options.secureVersion)
+      ? record(target, version, build.app, `rig:${role}`)
+      : undefined;
+  const mine = own(images.update, 'update') ?? own(images.baseline, 'baseline');
+  if (mine) return mine;
+  if (target.platform !== 'esp32') {
+    throw new ImageUnavailableError(
+      `target ${target.name}: an ESP8266 boots only the rig's own builds (baseline ${images.baseline.version ?? '?'}, update ${images.update.version ?? '?'}); this requirement needs version ${version}`,
+    );
+  }
+  return record(
+    target,
+    version,
+    deriveEsp32Version(images.update.app, version, options.secureVersion),
+    `derived:${version} from rig:update`,
+  );
+}
+
+/** The rig's baseline or update version, for requirements that alternate between the two. */
+export function rigVersions(target: Target): { baseline?: string; update?: string } | undefined {
+  const images = rigImages(target);
+  return images && { baseline: images.baseline.version, update: images.update.version };
+}
+
+/** The update image with another version in its app descriptor, resealed (checksum, SHA-256). */
+export function deriveEsp32Version(app: Uint8Array, version: string, secureVersion?: number): Uint8Array {
+  const encoded = new TextEncoder().encode(version);
+  if (encoded.length > 31)
+    throw new RangeError(`version "${version}" is longer than the descriptor's 31 bytes`);
+  let copy: Uint8Array = app.slice();
+  const field = APP_DESC_IMAGE_OFFSET + APP_DESC_OFFSETS.version;
+  copy.fill(0, field, field + 32);
+  copy.set(encoded, field);
+  if (secureVersion !== undefined && decodeAppDescriptor(copy).secureVersion !== secureVersion)
+    copy = lowerSecureVersion(copy, secureVersion, { reseal: false });
+  return reseal(copy);
+}
+
+function record(target: Target, version: string, bytes: Uint8Array, origin: string): Uint8Array {
+  issued.push({
+    target: target.name,
+    version,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    size: bytes.length,
+    origin,
+  });
+  return bytes;
+}
