@@ -27,7 +27,7 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Runs the CLI and returns the process exit code (0 ok, 1 failed checks, 2 bad input). */
+/** Runs the CLI and returns the process exit code (0 ok, 1 a device failed, 2 bad input, 3 rig errors or nothing ran; `run --help`). */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {

@@ -13,11 +13,13 @@ export interface ConformanceReporterOptions {
   root: string;
   /** The target a test file runs against (a run names each target's entry file after it). */
   targetOf?: (moduleId: string) => string | undefined;
+  /** Print every skip as it happens; otherwise skips are folded into one line per reason at the end. */
+  verbose?: boolean;
   /** The file's first line: the run's metadata, so the results describe themselves. */
   header?: object;
 }
 
-const MARK: Record<Outcome, string> = { pass: '✓', fail: '✗', skip: '-', 'rig-error': '!' };
+const MARK: Record<Outcome, string> = { pass: '✓', fail: '✗', skip: '-', 'rig-error': '!', 'not-run': '·' };
 
 /**
  * Prints one line per requirement as it ends and appends it to results.jsonl, so progress is
@@ -27,12 +29,32 @@ export class ConformanceReporter implements Reporter {
   readonly results: ConformanceResult[] = [];
   private readonly write: (text: string) => void;
   private readonly redact: (text: string) => string;
+  /** Requirements selected per target (known once its entry file is collected) and done so far. */
+  private readonly progress = new Map<string, { done: number; total: number }>();
 
   constructor(private readonly options: ConformanceReporterOptions) {
     this.write = options.write ?? ((text) => process.stdout.write(text));
     this.redact = options.redact ?? ((text) => text);
     mkdirSync(dirname(options.resultsFile), { recursive: true });
     writeFileSync(options.resultsFile, options.header ? `${JSON.stringify(options.header)}\n` : '');
+  }
+
+  /** The number of requirements each target will run, for the done/total on every line. */
+  onTestModuleCollected(testModule: TestModule): void {
+    let total = 0;
+    for (const testCase of testModule.children.allTests()) {
+      if (testCase.meta().requirement && testCase.options.mode !== 'skip' && testCase.options.mode !== 'todo')
+        total++;
+    }
+    const target = this.targetOf(testModule);
+    const entry = this.progress.get(target) ?? { done: 0, total: 0 };
+    entry.total += total;
+    this.progress.set(target, entry);
+  }
+
+  /** Requirements selected (and so reported) per target. */
+  selectedPerTarget(): ReadonlyMap<string, number> {
+    return new Map([...this.progress].map(([target, { total }]) => [target, total]));
   }
 
   /** A suite file that does not load (or a hook that throws) is the harness failing: a rig error. */
@@ -85,8 +107,12 @@ export class ConformanceReporter implements Reporter {
     const errors = result.state === 'failed' ? result.errors : undefined;
     let outcome: Outcome;
     let detail: string | undefined;
+    const notRun = testCase.meta().notRun;
     if (result.state === 'passed') outcome = 'pass';
-    else if (result.state === 'skipped') {
+    else if (result.state === 'skipped' && notRun !== undefined) {
+      outcome = 'not-run';
+      detail = this.redact(notRun);
+    } else if (result.state === 'skipped') {
       outcome = 'skip';
       detail = result.note ?? 'skipped';
     } else {
@@ -108,8 +134,15 @@ export class ConformanceReporter implements Reporter {
     };
     this.results.push(entry);
     appendFileSync(this.options.resultsFile, `${JSON.stringify(entry)}\n`);
+    const progress = this.progress.get(entry.target);
+    if (progress) progress.done++;
+    // Skips and requirements not run are folded into one line per reason at the end of the run.
+    if ((outcome === 'skip' && !this.options.verbose) || outcome === 'not-run') return;
+    const count = progress ? ` ${progress.done}/${progress.total}` : '';
     const note = outcome === 'skip' ? `  (${detail})` : outcome === 'pass' ? '' : `\n${indent(detail ?? '')}`;
-    this.write(`${MARK[outcome]} ${entry.target}  ${entry.id} [${entry.level}] ${entry.text}${note}\n`);
+    this.write(
+      `${MARK[outcome]} ${entry.target}${count}  ${entry.id} [${entry.level}] ${entry.text}${note}\n`,
+    );
   }
 }
 

@@ -29,7 +29,7 @@ export function toJunitXml(results: readonly ConformanceResult[], metadata?: Run
       tests: results.length,
       failures: results.filter((r) => r.outcome === 'fail').length,
       errors: results.filter((r) => r.outcome === 'rig-error').length,
-      skipped: results.filter((r) => r.outcome === 'skip').length,
+      skipped: results.filter((r) => r.outcome === 'skip' || r.outcome === 'not-run').length,
       ...(metadata ? { timestamp: metadata.startedAt } : {}),
     },
   );
@@ -43,7 +43,7 @@ export function toJunitXml(results: readonly ConformanceResult[], metadata?: Run
       tests: cases.length,
       failures: count('fail'),
       errors: count('rig-error'),
-      skipped: count('skip'),
+      skipped: count('skip') + count('not-run'),
       time: (cases.reduce((sum, c) => sum + c.durationMs, 0) / 1000).toFixed(3),
       ...(metadata ? { timestamp: metadata.startedAt, hostname: metadata.host } : {}),
     });
@@ -62,7 +62,7 @@ export function toJunitXml(results: readonly ConformanceResult[], metadata?: Run
       });
       const detail = xmlSafe(c.detail ?? '');
       const firstLine = detail.split('\n')[0] ?? '';
-      if (c.outcome === 'skip') testcase.ele('skipped', { message: detail });
+      if (c.outcome === 'skip' || c.outcome === 'not-run') testcase.ele('skipped', { message: detail });
       else if (c.outcome === 'fail')
         testcase.ele('failure', { message: firstLine, type: 'RequirementFailure' }).txt(detail);
       else if (c.outcome === 'rig-error')

@@ -37,6 +37,7 @@ export {
   type FeatureCapability,
   type FirmwareConfig,
   type Limits,
+  limitsSchema,
   type MqttConfig,
   PLATFORMS,
   type PowerConfig,

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +45,130 @@ const viperhttp = (defects: string[] = []) => ({
   emulator: { defects },
 });
 
+/** A loopback port nothing listens on: bound once, then released. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+const outDir = () => mkdtempSync(join(tmpdir(), 'run-out-'));
+
+describe('ota-conformance run: exit codes', () => {
+  it('exits 2 when --grep selects no requirement, naming the prefix', async () => {
+    const { code, stderr } = await run(
+      ['--rig', rigWith(viperhttp()), '--grep', 'nonexistent/', '--out', outDir()],
+      { RUN_TEST_TOKEN: 'run-test-token-4711' },
+    );
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--grep nonexistent\/ selects no requirement of viperhttp/);
+  }, 60_000);
+
+  it('exits 3 with one rig error and every requirement not run when the --target refuses connections', async () => {
+    const port = await closedPort();
+    const { code, stdout } = await run(
+      ['--target', `viperhttp=http://127.0.0.1:${port}`, '--grep', 'viperhttp/auth', '--out', outDir()],
+      { OTA_TOKEN: 'run-test-token-4711' },
+    );
+    expect(code).toBe(3);
+    const rigErrors = stdout.split('\n').filter((line) => line.startsWith('! '));
+    expect(rigErrors).toEqual([
+      '! viperhttp-1  preflight: GET /ota/status answers with the ViperHTTP status',
+    ]);
+    expect(stdout).toMatch(/ECONNREFUSED|refused/);
+    expect(stdout).toMatch(/· viperhttp-1 {2}4 not run: preflight failed at "GET \/ota\/status/);
+    expect(stdout).toMatch(/viperhttp-1 +0 +0 +0 +0 +1 +4 +rig error, ran nothing/);
+    expect(stdout).not.toMatch(/^✗/m);
+  }, 60_000);
+
+  it('exits 3 when a target ran nothing: every selected requirement skipped for a capability it lacks', async () => {
+    const { code, stdout } = await run(
+      ['--rig', rigWith(viperhttp()), '--grep', 'viperhttp/rollback', '--out', outDir()],
+      { RUN_TEST_TOKEN: 'run-test-token-4711' },
+    );
+    expect(code).toBe(3);
+    expect(stdout).toMatch(/- viperhttp {2}2 skipped: target viperhttp does not claim rollback, reset\n/);
+    expect(stdout).toMatch(/viperhttp +0 +0 +2 +0 +0 +0 +ran nothing/);
+    expect(stdout).toMatch(/exit 3: no device failure, but rig errors or a target that ran nothing/);
+  }, 60_000);
+
+  it('lists every skip with --verbose instead of folding them', async () => {
+    const { code, stdout } = await run(
+      ['--rig', rigWith(viperhttp()), '--grep', 'viperhttp/rollback', '--verbose', '--out', outDir()],
+      { RUN_TEST_TOKEN: 'run-test-token-4711' },
+    );
+    expect(code).toBe(3);
+    expect(stdout).toMatch(
+      /- viperhttp 1\/2 {2}viperhttp\/rollback\/1 .*\(target viperhttp does not claim rollback, reset\)/,
+    );
+    expect(stdout).toMatch(/- viperhttp 2\/2 {2}viperhttp\/rollback\/2 /);
+  }, 60_000);
+
+  it('prints the header, and at the end where each report was written', async () => {
+    const out = outDir();
+    const { code, stdout } = await run(
+      ['--rig', rigWith(viperhttp()), '--grep', 'viperhttp/auth/1', '--out', out],
+      {
+        RUN_TEST_TOKEN: 'run-test-token-4711',
+      },
+    );
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /^ota-conformance run: rig test \(.*rig\.json\)\n {2}targets: viperhttp \(viperhttp, emulator\)\n {2}output: +\S+/,
+    );
+    const reports = stdout.split('\n').find((line) => line.startsWith('reports in '));
+    expect(reports).toContain(`reports in ${join(out, readlinkSync(join(out, 'latest')))}: `);
+    for (const file of ['results.jsonl', 'junit.xml', 'allure-results/', 'run.json'])
+      expect(reports).toContain(file);
+  }, 60_000);
+});
+
+describe('ota-conformance run --target with --capability and --limit', () => {
+  it('prints what it assumed for the ad-hoc target, the capabilities and limits included', async () => {
+    const port = await closedPort();
+    const { code, stdout } = await run(
+      [
+        '--target',
+        `viperhttp=http://127.0.0.1:${port}`,
+        '--capability',
+        'rollback,range',
+        '--limit',
+        'sessionTimeoutMs=30000',
+        '--grep',
+        'viperhttp/auth/1',
+        '--out',
+        outDir(),
+      ],
+      { OTA_TOKEN: 'run-test-token-4711' },
+    );
+    expect(code).toBe(3);
+    expect(stdout).toContain(
+      `assumed for --target viperhttp-1: a board speaking viperhttp at http://127.0.0.1:${port}`,
+    );
+    expect(stdout).toContain('  capabilities: rollback, range');
+    expect(stdout).toContain('  limits: sessionTimeoutMs=30000');
+    expect(stdout).toMatch(/token set/);
+    expect(stdout).not.toContain('run-test-token-4711');
+  }, 60_000);
+
+  it('exits 2 naming a misspelt limit, an unknown capability, and a claim the target cannot back', async () => {
+    const target = ['--target', 'viperhttp=http://127.0.0.1:9'];
+    const limit = await run([...target, '--limit', 'sesionTimeoutMs=30000']);
+    expect(limit.code).toBe(2);
+    expect(limit.stderr).toMatch(/--limit sesionTimeoutMs: .*known limits: sessionTimeoutMs/);
+    const capability = await run([...target, '--capability', 'rolback']);
+    expect(capability.code).toBe(2);
+    expect(capability.stderr).toMatch(/--capability rolback: unknown capability/);
+    const console = await run([...target, '--capability', 'console']);
+    expect(console.code).toBe(2);
+    expect(console.stderr).toMatch(
+      /--capability console: needs a serial console, which a --target address cannot give/,
+    );
+  }, 60_000);
+});
+
 describe('run --target', () => {
   const targets = (...target: string[]) => adHocTargets({ target }, {});
 
@@ -84,12 +209,12 @@ describe('ota-conformance run', () => {
     expect(stderr).toMatch(/--only viperhtp: the rig has no such target; its targets: viperhttp/);
   }, 60_000);
 
-  it('reports a target it cannot start as a rig error (printed, in results.jsonl and JUnit) and exits 1', async () => {
+  it('reports a target it cannot start as a rig error (printed, in results.jsonl and JUnit) and exits 3', async () => {
     const out = mkdtempSync(join(tmpdir(), 'run-out-'));
     const { code, stdout } = await run(['--rig', rigWith(viperhttp(['no-such-defect'])), '--out', out], {
       RUN_TEST_TOKEN: 'run-test-token-4711',
     });
-    expect(code).toBe(1);
+    expect(code).toBe(3);
     expect(stdout).toMatch(
       /! viperhttp {2}the target can be started and reached\n\s+.*unknown defect 'no-such-defect'/,
     );
@@ -109,7 +234,7 @@ describe('ota-conformance run', () => {
       RUN_TEST_TOKEN: token,
     });
     expect(passing.code).toBe(0);
-    expect(passing.stdout).toMatch(/✓ viperhttp {2}viperhttp\/auth\/1 \[MUST\]/);
+    expect(passing.stdout).toMatch(/✓ viperhttp \d+\/\d+ {2}viperhttp\/auth\/1 \[MUST\]/);
     const { results } = readResultsFile(join(good, 'latest', 'results.jsonl'));
     expect(results.length).toBeGreaterThanOrEqual(4);
     expect(results.every((r: { outcome: string }) => r.outcome === 'pass')).toBe(true);

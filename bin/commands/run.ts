@@ -1,6 +1,13 @@
 import type { Command } from 'commander';
 import { PROFILES, type Profile } from '../../emulators/device/types.ts';
-import { type LoadedTarget, PULL_PROFILES } from '../../rigs/index.ts';
+import {
+  CAPABILITIES,
+  type Capability,
+  type Limits,
+  type LoadedTarget,
+  limitsSchema,
+  PULL_PROFILES,
+} from '../../rigs/index.ts';
 
 /** `--target update-server:<profile>=<url>`: a server under test (role 2) instead of a device. */
 const SERVER_PREFIX = 'update-server:';
@@ -19,6 +26,9 @@ interface RunFlags {
   junit?: string;
   out?: string;
   only: string[];
+  capability: string[];
+  limit: string[];
+  verbose?: boolean;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -43,18 +53,52 @@ export function registerRunCommand(program: Command): void {
     .option('--grep <id-prefix>', 'only requirements whose ID starts with this (viperhttp/auth)')
     .option('--strict', 'fail on SHOULD requirements too')
     .option('--junit <file>', 'also write JUnit XML here (always written to <out>/junit.xml)')
+    .option(
+      '--capability <list>',
+      `capabilities the --target claims, comma-separated; repeatable (${CAPABILITIES.join(', ')})`,
+      collect,
+      [],
+    )
+    .option(
+      '--limit <key=value>',
+      `a limit of the --target in ms or bytes; repeatable (${Object.keys(limitsSchema.shape).join(', ')})`,
+      collect,
+      [],
+    )
     .option('--out <dir>', 'where results.jsonl, junit.xml and allure-results go (default reports/out)')
+    .option('--verbose', 'print every skipped requirement (default: one line per reason with a count)')
+    .addHelpText(
+      'after',
+      `
+Before its suites each target is preflighted: its power switch answers, its console opens and the
+device answers the way its profile does. A target that fails is one rig error; its requirements
+are reported as not run, never as device failures.
+
+Exit codes:
+  0  every MUST passed (every SHOULD too with --strict) and every target ran at least one requirement
+  1  a device failed a MUST (or a SHOULD with --strict)
+  2  bad arguments or rig file, including a --grep or --only that selects nothing
+  3  no device failure, but rig errors or a target on which nothing ran`,
+    )
     .action(async (flags: RunFlags) => {
+      if (flags.target.length === 0 && (flags.capability.length > 0 || flags.limit.length > 0)) {
+        throw new RunUsageError(
+          '--capability and --limit describe a --target; a rig file says them per target',
+        );
+      }
+      const adHoc = flags.target.length > 0 ? adHocTargets(flags, process.env) : undefined;
+      if (adHoc) for (const target of adHoc) process.stdout.write(`${describeAssumptions(target)}\n`);
       // Loaded when the command runs: `--help` and the other verbs need none of it.
       const { runConformance } = await import('../../suites/runner/run-conformance.ts');
       const outcome = await runConformance({
         rig: flags.rig,
-        adHocTargets: flags.target.length > 0 ? adHocTargets(flags, process.env) : undefined,
+        adHocTargets: adHoc,
         only: flags.only,
         grep: flags.grep,
         strict: flags.strict,
         junit: flags.junit,
         outDir: flags.out,
+        verbose: flags.verbose,
       });
       process.exitCode = outcome.exitCode;
     });
@@ -62,11 +106,17 @@ export function registerRunCommand(program: Command): void {
 
 /** `--target viperhttp=http://10.0.0.5:8080` → a board target, secrets from flags or environment. */
 export function adHocTargets(
-  flags: Pick<RunFlags, 'target' | 'token' | 'password'>,
+  flags: Pick<RunFlags, 'target' | 'token' | 'password'> & Partial<Pick<RunFlags, 'capability' | 'limit'>>,
   env: NodeJS.ProcessEnv,
 ): LoadedTarget[] {
   const token = flags.token ?? env.OTA_TOKEN;
   const password = flags.password ?? env.OTA_PASSWORD;
+  const capabilities = capabilitiesOf(flags.capability ?? []);
+  const limits = limitsOf(flags.limit ?? []);
+  const described = {
+    capabilities,
+    ...(Object.keys(limits).length > 0 ? { limits } : {}),
+  };
   return flags.target.map((spec, index) => {
     const at = spec.indexOf('=');
     if (at <= 0) throw new RunUsageError(`--target: expected profile=url, got '${spec}'`);
@@ -101,7 +151,7 @@ export function adHocTargets(
         name: `update-server-${profile}-${index + 1}`,
         kind,
         profile: profile as Profile,
-        capabilities: [],
+        ...described,
         source: { file: '--target', index },
         url: url.href,
         ...(token ? { token } : {}),
@@ -122,7 +172,7 @@ export function adHocTargets(
       name: `${profile}-${index + 1}`,
       kind: 'board',
       profile: profile as Profile,
-      capabilities: [],
+      ...described,
       source: { file: '--target', index },
       ...(url.protocol === 'udp:'
         ? { host: url.hostname, port: Number(url.port) }
@@ -132,4 +182,80 @@ export function adHocTargets(
     };
     return target as unknown as LoadedTarget;
   });
+}
+
+/**
+ * What a target reached by a bare address cannot back: the means a rig file gives a board (a
+ * serial port, a power switch, a reset line). Claimed anyway, the requirements that need them
+ * would end in rig errors instead of skips, so the claim is refused (rigs/schema.ts says the same
+ * of a rig file's board).
+ */
+const NEEDS_A_RIG_FILE: Partial<Record<Capability, string>> = {
+  console: 'a serial console',
+  'power-cycle': 'a power switch',
+  'power-cut-at-byte': 'a power switch the harness drives itself',
+  reset: 'a reset line or a power switch',
+};
+
+function capabilitiesOf(values: readonly string[]): Capability[] {
+  const names = values
+    .flatMap((value) => value.split(','))
+    .map((name) => name.trim())
+    .filter(Boolean);
+  for (const name of names) {
+    if (!(CAPABILITIES as readonly string[]).includes(name)) {
+      throw new RunUsageError(`--capability ${name}: unknown capability; known: ${CAPABILITIES.join(', ')}`);
+    }
+    const means = NEEDS_A_RIG_FILE[name as Capability];
+    if (means !== undefined) {
+      throw new RunUsageError(
+        `--capability ${name}: needs ${means}, which a --target address cannot give; describe the board in a rig file (rigs/README.md)`,
+      );
+    }
+  }
+  return [...new Set(names)] as Capability[];
+}
+
+function limitsOf(values: readonly string[]): Limits {
+  const limits: Record<string, number> = {};
+  for (const value of values) {
+    const match = /^([A-Za-z]+)=(\d+)$/.exec(value.trim());
+    if (!match) {
+      throw new RunUsageError(
+        `--limit ${value}: expected key=value in ms or bytes, e.g. sessionTimeoutMs=30000`,
+      );
+    }
+    limits[match[1]!] = Number(match[2]);
+  }
+  const parsed = limitsSchema.safeParse(limits);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path.join('.') || (issue as { keys?: string[] }).keys?.join(', ') || '';
+    throw new RunUsageError(
+      `--limit ${key}: ${issue.message}; known limits: ${Object.keys(limitsSchema.shape).join(', ')}`,
+    );
+  }
+  return parsed.data;
+}
+
+/** What the run takes for granted about an ad-hoc target, printed before it runs (never a secret, only whether one is set). */
+export function describeAssumptions(target: LoadedTarget): string {
+  const fields = target as LoadedTarget & {
+    url?: string;
+    host?: string;
+    port?: number;
+    token?: unknown;
+    password?: unknown;
+  };
+  const address = fields.url ?? `udp://${fields.host}:${fields.port}`;
+  const secrets = (['token', 'password'] as const)
+    .filter((key) => fields[key] !== undefined)
+    .map((key) => `${key} set`);
+  const limits = Object.entries(target.limits ?? {}).map(([key, value]) => `${key}=${value}`);
+  return [
+    `assumed for --target ${target.name}: a ${target.kind} speaking ${target.profile} at ${address}`,
+    `  capabilities: ${target.capabilities.length > 0 ? target.capabilities.join(', ') : 'none (only requirements that need none run; --capability adds some)'}`,
+    `  limits: ${limits.length > 0 ? limits.join(', ') : "none (the suites' defaults; --limit sets one)"}`,
+    `  no console, no power switch, no reset line; ${secrets.length > 0 ? secrets.join(', ') : 'no token or password'}`,
+  ].join('\n');
 }

@@ -41,6 +41,29 @@ export class EmulatorControlPower implements PowerDriver {
     await this.expectPower('power off', '/power/off', {}, 'off');
   }
 
+  /** `GET /power`: the control plane's view of the supply. */
+  async state(): Promise<'on' | 'off'> {
+    const step = 'read the power state';
+    const answer = await httpStep({
+      targetName: this.targetName,
+      step,
+      method: 'GET',
+      url: new URL('/power', this.base),
+      timeoutMs: this.timeoutMs,
+      headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` },
+      secrets: [this.token],
+    });
+    const power = (answer.body as { power?: unknown } | undefined)?.power;
+    if (power !== 'on' && power !== 'off') {
+      throw new PowerStateError(
+        `target '${this.targetName}': step '${step}': the control plane's answer names no power state: ${JSON.stringify(answer.body)}`,
+        this.targetName,
+        step,
+      );
+    }
+    return power;
+  }
+
   async cycle(offMs = DEFAULT_OFF_MS): Promise<void> {
     checkOffMs(offMs, this.targetName);
     // The control plane holds the answer for the whole off time.

@@ -14,6 +14,11 @@ export interface PowerDriver {
   /** Off, `offMs` without power, on. */
   cycle(offMs?: number): Promise<void>;
   reset?(): Promise<void>;
+  /**
+   * Reads whether the supply is on, without switching it (a preflight asks whether the switch
+   * answers at all). Absent where the switch cannot be read (a shell command, uhubctl).
+   */
+  state?(): Promise<'on' | 'off'>;
   /** Arms a cut: the device loses power after `bytes` more programmed flash bytes. */
   cutAfterBytes?(bytes: number): Promise<void>;
 }

@@ -53,7 +53,26 @@ abstract class SmartPlugPower implements PowerDriver {
     await this.switchTo(true, 'power cycle: on');
   }
 
+  /** Reads the relay without switching it. */
+  async state(): Promise<'on' | 'off'> {
+    const step = 'read the power state';
+    const on = await this.readState(step);
+    if (on === undefined) throw this.unreadable(step);
+    return on ? 'on' : 'off';
+  }
+
   protected abstract switchTo(on: boolean, step: string): Promise<void>;
+
+  /** The relay's state as the plug reports it; undefined when the answer does not say. */
+  protected abstract readState(step: string): Promise<boolean | undefined>;
+
+  private unreadable(step: string): PowerStateError {
+    return new PowerStateError(
+      `target '${this.targetName}': step '${step}': the plug's answer does not say whether it is on`,
+      this.targetName,
+      step,
+    );
+  }
 
   protected async get(step: string, path: string, query: Record<string, string>): Promise<unknown> {
     const url = new URL(path, this.base);
@@ -106,9 +125,24 @@ export class TasmotaPower extends SmartPlugPower {
     }
     query['cmnd'] = `Power${this.relay === 1 ? '' : this.relay} ${on ? 'On' : 'Off'}`;
     const answer = await this.get(step, '/cm', query);
+    if (this.relayState(answer) !== (on ? 'ON' : 'OFF')) throw this.mismatch(step, on, answer);
+  }
+
+  /** `Power<n>` without a value is Tasmota's query: it answers the state and switches nothing. */
+  protected override async readState(step: string): Promise<boolean | undefined> {
+    const query: Record<string, string> = {};
+    if (this.password !== undefined) {
+      query['user'] = this.username ?? 'admin';
+      query['password'] = this.password;
+    }
+    query['cmnd'] = `Power${this.relay === 1 ? '' : this.relay}`;
+    const state = this.relayState(await this.get(step, '/cm', query));
+    return state === 'ON' ? true : state === 'OFF' ? false : undefined;
+  }
+
+  private relayState(answer: unknown): unknown {
     const body = (answer ?? {}) as Record<string, unknown>;
-    const state = body[`POWER${this.relay}`] ?? (this.relay === 1 ? body['POWER'] : undefined);
-    if (state !== (on ? 'ON' : 'OFF')) throw this.mismatch(step, on, answer);
+    return body[`POWER${this.relay}`] ?? (this.relay === 1 ? body['POWER'] : undefined);
   }
 
   protected override authorizationHeaders(): Record<string, string> {
@@ -121,6 +155,11 @@ export class ShellyGen1Power extends SmartPlugPower {
   protected override async switchTo(on: boolean, step: string): Promise<void> {
     const answer = await this.get(step, '/relay/0', { turn: on ? 'on' : 'off' });
     if ((answer as { ison?: unknown } | undefined)?.ison !== on) throw this.mismatch(step, on, answer);
+  }
+
+  protected override async readState(step: string): Promise<boolean | undefined> {
+    const ison = ((await this.get(step, '/relay/0', {})) as { ison?: unknown } | undefined)?.ison;
+    return typeof ison === 'boolean' ? ison : undefined;
   }
 }
 
@@ -136,5 +175,11 @@ export class ShellyGen2Power extends SmartPlugPower {
     }
     const status = await this.get(`${step}: read back`, '/rpc/Switch.GetStatus', { id: '0' });
     if ((status as { output?: unknown } | undefined)?.output !== on) throw this.mismatch(step, on, status);
+  }
+
+  protected override async readState(step: string): Promise<boolean | undefined> {
+    const status = await this.get(step, '/rpc/Switch.GetStatus', { id: '0' });
+    const output = (status as { output?: unknown } | undefined)?.output;
+    return typeof output === 'boolean' ? output : undefined;
   }
 }

@@ -111,6 +111,8 @@ export async function connectTarget(description: TargetDescription): Promise<Tar
         path: description.console.port,
         baudRate: description.console.baudRate,
         reopen: description.console.reopen,
+        // A missing port is a rig error after one step timeout, not after the driver's own 5 s.
+        openTimeoutMs: stepTimeoutMs,
         targetName: description.name,
         redact,
       });

@@ -1,4 +1,6 @@
+import { constants, createPublicKey, verify } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ESP32_ARDUINO_SIGNATURE_BLOCK, verifyEsp32Arduino } from '../../fixtures/signed-image/index.ts';
 import { SectorBuffer, UpdateMd5, UpdateStatus } from '../arduino-update-core/index.ts';
 import { EspError, type EspOtaOps } from '../esp32-ota-ops/index.ts';
 import type { NorFlash } from '../flash/index.ts';
@@ -58,6 +60,22 @@ export interface Esp32UpdateOptions {
   streamRetryDelay?: (milliseconds: number) => Promise<void>;
   /** Awaited after each flash write inside writeStream(), so a timed flash is paced (ctx.pace). */
   pace?: () => Promise<void>;
+  /** A build with UPDATE_SIGN and a verifier installed before every begin() (the fixed 3.3.x code). */
+  signature?: Esp32UpdateSignature;
+}
+
+/**
+ * `installSignature(new UpdaterRSAVerifier|UpdaterECDSAVerifier(pubkey, len, HASH_SHA256))`
+ * (reference signed-images.md §2.4). `skips-check` is arduino-esp32 v3.3.7's shipped bug #12422:
+ * begin() reset the signature size, so nothing was verified.
+ */
+export interface Esp32UpdateSignature {
+  publicKeyPem: string;
+  /**
+   * `whole-block` is #12427 in the first Updater_Signing.cpp (@56c6ec8): mbedtls_pk_verify over
+   * all 512 bytes as PKCS#1 v1.5, so no PSS or (zero-padded) DER ECDSA signature ever passes.
+   */
+  defect?: 'skips-check' | 'whole-block';
 }
 
 /** What writeStream() reads from: the part of Arduino's Stream the Updater uses. */
@@ -106,6 +124,11 @@ export class Esp32Update extends UpdateStatus {
   private progressBytes = 0;
   private command = U_FLASH;
   private readonly md5 = new UpdateMd5();
+  private readonly signature: Esp32UpdateSignature | undefined;
+  /** The received bytes (as written to the RAM buffer), kept while a verifier is installed. */
+  private received: Uint8Array[] | undefined;
+  /** `_size` as begin() set it: the hash covers the bytes below `_size − 512` (§2.4 step 3). */
+  private signedSize = 0;
   private progressCallback: ((progress: number, total: number) => void) | undefined;
 
   constructor(options: Esp32UpdateOptions) {
@@ -120,6 +143,7 @@ export class Esp32Update extends UpdateStatus {
     this.streamRetryDelay = options.streamRetryDelay ?? ((ms) => sleep(ms));
     this.pace = options.pace ?? (async () => {});
     this.commands = updateCommands(this.core);
+    this.signature = options.signature;
   }
 
   /** `Update.onProgress`: called with (0, size) before the first flash write and after each one. */
@@ -162,6 +186,8 @@ export class Esp32Update extends UpdateStatus {
     this.partitionOffset = partitionOffset;
     this.buffer = new SectorBuffer(SECTOR_SIZE);
     this.updateSize = updateSize;
+    this.received = this.signature === undefined ? undefined : [];
+    this.signedSize = updateSize;
     this.command = command;
     return true;
   }
@@ -242,6 +268,10 @@ export class Esp32Update extends UpdateStatus {
     const md5Hex = this.md5.finish();
     if (this.md5.target.length > 0 && this.md5.target !== md5Hex) {
       this.abortWith(Esp32UpdateError.MD5);
+      return false;
+    }
+    if (!this.signatureVerifies()) {
+      this.abortWith(Esp32UpdateError.SIGN);
       return false;
     }
     return this.verifyEnd();
@@ -385,10 +415,43 @@ export class Esp32Update extends UpdateStatus {
       return false;
     }
     this.md5.update(buffer.held());
+    this.received?.push(buffer.held().slice());
     this.progressBytes += buffer.length;
     buffer.length = 0;
     this.progressCallback?.(this.progressBytes, this.updateSize);
     return true;
+  }
+
+  /**
+   * end()'s check (§2.4 step 4): the hash covers the received bytes below `_size − 512`, with
+   * `_size` as begin() set it (the partition size after UPDATE_SIZE_UNKNOWN, so such an update
+   * never verifies, §2.4 step 7), and the 512-byte block is read at `progress − 512`.
+   */
+  private signatureVerifies(): boolean {
+    const signature = this.signature;
+    if (signature === undefined || signature.defect === 'skips-check' || this.command !== U_FLASH)
+      return true;
+    const received = Buffer.concat(this.received ?? []);
+    if (received.length < ESP32_ARDUINO_SIGNATURE_BLOCK) return false;
+    const hashedLength = Math.min(received.length, this.signedSize - ESP32_ARDUINO_SIGNATURE_BLOCK);
+    const block = received.subarray(received.length - ESP32_ARDUINO_SIGNATURE_BLOCK);
+    const file = new Uint8Array(hashedLength + ESP32_ARDUINO_SIGNATURE_BLOCK);
+    file.set(received.subarray(0, hashedLength), 0);
+    file.set(block, hashedLength);
+    const key = createPublicKey(signature.publicKeyPem);
+    if (signature.defect === 'whole-block') {
+      try {
+        return verify(
+          'sha256',
+          file.subarray(0, hashedLength),
+          { key, padding: constants.RSA_PKCS1_PADDING },
+          block,
+        );
+      } catch {
+        return false;
+      }
+    }
+    return verifyEsp32Arduino(file, key).valid;
   }
 
   private verifyEnd(): boolean {
@@ -444,6 +507,7 @@ export class Esp32Update extends UpdateStatus {
   }
 
   private reset(): void {
+    this.received = undefined;
     this.buffer = undefined;
     this.skipBuffer = undefined;
     this.progressBytes = 0;

@@ -4,6 +4,7 @@ export {
   type Esp32UpdateCore,
   type Esp32UpdateFaults,
   type Esp32UpdateOptions,
+  type Esp32UpdateSignature,
   U_AUTH,
   U_FLASH,
   UPDATE_SIZE_UNKNOWN,

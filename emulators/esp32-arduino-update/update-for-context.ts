@@ -1,4 +1,5 @@
 import type { FirmwareContext } from '../device/index.ts';
+import { esp32ArduinoSignature } from '../firmware/signing-options.ts';
 import { Esp32Update, type Esp32UpdateOptions } from './esp32-update.ts';
 
 /** The global `Update` of one ESP32 boot: this boot's esp_ota_ops, flash and partition table, paced by the flash timing. */
@@ -15,6 +16,7 @@ export function esp32UpdateFor(
     ota: esp32.ota,
     table: esp32.table,
     pace: () => context.pace(),
+    ...esp32ArduinoSignature(context.options, context.defects),
     ...options,
   });
 }

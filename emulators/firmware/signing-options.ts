@@ -115,10 +115,10 @@ export function esp32SigningDeviceOptions(
 ): Esp32DeviceOptions {
   const signing = signingOption(options);
   if (signing === undefined) return base ?? {};
+  // UPDATE_SIGN builds verify in the Update library (esp32ArduinoSignature), not in esp_ota_ops.
+  if (signing.scheme.startsWith('esp32-arduino')) return base ?? {};
   if (signing.scheme !== 'esp-idf-sbv2-rsa' && signing.scheme !== 'esp-idf-ecdsa') {
-    throw new SigningOptionError(
-      `option "signing.scheme" ${signing.scheme} is not verified by this ESP32 firmware (esp-idf-sbv2-rsa, esp-idf-ecdsa)`,
-    );
+    throw new SigningOptionError(`option "signing.scheme" ${signing.scheme} is not an ESP32 scheme`);
   }
   const defect = ESP_IDF_SIGNATURE_DEFECTS.find((d) => defects.has(d.name))?.chip;
   return {
@@ -155,3 +155,36 @@ export const ESP_IDF_SIGNATURE_DEFECTS: readonly (DefectDescriptor & {
       "verifies the signature over the digest stored in the signature block and never compares that digest with the image's",
   },
 ];
+
+const SOURCE_ARDUINO = 'reference/signed-images.md §2.1, §2.4 (arduino-esp32 UPDATE_SIGN, error 14)';
+
+/** The signature defects of an arduino-esp32 UPDATE_SIGN build (Esp32Update's `signature.defect`). */
+export const ESP32_ARDUINO_SIGNATURE_DEFECTS: readonly (DefectDescriptor & {
+  update: 'skips-check' | 'whole-block';
+})[] = [
+  {
+    name: 'update-sign-skipped-after-begin',
+    update: 'skips-check',
+    breaks: ['signed/refuse/1', 'signed/refuse/2', 'signed/refuse/3', 'signed/refuse/6', SOURCE_ARDUINO],
+    description:
+      'arduino-esp32 v3.3.7 (#12422): begin() resets the signature size, so unsigned images install',
+  },
+  {
+    name: 'update-sign-verifies-whole-block',
+    update: 'whole-block',
+    breaks: ['signed/accept/1', SOURCE_ARDUINO],
+    description:
+      'the first Updater_Signing.cpp (#12427): verifies all 512 bytes as PKCS#1 v1.5, so correct PSS/ECDSA signatures are refused',
+  },
+];
+
+/** Esp32Update's `signature` option for an UPDATE_SIGN build, or none. */
+export function esp32ArduinoSignature(
+  options: Readonly<Record<string, unknown>> | undefined,
+  defects: ReadonlySet<string>,
+): { signature?: { publicKeyPem: string; defect?: 'skips-check' | 'whole-block' } } {
+  const signing = signingOption(options);
+  if (signing === undefined || !signing.scheme.startsWith('esp32-arduino')) return {};
+  const defect = ESP32_ARDUINO_SIGNATURE_DEFECTS.find((d) => defects.has(d.name))?.update;
+  return { signature: { publicKeyPem: signing.publicKeyPem, ...(defect === undefined ? {} : { defect }) } };
+}

@@ -58,6 +58,7 @@ const STATUS: Record<ConformanceResult['outcome'], string> = {
   fail: 'failed',
   skip: 'skipped',
   'rig-error': 'broken',
+  'not-run': 'skipped',
 };
 const SEVERITY = { MUST: 'critical', SHOULD: 'normal', MAY: 'minor' } as const;
 /** Labels allure-vitest derives from where the test file lives: a run's entry file, not the requirement. */

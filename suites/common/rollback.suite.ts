@@ -94,7 +94,7 @@ strategyRequirement(
   'rollback/power-cut/1',
   'MUST',
   'a power cut during the image write leaves the old image booting once power returns',
-  { source: SOURCE_CUT, needs: ['power-cut-at-byte'] },
+  { source: SOURCE_CUT, needs: ['power-cut-at-byte', 'power-cycle'] },
   async (context) => {
     const { target, step, check } = context;
     await knownState(context);
@@ -168,7 +168,7 @@ if (platform === undefined || platform === 'esp8266') {
     'rollback/eboot-copy/1',
     'SHOULD',
     "an ESP8266 that loses power during eboot's copy restarts the copy at power-on and runs the new sketch",
-    { source: SOURCE_EBOOT, needs: ['power-cut-at-byte'] },
+    { source: SOURCE_EBOOT, needs: ['power-cut-at-byte', 'power-cycle'] },
     async (context) => {
       const { target, step, check } = context;
       await knownState(context);

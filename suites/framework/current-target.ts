@@ -7,6 +7,11 @@ export interface ProvidedTarget {
   description: TargetDescription;
   /** The suite files its entry file loads, in order. */
   suiteFiles: { relative: string; absolute: string }[];
+  /**
+   * Set when the target's preflight failed: its requirements are reported as not run, with this
+   * reason, and the target is not touched again (the rig error was reported once, by the run).
+   */
+  notRun?: string;
 }
 
 declare module 'vitest' {
@@ -32,4 +37,9 @@ export function selectTarget(name: string): ProvidedTarget {
 /** The target the suites of this worker run against; undefined when they are only listed. */
 export function currentTarget(): TargetDescription | undefined {
   return selected === undefined ? undefined : inject('targets')[selected]?.description;
+}
+
+/** Why this worker's target is not run (its preflight failed), or undefined when it is. */
+export function currentTargetNotRun(): string | undefined {
+  return selected === undefined ? undefined : inject('targets')[selected]?.notRun;
 }

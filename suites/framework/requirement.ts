@@ -4,7 +4,7 @@ import { acquireTargetLease, connectTarget, type Target } from '../../drivers/ta
 import { Transcript } from '../../drivers/target/transcript.ts';
 import type { Platform } from '../../emulators/device/types.ts';
 import type { Capability } from '../../rigs/index.ts';
-import { currentTarget } from './current-target.ts';
+import { currentTarget, currentTargetNotRun } from './current-target.ts';
 import { RigFailure } from './rig-failure.ts';
 import { ImageUnavailableError } from './strategy/rig-images.ts';
 
@@ -19,6 +19,8 @@ export interface RequirementMeta {
   source: string;
   /** Capabilities the target must claim; without them the requirement is skipped with the reason. */
   needs: Capability[];
+  /** Alternatives, one of which the target must claim (an update check triggered on the console or by a power cycle). */
+  needsOneOf?: Capability[];
 }
 
 declare module 'vitest' {
@@ -26,6 +28,8 @@ declare module 'vitest' {
     requirement?: RequirementMeta;
     /** Set on the stand-in test of a suite file that did not load (suites/runner/target-suites.ts). */
     suiteLoad?: string;
+    /** Set when the requirement was not run because its target's preflight failed (the reason). */
+    notRun?: string;
   }
 }
 
@@ -64,13 +68,19 @@ export function isRigError(error: unknown): boolean {
   return error instanceof RigFailure || (typeof code === 'string' && RIG_ERROR_CODES.has(code));
 }
 
-const conformanceTest = vitestTest.extend<{ target: Target }>({
+/** The target a requirement runs against; undefined when the target's preflight failed (not run). */
+const conformanceTest = vitestTest.extend<{ target: Target | undefined }>({
   target: [
     // biome-ignore lint/correctness/noEmptyPattern: vitest fixtures declare their dependencies by destructuring
     async ({}, use) => {
       const description = currentTarget();
       if (description === undefined) {
         throw new RigFailure('no target: the suites run through `ota-conformance run`, which gives each one');
+      }
+      // A target whose preflight failed is not touched again: no lease, no console, no request.
+      if (currentTargetNotRun() !== undefined) {
+        await use(undefined);
+        return;
       }
       const lease = await acquireTargetLease(description.lockDir, description.name);
       let target: Target;
@@ -105,20 +115,40 @@ export function requirement(
   options: {
     source: string;
     needs?: Capability[];
+    /** Alternatives, one of which the target must claim. */
+    needsOneOf?: Capability[];
     /** The chips it concerns; a target that names another platform is skipped with the reason. */
     platforms?: readonly Platform[];
     timeoutMs?: number;
   },
   body: (context: RequirementContext) => Promise<void>,
 ): void {
-  const meta: RequirementMeta = { id, level, text, source: options.source, needs: options.needs ?? [] };
+  const meta: RequirementMeta = {
+    id,
+    level,
+    text,
+    source: options.source,
+    needs: options.needs ?? [],
+    ...(options.needsOneOf ? { needsOneOf: options.needsOneOf } : {}),
+  };
   conformanceTest(
     `${id} ${text}`,
     { meta: { requirement: meta }, timeout: options.timeoutMs },
-    async ({ target, skip }) => {
+    async ({ target, skip, task }) => {
+      if (target === undefined) {
+        const reason = currentTargetNotRun() ?? 'the target was not run';
+        task.meta.notRun = reason;
+        skip(`not run: ${reason}`);
+        return;
+      }
       const missing = meta.needs.filter((capability) => !target.capabilities.has(capability));
       if (missing.length > 0) {
         skip(`target ${target.name} does not claim ${missing.join(', ')}`);
+        return;
+      }
+      const oneOf = meta.needsOneOf;
+      if (oneOf && !oneOf.some((capability) => target.capabilities.has(capability))) {
+        skip(`target ${target.name} claims none of ${oneOf.join(', ')} (it needs one)`);
         return;
       }
       if (options.platforms && target.platform && !options.platforms.includes(target.platform)) {

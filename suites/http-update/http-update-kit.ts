@@ -7,6 +7,7 @@ import {
   type RecordedRequest,
   type ScriptedResponse,
 } from '../../drivers/update-server/index.ts';
+import type { Capability } from '../../rigs/index.ts';
 import type { RequirementContext } from '../framework/index.ts';
 import {
   appImage,
@@ -21,6 +22,12 @@ import {
 export const SOURCE_8266 =
   'docs/protocols/arduino-ota.md §3.1 (ESP8266httpUpdate.cpp handleUpdate() L160-383)';
 export const SOURCE_32 = 'docs/protocols/arduino-ota.md §3.2 (ESP32 HTTPUpdate.cpp)';
+
+/**
+ * What every http-update requirement needs: a way to make the device check for an update (`ota
+ * check` on its console, else a power cycle: it checks at boot). PullSession.trigger() uses either.
+ */
+export const PULL_TRIGGER: { readonly needsOneOf: Capability[] } = { needsOneOf: ['console', 'power-cycle'] };
 
 export function sourceFor(section: string): string {
   return `docs/protocols/arduino-ota.md §3.1 ${section} (ESP8266httpUpdate.cpp handleUpdate()); §3.2 for ESP32`;

@@ -1,12 +1,12 @@
 import { firmware } from '../../drivers/update-server/index.ts';
 import { requirement } from '../framework/index.ts';
-import { refusesUpdate, sourceFor } from './http-update-kit.ts';
+import { PULL_TRIGGER, refusesUpdate, sourceFor } from './http-update-kit.ts';
 
 requirement(
   'http-update/integrity/1',
   'MUST',
   'an image whose x-MD5 does not match its bytes is not booted (Update MD5 check), no reboot',
-  { source: sourceFor('step 7: x-MD5 → Update.setMD5(); a mismatch fails Update.end()') },
+  { ...PULL_TRIGGER, source: sourceFor('step 7: x-MD5 → Update.setMD5(); a mismatch fails Update.end()') },
   async (context) => {
     await refusesUpdate(context, {
       what: 'image with a wrong x-MD5',
@@ -19,7 +19,7 @@ requirement(
   'http-update/integrity/2',
   'MUST',
   'a body cut short of its Content-Length is not booted, no reboot',
-  { source: sourceFor('step 7: writeStream() must return len, else the Update error') },
+  { ...PULL_TRIGGER, source: sourceFor('step 7: writeStream() must return len, else the Update error') },
   async (context) => {
     await refusesUpdate(context, {
       what: 'body truncated to half its Content-Length',
@@ -32,7 +32,7 @@ requirement(
   'http-update/integrity/3',
   'MUST',
   'a 200 without Content-Length fails with HTTP_UE_SERVER_NOT_REPORT_SIZE (-101), no reboot',
-  { source: sourceFor('Response handling 200 step 1: Content-Length > 0, else -101') },
+  { ...PULL_TRIGGER, source: sourceFor('Response handling 200 step 1: Content-Length > 0, else -101') },
   async (context) => {
     await refusesUpdate(context, {
       what: '200 without Content-Length',
@@ -46,7 +46,10 @@ requirement(
   'http-update/integrity/4',
   'MUST',
   'a body whose first byte is not the image magic fails with HTTP_UE_BIN_VERIFY_HEADER_FAILED (-106) before writing',
-  { source: sourceFor('Response handling 200 step 5 (peekBytes: 0xE9, or 0x1F on ESP8266)') },
+  {
+    ...PULL_TRIGGER,
+    source: sourceFor('Response handling 200 step 5 (peekBytes: 0xE9, or 0x1F on ESP8266)'),
+  },
   async (context) => {
     await refusesUpdate(context, {
       what: 'body with a bad magic byte',

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Target } from '../../drivers/target/index.ts';
 import { headerValue, type RecordedRequest } from '../../drivers/update-server/index.ts';
 import { requirement } from '../framework/index.ts';
-import { exactHeader, IDLE, install, md5, prefix, sourceFor } from './http-update-kit.ts';
+import { exactHeader, IDLE, install, md5, PULL_TRIGGER, prefix, sourceFor } from './http-update-kit.ts';
 import { appImage, type PullImage, withPullSession } from './pull-kit.ts';
 
 /** The headers each platform's client sends on every check (reference §3.1 / §3.2, in that order). */
@@ -55,7 +55,7 @@ requirement(
   'http-update/request/1',
   'MUST',
   'the check is GET … HTTP/1.0 with the platform User-Agent and every x-ESP8266-*/x-ESP32-* header, the sketch MD5, size and version those of the running image',
-  { source: sourceFor('Request (header list and values); ESP32 §3.2 Request') },
+  { ...PULL_TRIGGER, source: sourceFor('Request (header list and values); ESP32 §3.2 Request') },
   async ({ target, step, check }) => {
     await withPullSession(target, IDLE, async (session) => {
       const image = appImage(target);
@@ -117,7 +117,10 @@ requirement(
   'http-update/request/2',
   'MUST',
   'x-…-free-space is the free sketch space: ESP8266 the space below the FS less the running sketch (sector-rounded), ESP32 the next OTA slot',
-  { source: sourceFor('Request: x-ESP8266-free-space = ESP.getFreeSketchSpace(); §3.2 x-ESP32-free-space') },
+  {
+    ...PULL_TRIGGER,
+    source: sourceFor('Request: x-ESP8266-free-space = ESP.getFreeSketchSpace(); §3.2 x-ESP32-free-space'),
+  },
   async ({ target, step, check }) => {
     await withPullSession(target, IDLE, async (session) => {
       // Two sketches whose sizes differ by less than a sector: the free space must follow the rounding.

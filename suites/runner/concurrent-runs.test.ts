@@ -49,7 +49,7 @@ describe('two runs at once into one --out', () => {
     const folders = readdirSync(out).filter((name) => /^\d{8}-\d{6}-\d+/.test(name));
     expect(folders).toHaveLength(2);
     const passedLines = (stdout: string) =>
-      stdout.split('\n').filter((line) => /^✓ viperhttp {2}viperhttp\/auth\//.test(line));
+      stdout.split('\n').filter((line) => /^✓ viperhttp \d+\/\d+ {2}viperhttp\/auth\//.test(line));
     for (const folder of folders) {
       const { metadata, results } = readResultsFile(join(out, folder, 'results.jsonl'));
       expect(metadata?.runId).toBe(folder);

@@ -23,7 +23,7 @@ function suitesWithABrokenFile(): string {
 }
 
 describe('runConformance', () => {
-  it('reports a suite file that does not load as a rig error of its target and exits 1, keeping the other suites', async () => {
+  it('reports a suite file that does not load as a rig error of its target and exits 3, keeping the other suites', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'run-out-'));
     const rig = join(dir, 'rig.json');
     writeFileSync(
@@ -49,7 +49,7 @@ describe('runConformance', () => {
       suitesDir: suitesWithABrokenFile(),
       write: (text) => lines.push(text),
     });
-    expect(outcome.exitCode).toBe(1);
+    expect(outcome.exitCode).toBe(3);
     const broken = outcome.results.find((result) => result.outcome === 'rig-error');
     expect(broken?.target).toBe('viperhttp');
     expect(broken?.detail).toMatch(

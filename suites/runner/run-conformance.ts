@@ -5,7 +5,10 @@ import { sweepStaleLeases, type TargetDescription } from '../../drivers/target/i
 import { ConformanceReporter } from '../../reports/conformance-reporter.ts';
 import {
   type ConformanceResult,
+  EXIT_CODES,
+  type ExitCode,
   exitCodeFor,
+  formatFoldedOutcomes,
   formatSummaryTable,
   summarize,
   type TargetSummary,
@@ -16,6 +19,7 @@ import { startRunMetadata } from '../../reports/run-metadata.ts';
 import { writeRunJson, writeRunReports } from '../../reports/run-reports.ts';
 import { type LoadedTarget, loadRig, type Rig, redactorForRig } from '../../rigs/index.ts';
 import type { ProvidedTarget } from '../framework/current-target.ts';
+import { preflightTargets } from './preflight/index.ts';
 import { RedactingAllureReporter } from './redacting-allure-reporter.ts';
 import { startTargets } from './start-targets.ts';
 
@@ -43,10 +47,17 @@ export interface RunOptions {
   write?: (text: string) => void;
   /** Suites folder (the kill matrix and tests may point elsewhere). */
   suitesDir?: string;
+  /** Print every skip as it happens instead of one line per reason at the end. */
+  verbose?: boolean;
+}
+
+/** `--grep` (or `--only`) selected no requirement of any target: bad arguments, exit 2. */
+export class NothingSelectedError extends Error {
+  readonly code = 'RUN_NOTHING_SELECTED';
 }
 
 export interface RunOutcome {
-  exitCode: 0 | 1 | 2;
+  exitCode: ExitCode;
   /** The folder this run wrote its results and reports into. */
   run: RunFolder;
   results: ConformanceResult[];
@@ -96,12 +107,21 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   // Leases of runs that were killed would otherwise stay behind under target names nobody reuses.
   await sweepStaleLeases(lockDir);
 
+  const rigFile = options.rig ?? DEFAULT_RIG;
+  write(
+    `ota-conformance run: rig ${rig.name} (${options.adHocTargets ? '--target' : displayPath(rigFile)})\n` +
+      `  targets: ${targets.map((target) => `${target.name} (${target.profile}, ${target.kind})`).join(', ')}\n` +
+      `  output:  ${run.dir}\n`,
+  );
   const starting = startTargets(rig, targets, { env, lockDir });
   // vitest (with Vite) loads here while the emulator process boots on the other core.
   const loadingVitest = import('vitest/node');
   loadingVitest.catch(() => {});
   const started = await starting;
   for (const note of started.notes) write(`note: ${note}\n`);
+  // Every target is checked before its suites (on the other core while vitest loads): one
+  // unreachable or wrong device is one rig error, and its requirements are reported as not run.
+  const preflight = preflightTargets(started.descriptions);
   const reporter = new ConformanceReporter({
     resultsFile: join(run.dir, RESULTS_FILE),
     header: metadata,
@@ -109,6 +129,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     redact: (text) => redactor.redact(text),
     root: PROJECT_ROOT,
     targetOf: targetOfEntryFile,
+    verbose: options.verbose ?? false,
   });
   // A target the run could not start is a rig error, reported (and kept) before anything runs.
   for (const entry of started.notStarted) {
@@ -124,6 +145,21 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
       file: '',
     });
   }
+  const notRun = new Map<string, string>();
+  for (const failure of await preflight) {
+    notRun.set(failure.target, `preflight failed at "${failure.step}"`);
+    reporter.record({
+      target: failure.target,
+      id: `${failure.target}/preflight`,
+      level: 'MUST',
+      text: `preflight: ${failure.step}`,
+      source: 'the rig (suites/runner/preflight)',
+      outcome: 'rig-error',
+      detail: redactor.redact(failure.reason),
+      durationMs: failure.durationMs,
+      file: '',
+    });
+  }
   // vitest matches a test's full name: the file and the describe (the suite file's path) before the
   // requirement's ID and text.
   const grepPattern = options.grep
@@ -135,8 +171,10 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   mkdirSync(entriesDir, { recursive: true });
   const provided: Record<string, ProvidedTarget> = {};
   for (const description of started.descriptions) {
+    const reason = notRun.get(description.name);
     provided[description.name] = {
       description,
+      ...(reason === undefined ? {} : { notRun: reason }),
       suiteFiles: suitesFor(suitesDir, description).map((absolute) => ({
         absolute,
         relative: relative(PROJECT_ROOT, absolute),
@@ -194,7 +232,24 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   }
 
   const results = [...reporter.results];
-  const summaries = summarize(results);
+  // With --grep, a target none of whose requirements it selects is not part of the run; without,
+  // every target is, and one with no result at all ran nothing.
+  const selected = reporter.selectedPerTarget();
+  const collected = started.descriptions.filter((description) => selected.has(description.name));
+  if (options.grep && collected.length > 0 && collected.every((d) => (selected.get(d.name) ?? 0) === 0)) {
+    throw new NothingSelectedError(
+      `--grep ${options.grep} selects no requirement of ${collected.map((d) => d.name).join(', ')}; \`ota-conformance list\` shows the IDs`,
+    );
+  }
+  const inRun = targets
+    .map((target) => target.name)
+    .filter(
+      (name) =>
+        !options.grep || (selected.get(name) ?? 0) > 0 || results.some((result) => result.target === name),
+    );
+  const summaries = summarize(results, inRun);
+  const folded = formatFoldedOutcomes(results, { verbose: options.verbose ?? false });
+  if (folded) write(`\n${folded}\n`);
   write(`\n${formatSummaryTable(summaries)}\n`);
   const exitCode = exitCodeFor(summaries, options.strict ?? false);
   const { junit } = await writeRunReports(run, metadata, results, exitCode, {
@@ -203,9 +258,19 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     note: (text) => write(`note: ${text}\n`),
   });
   if (options.junit) writeFileSync(options.junit, junit);
-  write(`results: ${displayPath(run.dir)}\n`);
+  write(
+    `\nreports in ${displayPath(run.dir)}: ${reportsIn(run.dir).join(', ')}${options.junit ? `; JUnit also at ${displayPath(options.junit)}` : ''}\n` +
+      `exit ${exitCode}: ${EXIT_MEANING[exitCode]}\n`,
+  );
   return { exitCode, run, results, summaries };
 }
+
+const EXIT_MEANING: Record<ExitCode, string> = {
+  [EXIT_CODES.passed]: 'every MUST passed and every target ran',
+  [EXIT_CODES.deviceFailed]: 'a device failed a requirement',
+  [EXIT_CODES.usage]: 'bad arguments or rig',
+  [EXIT_CODES.rigOrNothingRan]: 'no device failure, but rig errors or a target that ran nothing',
+};
 
 const TARGET_SUITES = fileURLToPath(new URL('./target-suites.ts', import.meta.url));
 const ENTRY_SUFFIX = '.entry.ts';
@@ -249,6 +314,14 @@ function suiteFilesIn(dir: string): string[] {
     .filter((name) => name.endsWith('.suite.ts'))
     .sort()
     .map((name) => join(dir, name));
+}
+
+/** What a finished run folder holds, as listed at the end of the run (folders with a slash). */
+function reportsIn(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((entry) => !entry.name.startsWith('.'))
+    .map((entry) => (entry.isDirectory() ? `${entry.name}/` : entry.name))
+    .sort();
 }
 
 /** A path as the user would type it: relative below the working folder, absolute elsewhere. */

@@ -30,7 +30,7 @@ import {
 
 const SOURCE_8266 =
   'docs/protocols/signed-images.md §1.1, §1.5 (Updater::end(): length word, SHA-256 of the image read back from flash, RSASSA-PKCS1-v1_5, error 12), §1.6';
-const SOURCE = `${SOURCE_8266}; §2.3–2.4 (arduino-esp32 UPDATE_SIGN 512-byte block, error 14); §3.2–3.6 (ESP-IDF signature sector, ESP_ERR_OTA_VALIDATE_FAILED)`;
+const SOURCE = `${SOURCE_8266}; §2 (arduino-esp32 UPDATE_SIGN 512-byte block, error 14); §3 (ESP-IDF signature sector, ESP_ERR_OTA_VALIDATE_FAILED)`;
 const NEEDS = ['signed-images', 'console', 'power-cycle'] as const;
 
 type Context = Pick<RequirementContext, 'target' | 'step' | 'check'>;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
 import { initArduinoRollback } from '../../esp32-arduino-update/index.ts';
 import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
-import { ESP8266_SIGNATURE_DEFECTS } from '../signing-options.ts';
+import { ESP32_ARDUINO_SIGNATURE_DEFECTS, ESP8266_SIGNATURE_DEFECTS } from '../signing-options.ts';
 import { ARDUINO_OTA_DEFAULT_OPTIONS, resolveSettings } from './arduino-ota-options.ts';
 import { type ArduinoOtaCallbacks, ArduinoOtaService, OtaErrorKind } from './arduino-ota-service.ts';
 
@@ -151,6 +151,7 @@ export const arduinoOtaFirmware: FirmwareModule = {
     },
     WRITES_SKETCH_IN_PLACE,
     ...ESP8266_SIGNATURE_DEFECTS.map(({ updater: _updater, ...defect }) => defect),
+    ...ESP32_ARDUINO_SIGNATURE_DEFECTS.map(({ update: _update, ...defect }) => defect),
   ],
   start,
 };

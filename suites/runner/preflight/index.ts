@@ -1,0 +1,7 @@
+export {
+  type PreflightFailure,
+  type PreflightStep,
+  preflightTarget,
+  preflightTargets,
+  WrongDeviceError,
+} from './preflight.ts';
