@@ -13,7 +13,8 @@ const MIN_IMAGE_BYTES = 4096;
  * vendor's builds and images derived from them on a board).
  */
 export class WriteRunRecorder {
-  private run: { start: number; end: number } | undefined;
+  /** Bytes are read back right after each page program: a later erase cannot change them. */
+  private run: { start: number; end: number; chunks: Uint8Array[] } | undefined;
   private count = 0;
 
   constructor(
@@ -26,12 +27,19 @@ export class WriteRunRecorder {
   observe(operation: FlashOperation): void {
     if (operation.kind !== 'program') return;
     const end = operation.offset + operation.length;
+    // A torn page (the power cut) ends the run with what was written before it.
+    if (!operation.completed || !this.flash.powered) {
+      this.flush();
+      return;
+    }
+    const written = this.flash.read(operation.offset, operation.length);
     if (this.run !== undefined && operation.offset === this.run.end) {
       this.run.end = end;
+      this.run.chunks.push(written);
       return;
     }
     this.flush();
-    this.run = { start: operation.offset, end };
+    this.run = { start: operation.offset, end, chunks: [written] };
   }
 
   flush(): void {
@@ -40,6 +48,6 @@ export class WriteRunRecorder {
     if (run === undefined || run.end - run.start < MIN_IMAGE_BYTES) return;
     this.count += 1;
     const name = `${String(this.count).padStart(4, '0')}-0x${run.start.toString(16)}.bin`;
-    writeFileSync(join(this.folder, name), this.flash.snapshot().subarray(run.start, run.end));
+    writeFileSync(join(this.folder, name), Buffer.concat(run.chunks));
   }
 }
