@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import type { EmulatorOptions, StartedEmulator } from '../../emulators/index.ts';
+import { EmulatorSupervisor } from '../../suites/runner/emulator-supervisor.ts';
 
 /**
  * `ota-conformance emulator-host` (internal): runs the embedded emulators of a conformance run in
@@ -11,20 +12,15 @@ export function registerEmulatorHostCommand(program: Command): void {
     .command('emulator-host', { hidden: true })
     .description('internal: host the embedded emulators of a run (JSON lines on stdin/stdout)')
     .action(async () => {
-      // A chip that loses power mid-operation abandons whatever its firmware was doing; the
-      // device core has already ended that boot, so the dangling rejection is not an error.
-      const isPowerLoss = (error: unknown) =>
-        (error as { code?: unknown } | undefined)?.code === 'FLASH_POWER_LOST';
-      process.on('unhandledRejection', (error) => {
-        if (!isPowerLoss(error))
-          process.stderr.write(`emulator host: unhandled rejection: ${describe(error)}\n`);
-      });
-      process.on('uncaughtException', (error) => {
-        if (!isPowerLoss(error))
-          process.stderr.write(`emulator host: uncaught exception: ${describe(error)}\n`);
-      });
       const started: StartedEmulator[] = [];
+      // An emulator whose code throws is reported with its stack (a rig error for that target
+      // alone) and restarted; the other emulators in this process never notice.
+      const supervisor = new EmulatorSupervisor(
+        (name, stack) => reply({ event: 'crashed', name, error: stack }),
+        (stack) => process.stderr.write(`emulator host: uncaught outside any firmware: ${stack}\n`),
+      );
       const stopAll = async () => {
+        for (const emulator of started) supervisor.forget(emulator.name);
         await Promise.all(started.splice(0).map((emulator) => emulator.stop()));
       };
       const reply = (message: Record<string, unknown>) =>
@@ -40,8 +36,14 @@ export function registerEmulatorHostCommand(program: Command): void {
         if (request.op === 'start' && request.options) {
           try {
             const { startEmulator } = await import('../../emulators/index.ts');
-            const emulator = await startEmulator(request.options);
+            const options = request.options;
+            const emulator = await startEmulator(options);
             started.push(emulator);
+            supervisor.watch({
+              name: emulator.name,
+              firmware: emulator.profile,
+              restart: () => emulator.device.restart(),
+            });
             reply({
               id: request.id,
               ok: true,
@@ -63,8 +65,4 @@ export function registerEmulatorHostCommand(program: Command): void {
       await stopAll();
       process.exit(0);
     });
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? error.message) : String(error);
 }

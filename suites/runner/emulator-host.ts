@@ -24,6 +24,12 @@ interface HostReply {
   error?: string;
 }
 
+/** An emulator whose code threw: a rig error for its own target, with the stack. */
+export interface EmulatorCrash {
+  name: string;
+  error: string;
+}
+
 /**
  * The embedded emulators of a run live in one child process, not in the process that runs the
  * suites: the suites reach them only through sockets, PTYs and control planes, as they would a
@@ -37,14 +43,21 @@ export class EmulatorHost {
     { resolve: (r: HostReply) => void; reject: (e: Error) => void }
   >();
   private exited: Error | undefined;
+  private readonly crashList: EmulatorCrash[] = [];
+  private readonly hosted = new Set<string>();
+  private stopping = false;
 
   private constructor(private readonly child: ChildProcess) {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
-      let reply: HostReply;
+      let reply: HostReply & { event?: string; name?: string };
       try {
-        reply = JSON.parse(line) as HostReply;
+        reply = JSON.parse(line) as HostReply & { event?: string; name?: string };
       } catch {
+        return;
+      }
+      if (reply.event === 'crashed' && reply.name !== undefined) {
+        this.crashList.push({ name: reply.name, error: reply.error ?? 'no stack' });
         return;
       }
       const waiter = this.pending.get(reply.id);
@@ -54,6 +67,9 @@ export class EmulatorHost {
     });
     child.on('exit', (code, signal) => {
       this.exited = new EmulatorHostError(`the emulator host exited (code ${code}, signal ${signal})`);
+      // Gone mid-run: every emulator it held is lost, each a rig error for its own target.
+      if (!this.stopping)
+        for (const name of this.hosted) this.crashList.push({ name, error: this.exited.message });
       for (const waiter of this.pending.values()) waiter.reject(this.exited);
       this.pending.clear();
     });
@@ -72,11 +88,18 @@ export class EmulatorHost {
         `emulator ${options.name ?? options.profile}: ${reply.error ?? 'not started'}`,
       );
     }
+    this.hosted.add(options.name ?? `${options.profile}-emulator`);
     return reply.result;
+  }
+
+  /** The emulators that crashed so far (each was restarted, or lost with the host). */
+  get crashes(): readonly EmulatorCrash[] {
+    return this.crashList;
   }
 
   /** Stops every emulator (sockets, consoles, PTYs) and ends the host. */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.exited) return;
     try {
       await this.send({ op: 'stop' });

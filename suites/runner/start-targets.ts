@@ -8,7 +8,7 @@ import {
   type Rig,
   resolveSecrets,
 } from '../../rigs/index.ts';
-import { EmulatorHost } from './emulator-host.ts';
+import { type EmulatorCrash, EmulatorHost } from './emulator-host.ts';
 import { MqttWiring } from './mqtt-wiring.ts';
 import { startEmbeddedUpdateServer, wirePullEmulator } from './pull-wiring.ts';
 import { describeServerUnderTest } from './server-under-test.ts';
@@ -19,6 +19,8 @@ export interface StartedTargets {
   /** Targets the run could not start: each becomes a rig error, not a device failure. */
   notStarted: { target: string; reason: string }[];
   notes: string[];
+  /** Embedded emulators that crashed during the run: a rig error each, with the stack. */
+  crashes(): readonly EmulatorCrash[];
   stop(): Promise<void>;
 }
 
@@ -111,6 +113,7 @@ export async function startTargets(
     descriptions,
     notStarted,
     notes,
+    crashes: () => host?.crashes ?? [],
     stop: async () => {
       await Promise.all([host?.stop(), ...stopAlso.map((stop) => stop())]);
       // After the devices: they disconnect from the broker before it goes away.

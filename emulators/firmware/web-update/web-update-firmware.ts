@@ -160,7 +160,9 @@ class WebUpdateServer {
     }
     if (uri === this.options.path && method === 'POST') return this.handleUpload(request, response);
     request.resume();
-    return this.send(response, 404, 'text/plain', `Not found: ${uri}`);
+    // ESP8266WebServer's _handleRequest (esp8266/Arduino ESP8266WebServer-impl.h L795‑797 @f946290)
+    // answers an unhandled URI with the html MIME type.
+    return this.send(response, 404, 'text/html', `Not found: ${uri}`);
   }
 
   private async handleUpload(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -197,8 +199,12 @@ class WebUpdateServer {
     }
     if (!complete) return this.uploadAborted(request, fileOpen && authenticated);
 
+    // The POST handler sends its two CORS headers before it checks _authenticated, so a 401 carries
+    // them too (ESP8266HTTPUpdateServer-impl.h L77‑81 @f946290).
+    const corsFirst = this.platform.cors && !this.defects.has('cors-after-auth');
+    if (corsFirst) this.addCorsHeaders(response);
     if (!authenticated) return this.requestAuthentication(response);
-    if (this.platform.cors) this.addCorsHeaders(response);
+    if (this.platform.cors && !corsFirst) this.addCorsHeaders(response);
     if (update.hasError()) {
       this.send(response, 200, 'text/html', UPDATE_ERROR_PREFIX + this.updaterError);
       if (this.defects.has('reboots-after-failed-upload')) this.restartAfter(response);
@@ -325,6 +331,14 @@ export const webUpdateFirmware: FirmwareModule = {
       description: 'restarts the chip after answering an update error',
     },
     WRITES_SKETCH_IN_PLACE,
+    {
+      name: 'cors-after-auth',
+      breaks: [
+        'web-update/cors/1',
+        'esp8266/Arduino ESP8266HTTPUpdateServer-impl.h L77‑81: the POST handler adds Access-Control-Allow-Headers/Origin before the authentication check',
+      ],
+      description: 'ESP8266 core ≥ 3.1: adds the CORS headers only after authentication, so its 401 has none',
+    },
     // The web form sends no MD5, so an Updater that still checks one under a verifier shows nothing here.
     ...ESP8266_SIGNATURE_DEFECTS.filter((defect) => defect.updater !== 'checks-md5').map(
       ({ updater: _updater, ...defect }) => defect,
@@ -355,6 +369,8 @@ export const webUpdateFirmware: FirmwareModule = {
     const path = readOptions(context.options).path;
     context.console.line('Booting Sketch...');
     context.console.line(`Sketch ${context.running.projectName} version ${context.running.version}`);
+    // A test sketch prints the build it is (`Serial.println("Built " __DATE__ " " __TIME__)`).
+    if (context.running.built) context.console.line(`Built ${context.running.built}`);
     context.console.line(
       `HTTPUpdateServer ready! Open http://${context.host}:${port}${path} in your browser`,
     );
