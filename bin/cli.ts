@@ -6,6 +6,7 @@ import { registerFlashCommand } from './commands/flash.ts';
 import { registerImageCommand } from './commands/image.ts';
 import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
+import { registerReportCommand } from './commands/report.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerServeCommand } from './commands/serve.ts';
 
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerListCommand(program);
   registerKillMatrixCommand(program);
+  registerReportCommand(program);
   registerServeCommand(program);
   registerBenchCommand(program);
   return program;

@@ -57,6 +57,8 @@ export interface RunMetadata {
   /** Random seeds the run used, by target (emulators with a seed in the rig). */
   seeds: Record<string, number>;
   targets: TargetIdentity[];
+  /** A merged report: the runs it was merged from (`report merge`). */
+  mergedFrom?: string[];
 }
 
 export interface RunMetadataInput {

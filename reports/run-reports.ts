@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { writeAllureReport } from './allure/allure-report.ts';
 import { normalizeAllureResults } from './allure/allure-results.ts';
 import type { ConformanceResult } from './conformance-result.ts';
+import { writeEvidenceIndex } from './evidence-index.ts';
 import { toJunitXml } from './junit.ts';
 import { writeMatrix } from './matrix/index.ts';
 import type { RunFolder } from './run-folder.ts';
@@ -54,6 +55,7 @@ export async function writeRunReports(
   writeRunJson(run.dir, metadata);
   const allureDir = join(run.dir, ALLURE_RESULTS);
   const evidence = normalizeAllureResults(allureDir, results, options.targetOfPath);
+  writeEvidenceIndex(run.dir, evidence);
   writeMatrix(run.dir, [metadata], results, evidence, allureDir);
   if (options.allureReport ?? true) {
     try {

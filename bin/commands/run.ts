@@ -26,6 +26,8 @@ interface RunFlags {
   junit?: string;
   out?: string;
   only: string[];
+  shard?: string;
+  rerunFailed?: string;
   capability: string[];
   limit: string[];
   verbose?: boolean;
@@ -65,7 +67,18 @@ export function registerRunCommand(program: Command): void {
       collect,
       [],
     )
-    .option('--out <dir>', 'where results.jsonl, junit.xml and allure-results go (default reports/out)')
+    .option(
+      '--out <dir>',
+      'root of the run folders: each run writes <out>/<run-id>/ and points <out>/latest at it (default reports/out)',
+    )
+    .option(
+      '--shard <i/n>',
+      "run only this share of the rig's targets (merge the shards with `report merge`)",
+    )
+    .option(
+      '--rerun-failed <results.jsonl>',
+      'run again only the requirements that failed there, on the same targets',
+    )
     .option('--verbose', 'print every skipped requirement (default: one line per reason with a count)')
     .addHelpText(
       'after',
@@ -90,6 +103,7 @@ Exit codes:
       if (adHoc) for (const target of adHoc) process.stdout.write(`${describeAssumptions(target)}\n`);
       // Loaded when the command runs: `--help` and the other verbs need none of it.
       const { runConformance } = await import('../../suites/runner/run-conformance.ts');
+      const { parseShard } = await import('../../suites/runner/run-selection.ts');
       const outcome = await runConformance({
         rig: flags.rig,
         adHocTargets: adHoc,
@@ -99,6 +113,8 @@ Exit codes:
         junit: flags.junit,
         outDir: flags.out,
         verbose: flags.verbose,
+        ...(flags.shard ? { shard: parseShard(flags.shard) } : {}),
+        ...(flags.rerunFailed ? { rerunFailed: flags.rerunFailed } : {}),
       });
       process.exitCode = outcome.exitCode;
     });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type StartedBroker, startEmbeddedBroker } from '../../drivers/mqtt/index.ts';
 import { inRollout } from '../../drivers/reference-update-server/index.ts';
 import { createTestCertificates } from '../../drivers/update-server/index.ts';
 import { buildEsp32Image, buildEsp8266Image } from '../../fixtures/index.ts';
@@ -25,7 +26,9 @@ interface Serving {
 }
 
 const running: ChildProcess[] = [];
+const brokers: StartedBroker[] = [];
 afterEach(async () => {
+  await Promise.all(brokers.splice(0).map((broker) => broker.stop()));
   for (const child of running.splice(0)) {
     if (child.exitCode !== null) continue;
     const exited = once(child, 'exit');
@@ -163,7 +166,7 @@ describe('ota-conformance serve', () => {
     expect(sha256((await download(`${server.url}/1.0.0.bin`)).body)).toBe(sha256(older));
   }, 60_000);
 
-  it('passes its own server suites: esp_https_ota over HTTPS with the pinned certificate, and ESP8266/ESP32 HTTPUpdate', async () => {
+  it('passes its own server suites: esp_https_ota over HTTPS with the pinned certificate, ESP8266/ESP32 HTTPUpdate, and Tasmota rollout triggers', async () => {
     const certificates = await createTestCertificates();
     const keys = folderWith({
       'cert.pem': certificates.certPem,
@@ -188,6 +191,25 @@ describe('ota-conformance serve', () => {
       'esp32/1.1.0.bin': buildEsp32Image({ size: 32 * 1024, version: '1.1.0', seed: 14 }),
     });
     const httpUpdate = await serve([updates, '--profile', 'http-update']);
+    // A rollout server for Tasmota plugs: new builds in the folder are announced on the broker.
+    const broker = await startEmbeddedBroker();
+    brokers.push(broker);
+    const builds = folderWith({
+      '1.0.0.bin': buildEsp32Image({ size: 24 * 1024, version: '1.0.0', seed: 15 }),
+    });
+    const nextBuild = join(
+      folderWith({ 'build.img': buildEsp32Image({ size: 24 * 1024, version: '2.0.0', seed: 16 }) }),
+      'build.img',
+    );
+    const rollout = await serve([
+      builds,
+      '--mqtt-broker',
+      broker.url,
+      '--mqtt-dialect',
+      'tasmota',
+      '--mqtt-topic',
+      'bench-plug',
+    ]);
     const dir = mkdtempSync(join(tmpdir(), 'serve-rig-'));
     const rig = join(dir, 'rig.json');
     writeFileSync(
@@ -202,6 +224,20 @@ describe('ota-conformance serve', () => {
             url: https.url,
             capabilities: ['range', 'tls', 'etag', 'redirects'],
             tls: { caFile: join(keys, 'ca.pem') },
+          },
+          {
+            name: 'serve-rollout',
+            kind: 'update-server',
+            profile: 'mqtt-trigger',
+            url: rollout.url,
+            options: {
+              dialect: 'tasmota',
+              topic: 'bench-plug',
+              brokerUrl: broker.url,
+              dropFolder: builds,
+              buildFile: nextBuild,
+              dropName: '2.{stamp}.bin',
+            },
           },
           {
             name: 'serve-http-update',
@@ -224,6 +260,7 @@ describe('ota-conformance serve', () => {
     expect(notPassed.map((result) => `${result.target} ${result.id}: ${result.detail}`)).toEqual([]);
     expect(outcome.results.filter((result) => result.target === 'serve-images')).toHaveLength(11);
     expect(outcome.results.filter((result) => result.target === 'serve-http-update')).toHaveLength(9);
+    expect(outcome.results.filter((result) => result.target === 'serve-rollout')).toHaveLength(3);
     expect(outcome.exitCode).toBe(0);
   }, 120_000);
 

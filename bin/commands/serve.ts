@@ -3,6 +3,7 @@ import { type Command, Option } from 'commander';
 import type {
   ReferenceUpdateServerOptions,
   ServedRequest,
+  TriggerDialect,
 } from '../../drivers/reference-update-server/index.ts';
 
 export class ServeUsageError extends Error {
@@ -10,7 +11,7 @@ export class ServeUsageError extends Error {
 }
 
 interface ServeFlags {
-  profile: 'http-update' | 'esp-https-ota' | 'luartos';
+  profile: 'http-update' | 'esp-https-ota' | 'luartos' | 'mqtt-trigger';
   host: string;
   port: string;
   path: string;
@@ -21,12 +22,17 @@ interface ServeFlags {
   rateLimit?: string;
   deviceRateLimit?: string;
   log: 'text' | 'json';
+  publicUrl?: string;
+  mqttBroker?: string;
+  mqttDialect?: TriggerDialect;
+  mqttTopic?: string;
 }
 
 /**
  * `ota-conformance serve <folder>`: the reference update server for real devices, set up the way
  * seeds/ota-firmware-hosting-guide.md recommends: versioned images kept side by side, a staged
- * rollout, total and per-device bandwidth limits, Range, TLS. Prints
+ * rollout, total and per-device bandwidth limits, Range, TLS; new builds dropped into the folder
+ * are served without a restart and, with --mqtt-broker, announced in the devices' dialect. Prints
  * `{"serve":{url,profile,…}}` as one line once it listens, then one line per request, and runs
  * until SIGINT/SIGTERM.
  */
@@ -42,7 +48,7 @@ export function registerServeCommand(program: Command): void {
     )
     .addOption(
       new Option('--profile <profile>', 'which clients it answers')
-        .choices(['http-update', 'esp-https-ota', 'luartos'])
+        .choices(['http-update', 'esp-https-ota', 'luartos', 'mqtt-trigger'])
         .default('esp-https-ota'),
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -66,6 +72,17 @@ export function registerServeCommand(program: Command): void {
     .option('--rate-limit <rate>', 'total bandwidth over all downloads, bytes/s (suffix k or M: 512k, 2M)')
     .option('--device-rate-limit <rate>', 'bandwidth per device, bytes/s (suffix k or M)')
     .addOption(new Option('--log <format>', 'request log format').choices(['text', 'json']).default('text'))
+    .option('--public-url <url>', 'the base URL devices reach this server at (named in triggers)')
+    .option('--mqtt-broker <url>', 'announce each new build in the folder on this broker (mqtt://host:port)')
+    .addOption(
+      new Option('--mqtt-dialect <dialect>', 'the trigger convention the devices follow').choices([
+        'buttons-json',
+        'buttons-u',
+        'tasmota',
+        'homie',
+      ]),
+    )
+    .option('--mqtt-topic <topic>', 'buttons-u command topic, Tasmota device topic or Homie device id')
     .action(async (folder: string, flags: ServeFlags) => {
       const options = serveOptionsFrom(folder, flags);
       const { startReferenceUpdateServer } = await import('../../drivers/reference-update-server/index.ts');
@@ -112,9 +129,27 @@ export function serveOptionsFrom(folder: string, flags: ServeFlags): ReferenceUp
   if (flags.rateLimit !== undefined) limits.totalBytesPerSecond = parseRate('--rate-limit', flags.rateLimit);
   if (flags.deviceRateLimit !== undefined)
     limits.deviceBytesPerSecond = parseRate('--device-rate-limit', flags.deviceRateLimit);
+  if ((flags.mqttBroker === undefined) !== (flags.mqttDialect === undefined)) {
+    throw new ServeUsageError('--mqtt-broker and --mqtt-dialect go together');
+  }
+  if (flags.publicUrl !== undefined && !/^https?:\/\/[^/]+$/.test(flags.publicUrl)) {
+    throw new ServeUsageError(
+      `--public-url: expected http(s)://host[:port] with no path, got '${flags.publicUrl}'`,
+    );
+  }
   return {
     profile: flags.profile,
     directory: folder,
+    ...(flags.publicUrl ? { publicUrl: flags.publicUrl } : {}),
+    ...(flags.mqttBroker && flags.mqttDialect
+      ? {
+          trigger: {
+            brokerUrl: flags.mqttBroker,
+            dialect: flags.mqttDialect,
+            ...(flags.mqttTopic ? { topic: flags.mqttTopic } : {}),
+          },
+        }
+      : {}),
     host: flags.host,
     port,
     path: flags.path,

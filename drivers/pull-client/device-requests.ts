@@ -20,7 +20,7 @@ export interface HttpUpdateIdentity {
 }
 
 /**
- * The check an ESP8266httpUpdate (reference/arduino-ota.md §3.1) or ESP32 HTTPUpdate (§3.2)
+ * The check an ESP8266httpUpdate (docs/protocols/arduino-ota.md §3.1) or ESP32 HTTPUpdate (§3.2)
  * client sends: HTTP/1.0, its header names and order, `Content-Length: 0` on ESP8266.
  */
 export function httpUpdateRequest(identity: HttpUpdateIdentity, method: 'GET' | 'HEAD' = 'GET'): string {
@@ -68,7 +68,7 @@ export function httpUpdateRequest(identity: HttpUpdateIdentity, method: 'GET' | 
 }
 
 /**
- * Lua RTOS `net.ota()` (reference/viperhttp-luartos-mqtt.md §2.2): HTTP/1.1, only a Host header
+ * Lua RTOS `net.ota()` (docs/protocols/viperhttp-luartos-mqtt.md §2.2): HTTP/1.1, only a Host header
  * with the port and a trailing space, query values not URL-encoded. `firmware`/`commit` left
  * undefined drop the parameter, to play a broken client.
  */
@@ -88,7 +88,7 @@ export function luaRtosRequest(options: {
 }
 
 /**
- * A request as ESP-IDF's esp_http_client sends it for esp_https_ota (reference/esp-idf.md §5.2):
+ * A request as ESP-IDF's esp_http_client sends it for esp_https_ota (docs/protocols/esp-idf.md §5.2):
  * HTTP/1.1, its default `User-Agent: ESP32 HTTP Client/1.0`, `Host` with the port unless it is the
  * scheme's default, no Connection header (the client keeps the connection), plus `Range` in
  * partial or resumed downloads and whatever the application adds (`extra`).

@@ -27,6 +27,7 @@ export class ReferenceServerError extends Error {
       | 'REFERENCE_SERVER_CATALOGUE'
       | 'REFERENCE_SERVER_DEFECT'
       | 'REFERENCE_SERVER_LISTEN'
+      | 'REFERENCE_SERVER_TRIGGER'
       | 'REFERENCE_SERVER_ROLLOUT',
     message: string,
     options?: ErrorOptions,

@@ -78,7 +78,7 @@ describe('the reference update server defect catalog', () => {
       expect(new Set(names).size, profile).toBe(names.length);
       for (const defect of defects) {
         expect(defect.name).toMatch(/^[a-z0-9]+(?:-[a-z0-9]+)*$/);
-        expect(defect.description, defect.name).toMatch(/reference\/[a-z0-9-]+\.md §\d/);
+        expect(defect.description, defect.name).toMatch(/docs\/protocols\/[a-z0-9-]+\.md §\d/);
         expect(defect.breaks.length, defect.name).toBeGreaterThan(0);
         for (const id of defect.breaks) expect(id).toMatch(new RegExp(`^update-server/${profile}/\\d+$`));
       }

@@ -1,12 +1,14 @@
 import type { DefectDescriptor } from '../../emulators/device/index.ts';
 
 /** Which clients a reference server answers; each has its own defects. */
-export type ReferenceServerProfile = 'http-update' | 'luartos' | 'esp-https-ota';
+export type ReferenceServerProfile = 'http-update' | 'luartos' | 'esp-https-ota' | 'mqtt-trigger';
 
-const ARDUINO = 'reference/arduino-ota.md';
-const LUA = 'reference/viperhttp-luartos-mqtt.md';
-const IDF = 'reference/esp-idf.md';
+const ARDUINO = 'docs/protocols/arduino-ota.md';
+const LUA = 'docs/protocols/viperhttp-luartos-mqtt.md';
+const IDF = 'docs/protocols/esp-idf.md';
 const IMAGE = (n: number) => `update-server/esp-https-ota/${n}`;
+const TRIGGER = (n: number) => `update-server/mqtt-trigger/${n}`;
+const MQTT = 'docs/protocols/viperhttp-luartos-mqtt.md';
 
 /**
  * Deliberate non-conformances of the reference update server, each a bug a real update server
@@ -75,7 +77,7 @@ export const REFERENCE_SERVER_DEFECTS: Readonly<Record<ReferenceServerProfile, r
       {
         name: 'ignores-range',
         breaks: ['update-server/http-update/4'],
-        description: `ignores Range and answers every request with the whole image and 200, so a client resuming or downloading in parts gets the wrong bytes (reference/esp-idf.md §5.2 step 3; RFC 9110 §14)`,
+        description: `ignores Range and answers every request with the whole image and 200, so a client resuming or downloading in parts gets the wrong bytes (docs/protocols/esp-idf.md §5.2 step 3; RFC 9110 §14)`,
       },
     ],
     'esp-https-ota': [
@@ -136,6 +138,28 @@ export const REFERENCE_SERVER_DEFECTS: Readonly<Record<ReferenceServerProfile, r
           IMAGE(11),
         ],
         description: `presents a certificate from a CA the devices do not pin (a renewed certificate from another issuer), so every device's handshake fails (${IDF} §5.1: cert_pem verification; hosting guide § Certificate Errors)`,
+      },
+    ],
+    'mqtt-trigger': [
+      {
+        name: 'triggers-on-a-timer',
+        breaks: [TRIGGER(1), TRIGGER(3)],
+        description: `a cron job that republishes the trigger for the build that was newest when it started, every 100 ms, whether or not a build appeared: devices restart their update over and over, and the first trigger after a new build names the old one (${MQTT} §3.1.b: U → g_ota_requested, then a 5 s countdown and a download)`,
+      },
+      {
+        name: 'json-trigger-on-switch-cmd',
+        breaks: [TRIGGER(1)],
+        description: `publishes the JSON ota_trigger on /switch/cmd instead of /switch/cmd/root; the root only parses JSON on /switch/cmd/root, so no device updates (${MQTT} §3.1.a: strstr(topic,"/switch/cmd/root") and data[0]=='{')`,
+      },
+      {
+        name: 'retained-trigger',
+        breaks: [TRIGGER(2)],
+        description: `publishes the trigger retained, so the broker replays it to every device that subscribes again: each reboot after the update starts another one (${MQTT} §3.1.b: subscriptions on every connect, node_root.c 757–760)`,
+      },
+      {
+        name: 'names-previous-build',
+        breaks: [TRIGGER(3)],
+        description: `announces the new build but names the previous build's URL (the trigger is composed before the upload's name is known), so devices download what they already run (${MQTT} §3.1.a: the url is what esp_https_ota fetches)`,
       },
     ],
     luartos: [

@@ -6,7 +6,7 @@ import { OCTET_STREAM, plain, sendRelease } from './send-release.ts';
 import { type Handler, newestFor, type ServeContext } from './serve-context.ts';
 
 /**
- * ESP8266httpUpdate / ESP32 HTTPUpdate (reference/arduino-ota.md §3.1/§3.2), as the docs' server
+ * ESP8266httpUpdate / ESP32 HTTPUpdate (docs/protocols/arduino-ota.md §3.1/§3.2), as the docs' server
  * example answers (esp8266/Arduino doc/ota_updates/readme.rst, PHP): 403 unless the updater's
  * User-Agent and headers are there; each chip its own folder; 304 when the device runs the newest
  * release it may have (version, sketch MD5), reports a newer version, or has no room for it; else

@@ -5,7 +5,7 @@ import { type Handler, newestFor, type ServeContext } from './serve-context.ts';
 
 /**
  * An image server for ESP-IDF's esp_https_ota, as the hosting guide sets nginx up
- * (seeds/ota-firmware-hosting-guide.md § Using Nginx; reference/esp-idf.md §5.2–§5.6): the newest
+ * (seeds/ota-firmware-hosting-guide.md § Using Nginx; docs/protocols/esp-idf.md §5.2–§5.6): the newest
  * image the device may have at the configured path, every kept version at `/<version>.bin` and
  * `/<firmware-id>/<version>.bin` (§ Keep Old Versions), HEAD, one Range per request (206, 416,
  * an end past the last byte clamped), and an ETag that If-None-Match answers with 304.

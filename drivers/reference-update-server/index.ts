@@ -14,3 +14,4 @@ export {
   startReferenceUpdateServer,
 } from './reference-update-server.ts';
 export { inRollout } from './rollout.ts';
+export { type RolloutTriggerOptions, type TriggerDialect, triggerMessages } from './rollout-trigger.ts';

@@ -3,16 +3,18 @@ import { OCTET_STREAM, sendRelease } from './send-release.ts';
 import { type Handler, newestFor, type ServeContext } from './serve-context.ts';
 
 /**
- * Lua RTOS net.ota() (reference/viperhttp-luartos-mqtt.md §2.5): `GET /?firmware=&commit=`; 470
+ * Lua RTOS net.ota() (docs/protocols/viperhttp-luartos-mqtt.md §2.5): `GET /?firmware=&commit=`; 470
  * when either is missing or the firmware is unknown, 471 when the commit is the newest build the
  * board may have, else 200 with exactly `Content-Type` and `Content-Length` (canonical case).
  */
 export function luaRtosHandler(context: ServeContext): Handler {
-  const { catalogue, defects } = context;
+  const { defects } = context;
   // The defect falls back to the first board it knows and takes a missing commit for an old one.
   const lenient = defects.has('200-on-bad-arguments');
-  const fallback = lenient ? [...catalogue.releases.keys()][0] : undefined;
   return (request, response) => {
+    // Read per request: `serve` picks up new builds without a restart.
+    const { catalogue } = context;
+    const fallback = lenient ? [...catalogue.releases.keys()][0] : undefined;
     const url = new URL(request.url ?? '/', 'https://server');
     const firmware = url.searchParams.get('firmware') || fallback;
     const commit = url.searchParams.get('commit') || (lenient ? '' : undefined);

@@ -3,6 +3,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { SecureVersion, TLSSocket } from 'node:tls';
 import { createTestCertificates } from '../update-server/index.ts';
+import { watchBuilds } from './build-watch.ts';
 import { ByteRate } from './byte-rate.ts';
 import {
   type Catalogue,
@@ -11,12 +12,14 @@ import {
   demoPlatformCatalogue,
   loadCatalogue,
   ReferenceServerError,
+  type Release,
 } from './catalogue.ts';
 import { type ReferenceServerProfile, referenceServerDefects } from './defects.ts';
 import { httpUpdateHandler } from './http-update-handler.ts';
 import { imageHandler } from './image-handler.ts';
 import { luaRtosHandler } from './lua-rtos-handler.ts';
 import { deviceOf } from './rollout.ts';
+import { connectRolloutTrigger, type RolloutTriggerOptions, triggerMessages } from './rollout-trigger.ts';
 import type { Handler, ServeContext } from './serve-context.ts';
 
 export interface ReferenceUpdateServerOptions {
@@ -37,6 +40,13 @@ export interface ReferenceUpdateServerOptions {
   rolloutPercent?: number;
   /** Bandwidth limits in bytes per second: over all downloads, and per device. */
   limits?: { totalBytesPerSecond?: number; deviceBytesPerSecond?: number };
+  /**
+   * Publish a rollout trigger over MQTT whenever a new newest build appears in `directory`
+   * (the hosting guide's build → upload → trigger); `publicUrl` is the address devices reach.
+   */
+  trigger?: RolloutTriggerOptions;
+  /** The base URL devices use (a trigger names `<publicUrl>/<version>.bin`); default the listening URL. */
+  publicUrl?: string;
   /** Told of every request once its answer is finished or abandoned. */
   onRequest?: (entry: ServedRequest) => void;
   /**
@@ -174,25 +184,102 @@ export async function startReferenceUpdateServer(
     await closeAll(servers);
     throw error;
   }
+  const url = `${tls ? 'https' : 'http'}://${hostInUrl}:${port}`;
+  let rollouts: Awaited<ReturnType<typeof startRollouts>> | undefined;
+  if (options.directory) {
+    try {
+      rollouts = await startRollouts(options, context, options.publicUrl ?? url);
+    } catch (error) {
+      await closeAll(servers);
+      throw new ReferenceServerError(
+        'REFERENCE_SERVER_TRIGGER',
+        `cannot publish rollout triggers: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
   return {
-    url: `${tls ? 'https' : 'http'}://${hostInUrl}:${port}`,
+    url,
     catalogue: describeCatalogue(options.profile, catalogue, path),
     setRolloutPercent: (percent) => {
       rolloutPercent = checkPercent(percent);
     },
-    stop: () => closeAll(servers),
+    stop: async () => {
+      await rollouts?.stop();
+      await closeAll(servers);
+    },
   };
+}
+
+/**
+ * New builds in the folder are served without a restart, and with `trigger` announced over MQTT:
+ * once per new newest release of the first firmware id, never for a removal or an older file.
+ */
+async function startRollouts(options: ReferenceUpdateServerOptions, context: ServeContext, baseUrl: string) {
+  const { defects } = context;
+  const publisher = options.trigger ? await connectRolloutTrigger(options.trigger) : undefined;
+  const newestOf = (catalogue: Catalogue) => {
+    const releases = catalogue.releases.get(DEFAULT_FIRMWARE_ID) ?? [...catalogue.releases.values()][0] ?? [];
+    return { newest: releases.at(-1), previous: releases.at(-2) };
+  };
+  const known = new Set(releaseKeys(context.catalogue));
+  const announce = async (release: Release, previous: Release | undefined) => {
+    if (!publisher || !options.trigger) return;
+    // The defect names the build before the new one: devices fetch what they already run.
+    const named = defects.has('names-previous-build') && previous ? previous : release;
+    const messages = triggerMessages(
+      {
+        dialect: options.trigger.dialect,
+        ...(options.trigger.topic ? { topic: options.trigger.topic } : {}),
+      },
+      release,
+      `${baseUrl}/${encodeURIComponent(named.version)}.bin`,
+      defects.has('retained-trigger'),
+    ).map((message) =>
+      defects.has('json-trigger-on-switch-cmd') && message.topic === '/switch/cmd/root'
+        ? { ...message, topic: '/switch/cmd' }
+        : message,
+    );
+    await publisher.publish(messages).catch(() => {});
+  };
+  const watcher = watchBuilds(options.directory!, async (catalogue) => {
+    context.catalogue = catalogue;
+    const { newest, previous } = newestOf(catalogue);
+    const fresh = newest !== undefined && !known.has(`${newest.version}@${newest.sha256}`);
+    for (const key of releaseKeys(catalogue)) known.add(key);
+    if (fresh && newest) await announce(newest, previous);
+  });
+  // The defect is a cron job: every 100 ms it repeats the trigger for the build that was newest
+  // when it started, whether or not anything was built.
+  const atStart = newestOf(context.catalogue);
+  const timer =
+    defects.has('triggers-on-a-timer') && atStart.newest
+      ? setInterval(() => void announce(atStart.newest!, atStart.previous), 100)
+      : undefined;
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      watcher.close();
+      await publisher?.close();
+    },
+  };
+}
+
+function releaseKeys(catalogue: Catalogue): string[] {
+  return [...catalogue.releases.values()].flat().map((release) => `${release.version}@${release.sha256}`);
 }
 
 function handlerFor(profile: ReferenceServerProfile, context: ServeContext): Handler {
   if (profile === 'luartos') return luaRtosHandler(context);
-  if (profile === 'esp-https-ota') return imageHandler(context);
+  if (profile === 'esp-https-ota' || profile === 'mqtt-trigger') return imageHandler(context);
   return httpUpdateHandler(context);
 }
 
 function demoFor(profile: ReferenceServerProfile): Catalogue {
   if (profile === 'luartos') return demoCatalogue(['GENERIC-OTA']);
-  if (profile === 'esp-https-ota') return demoCatalogue([DEFAULT_FIRMWARE_ID]);
+  if (profile === 'esp-https-ota' || profile === 'mqtt-trigger') return demoCatalogue([DEFAULT_FIRMWARE_ID]);
   return demoPlatformCatalogue();
 }
 

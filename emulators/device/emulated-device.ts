@@ -441,6 +441,7 @@ export class EmulatedDevice {
       size: bytes.length,
       partition: result.partition.label,
       offset: result.partition.offset,
+      ...builtOf(descriptor?.date, descriptor?.time),
     };
     const bootStart = this.flash.clock.now();
     const ota = new EspOtaOps({
@@ -487,6 +488,7 @@ export class EmulatedDevice {
       size: sketchSize,
       partition: 'app',
       offset: 0,
+      ...builtOf(descriptor?.date, descriptor?.time),
     };
     const layout = this.esp8266Layout;
     const rtc = this.rtc;
@@ -627,4 +629,10 @@ const ESP8266_RESET_CAUSE: Record<ResetKind, 1 | 2 | 3> = {
 /** A SECURE_VERSION eFuse burnt up to `version`: that many bits set. */
 function bitsFor(version: number): number {
   return version <= 0 ? 0 : 2 ** version - 1;
+}
+
+/** `{ built: "date time" }` when the image recorded a build date or time. */
+function builtOf(date: string | undefined, time: string | undefined): { built?: string } {
+  const built = [date, time].filter((part) => part !== undefined && part !== '').join(' ');
+  return built === '' ? {} : { built };
 }

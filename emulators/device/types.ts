@@ -38,6 +38,11 @@ export interface RunningImage {
   partition: string;
   /** Flash offset it booted from. */
   offset: number;
+  /**
+   * The build's `__DATE__ __TIME__` (`Feb  7 2026 03:04:05`): `esp_app_desc_t` date/time on ESP32,
+   * the sketch descriptor's on ESP8266; absent when the image records none.
+   */
+  built?: string;
 }
 
 /** A deliberate non-conformance an emulated firmware can be started with. */

@@ -15,6 +15,7 @@ export function runFacts(run: RunMetadata): [string, string][] {
     ['selection', selectionText(run.selection)],
     ['seeds', seeds.length ? seeds.map(([target, seed]) => `${target}=${seed}`).join(', ') : 'none'],
     ...(run.exitCode === undefined ? [] : [['exit code', String(run.exitCode)] as [string, string]]),
+    ...(run.mergedFrom ? [['merged from', run.mergedFrom.join(', ')] as [string, string]] : []),
   ];
 }
 

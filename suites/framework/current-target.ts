@@ -7,6 +7,8 @@ export interface ProvidedTarget {
   description: TargetDescription;
   /** The suite files its entry file loads, in order. */
   suiteFiles: { relative: string; absolute: string }[];
+  /** Only these requirement IDs run on the target (`run --rerun-failed`); absent: all of them. */
+  requirementIds?: string[];
   /**
    * Set when the target's preflight failed: its requirements are reported as not run, with this
    * reason, and the target is not touched again (the rig error was reported once, by the run).
@@ -37,6 +39,16 @@ export function selectTarget(name: string): ProvidedTarget {
 /** The target the suites of this worker run against; undefined when they are only listed. */
 export function currentTarget(): TargetDescription | undefined {
   return selected === undefined ? undefined : inject('targets')[selected]?.description;
+}
+
+/**
+ * Whether the run selected this requirement for the target of this worker: every requirement,
+ * unless the run re-runs only some (`--rerun-failed`); outside a run, every one.
+ */
+export function requirementSelected(id: string): boolean {
+  if (selected === undefined) return true;
+  const ids = inject('targets')[selected]?.requirementIds;
+  return ids === undefined || ids.includes(id);
 }
 
 /** Why this worker's target is not run (its preflight failed), or undefined when it is. */

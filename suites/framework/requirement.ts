@@ -4,7 +4,7 @@ import { acquireTargetLease, connectTarget, type Target } from '../../drivers/ta
 import { Transcript } from '../../drivers/target/transcript.ts';
 import type { Platform } from '../../emulators/device/types.ts';
 import type { Capability } from '../../rigs/index.ts';
-import { currentTarget, currentTargetNotRun } from './current-target.ts';
+import { currentTarget, currentTargetNotRun, requirementSelected } from './current-target.ts';
 import { RigFailure } from './rig-failure.ts';
 import { ImageUnavailableError } from './strategy/rig-images.ts';
 
@@ -131,7 +131,9 @@ export function requirement(
     needs: options.needs ?? [],
     ...(options.needsOneOf ? { needsOneOf: options.needsOneOf } : {}),
   };
-  conformanceTest(
+  // Not selected for this target (a re-run of failures): declared skipped without a reason, which
+  // the reports treat as not run at all, as they do a requirement --grep leaves out.
+  (requirementSelected(id) ? conformanceTest : conformanceTest.skip)(
     `${id} ${text}`,
     { meta: { requirement: meta }, timeout: options.timeoutMs },
     async ({ target, skip, task }) => {

@@ -58,6 +58,9 @@ describe('kill matrix', () => {
       'update-server/luartos/2',
       'update-server/luartos/3',
       'update-server/luartos/4',
+      'update-server/mqtt-trigger/1',
+      'update-server/mqtt-trigger/2',
+      'update-server/mqtt-trigger/3',
     ]);
     expect(must.filter((r) => r.kills.length === 0)).toEqual([]);
     expect(matrix.toothless).toEqual([]);

@@ -1,13 +1,17 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startEmbeddedBroker } from '../../drivers/mqtt/index.ts';
 import {
   type ReferenceServerProfile,
   type StartedReferenceUpdateServer,
   startReferenceUpdateServer,
+  type TriggerDialect,
 } from '../../drivers/reference-update-server/index.ts';
 import type { TargetDescription } from '../../drivers/target/index.ts';
 import { createTestCertificates, type TestCertificates } from '../../drivers/update-server/index.ts';
 import type { EmulatorOptions } from '../../emulators/index.ts';
+import { buildEsp32Image } from '../../fixtures/index.ts';
 import type { ResolvedTarget } from '../../rigs/index.ts';
 
 type EmulatorTarget = Extract<ResolvedTarget, { kind: 'emulator' }>;
@@ -92,6 +96,7 @@ export async function startEmbeddedUpdateServer(
   lockDir: string,
 ): Promise<{ description: TargetDescription; stop(): Promise<void> }> {
   const profile = referenceProfileOf(target.profile);
+  if (profile === 'mqtt-trigger') return await startEmbeddedRolloutServer(target, lockDir);
   const certificates = profile === 'http-update' ? undefined : await testCertificates();
   const minVersion = profile === 'luartos' ? (target.tls?.minVersion ?? 'TLSv1.1') : target.tls?.minVersion;
   const server: StartedReferenceUpdateServer = await startReferenceUpdateServer({
@@ -130,8 +135,75 @@ export async function startEmbeddedUpdateServer(
 }
 
 function referenceProfileOf(profile: UpdateServerTarget['profile']): ReferenceServerProfile {
-  if (profile === 'luartos' || profile === 'esp-https-ota' || profile === 'http-update') return profile;
-  throw new Error(
-    `the embedded reference update server serves http-update, esp-https-ota and luartos, not ${profile}`,
-  );
+  if (
+    (['http-update', 'esp-https-ota', 'luartos', 'mqtt-trigger'] as const).includes(
+      profile as ReferenceServerProfile,
+    )
+  )
+    return profile as ReferenceServerProfile;
+  throw new Error(`the embedded reference update server serves a pull profile, not ${profile}`);
+}
+
+/**
+ * The reference server as a rollout server (mqtt-trigger): an embedded broker, a build folder
+ * with two releases it watches, and a plain-HTTP image server that announces every new newest
+ * build in the target's dialect (buttons-json unless `options.dialect` says otherwise). The suite
+ * drops `buildFile` into `dropFolder` under `dropName`, as a CI upload would.
+ */
+async function startEmbeddedRolloutServer(
+  target: UpdateServerTarget,
+  lockDir: string,
+): Promise<{ description: TargetDescription; stop(): Promise<void> }> {
+  const dialect = (target.options?.dialect as TriggerDialect | undefined) ?? 'buttons-json';
+  const topic = typeof target.options?.topic === 'string' ? target.options.topic : undefined;
+  const folder = mkdtempSync(join(tmpdir(), 'ota-rollout-builds-'));
+  const broker = await startEmbeddedBroker();
+  try {
+    writeFileSync(
+      join(folder, '1.0.0.bin'),
+      buildEsp32Image({ size: 24 * 1024, version: '1.0.0', seed: 40 }),
+    );
+    writeFileSync(
+      join(folder, '1.1.0.bin'),
+      buildEsp32Image({ size: 24 * 1024, version: '1.1.0', seed: 41 }),
+    );
+    const buildFile = join(folder, 'next-build.img');
+    writeFileSync(buildFile, buildEsp32Image({ size: 28 * 1024, version: '2.0.0', seed: 42 }));
+    const server = await startReferenceUpdateServer({
+      profile: 'mqtt-trigger',
+      directory: folder,
+      trigger: { brokerUrl: broker.url, dialect, ...(topic ? { topic } : {}) },
+      ...(target.defects ? { defects: target.defects } : {}),
+    });
+    const description: TargetDescription = {
+      name: target.name,
+      profile: target.profile,
+      kind: 'update-server',
+      capabilities: target.capabilities,
+      ...(target.limits ? { limits: target.limits } : {}),
+      url: server.url,
+      options: {
+        dialect,
+        brokerUrl: broker.url,
+        dropFolder: folder,
+        buildFile,
+        dropName: '2.{stamp}.bin',
+        otaUrl: `${server.url}/firmware.bin`,
+        ...target.options,
+      },
+      lockDir,
+    };
+    return {
+      description,
+      stop: async () => {
+        await server.stop();
+        await broker.stop();
+        rmSync(folder, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await broker.stop();
+    rmSync(folder, { recursive: true, force: true });
+    throw error;
+  }
 }

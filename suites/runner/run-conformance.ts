@@ -21,6 +21,7 @@ import { type LoadedTarget, loadRig, type Rig, redactorForRig } from '../../rigs
 import type { ProvidedTarget } from '../framework/current-target.ts';
 import { preflightTargets } from './preflight/index.ts';
 import { RedactingAllureReporter } from './redacting-allure-reporter.ts';
+import { failuresToRerun, rerunTargets, type Shard, shardTargets } from './run-selection.ts';
 import { startTargets } from './start-targets.ts';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -38,6 +39,10 @@ export interface RunOptions {
   junit?: string;
   /** The root of the run folders: this run writes into `<outDir>/<run-id>/` (default reports/out). */
   outDir?: string;
+  /** This run's share of the targets (`--shard i/n`). */
+  shard?: Shard;
+  /** Re-run only what failed in this results.jsonl, on the same targets. */
+  rerunFailed?: string;
   /** Write the single-file Allure report (default true). */
   allureReport?: boolean;
   /** The command line, for the run's metadata (default process.argv). */
@@ -85,10 +90,16 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     }
     targets = targets.filter((target) => options.only!.includes(target.name));
   }
+  const rerun = options.rerunFailed ? failuresToRerun(options.rerunFailed) : undefined;
+  if (rerun) targets = rerunTargets(targets, rerun, options.rerunFailed!);
+  if (options.shard) targets = shardTargets(targets, options.shard);
   const redactor = redactorForRig({ ...rig, targets }, env);
   // Each run owns a folder of its own (reports/out/<run-id>/, `latest` points at it); targets'
   // leases stay in the shared root, so two runs at once still take turns on one board.
-  const run = openRunFolder(outDir);
+  const run = openRunFolder(
+    outDir,
+    options.shard ? { suffix: `shard${options.shard.index}of${options.shard.count}` } : {},
+  );
   const metadata = startRunMetadata({
     runId: run.id,
     projectRoot: PROJECT_ROOT,
@@ -99,6 +110,8 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     selection: {
       ...(options.grep ? { grep: options.grep } : {}),
       ...(options.only?.length ? { only: options.only } : {}),
+      ...(options.shard ? { shard: options.shard } : {}),
+      ...(options.rerunFailed ? { rerun: options.rerunFailed } : {}),
     },
   });
   writeRunJson(run.dir, metadata);
@@ -179,6 +192,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
         absolute,
         relative: relative(PROJECT_ROOT, absolute),
       })),
+      ...(rerun?.get(description.name) ? { requirementIds: rerun.get(description.name) } : {}),
     };
     writeFileSync(
       join(entriesDir, entryFileName(description.name)),

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { reachServer } from '../../drivers/pull-client/index.ts';
 import type { TargetDescription } from '../../drivers/target/index.ts';
 import type { ResolvedTarget } from '../../rigs/index.ts';
 
@@ -12,10 +11,10 @@ export class ServerUnderTestError extends Error {
 
 /**
  * Role 2 of DESIGN.md with a server the vendor points us at: an `update-server` target with a
- * `url`. Nothing is started; the preflight checks a device could connect at all (TCP, and a TLS
- * handshake at the rig's floor for https), so an address that is down is one rig error for the
- * target instead of a failure per requirement. The rig's CA file must be readable here too: a
- * pinned certificate that cannot be read is the rig's fault, not the server's.
+ * `url`. Nothing is started; the run's preflight (suites/runner/preflight) checks the server
+ * answers, so an address that is down is one rig error for the target instead of a failure per
+ * requirement. The rig's CA file must be readable here: a pinned certificate that cannot be read
+ * is the rig's fault, not the server's.
  */
 export async function describeServerUnderTest(
   target: UpdateServerTarget,
@@ -33,7 +32,6 @@ export async function describeServerUnderTest(
       );
     }
   }
-  await preflightServerUnderTest(target.name, url, target.tls?.minVersion);
   return {
     name: target.name,
     profile: target.profile,
@@ -49,17 +47,4 @@ export async function describeServerUnderTest(
     ...(target.options ? { options: target.options } : {}),
     lockDir,
   };
-}
-
-/** One target's preflight, named so a run's preflight step can call it beside the devices'. */
-export async function preflightServerUnderTest(
-  name: string,
-  url: string,
-  minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3',
-): Promise<void> {
-  try {
-    await reachServer(url, { timeoutMs: 5_000, ...(minVersion ? { minVersion } : {}) });
-  } catch (error) {
-    throw new ServerUnderTestError(`target ${name}: ${(error as Error).message}`, { cause: error });
-  }
 }

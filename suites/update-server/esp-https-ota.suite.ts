@@ -18,7 +18,7 @@ import {
 
 /*
  * An image server for ESP-IDF's esp_https_ota (an nginx, a CDN, an object store): the harness asks
- * exactly as esp_http_client does (reference/esp-idf.md §5.2–§5.6) and judges the answers.
+ * exactly as esp_http_client does (docs/protocols/esp-idf.md §5.2–§5.6) and judges the answers.
  */
 const requirement = serverRequirement('esp-https-ota');
 const IDF = 'docs/protocols/esp-idf.md';

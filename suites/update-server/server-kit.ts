@@ -74,7 +74,7 @@ export function hostHeader(url: URL): string {
   return port === 80 || port === 443 ? url.hostname : `${url.hostname}:${port}`;
 }
 
-/** App descriptor magic (`ESP_APP_DESC_MAGIC_WORD`, little-endian at 0x20): reference/esp-idf.md §1.6, §5.4. */
+/** App descriptor magic (`ESP_APP_DESC_MAGIC_WORD`, little-endian at 0x20): docs/protocols/esp-idf.md §1.6, §5.4. */
 const APP_DESC_MAGIC = 0xabcd5432;
 
 /**

@@ -60,6 +60,8 @@ async function start(context: FirmwareContext): Promise<RunningFirmware> {
   }
   const { running } = context;
   context.console.line(`Booting ${running.projectName} ${running.version}`);
+  // A test sketch prints the build it is (`Serial.println("Built " __DATE__ " " __TIME__)`).
+  if (context.running.built) context.console.line(`Built ${context.running.built}`);
   const service = new ArduinoOtaService(context, settings, basicOtaCallbacks(context));
   const port = await service.begin();
   context.publish('ota', { protocol: 'udp', host: context.host, port });

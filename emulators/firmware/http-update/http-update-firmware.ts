@@ -265,6 +265,8 @@ export const httpUpdateFirmware: FirmwareModule = {
     const sketch = new HttpUpdateSketch(context);
     const options = readOptions(context);
     context.console.line(`Sketch ${context.running.projectName} version ${context.running.version}`);
+    // A test sketch prints the build it is (`Serial.println("Built " __DATE__ " " __TIME__)`).
+    if (context.running.built) context.console.line(`Built ${context.running.built}`);
     const timers: NodeJS.Timeout[] = [];
     if (options.checkOnBoot) timers.push(setTimeout(() => void sketch.check(), 0));
     if (options.checkIntervalMs > 0)

@@ -55,6 +55,8 @@ export function startHomie(env: DialectEnvironment): DialectBoot {
     },
   });
   context.console.line(`💡 Firmware ${context.running.projectName} (${context.running.version})`);
+  // A test sketch prints the build it is (`Serial.println("Built " __DATE__ " " __TIME__)`).
+  if (context.running.built) context.console.line(`Built ${context.running.built}`);
 
   function status(text: string): Promise<void> {
     context.console.line(`OTA status: ${text}`);

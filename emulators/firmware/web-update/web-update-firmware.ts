@@ -369,6 +369,8 @@ export const webUpdateFirmware: FirmwareModule = {
     const path = readOptions(context.options).path;
     context.console.line('Booting Sketch...');
     context.console.line(`Sketch ${context.running.projectName} version ${context.running.version}`);
+    // A test sketch prints the build it is (`Serial.println("Built " __DATE__ " " __TIME__)`).
+    if (context.running.built) context.console.line(`Built ${context.running.built}`);
     context.console.line(
       `HTTPUpdateServer ready! Open http://${context.host}:${port}${path} in your browser`,
     );

@@ -2,7 +2,6 @@ import type { Target } from '../../../drivers/target/index.ts';
 import { bootVersionPatterns } from './boot-lines.ts';
 import { BootWatch, type SeenBoot } from './boot-watch.ts';
 import { StrategyUnsupportedError } from './errors.ts';
-import { mqttDelivery } from './mqtt-delivery.ts';
 import { rebootTimeoutMs, requireConsole } from './observe.ts';
 import { armPowerCut } from './power.ts';
 import { PULL_PROFILES, pullDelivery } from './pull-delivery.ts';
@@ -113,7 +112,8 @@ function deliver(
     case 'arduino-ota':
       return espotaDelivery(target, image);
     case 'mqtt-trigger':
-      return mqttDelivery(target, image, options);
+      // Loaded on use: mqtt.js and aedes would otherwise load in the worker of every target.
+      return import('./mqtt-delivery.ts').then(({ mqttDelivery }) => mqttDelivery(target, image, options));
     default:
       throw new StrategyUnsupportedError(
         `target ${target.name}: the update strategy does not support the ${target.profile} profile yet`,

@@ -228,7 +228,16 @@ function serverUnderTestAnswers(): PreflightStep {
   return {
     name: 'the update server answers HTTP',
     run: async (target) => {
-      const dispatcher = new Agent({ connect: { rejectUnauthorized: false } });
+      // At the rig's TLS floor: a Lua RTOS server may speak nothing newer than TLS 1.1 (§2.2).
+      const minVersion = target.description.tls?.minVersion;
+      const legacy = minVersion === 'TLSv1' || minVersion === 'TLSv1.1';
+      const dispatcher = new Agent({
+        connect: {
+          rejectUnauthorized: false,
+          ...(minVersion ? { minVersion } : {}),
+          ...(legacy ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {}),
+        },
+      });
       try {
         const response = await request(urlOf(target), {
           method: 'GET',
