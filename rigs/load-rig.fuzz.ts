@@ -20,7 +20,9 @@ export const fuzzTargets: FuzzTarget[] = [
     name: 'rigs/rig-file',
     seeds: [
       ascii(JSON.stringify({ name: 'lab', targets: [board] }, null, 2)),
-      ascii(JSON.stringify({ targets: [{ name: 'e', kind: 'emulator', profile: 'web-update', '//': 'note' }] })),
+      ascii(
+        JSON.stringify({ targets: [{ name: 'e', kind: 'emulator', profile: 'web-update', '//': 'note' }] }),
+      ),
     ],
     structured: fc.jsonValue({ maxDepth: 6 }).map((value) => ascii(JSON.stringify({ targets: [value] }))),
     run(input) {

@@ -20,7 +20,13 @@ export const fuzzTargets: FuzzTarget[] = [
   },
   {
     name: 'mqtt/homie-ota-status (harness)',
-    seeds: [ascii('206 1024/245760'), ascii('200'), ascii('304'), ascii('400 BAD_CHECKSUM'), ascii('500 FLASH_ERROR')],
+    seeds: [
+      ascii('206 1024/245760'),
+      ascii('200'),
+      ascii('304'),
+      ascii('400 BAD_CHECKSUM'),
+      ascii('500 FLASH_ERROR'),
+    ],
     run(input) {
       parseHomieStatus(Buffer.from(input).toString('utf8'));
     },

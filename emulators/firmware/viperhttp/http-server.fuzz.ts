@@ -17,13 +17,19 @@ export const fuzzTargets: FuzzTarget[] = [
       .record({
         method: fc.constantFrom('GET', 'POST', 'PUT', 'get', ''),
         path: fc.stringMatching(/^\/[a-z/?=&%+0-9]{0,40}$/),
-        headers: fc.array(fc.tuple(fc.constantFrom('Content-Length', 'Transfer-Encoding', 'Connection', 'X'), fc.string()), {
-          maxLength: 6,
-        }),
+        headers: fc.array(
+          fc.tuple(fc.constantFrom('Content-Length', 'Transfer-Encoding', 'Connection', 'X'), fc.string()),
+          {
+            maxLength: 6,
+          },
+        ),
         body: fc.string({ maxLength: 64 }),
       })
       .map(({ method, path, headers, body }) =>
-        request(`${method} ${path} HTTP/1.1${headers.map(([name, value]) => `\r\n${name}: ${value}`).join('')}`, body),
+        request(
+          `${method} ${path} HTTP/1.1${headers.map(([name, value]) => `\r\n${name}: ${value}`).join('')}`,
+          body,
+        ),
       ),
     run(input) {
       const buffer = Buffer.from(input);

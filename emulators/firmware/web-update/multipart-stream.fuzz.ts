@@ -19,7 +19,10 @@ export const fuzzTargets: FuzzTarget[] = [
     name: 'http/multipart (emulator)',
     seeds: [
       form([{ name: 'firmware', filename: 'a.bin', data: '\xe9\x01\x02\r\n--not-the-boundary' }]),
-      form([{ name: 'x', data: 'plain' }, { name: 'filesystem', filename: 'fs.bin', data: '\r\n\r\n' }]),
+      form([
+        { name: 'x', data: 'plain' },
+        { name: 'filesystem', filename: 'fs.bin', data: '\r\n\r\n' },
+      ]),
     ],
     structured: fc
       .array(
