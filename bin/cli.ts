@@ -6,6 +6,7 @@ import { registerFlashCommand } from './commands/flash.ts';
 import { registerImageCommand } from './commands/image.ts';
 import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
+import { registerPowercutCommand } from './commands/powercut.ts';
 import { registerReportCommand } from './commands/report.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerServeCommand } from './commands/serve.ts';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerListCommand(program);
   registerKillMatrixCommand(program);
+  registerPowercutCommand(program);
   registerReportCommand(program);
   registerServeCommand(program);
   registerBenchCommand(program);

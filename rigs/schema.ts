@@ -71,6 +71,12 @@ export const FEATURE_CAPABILITIES = [
   'redirects',
   /** Continues an interrupted download after a reset instead of starting over. */
   'resume',
+  /**
+   * ESP8266: eboot finds its copy command again after a power cut during the copy and restarts it
+   * (RTC user memory keeps the command through the power-off; reference/arduino-ota.md §4.7: the
+   * intent of PR #6823, UNCONFIRMED on a real power-off, so a rig claims it for its boards).
+   */
+  'eboot-resume',
   /** web-update: HTTP Digest authentication besides Basic. */
   'digest-auth',
   /** An update server gives an ETag and answers If-None-Match with 304 (role 2). */
@@ -548,6 +554,14 @@ function targetConsistency(target: z.output<typeof targetSchema>): Problem[] {
         });
       }
     }
+  }
+  if (target.platform === 'esp32') {
+    const index = claims('eboot-resume');
+    if (index >= 0)
+      problems.push({
+        path: ['capabilities', index],
+        message: '"eboot-resume" is an ESP8266 eboot feature; an ESP32 has no eboot',
+      });
   }
 
   for (const [key, secret] of secretsOf(target)) {

@@ -51,6 +51,7 @@ export interface BenchRow {
   /** Bytes per chunk or block as sent; 0 for a single stream. */
   chunkBytes: number;
   sizeUnit: string;
+  /** Bytes of each image sent (an emulator: --image-kib; a board: its rig build). */
   imageBytes: number;
   /** KiB per second over `seconds`. */
   kbps: Spread;
@@ -225,6 +226,8 @@ export async function runTargetBench(options: TargetBenchOptions = {}): Promise<
             }
             rows.push({
               ...base,
+              // What was sent: a board's rig build has its own size, whatever --image-kib asked.
+              imageBytes: list[0]?.bytes ?? imageBytes,
               ...figures(list, harnessKbps),
               verifiedBy: list[0]?.verifiedBy ?? '',
               ...(failure === undefined || list.length === runs ? {} : { failed: failure }),

@@ -7,6 +7,21 @@ import {
   type PowerDriver,
 } from './power-driver.ts';
 
+/** GET /flash/trace (emulators/device/flash-trace.ts), as it comes over the wire. */
+export interface EmulatorFlashTrace {
+  operations: {
+    index: number;
+    kind: 'erase-sector' | 'erase-block' | 'program';
+    offset: number;
+    length: number;
+    completed: boolean;
+  }[];
+  markers: { at: number; kind: 'boot' | 'app' | 'power-off'; detail: string }[];
+  count: number;
+  /** Named areas of the flash (an ESP32's partitions). */
+  regions: { name: string; offset: number; size: number }[];
+}
+
 export interface EmulatorControlPowerOptions {
   targetName: string;
   /** The control plane's base URL, e.g. http://127.0.0.1:40123. */
@@ -86,6 +101,73 @@ export class EmulatorControlPower implements PowerDriver {
         step,
       );
     }
+  }
+
+  /** Arms a cut: `operations` more erases/page programs complete and the next one is torn. */
+  async cutAfterOperations(operations: number, tornSeed?: number): Promise<void> {
+    if (!Number.isSafeInteger(operations) || operations < 0) {
+      throw new PowerUsageError(
+        `target '${this.targetName}': cutAfterOperations needs a non-negative integer, got ${operations}`,
+      );
+    }
+    const step = `arm a power cut after ${operations} flash operations`;
+    const query: Record<string, string> = { operations: String(operations) };
+    if (tornSeed !== undefined) query.tornSeed = String(tornSeed >>> 0);
+    const answer = (await this.post(step, '/power/cut-after', query)) as { cutAfterOperations?: unknown };
+    if (answer?.cutAfterOperations !== operations) {
+      throw new PowerStateError(
+        `target '${this.targetName}': step '${step}': the control plane did not confirm the cut: ${JSON.stringify(answer)}`,
+        this.targetName,
+        step,
+      );
+    }
+  }
+
+  /** Whether the emulator has power now (GET /power). */
+  async isOn(): Promise<boolean> {
+    const answer = await httpStep({
+      targetName: this.targetName,
+      step: 'read the power state',
+      method: 'GET',
+      url: new URL('/power', this.base),
+      timeoutMs: this.timeoutMs,
+      headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` },
+      secrets: [this.token],
+    });
+    return (answer.body as { power?: unknown } | undefined)?.power === 'on';
+  }
+
+  /** The emulator's numbered flash operations and boots from operation `since` on. */
+  async flashTrace(since = 0): Promise<EmulatorFlashTrace> {
+    const url = new URL('/flash/trace', this.base);
+    url.searchParams.set('since', String(since));
+    const answer = await httpStep({
+      targetName: this.targetName,
+      step: 'read the flash trace',
+      method: 'GET',
+      url,
+      timeoutMs: this.timeoutMs,
+      headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` },
+      secrets: [this.token],
+    });
+    return answer.body as EmulatorFlashTrace;
+  }
+
+  /** Keeps the emulator's flash, NVS and RTC memory; returns the number to restore it by. */
+  async saveState(): Promise<number> {
+    const answer = (await this.post('save the device state', '/state/save', {})) as { state?: unknown };
+    if (typeof answer?.state !== 'number')
+      throw new PowerStateError(
+        `target '${this.targetName}': the control plane did not save a state: ${JSON.stringify(answer)}`,
+        this.targetName,
+        'save the device state',
+      );
+    return answer.state;
+  }
+
+  /** Puts a saved state back (the device must be off). */
+  async restoreState(state: number): Promise<void> {
+    await this.post(`restore device state ${state}`, '/state/restore', { state: String(state) });
   }
 
   private async expectPower(

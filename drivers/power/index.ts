@@ -1,6 +1,6 @@
 export type { DtrRtsResetOptions, ModemLineControl, ModemLineState, ResetBinding } from './dtr-rts-reset.ts';
 export { DtrRtsReset } from './dtr-rts-reset.ts';
-export type { EmulatorControlPowerOptions } from './emulator-control-power.ts';
+export type { EmulatorControlPowerOptions, EmulatorFlashTrace } from './emulator-control-power.ts';
 export { EmulatorControlPower } from './emulator-control-power.ts';
 export {
   PowerCommandError,

@@ -319,6 +319,78 @@ describe('control plane: Shelly', () => {
   });
 });
 
+/** A device that also offers the campaign routes, recording what they were asked. */
+class CampaignDevice extends RecordingDevice {
+  armedOperations: { operations: number; tornSeed?: number } | undefined;
+  states: string[] = [];
+  restored: number[] = [];
+  readonly campaign = {
+    cutPowerAfterOperations: (operations: number, tornSeed?: number) => {
+      this.armedOperations = { operations, ...(tornSeed === undefined ? {} : { tornSeed }) };
+    },
+    flashTrace: (since: number) => ({
+      operations: [{ index: since, kind: 'program' as const, offset: 0x1000, length: 256, completed: true }],
+      markers: [],
+      count: since + 1,
+      regions: [],
+    }),
+    saveState: () => this.states.push('saved') - 1,
+    restoreState: async (id: number) => {
+      if (id >= this.states.length)
+        throw Object.assign(new Error(`no saved state ${id}`), { code: 'UNKNOWN_STATE' });
+      this.restored.push(id);
+    },
+  };
+}
+
+describe('control plane: the power-cut campaign routes', () => {
+  it('arms a cut after N flash operations with a torn seed, and refuses bytes and operations together', async () => {
+    const device = new CampaignDevice();
+    device.powered = true;
+    const plane = await start(device);
+    expect(await call(plane, 'POST', '/power/cut-after?operations=17&tornSeed=4000000000')).toMatchObject({
+      status: 200,
+      body: { cutAfterOperations: 17 },
+    });
+    expect(device.armedOperations).toEqual({ operations: 17, tornSeed: 4_000_000_000 });
+    expect(await call(plane, 'POST', '/power/cut-after?operations=1&bytes=2')).toMatchObject({
+      status: 400,
+      body: { parameter: 'operations' },
+    });
+  });
+
+  it('serves the flash trace from an operation on, and saves and restores states only while off', async () => {
+    const device = new CampaignDevice();
+    device.powered = true;
+    const plane = await start(device);
+    expect(await call(plane, 'GET', '/flash/trace?since=41')).toMatchObject({
+      status: 200,
+      body: { count: 42 },
+    });
+    expect(await call(plane, 'POST', '/state/save')).toMatchObject({ status: 200, body: { state: 0 } });
+    expect(await call(plane, 'POST', '/state/restore?state=0')).toMatchObject({ status: 409 });
+    await call(plane, 'POST', '/power/off');
+    expect(await call(plane, 'POST', '/state/restore?state=0')).toMatchObject({
+      status: 200,
+      body: { state: 0 },
+    });
+    expect(await call(plane, 'POST', '/state/restore?state=5')).toMatchObject({
+      status: 404,
+      body: { parameter: 'state' },
+    });
+    expect(device.restored).toEqual([0]);
+  });
+
+  it('answers 501 where the device offers no campaign routes', async () => {
+    const device = new RecordingDevice();
+    device.powered = true;
+    const plane = await start(device);
+    expect((await call(plane, 'POST', '/power/cut-after?operations=1')).status).toBe(501);
+    expect((await call(plane, 'GET', '/flash/trace')).status).toBe(501);
+    expect((await call(plane, 'POST', '/state/save')).status).toBe(501);
+  });
+});
+
 describe('/serial/lines (DTR/RTS of the serial bridge)', () => {
   class LinesDevice extends RecordingDevice {
     modemLines = { dtr: false, rts: false };

@@ -1,13 +1,28 @@
+import type { FlashTraceWindow } from '../device/flash-trace.ts';
+
 /** What the control plane switches: an emulated device's power, or anything shaped like it. */
 export interface PowerControllable {
   readonly powered: boolean;
   powerOn(): Promise<void>;
   powerOff(): Promise<void>;
   /** Arms a cut: the flash loses power after N more programmed bytes. */
-  cutPowerAfterBytes(bytes: number): void;
+  cutPowerAfterBytes(bytes: number, tornSeed?: number): void;
   /** DTR/RTS of the serial bridge (EN and IO0 through the auto-reset circuit), where modelled. */
   readonly modemLines?: { dtr: boolean; rts: boolean };
   setModemLines?(lines: { dtr: boolean; rts: boolean }): Promise<void>;
+  /** What a power-cut campaign needs besides power; a device without it answers 501 there. */
+  readonly campaign?: CampaignControllable;
+}
+
+/**
+ * Exact cut points for power-cut campaigns (suites/campaigns/powercut): a cut at the N-th flash
+ * operation from now, the numbered operations and boots, and a known state to start each cut from.
+ */
+export interface CampaignControllable {
+  cutPowerAfterOperations(operations: number, tornSeed?: number): void;
+  flashTrace(since: number): FlashTraceWindow;
+  saveState(): number;
+  restoreState(id: number): Promise<void>;
 }
 
 export interface ControlPlaneOptions {

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { FlashTraceWindow } from '../device/flash-trace.ts';
 import { ControlRequestError } from './errors.ts';
-import type { PowerControllable } from './power-controllable.ts';
+import type { CampaignControllable, PowerControllable } from './power-controllable.ts';
 
 /**
  * The device's power behind one queue, so that a cycle is never interleaved with another
@@ -52,15 +53,45 @@ export class PowerSwitch {
     });
   }
 
-  cutAfterBytes(bytes: number): Promise<void> {
+  cutAfterBytes(bytes: number, tornSeed?: number): Promise<void> {
     return this.serialized(async () => {
-      if (!this.device.powered) {
+      this.requireOn();
+      this.device.cutPowerAfterBytes(bytes, tornSeed);
+    });
+  }
+
+  cutAfterOperations(operations: number, tornSeed?: number): Promise<void> {
+    return this.serialized(async () => {
+      const campaign = this.campaign();
+      this.requireOn();
+      campaign.cutPowerAfterOperations(operations, tornSeed);
+    });
+  }
+
+  trace(since: number): FlashTraceWindow {
+    return this.campaign().flashTrace(since);
+  }
+
+  saveState(): Promise<number> {
+    return this.serialized(async () => this.campaign().saveState());
+  }
+
+  restoreState(id: number): Promise<void> {
+    return this.serialized(async () => {
+      const campaign = this.campaign();
+      if (this.device.powered) {
         throw new ControlRequestError(
           409,
-          'cannot arm a power cut while the device is off; power it on first',
+          'cannot restore a saved state while the device is on; power it off first',
         );
       }
-      this.device.cutPowerAfterBytes(bytes);
+      try {
+        await campaign.restoreState(id);
+      } catch (error) {
+        if ((error as { code?: string }).code === 'UNKNOWN_STATE')
+          throw new ControlRequestError(404, (error as Error).message, 'state');
+        throw error;
+      }
     });
   }
 
@@ -75,6 +106,23 @@ export class PowerSwitch {
         throw new ControlRequestError(404, 'this device has no serial bridge lines (DTR/RTS)');
       await this.device.setModemLines(lines);
     });
+  }
+
+  private requireOn(): void {
+    if (!this.device.powered) {
+      throw new ControlRequestError(409, 'cannot arm a power cut while the device is off; power it on first');
+    }
+  }
+
+  private campaign(): CampaignControllable {
+    const campaign = this.device.campaign;
+    if (!campaign) {
+      throw new ControlRequestError(
+        501,
+        'this device offers no exact cut points, flash trace or saved states',
+      );
+    }
+    return campaign;
   }
 
   private serialized<T>(operation: () => Promise<T>): Promise<T> {

@@ -66,10 +66,45 @@ const routes = new Map<string, Route>([
     {
       methods: ['POST'],
       handle: async ({ query }, power) => {
+        // bytes: N more programmed bytes, then the page program is cut; operations: N more
+        // erases/page programs complete and the next one is torn. tornSeed fixes the torn bits.
         const bytes = integerParameter(query, 'bytes', 0, Number.MAX_SAFE_INTEGER);
+        const operations = integerParameter(query, 'operations', 0, Number.MAX_SAFE_INTEGER);
+        const tornSeed = integerParameter(query, 'tornSeed', 0, 0xffff_ffff);
+        if (bytes !== undefined && operations !== undefined)
+          throw new ControlRequestError(400, 'give bytes or operations, not both', 'operations');
+        if (operations !== undefined) {
+          await power.cutAfterOperations(operations, tornSeed);
+          return ok({ ...nativeState(power), cutAfterOperations: operations });
+        }
         if (bytes === undefined) throw missing('bytes');
-        await power.cutAfterBytes(bytes);
+        await power.cutAfterBytes(bytes, tornSeed);
         return ok({ ...nativeState(power), cutAfterBytes: bytes });
+      },
+    },
+  ],
+  // Power-cut campaigns: the numbered flash operations and boots, and known states to cut from.
+  [
+    '/flash/trace',
+    {
+      methods: ['GET'],
+      handle: async ({ query }, power) =>
+        ok(power.trace(integerParameter(query, 'since', 0, Number.MAX_SAFE_INTEGER) ?? 0)),
+    },
+  ],
+  [
+    '/state/save',
+    { methods: ['POST'], handle: async (_request, power) => ok({ state: await power.saveState() }) },
+  ],
+  [
+    '/state/restore',
+    {
+      methods: ['POST'],
+      handle: async ({ query }, power) => {
+        const state = integerParameter(query, 'state', 0, Number.MAX_SAFE_INTEGER);
+        if (state === undefined) throw missing('state');
+        await power.restoreState(state);
+        return ok({ ...nativeState(power), state });
       },
     },
   ],

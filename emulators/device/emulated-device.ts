@@ -3,7 +3,13 @@ import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildEsp32Image } from '../../fixtures/esp32-image/index.ts';
 import { readSketchDescriptor, writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
-import { bootEsp32, bootEsp8266, buildArduinoSketch, type Esp32ResetReason } from '../boot/index.ts';
+import {
+  bootEsp32,
+  bootEsp8266,
+  buildArduinoSketch,
+  EBOOT_CLEARS_COMMAND_EARLY,
+  type Esp32ResetReason,
+} from '../boot/index.ts';
 import type { DeviceConsole } from '../console/index.ts';
 import { type Esp32ChipOptions, EspOtaOps, SecureVersionEfuse } from '../esp32-ota-ops/index.ts';
 import {
@@ -13,6 +19,7 @@ import {
   Esp8266Updater,
   type Esp8266UpdaterOptions,
   LAYOUT_4M_FS2M,
+  RTC_USER_MEMORY_BYTES,
   RtcUserMemory,
 } from '../esp8266-updater/index.ts';
 import { type FlashTiming, type FlashTimingProfileName, NorFlash } from '../flash/index.ts';
@@ -34,6 +41,7 @@ import {
   romDownloadBanner,
   STRAP_LATCH_MS,
 } from '../rom-loader/index.ts';
+import { FlashTrace } from './flash-trace.ts';
 import type {
   Endpoint,
   FirmwareContext,
@@ -136,6 +144,14 @@ export class UnknownDefectError extends Error {
   readonly code = 'UNKNOWN_DEFECT';
 }
 
+export class UnknownStateError extends Error {
+  readonly code = 'UNKNOWN_STATE';
+}
+
+export class DevicePoweredError extends Error {
+  readonly code = 'DEVICE_POWERED';
+}
+
 /**
  * One emulated chip: NOR flash with a partition table (ESP32) or the Arduino layout (ESP8266),
  * the real boot model, one profile's firmware, a console and a power switch. After every reset
@@ -149,6 +165,8 @@ export class EmulatedDevice {
   readonly console: DeviceConsole;
   readonly nvs = new Map<string, string>();
   readonly endpoints = new Map<string, Endpoint>();
+  /** Every flash operation and boot, numbered, for power-cut campaigns (GET /flash/trace). */
+  readonly trace = new FlashTrace();
   private readonly module: FirmwareModule;
   private readonly defects: ReadonlySet<string>;
   private readonly firmwareOptions: Readonly<Record<string, unknown>>;
@@ -164,6 +182,7 @@ export class EmulatedDevice {
   private bootAbort: AbortController | undefined;
   private transition: Promise<void> = Promise.resolve();
   private bootCount = 0;
+  private readonly saved: { flash: Uint8Array; nvs: Map<string, string>; rtc: Uint8Array }[] = [];
   private readonly bootListeners = new Set<(image: RunningImage | undefined) => void>();
   private lines: ModemLines = { dtr: false, rts: false };
   private strapLatch: NodeJS.Timeout | undefined;
@@ -219,6 +238,7 @@ export class EmulatedDevice {
       this.flash = new NorFlash({ size: this.esp8266Layout.flashSize, timing: options.timing, seed });
       this.provisionEsp8266(factory);
     }
+    this.flash.onOperation((op) => this.trace.record(op));
     // A torn flash operation is the moment the chip lost power: end this boot like a real cut.
     this.flash.onOperation((op) => {
       if (!op.completed) this.enqueue(() => this.haltAfterPowerLoss());
@@ -262,6 +282,7 @@ export class EmulatedDevice {
   powerOff(): Promise<void> {
     return this.enqueue(async () => {
       if (this.stateValue === 'off') return;
+      this.trace.mark('power-off', 'switch');
       clearTimeout(this.strapLatch);
       this.strapLatch = undefined;
       await this.endBoot();
@@ -349,8 +370,52 @@ export class EmulatedDevice {
   }
 
   /** Arms a power cut: the flash loses power after `bytes` more programmed bytes. */
-  cutPowerAfterBytes(bytes: number): void {
-    this.flash.cutAfter({ bytes });
+  cutPowerAfterBytes(bytes: number, tornSeed?: number): void {
+    this.flash.cutAfter({ bytes, ...(tornSeed === undefined ? {} : { tornSeed }) });
+  }
+
+  /** Arms a power cut: `operations` more erases/page programs complete, the next one is torn. */
+  cutPowerAfterOperations(operations: number, tornSeed?: number): void {
+    this.flash.cutAfter({ operations, ...(tornSeed === undefined ? {} : { tornSeed }) });
+  }
+
+  /**
+   * Keeps what the chip holds (flash, NVS, RTC user memory) under a number, to put back with
+   * restoreState(): the emulator's way to "reflash the known state" before each cut of a
+   * campaign. eFuses are one-time and are not part of it.
+   */
+  saveState(): number {
+    this.saved.push({
+      flash: this.flash.snapshot(),
+      nvs: new Map(this.nvs),
+      rtc: this.rtc.read(0, RTC_USER_MEMORY_BYTES),
+    });
+    return this.saved.length - 1;
+  }
+
+  /** The numbered flash operations and boots from operation `since` on. */
+  flashTrace(since: number) {
+    return this.trace.since(since);
+  }
+
+  /** The control plane's campaign routes (exact cuts, trace, saved states) reach the device itself. */
+  get campaign(): this {
+    return this;
+  }
+
+  /** Puts back a saved state; the chip must be off (as a board is while it is reflashed). */
+  restoreState(id: number): Promise<void> {
+    return this.enqueue(async () => {
+      const state = this.saved[id];
+      if (state === undefined)
+        throw new UnknownStateError(`no saved state ${id}; saved: ${this.saved.length}`);
+      if (this.stateValue !== 'off')
+        throw new DevicePoweredError('restore needs the device off; power it off first');
+      this.flash.restore(state.flash);
+      this.nvs.clear();
+      for (const [key, value] of state.nvs) this.nvs.set(key, value);
+      this.rtc.write(0, state.rtc);
+    });
   }
 
   /** Stops the firmware and leaves the device off. */
@@ -366,6 +431,7 @@ export class EmulatedDevice {
 
   private async haltAfterPowerLoss(): Promise<void> {
     if (this.stateValue === 'off') return;
+    this.trace.mark('power-off', 'cut');
     await this.endBoot();
     this.stateValue = 'off';
   }
@@ -390,6 +456,7 @@ export class EmulatedDevice {
     let resetKind = reason;
     for (let attempt = 1; ; attempt++) {
       this.bootCount++;
+      this.trace.mark('boot', resetKind);
       outcome = this.platform === 'esp32' ? this.bootEsp32(resetKind) : this.bootEsp8266(resetKind);
       for (const line of outcome.log) this.console.line(line);
       if (!this.flash.powered) {
@@ -413,6 +480,7 @@ export class EmulatedDevice {
     setMaxListeners(256, abort.signal);
     this.bootAbort = abort;
     const context = this.contextFor(outcome.running, outcome.services, abort.signal);
+    this.trace.mark('app', outcome.running.version);
     this.firmware = await this.module.start(context);
     this.stateValue = 'running';
     this.notifyBoot(outcome.running);
@@ -471,6 +539,7 @@ export class EmulatedDevice {
       layout: this.esp8266Layout,
       resetCause: ESP8266_RESET_CAUSE[reason],
       core: this.esp8266Options.core,
+      clearCommandBeforeCopy: this.defects.has(EBOOT_CLEARS_COMMAND_EARLY),
     });
     if (!result.booted || !result.image) return { log: result.log, softReset: result.softReset };
     // The sketch runs from 0: eboot, its padding, then the app image at APP_START_OFFSET.
@@ -573,6 +642,11 @@ export class EmulatedDevice {
 
   private provisionEsp32(csv: string, factory: FactoryFirmware): void {
     const entries = parsePartitionCsv(csv);
+    this.trace.regions = entries.map((entry) => ({
+      name: entry.label,
+      offset: entry.offset,
+      size: entry.size,
+    }));
     this.flash.program(PARTITION_TABLE_OFFSET, generatePartitionTable(entries));
     const target = factoryPartition(entries) ?? otaAppPartitions(entries)[0];
     if (!target) throw new RangeError('the partition table has no app partition to provision');

@@ -1,3 +1,4 @@
+import { EBOOT_CLEARS_COMMAND_EARLY as EBOOT_DEFECT_NAME } from '../boot/index.ts';
 import type { DefectDescriptor } from '../device/index.ts';
 
 /**
@@ -13,4 +14,19 @@ export const WRITES_SKETCH_IN_PLACE: DefectDescriptor = {
   ],
   description:
     'ESP8266: writes the new sketch straight over the running one at 0x0 instead of staging it for eboot',
+};
+
+/**
+ * The other half of staging: eboot (the bootloader in sector 0, which every sketch carries) that
+ * clears its RTC command before copying instead of after, as before core 2.6.3. The device boots
+ * with it when the defect is named (emulators/boot bootEsp8266 `clearCommandBeforeCopy`).
+ */
+export const EBOOT_CLEARS_COMMAND_EARLY: DefectDescriptor = {
+  name: EBOOT_DEFECT_NAME,
+  breaks: [
+    'rollback/eboot-copy/2',
+    'reference/arduino-ota.md §4.7 eboot step 5: the command is cleared only after the copy (PR #6823, core 2.6.3), so a reset during the copy restarts it',
+  ],
+  description:
+    'ESP8266: eboot clears its copy command before the copy instead of after it, so a power cut during the copy leaves a half-copied sketch that nothing copies again',
 };

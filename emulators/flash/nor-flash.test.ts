@@ -572,3 +572,37 @@ describe('NorFlash against a reference model', () => {
     );
   });
 });
+
+describe('NorFlash for power-cut campaigns: a torn seed per cut, and contents restored while off', () => {
+  function tornAfterEarlierCuts(earlierCuts: number, tornSeed: number | undefined): Uint8Array {
+    const flash = new NorFlash({ size: 2 * SECTOR, seed: 3, initial: patternedSector() });
+    for (let cut = 0; cut < earlierCuts; cut++) {
+      // Earlier cuts tear the other sector: only their count differs between the runs compared.
+      flash.cutAfter({ operations: 0 });
+      expect(() => flash.program(SECTOR, filled(16, 0))).toThrow(FlashPowerLostError);
+      flash.powerOn();
+    }
+    flash.cutAfter({ operations: 0, ...(tornSeed === undefined ? {} : { tornSeed }) });
+    expect(() => flash.eraseSector(0)).toThrow(FlashPowerLostError);
+    return flash.snapshot().subarray(0, SECTOR);
+  }
+
+  it('tears the same bits for the same tornSeed whatever cuts came before; without it they depend on them', () => {
+    expect(tornAfterEarlierCuts(2, 99)).toEqual(tornAfterEarlierCuts(0, 99));
+    expect(tornAfterEarlierCuts(0, 99)).not.toEqual(tornAfterEarlierCuts(0, 98));
+    expect(tornAfterEarlierCuts(2, undefined)).not.toEqual(tornAfterEarlierCuts(0, undefined));
+  });
+
+  it('restores a snapshot only while off and only whole', () => {
+    const flash = new NorFlash({ size: SECTOR });
+    flash.program(0, filled(8, 0x12));
+    const saved = flash.snapshot();
+    flash.program(0, filled(8, 0x00));
+    expect(thrownBy(() => flash.restore(saved))).toMatchObject({ code: 'FLASH_USAGE' });
+    flash.powerOff();
+    expect(thrownBy(() => flash.restore(saved.subarray(1)))).toMatchObject({ code: 'FLASH_USAGE' });
+    flash.restore(saved);
+    flash.powerOn();
+    expectFilled(flash.read(0, 8), 8, 0x12);
+  });
+});

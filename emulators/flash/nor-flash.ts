@@ -29,7 +29,13 @@ export interface FlashOperation {
   completed: boolean;
 }
 
-export type PowerCutLimit = { bytes: number } | { operations: number };
+export type PowerCutLimit = ({ bytes: number } | { operations: number }) & {
+  /**
+   * Seeds this cut's torn state by itself (instead of the chip's seed and how many cuts came
+   * before), so a campaign can replay one cut on a fresh chip and tear the same bits.
+   */
+  tornSeed?: number;
+};
 
 export interface FlashStats {
   readonly sectorErases: number;
@@ -67,6 +73,7 @@ export class NorFlash {
   private cutMode: CutMode = 'none';
   private cutRemaining = 0;
   private cutsSoFar = 0;
+  private cutSeed: number | undefined;
   private sectorErases = 0;
   private blockErases = 0;
   private pagePrograms = 0;
@@ -119,6 +126,22 @@ export class NorFlash {
   /** The whole chip as a copy; works without power, like reading a desoldered chip. */
   snapshot(): Uint8Array {
     return this.memory.slice();
+  }
+
+  /**
+   * Puts back contents taken with snapshot(), while the chip is off: what reflashing a board to a
+   * known state does, without the operations (a power-cut campaign starts every cut from it).
+   */
+  restore(contents: Uint8Array): void {
+    if (this.isPowered) {
+      throw new FlashUsageError(
+        'cannot restore the flash contents while it has power; call powerOff() first',
+      );
+    }
+    if (contents.length !== this.size) {
+      throw new FlashUsageError(`restore needs ${this.size} bytes of contents, got ${contents.length}`);
+    }
+    this.memory.set(contents);
   }
 
   eraseSector(offset: number): void {
@@ -190,8 +213,12 @@ export class NorFlash {
         `power cut limit ${isBytes ? 'bytes' : 'operations'} must be a non-negative integer, got ${count}`,
       );
     }
+    if (limit.tornSeed !== undefined && !Number.isInteger(limit.tornSeed)) {
+      throw new FlashUsageError(`power cut tornSeed must be an integer, got ${limit.tornSeed}`);
+    }
     this.cutMode = isBytes ? 'bytes' : 'operations';
     this.cutRemaining = count;
+    this.cutSeed = limit.tornSeed;
   }
 
   powerOff(): void {
@@ -203,6 +230,7 @@ export class NorFlash {
     this.isPowered = true;
     this.cutMode = 'none';
     this.cutRemaining = 0;
+    this.cutSeed = undefined;
   }
 
   /** Calls `listener` after every erase and page program, in order; returns an unsubscribe function. */
@@ -350,6 +378,7 @@ export class NorFlash {
    */
   private randomForNextCut(): SeededRandom {
     const index = this.cutsSoFar++;
+    if (this.cutSeed !== undefined) return new SeededRandom(this.cutSeed >>> 0);
     return new SeededRandom((this.seed ^ Math.imul(index + 1, 0x9e3779b9)) >>> 0);
   }
 

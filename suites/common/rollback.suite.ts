@@ -1,5 +1,18 @@
+import * as allure from 'allure-js-commons';
+import { EmulatorControlPower } from '../../drivers/power/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
-import { currentTarget, type RequirementContext } from '../framework/index.ts';
+import { SeededRandom } from '../../fixtures/random/index.ts';
+import {
+  BoardCampaign,
+  type CampaignOptions,
+  type CutResult,
+  cutId,
+  EmulatorCampaign,
+  isUnsafe,
+  type Phase,
+  type PreparedCampaign,
+} from '../campaigns/powercut/index.ts';
+import { currentTarget, type RequirementContext, strategyRequirement } from '../framework/index.ts';
 import {
   confirmRunningImage,
   describeBoot,
@@ -10,8 +23,8 @@ import {
   powerCycle,
   powerOnAfterCut,
   type RunningImage,
+  StrategyUnsupportedError,
   sameImage,
-  strategyRequirement,
   type UpdateResult,
   updateTarget,
 } from '../framework/strategy/index.ts';
@@ -27,6 +40,8 @@ const SOURCE_CUT =
   'docs/protocols/esp-idf.md §3.4–3.5 (the boot slot changes only at esp_ota_set_boot_partition; power-cut hazards); docs/protocols/arduino-ota.md §4.7 power-loss semantics 1 (staging leaves the app at 0x0 untouched); docs/protocols/hil-anchors.md §8 (c.2)';
 const SOURCE_PENDING =
   'docs/protocols/esp-idf.md §3.5 rollback state machine (bootloader_utility.c L394‑403: PENDING_VERIFY → ABORTED at the next boot; esp_ota_mark_app_valid_cancel_rollback → VALID)';
+const SOURCE_SWEEP =
+  'docs/protocols/esp-idf.md §3.4–3.5 (two otadata sectors, each erased then written; an interrupted set_boot_partition only loses the inactive entry; bootloader fallbacks write nothing); docs/protocols/arduino-ota.md §4.7 power-loss semantics 1–3; docs/protocols/hil-anchors.md §3.2 (MCUboot power failure injected at flash-operation points)';
 const SOURCE_EBOOT =
   'docs/protocols/arduino-ota.md §4.7 eboot step 5 (command cleared only after the copy, PR #6823) and power-loss semantics 3 (RTC user memory through a real power-off: UNCONFIRMED)';
 
@@ -202,6 +217,118 @@ if (platform === undefined || platform === 'esp8266') {
         running.version === next.version,
         `eboot copies again at power-on (@cp:0) and ${next.version} runs, not ${describeImage(old)} or nothing`,
         `${describeImage(running)} (${running.evidence})`,
+      );
+    },
+  );
+}
+
+/*
+ * The cheap sweeps of `run` (`ota-conformance powercut` runs them in full): a few seeded cut
+ * points, each from the same saved state at an exact flash operation on an emulator, or at an
+ * acknowledged byte count through a board's power switch. The two requirements share one known
+ * state and reference update per target.
+ */
+const RUN_SEED = 1;
+const RUN_SETTLE_MS = 300;
+let prepared: PreparedCampaign | undefined;
+
+function runCampaignOptions(phases: Phase[]): CampaignOptions {
+  return { seed: RUN_SEED, points: 1, phases, bisect: false, settleMs: RUN_SETTLE_MS, baseline: 'as-is' };
+}
+
+/**
+ * The small sweep of `run`: one cut at a seeded operation of the given phases (all of them count
+ * alike, so the few commit operations are hit as often as their share). `powercut` sweeps them all.
+ */
+async function sweepInRun(context: Context, phases: Phase[]): Promise<CutResult[]> {
+  const { target, step } = context;
+  const campaign = new EmulatorCampaign(target, runCampaignOptions(phases), prepared);
+  if (!prepared) {
+    await step('known state (the running image), then the uncut reference update', () => campaign.prepare());
+    prepared = campaign.prepared;
+  }
+  const candidates = prepared!.reference.filter((operation) => phases.includes(operation.phase));
+  const cuts: CutResult[] = [];
+  if (candidates.length > 0) {
+    const operation = candidates[new SeededRandom(RUN_SEED).int(0, candidates.length - 1)]!;
+    cuts.push(
+      await step(
+        `cut at flash operation ${operation.operation} (${operation.phase}, ${operation.kind} at 0x${operation.address.toString(16)})`,
+        () => campaign.cutAt(operation.operation),
+      ),
+    );
+  }
+  await step('back to the known state', () => campaign.restoreKnownState());
+  return cuts;
+}
+
+function describeCuts(cuts: readonly CutResult[]): string {
+  return cuts
+    .map(
+      (cut) => `${cutId(cut)} ${cut.point.phase} ${cut.point.kind ?? ''} → ${cut.outcome} (${cut.evidence})`,
+    )
+    .join('; ');
+}
+
+async function attachCuts(cuts: readonly CutResult[]): Promise<void> {
+  await allure.attachment('power cuts', JSON.stringify(cuts, null, 2), 'application/json');
+}
+
+strategyRequirement(
+  'rollback/power-cut/2',
+  'MUST',
+  'a sweep of power cuts over the image write and the commit finds no brick: after every cut the old or the new image runs (or the old one again after a rollback)',
+  { source: SOURCE_SWEEP, needs: ['power-cut-at-byte'] },
+  async (context) => {
+    const { target, step, check } = context;
+    await knownState(context);
+    let cuts: CutResult[];
+    if (target.power instanceof EmulatorControlPower) {
+      cuts = await sweepInRun(context, ['write', 'commit']);
+    } else {
+      // A board: cut through its own power switch at acknowledged image bytes.
+      const campaign = new BoardCampaign(target, { ...runCampaignOptions(['transfer']), by: 'acknowledged' });
+      const result = await step('a sweep through the power switch at acknowledged bytes', () =>
+        campaign.run(),
+      );
+      cuts = result.cuts;
+    }
+    await attachCuts(cuts);
+    check(cuts.length > 0, 'at least one cut landed in the update', 'the sweep made no cut');
+    const unsafe = cuts.filter((cut) => isUnsafe(cut.outcome));
+    check(
+      unsafe.length === 0,
+      `every cut leaves a bootable image of the device's own choosing (${cuts.length} cuts)`,
+      describeCuts(unsafe),
+    );
+  },
+);
+
+if (platform === undefined || platform === 'esp8266') {
+  strategyRequirement(
+    'rollback/eboot-copy/2',
+    'MUST',
+    "a power cut at any sector of eboot's copy resumes the copy at power-on and runs the new sketch",
+    { source: SOURCE_EBOOT, needs: ['power-cut-at-byte', 'eboot-resume'] },
+    async (context) => {
+      const { target, check } = context;
+      await knownState(context);
+      if (!(target.power instanceof EmulatorControlPower))
+        throw new StrategyUnsupportedError(
+          `target ${target.name}: a cut inside eboot's copy needs an exact flash operation (an emulator's control plane); a board's copy starts after the last acknowledged byte`,
+        );
+      const cuts = await sweepInRun(context, ['eboot-copy']);
+      await attachCuts(cuts);
+      check(
+        cuts.length > 0,
+        "at least one cut landed in eboot's copy",
+        'the reference update showed no eboot copy',
+      );
+      const wrong = cuts.filter((cut) => cut.outcome !== 'new');
+      check(
+        wrong.length === 0,
+        `the new sketch runs after every cut in the copy (${cuts.length} cuts)`,
+        describeCuts(wrong),
       );
     },
   );

@@ -17,3 +17,4 @@ export {
   resetDevice,
   sketchImageFor,
 } from './sketch-device.ts';
+export { strategyRequirement } from './strategy/strategy-requirement.ts';

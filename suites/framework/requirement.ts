@@ -5,7 +5,7 @@ import { Transcript } from '../../drivers/target/transcript.ts';
 import type { Platform } from '../../emulators/device/types.ts';
 import type { Capability } from '../../rigs/index.ts';
 import { currentTarget, currentTargetNotRun, requirementSelected } from './current-target.ts';
-import { RigFailure } from './rig-failure.ts';
+import { isRigError, RigFailure } from './rig-failure.ts';
 import { ImageUnavailableError } from './strategy/rig-images.ts';
 
 export type Level = 'MUST' | 'SHOULD' | 'MAY';
@@ -33,7 +33,7 @@ declare module 'vitest' {
   }
 }
 
-export { RigFailure };
+export { isRigError, RigFailure };
 
 /** The failure of a requirement: the requirement first, then what was expected and what the target did. */
 export class RequirementFailure extends Error {
@@ -58,14 +58,6 @@ export interface RequirementContext {
   step<T>(name: string, body: () => T | Promise<T>): Promise<T>;
   /** Fails the requirement with Expected/Actual unless `ok`. */
   check(ok: boolean, expected: string, actual: string): void;
-}
-
-const RIG_ERROR_CODES = new Set(['TARGET_SETUP', 'TARGET_LOCK_TIMEOUT', 'RIG_FAILURE']);
-
-/** True when an error means the rig failed rather than the device. */
-export function isRigError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return error instanceof RigFailure || (typeof code === 'string' && RIG_ERROR_CODES.has(code));
 }
 
 /** The target a requirement runs against; undefined when the target's preflight failed (not run). */

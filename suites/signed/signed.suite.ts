@@ -1,13 +1,12 @@
 import { EspotaUploader } from '../../drivers/espota/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
 import { gzipImage } from '../../fixtures/index.ts';
-import { currentTarget, type RequirementContext } from '../framework/index.ts';
+import { currentTarget, type RequirementContext, strategyRequirement } from '../framework/index.ts';
 import {
   describeBoot,
   freshVersion,
   imageFor,
   powerCycle,
-  strategyRequirement,
   type UpdateResult,
   updateTarget,
 } from '../framework/strategy/index.ts';

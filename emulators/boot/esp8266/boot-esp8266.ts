@@ -16,6 +16,9 @@ import { gzipDeflateOffset, inflateLikeUzlib } from './gzip-stream.ts';
 /** `rst cause` of the ROM banner: 0 unknown, 1 power-on, 2 reset pin, 3 software, 4 watchdog. */
 export type Esp8266ResetCause = 0 | 1 | 2 | 3 | 4;
 
+/** The defect name under which a device boots with `clearCommandBeforeCopy` (every ESP8266 firmware's catalog lists it). */
+export const EBOOT_CLEARS_COMMAND_EARLY = 'eboot-clears-command-early';
+
 export interface BootEsp8266Options {
   flash: NorFlash;
   rtc: RtcUserMemory;
@@ -24,6 +27,12 @@ export interface BootEsp8266Options {
   resetCause?: Esp8266ResetCause;
   /** The core whose eboot sits in sector 0. Defaults to '3.1.2'. */
   core?: CoreVersion;
+  /**
+   * A broken eboot (the `eboot-clears-command-early` defect): the command is cleared before the
+   * copy, as eboot did before PR #6823 (core 2.6.3), so a power cut during the copy leaves a
+   * half-copied app and nothing that would copy it again (reference/arduino-ota.md §4.7 step 5).
+   */
+  clearCommandBeforeCopy?: boolean;
 }
 
 export interface BootEsp8266Result {
@@ -96,6 +105,7 @@ export function bootEsp8266(options: BootEsp8266Options): BootEsp8266Result {
     print(command !== undefined ? '@' : '~');
 
     let res = 9;
+    if (clearCommand && options.clearCommandBeforeCopy) rtc.clearEbootCommand();
     if (action === ACTION_COPY_RAW && command !== undefined) {
       print('cp:');
       const [source = 0, destination = 0, size = 0] = command.args;
@@ -110,7 +120,7 @@ export function bootEsp8266(options: BootEsp8266Options): BootEsp8266Result {
     }
 
     // Only now: a reset during the copy finds the command again and restarts the copy.
-    if (clearCommand) rtc.clearEbootCommand();
+    if (clearCommand && !options.clearCommandBeforeCopy) rtc.clearEbootCommand();
 
     if (action === ACTION_LOAD_APP) {
       print('ld\n');

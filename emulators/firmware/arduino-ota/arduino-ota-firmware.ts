@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
 import { initArduinoRollback } from '../../esp32-arduino-update/index.ts';
-import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
+import { EBOOT_CLEARS_COMMAND_EARLY, WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
 import { ESP32_ARDUINO_SIGNATURE_DEFECTS, ESP8266_SIGNATURE_DEFECTS } from '../signing-options.ts';
 import { ARDUINO_OTA_DEFAULT_OPTIONS, resolveSettings } from './arduino-ota-options.ts';
 import { type ArduinoOtaCallbacks, ArduinoOtaService, OtaErrorKind } from './arduino-ota-service.ts';
@@ -152,6 +152,7 @@ export const arduinoOtaFirmware: FirmwareModule = {
         'answers `OK` and calls onEnd but never restarts, so the installed image does not run until someone resets the board',
     },
     WRITES_SKETCH_IN_PLACE,
+    EBOOT_CLEARS_COMMAND_EARLY,
     ...ESP8266_SIGNATURE_DEFECTS.map(({ updater: _updater, ...defect }) => defect),
     ...ESP32_ARDUINO_SIGNATURE_DEFECTS.map(({ update: _update, ...defect }) => defect),
   ],

@@ -83,6 +83,8 @@ export function resolveOptions(raw: Readonly<Record<string, unknown>>): EspHttps
  */
 export class AdvancedOtaApp {
   private busy = false;
+  /** `sets-boot-before-verify`: this download already switched the boot slot at its first write. */
+  private switchedEarly = false;
   /** An `ota check` typed while a task ran: the lab command is not lost, it runs once that task ends. */
   private checkRequested = false;
   private timer: NodeJS.Timeout | undefined;
@@ -201,6 +203,7 @@ export class AdvancedOtaApp {
     const { context, options } = this;
     const esp32 = context.esp32!;
     this.log('I', 'Starting Advanced OTA example');
+    this.switchedEarly = false;
     const ota = new EspHttpsOta({
       url: options.updateUrl,
       idfVersion: options.idfVersion,
@@ -221,10 +224,12 @@ export class AdvancedOtaApp {
       ...(context.defects.has('fixed-staging-partition')
         ? { stagingPartition: otaAppPartitions(esp32.table)[0] }
         : {}),
-      setBootPartition: (partition) =>
-        context.defects.has('otadata-in-place')
-          ? this.setBootPartitionInPlace(partition)
-          : esp32.ota.setBootPartition(partition),
+      setBootPartition: (partition) => {
+        if (context.defects.has('otadata-in-place')) this.setBootPartitionBroken(partition, 'in-place');
+        else if (context.defects.has('otadata-overwrites-active-entry'))
+          this.setBootPartitionBroken(partition, 'over-active');
+        else esp32.ota.setBootPartition(partition);
+      },
       log: (level, message, tag = 'esp_https_ota') => this.print(level, tag, message),
       event: (event) => this.onEvent(event),
       pace: () => context.pace(),
@@ -315,6 +320,24 @@ export class AdvancedOtaApp {
 
   /** The example's `event_handler`: what it logs for each esp_https_ota event. */
   private onEvent(event: HttpsOtaEvent): void {
+    if (
+      event.id === 'WRITE_FLASH' &&
+      !this.switchedEarly &&
+      this.context.defects.has('sets-boot-before-verify')
+    ) {
+      this.switchedEarly = true;
+      // The defect: once the first buffer (header and app descriptor) is written, the slot is made
+      // the boot slot (esp_ota_set_boot_partition_skip_validate) before the rest is written or
+      // anything verified.
+      const ota = this.context.esp32!.ota;
+      const staging = ota.getNextUpdatePartition();
+      try {
+        if (staging) ota.setBootPartitionSkipValidate(staging);
+      } catch (error) {
+        if (!(error instanceof EspError)) throw error;
+        this.log('E', `esp_ota_set_boot_partition failed (${error.code})`);
+      }
+    }
     if (event.id === 'WRITE_FLASH') {
       this.print('D', TAG, `Writing to flash: ${event.written} written`);
       return;
@@ -324,10 +347,14 @@ export class AdvancedOtaApp {
   }
 
   /**
-   * The `otadata-in-place` defect: `esp_rewrite_ota_data` without the sector erase before the
-   * program, so a rewritten entry is the AND of its old and new bytes.
+   * esp_rewrite_ota_data built wrong. `in-place` (the `otadata-in-place` defect): the entry is
+   * programmed without the sector erase before it, so a rewritten entry is the AND of its old and
+   * new bytes. `over-active` (the `otadata-overwrites-active-entry` defect): the new selection is
+   * erased-then-written into the sector of the entry that selects the running app, not the other
+   * one (esp-idf.md §3.4: `next = (~active) & 1`), so a power cut between that erase and that
+   * write leaves no entry naming the running app.
    */
-  private setBootPartitionInPlace(target: PartitionEntry): void {
+  private setBootPartitionBroken(target: PartitionEntry, how: 'in-place' | 'over-active'): void {
     const { context } = this;
     const esp32 = context.esp32!;
     const otadata = otadataPartition(esp32.table);
@@ -344,7 +371,7 @@ export class AdvancedOtaApp {
         index = active;
         seq = activeSeq;
       } else {
-        index = (active ^ 1) as 0 | 1;
+        index = how === 'over-active' ? active : ((active ^ 1) as 0 | 1);
         seq = computeSeqForSlot(activeSeq, slot, slotCount);
       }
     }
@@ -354,7 +381,7 @@ export class AdvancedOtaApp {
       otadata,
       index,
       { ...entries[index]!, seq, state, crc: otaSeqCrc(seq) },
-      { order: 'in-place' },
+      { order: how === 'in-place' ? 'in-place' : 'erase-then-write' },
     );
   }
 

@@ -802,3 +802,70 @@ describe('esp-https-ota: a connection closed before Content-Length (reference §
     expect(countLines(device, SOFTWARE_RESET)).toBe(0);
   });
 });
+
+describe('esp-https-ota: power-safety defects of the boot selection (power-cut campaigns), each next to the conforming device', () => {
+  const image111 = buildEsp32Image({ version: '1.1.1', size: 32 * 1024, seed: 41 });
+  const image120 = buildEsp32Image({ version: '1.2.0', size: 32 * 1024, seed: 42 });
+  /** ota_1 of the default table (factory 0x10000, ota_0 0x110000, ota_1 0x210000). */
+  const OTA_1 = 0x210000;
+
+  async function waitDarkThenBoot(device: StartedEmulator): Promise<string[]> {
+    await waitUntil(() => device.device.state === 'off', 10_000, 'the cut');
+    const from = consoleText(device).length;
+    await device.device.powerOn();
+    await waitForLine(device, /app_init: App version:/, from);
+    return consoleText(device).slice(from);
+  }
+
+  /** Two updates (1.1.1 into ota_0, 1.2.0 into ota_1); power goes at the first flash operation after 1.2.0's last byte. */
+  async function cutAtSecondCommit(defects: string[]): Promise<string[]> {
+    let gets = 0;
+    const updates = await server((request, response) => {
+      const image = [image111, image120][request.method === 'GET' ? gets++ : gets];
+      if (!image) return void response.writeHead(404).end();
+      serveImage(request, response, image);
+    });
+    const device = await emulator(`${updates.url}/ota.bin`, {}, { defects });
+    device.device.flash.onOperation((operation) => {
+      if (operation.kind === 'program' && operation.offset + operation.length === OTA_1 + image120.length)
+        device.device.cutPowerAfterOperations(0);
+    });
+    return await waitDarkThenBoot(device);
+  }
+
+  it('conforming: a cut at the commit erase loses only the inactive entry, so 1.1.1 boots through its own otadata entry', async () => {
+    const boot = await cutAtSecondCommit([]);
+    expect(boot.some((line) => BOOT_VERSION('1.1.1').test(line))).toBe(true);
+    expect(boot.some((line) => /ota data partition invalid|not bootable/.test(line))).toBe(false);
+  }, 20_000);
+
+  it('defect otadata-overwrites-active-entry: the same cut erases the entry naming 1.1.1, and the chip falls back to factory', async () => {
+    const boot = await cutAtSecondCommit(['otadata-overwrites-active-entry']);
+    expect(boot.some((line) => /ota data partition invalid, falling back to factory/.test(line))).toBe(true);
+    expect(boot.some((line) => BOOT_VERSION('1.0.0').test(line))).toBe(true);
+  }, 20_000);
+
+  async function cutHalfwayThroughWrite(defects: string[]): Promise<string[]> {
+    const updates = await server(serveOnce(image111));
+    const device = await emulator(
+      `${updates.url}/ota.bin`,
+      { checkOnBoot: false },
+      { defects, console: 'tcp' },
+    );
+    device.device.cutPowerAfterBytes(image111.length / 2);
+    await typeOnConsole(device, 'ota check');
+    return await waitDarkThenBoot(device);
+  }
+
+  it('conforming: a cut halfway through the image write leaves otadata untouched; factory boots by its own selection', async () => {
+    const boot = await cutHalfwayThroughWrite([]);
+    expect(boot.some((line) => BOOT_VERSION('1.0.0').test(line))).toBe(true);
+    expect(boot.some((line) => /not bootable/.test(line))).toBe(false);
+  }, 20_000);
+
+  it('defect sets-boot-before-verify: the half-written slot is already selected; the bootloader skips it and falls back', async () => {
+    const boot = await cutHalfwayThroughWrite(['sets-boot-before-verify']);
+    expect(boot.some((line) => /OTA app partition slot 0 is not bootable/.test(line))).toBe(true);
+    expect(boot.some((line) => BOOT_VERSION('1.0.0').test(line))).toBe(true);
+  }, 20_000);
+});

@@ -95,6 +95,24 @@ export const espHttpsOtaFirmware: FirmwareModule = {
         'image is pending again at the next boot and the next update is refused',
     },
     {
+      name: 'otadata-overwrites-active-entry',
+      breaks: [
+        'rollback/power-cut/2',
+        'reference/esp-idf.md §3.4: the new selection goes to the other entry (next = (~active) & 1), so an interrupted esp_ota_set_boot_partition only loses the inactive entry (§3.5 power-cut hazards)',
+      ],
+      description:
+        'erases and rewrites the entry that selects the running app instead of the other one, so a power cut between that erase and write leaves no entry naming the running app (the chip falls back to factory)',
+    },
+    {
+      name: 'sets-boot-before-verify',
+      breaks: [
+        'rollback/power-cut/2',
+        'reference/esp-idf.md §4.5: esp_ota_set_boot_partition verifies the image first, and esp_https_ota calls it only at finish (§5.6)',
+      ],
+      description:
+        'makes the slot it is about to write the boot slot before writing it (set_boot_partition_skip_validate at the first write), so a power cut during the write boots whatever the bootloader falls back to',
+    },
+    {
       name: 'fixed-staging-partition',
       breaks: [
         'esp-https-ota/update/1',

@@ -1,5 +1,5 @@
 import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
-import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
+import { EBOOT_CLEARS_COMMAND_EARLY, WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
 import { type FollowRedirects, HttpUpdateClient, type HttpUpdateSettings } from './http-update-client.ts';
 import { HttpUpdateResult, lastErrorString } from './http-update-errors.ts';
 import { type PullPlatform, pullPlatformFor } from './pull-platform.ts';
@@ -250,6 +250,7 @@ export const httpUpdateFirmware: FirmwareModule = {
       description: 'restarts the chip after HTTP_UPDATE_FAILED',
     },
     WRITES_SKETCH_IN_PLACE,
+    EBOOT_CLEARS_COMMAND_EARLY,
     {
       name: 'wrong-header-values',
       breaks: [

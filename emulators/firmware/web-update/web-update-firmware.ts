@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FirmwareContext, FirmwareModule, RunningFirmware } from '../../device/index.ts';
-import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
+import { EBOOT_CLEARS_COMMAND_EARLY, WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
 import { ESP8266_SIGNATURE_DEFECTS } from '../signing-options.ts';
 import { singleFieldFormPage, uploadFormPage } from './form-page.ts';
 import { MultipartFormatError, MultipartStream, multipartBoundary } from './multipart-stream.ts';
@@ -331,6 +331,7 @@ export const webUpdateFirmware: FirmwareModule = {
       description: 'restarts the chip after answering an update error',
     },
     WRITES_SKETCH_IN_PLACE,
+    EBOOT_CLEARS_COMMAND_EARLY,
     {
       name: 'cors-after-auth',
       breaks: [

@@ -1,7 +1,9 @@
 /**
  * The strategy side of the cross-profile suites (STYLE.md, labgrid): update a target through its
  * own protocol, power it the way the rig can, and tell which image it runs — through drivers/
- * and the target only, so the suites run unchanged against a board.
+ * and the target only, so the suites run unchanged against a board. Free of vitest (the
+ * power-cut campaign command drives targets with it outside a test); suites take
+ * `strategyRequirement` from suites/framework.
  */
 export { bootVersionPatterns, SKETCH_BOOT_LINES } from './boot-lines.ts';
 export {
@@ -39,5 +41,10 @@ export {
   runningImage,
   sameImage,
 } from './running-image.ts';
-export { strategyRequirement } from './strategy-requirement.ts';
-export { type UpdateOptions, type UpdateResult, updateSupport, updateTarget } from './update-target.ts';
+export {
+  type UpdateOptions,
+  type UpdateResult,
+  updateSupport,
+  updateTarget,
+  type WireProgress,
+} from './update-target.ts';

@@ -133,9 +133,14 @@ export async function pullDelivery(
       await quiet(server, QUIET_AFTER_CUT_MS, rebootTimeoutMs(target));
       idleFromNow = true;
       const served = servedBytes(server.requests());
+      const sent = server
+        .requests()
+        .filter(isDownload)
+        .reduce((sum, request) => sum + request.bodyBytesSent, 0);
       return {
         accepted: false,
         detail: `the device fell silent after ${served} of ${image.length} bytes were handed to it`,
+        wireBytes: sent,
       };
     }
     const watch = options.watch;

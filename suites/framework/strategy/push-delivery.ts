@@ -14,6 +14,8 @@ export interface Delivered {
   detail: string;
   /** A delivery that watched the reboot itself (pull) reports the boot here. */
   booted?: SeenBoot;
+  /** Image bytes on the wire when the exchange ended: acknowledged (espota) or sent (pull). */
+  wireBytes?: number;
   /** Pull profiles: when the image download began and ended (epoch ms), as the update server saw it. */
   download?: DownloadWindow;
 }
@@ -85,7 +87,11 @@ export async function webDelivery(target: Target, image: Uint8Array): Promise<De
 }
 
 /** arduino-ota: espota's invitation, challenge, connect-back and acked stream (arduino-ota.md §1); success is `OK`. */
-export async function espotaDelivery(target: Target, image: Uint8Array): Promise<Delivered> {
+export async function espotaDelivery(
+  target: Target,
+  image: Uint8Array,
+  onProgress?: (progress: { sent: number; acknowledged: number; total: number }) => void,
+): Promise<Delivered> {
   const { host, port } = target.description;
   if (host === undefined || port === undefined)
     throw new RigFailure(`target ${target.name}: the rig gives no host/port for its ArduinoOTA UDP service`);
@@ -106,11 +112,21 @@ export async function espotaDelivery(target: Target, image: Uint8Array): Promise
       resultMs: stepMs + 2_000,
     },
   });
+  let acknowledged = 0;
   try {
-    const result = await uploader.upload(image);
-    return { accepted: result.result === 'OK', detail: `the device answered ${result.result}` };
+    const result = await uploader.upload(image, {
+      onProgress: (progress) => {
+        acknowledged = progress.acked;
+        onProgress?.({ ...progress, acknowledged: progress.acked });
+      },
+    });
+    return {
+      accepted: result.result === 'OK',
+      detail: `the device answered ${result.result}`,
+      wireBytes: acknowledged,
+    };
   } catch (error) {
-    return { accepted: false, detail: messageOf(error) };
+    return { accepted: false, detail: messageOf(error), wireBytes: acknowledged };
   } finally {
     await uploader.close();
   }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { FirmwareBuild } from '../../../drivers/flasher/index.ts';
-import { firmwareFor } from '../../../drivers/flasher/index.ts';
+// firmware-source.ts, not the flasher's index: that one loads esptool-js, which every suite
+// worker would then load for nothing.
+import { type FirmwareBuild, firmwareFor } from '../../../drivers/flasher/firmware-source.ts';
 import type { Target } from '../../../drivers/target/index.ts';
 import {
   APP_DESC_IMAGE_OFFSET,

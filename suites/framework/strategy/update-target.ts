@@ -2,7 +2,6 @@ import type { Target } from '../../../drivers/target/index.ts';
 import { bootVersionPatterns } from './boot-lines.ts';
 import { BootWatch, type SeenBoot } from './boot-watch.ts';
 import { StrategyUnsupportedError } from './errors.ts';
-import { mqttDelivery } from './mqtt-delivery.ts';
 import { rebootTimeoutMs, requireConsole } from './observe.ts';
 import { armPowerCut } from './power.ts';
 import { PULL_PROFILES, pullDelivery } from './pull-delivery.ts';
@@ -21,10 +20,25 @@ export interface UpdateOptions {
    */
   cutAfterBytes?: number;
   /**
+   * A cut the caller armed itself (a power-cut campaign: at an exact flash operation through the
+   * emulator's control plane, or through the rig's power switch at a byte count): the update
+   * returns like one with `cutAfterBytes`, without arming anything.
+   */
+  armedCut?: boolean;
+  /** Image bytes on the wire as the delivery sees them (push: sent and acknowledged; pull: sent). */
+  onProgress?: (progress: WireProgress) => void;
+  /**
    * Wait for the reboot into the new image after an accepted update (default true). For
    * viperhttp it is also the finalize's `reboot`; the other profiles restart by themselves.
    */
   reboot?: boolean;
+}
+
+export interface WireProgress {
+  sent: number;
+  /** Bytes the device acknowledged, where the protocol says (espota's byte-count acks). */
+  acknowledged?: number;
+  total: number;
 }
 
 export interface UpdateResult {
@@ -36,6 +50,8 @@ export interface UpdateResult {
   booted?: SeenBoot;
   /** Every boot that began during the update, complete or not (with a cut: before the power went). */
   boots: SeenBoot[];
+  /** Image bytes on the wire when the exchange ended (see Delivered.wireBytes). */
+  wireBytes?: number;
   /** Pull profiles: the image download as the update server saw it. */
   download?: DownloadWindow;
 }
@@ -70,13 +86,18 @@ export async function updateTarget(
     throw new StrategyUnsupportedError(
       `target ${target.name}: the update strategy does not support the ${target.profile} profile yet: ${support.reason}`,
     );
-  const cut = options.cutAfterBytes !== undefined;
+  const cut = options.cutAfterBytes !== undefined || options.armedCut === true;
   const reboot = options.reboot ?? true;
   const console = reboot || cut ? requireConsole(target, 'update and watch the reboot') : undefined;
   const watch = console ? BootWatch.start(console, bootVersionPatterns(target)) : undefined;
   try {
     if (options.cutAfterBytes !== undefined) await armPowerCut(target, options.cutAfterBytes);
-    const delivered = await deliver(target, image, { cut, reboot, watch: cut ? undefined : watch });
+    const delivered = await deliver(target, image, {
+      cut,
+      reboot,
+      watch: cut ? undefined : watch,
+      onProgress: options.onProgress,
+    });
     const boots = () => [...(watch?.boots ?? [])];
     if (cut) {
       // A device that took the whole image restarts by itself; the cut may land in that boot.
@@ -101,7 +122,12 @@ export async function updateTarget(
 function deliver(
   target: Target,
   image: Uint8Array,
-  options: { cut: boolean; reboot: boolean; watch: BootWatch | undefined },
+  options: {
+    cut: boolean;
+    reboot: boolean;
+    watch: BootWatch | undefined;
+    onProgress: ((progress: WireProgress) => void) | undefined;
+  },
 ): Promise<Delivered> {
   if (PULL_PROFILES.has(target.profile)) return pullDelivery(target, image, options);
   switch (target.profile) {
@@ -111,9 +137,10 @@ function deliver(
     case 'web-update':
       return webDelivery(target, image);
     case 'arduino-ota':
-      return espotaDelivery(target, image);
+      return espotaDelivery(target, image, options.onProgress);
     case 'mqtt-trigger':
-      return mqttDelivery(target, image, options);
+      // Loaded on use: mqtt.js and aedes would otherwise load in the worker of every target.
+      return import('./mqtt-delivery.ts').then(({ mqttDelivery }) => mqttDelivery(target, image, options));
     default:
       throw new StrategyUnsupportedError(
         `target ${target.name}: the update strategy does not support the ${target.profile} profile yet`,

@@ -1,0 +1,51 @@
+import type { CutResult, Outcome, Phase } from './cut-point.ts';
+import type { PhasedOperation } from './phases.ts';
+
+export interface CampaignOptions {
+  /** Seeds the images' versions, the sweep's points and each cut's torn bits. */
+  seed: number;
+  /** How many cut points the sweep spreads over the phases. */
+  points: number;
+  phases: readonly Phase[];
+  /** Bisect every change of outcome down to adjacent flash operations. */
+  bisect: boolean;
+  /** Quiet console time after power-on that ends the observation of one cut. */
+  settleMs: number;
+  /**
+   * install (default): the known state is two campaign images installed in turn (both boot
+   * selections in use, as in the field); as-is: whatever the target runs now is the old image
+   * (the cheap sweep of `run`, after a requirement already installed one).
+   */
+  baseline?: 'install' | 'as-is';
+  log?: (line: string) => void;
+}
+
+/** A run of consecutive cut points with one outcome: the windows a report lists. */
+export interface OutcomeWindow {
+  outcome: Outcome;
+  /** First and last cut point of the window (flash operation, or wire bytes on a board). */
+  from: number;
+  to: number;
+  phases: Phase[];
+  /** Lowest and highest flash address torn in the window. */
+  addresses?: [number, number];
+  cuts: number;
+}
+
+export interface CampaignResult {
+  target: string;
+  profile: string;
+  platform: string;
+  /** control-plane: exact flash operations; power-driver: the rig's switch at a byte count. */
+  method: 'control-plane' | 'power-driver';
+  seed: number;
+  phases: readonly Phase[];
+  versions: { old: string; new: string };
+  /** The uncut update's operations with their phases (control-plane only). */
+  reference: PhasedOperation[];
+  cuts: CutResult[];
+  windows: OutcomeWindow[];
+  wallMs: number;
+  /** Why the campaign stopped early (a board left without a bootable image, …). */
+  stopped?: string;
+}

@@ -1,0 +1,85 @@
+/**
+ * The words of a power-cut campaign: where in an update a cut lands (phase, flash operation,
+ * address, bytes on the wire) and what the device does once power returns.
+ */
+
+/**
+ * - transfer: bytes on the wire, before or between flash writes (a board cut by bytes sent/acked);
+ * - write: the image written to its slot (ESP32 app partition, ESP8266 staging area);
+ * - commit: the boot selection written (ESP32 otadata by esp_ota_set_boot_partition);
+ * - first-boot: the first boot of the new image (bootloader's NEW→PENDING_VERIFY, the app's mark-valid);
+ * - eboot-copy: ESP8266 eboot copying the staged sketch over the running one.
+ */
+export const PHASES = ['transfer', 'write', 'commit', 'first-boot', 'eboot-copy'] as const;
+export type Phase = (typeof PHASES)[number];
+
+/**
+ * What runs once power returns. `old`: the image from before the update; `new`: the update;
+ * `rolled-back`: the old image again after the new one had started booting; `wrong-boot`: an app
+ * runs that the boot selection did not name — the bootloader found otadata lost or naming an
+ * unbootable slot and walked to whatever boots (esp-idf.md §3.4 step 5: such fallbacks write
+ * nothing, so the selection stays broken), or an image that is neither old nor new; `broken`: an
+ * app comes up but keeps resetting (a watchdog or crash loop); `no-boot`: nothing names an app
+ * (bricked).
+ */
+export const OUTCOMES = ['old', 'new', 'rolled-back', 'wrong-boot', 'broken', 'no-boot'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** Outcomes after which the device no longer runs a good image of its own choosing. */
+export const UNSAFE_OUTCOMES: ReadonlySet<Outcome> = new Set(['wrong-boot', 'broken', 'no-boot']);
+
+export function isUnsafe(outcome: Outcome): boolean {
+  return UNSAFE_OUTCOMES.has(outcome);
+}
+
+/** Where a cut landed, as exactly as the rig can say. */
+export interface CutPoint {
+  phase: Phase;
+  /**
+   * Emulators: the flash operation torn, counted from the start of the update (0 = its first
+   * operation). Undefined on a board (nothing numbers its flash operations).
+   */
+  operation?: number;
+  /** The torn operation: erase-sector, erase-block or program, its address and length. */
+  kind?: string;
+  address?: number;
+  length?: number;
+  /** Image bytes on the wire when power went: sent by the harness, or acknowledged by the device. */
+  wireBytes?: number;
+  /** How wireBytes was counted. */
+  wireCount?: 'sent' | 'acknowledged';
+  /** A board: the count the cut was asked for, and how long the power driver took to switch off. */
+  requestedBytes?: number;
+  driverLatencyMs?: number;
+}
+
+/** One cut and what followed. */
+export interface CutResult {
+  /** The campaign's seed and the cut's own (the torn bits), to replay it. */
+  seed: number;
+  tornSeed?: number;
+  point: CutPoint;
+  outcome: Outcome;
+  /** One line: the boots seen after power-on. */
+  evidence: string;
+  /** The device's console from the cut to the end of the observation. */
+  console: string[];
+  /** True when the cut was found by bisection rather than the sweep. */
+  bisected?: boolean;
+}
+
+/** A replayable name for a cut: `<seed>:<operation>` (emulators) or `<seed>:b<bytes>` (boards). */
+export function cutId(result: Pick<CutResult, 'seed' | 'point'>): string {
+  return result.point.operation !== undefined
+    ? `${result.seed}:${result.point.operation}`
+    : `${result.seed}:b${result.point.requestedBytes ?? result.point.wireBytes ?? 0}`;
+}
+
+/** The torn bits of a cut depend on the campaign's seed and the operation only (replayable). */
+export function tornSeedFor(seed: number, operation: number): number {
+  let hash = (0x811c9dc5 ^ seed) >>> 0;
+  for (const value of [operation & 0xffff, operation >>> 16]) {
+    hash = Math.imul(hash ^ value, 0x01000193) >>> 0;
+  }
+  return hash;
+}

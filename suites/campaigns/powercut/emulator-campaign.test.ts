@@ -1,0 +1,137 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectTarget, type Target, type TargetDescription } from '../../../drivers/target/index.ts';
+import { type StartedEmulator, startEmulator } from '../../../emulators/index.ts';
+import type { CampaignOptions } from './campaign-result.ts';
+import { EmulatorCampaign } from './emulator-campaign.ts';
+
+/*
+ * Campaigns against in-process emulators reached the way a rig reaches them: the control plane
+ * over HTTP, the console over TCP, the update over the profile's own protocol.
+ */
+
+const started: { emulator: StartedEmulator; target: Target }[] = [];
+afterEach(async () => {
+  for (const { emulator, target } of started.splice(0)) {
+    await target.dispose();
+    await emulator.stop();
+  }
+});
+
+const TOKEN = 'campaign-test-token';
+const PASSWORD = 'campaign-test-password';
+
+async function targetFor(profile: 'viperhttp' | 'web-update', defects: string[] = []): Promise<Target> {
+  const emulator = await startEmulator({
+    profile,
+    defects,
+    console: 'tcp',
+    options: profile === 'viperhttp' ? { token: TOKEN } : { username: 'admin', password: PASSWORD },
+  });
+  const endpoints = emulator.endpoints();
+  const http = endpoints.services.http!;
+  const description: TargetDescription = {
+    name: `${profile}-campaign`,
+    profile,
+    platform: emulator.platform,
+    kind: 'emulator',
+    capabilities:
+      profile === 'viperhttp'
+        ? ['console', 'power-cycle', 'power-cut-at-byte', 'rollback']
+        : ['console', 'power-cycle', 'power-cut-at-byte', 'eboot-resume'],
+    url: `http://${http.host}:${http.port}`,
+    ...(profile === 'viperhttp' ? { token: TOKEN } : { username: 'admin', password: PASSWORD }),
+    console: { port: endpoints.console!, baudRate: 115200, reopen: true },
+    power: { type: 'emulator-control', url: endpoints.control! },
+    lockDir: mkdtempSync(join(tmpdir(), 'powercut-test-')),
+  };
+  const target = await connectTarget(description);
+  started.push({ emulator, target });
+  return target;
+}
+
+const OPTIONS: CampaignOptions = {
+  seed: 7,
+  points: 4,
+  phases: ['write', 'commit', 'first-boot', 'eboot-copy'],
+  bisect: false,
+  settleMs: 250,
+};
+
+describe('EmulatorCampaign on an ESP32 (viperhttp, rollback)', () => {
+  it('phases the reference update: image write, otadata commit, the first boot; a cut in each window ends as the boot model says', async () => {
+    const campaign = new EmulatorCampaign(await targetFor('viperhttp'), OPTIONS);
+    const reference = await campaign.prepare();
+    const commit = reference.filter((operation) => operation.phase === 'commit');
+    const firstBoot = reference.filter((operation) => operation.phase === 'first-boot');
+    // esp_ota_set_boot_partition: erase the inactive entry's sector, write 32 bytes (esp-idf.md §3.2).
+    expect(commit.map((operation) => [operation.kind, operation.length])).toEqual([
+      ['erase-sector', 4096],
+      ['program', 32],
+    ]);
+    // The bootloader's NEW→PENDING_VERIFY and the app's mark-valid: each erase + write of the active entry.
+    expect(firstBoot.map((operation) => operation.kind)).toEqual([
+      'erase-sector',
+      'program',
+      'erase-sector',
+      'program',
+    ]);
+    const write = reference.find((operation) => operation.phase === 'write' && operation.kind === 'program')!;
+    expect((await campaign.cutAt(write.operation)).outcome).toBe('old');
+    // An interrupted set_boot_partition loses only the inactive entry (§3.5 power-cut hazards).
+    expect((await campaign.cutAt(commit[0]!.operation)).outcome).toBe('old');
+    // Between the bootloader's erase and write of the active entry the older entry wins: a rollback.
+    const bootloaderErase = await campaign.cutAt(firstBoot[0]!.operation);
+    expect(bootloaderErase).toMatchObject({
+      outcome: 'rolled-back',
+      point: { phase: 'first-boot', kind: 'erase-sector' },
+    });
+    // After the last operation the confirmed new image stays.
+    expect((await campaign.cutAt(firstBoot.at(-1)!.operation)).outcome).not.toBe('no-boot');
+  }, 60_000);
+
+  it('defect sets-boot-at-begin: a cut in the image write boots only through the bootloader fallback (wrong-boot)', async () => {
+    const campaign = new EmulatorCampaign(await targetFor('viperhttp', ['sets-boot-at-begin']), OPTIONS);
+    const reference = await campaign.prepare();
+    const writes = reference.filter(
+      (operation) => operation.phase === 'write' && operation.kind === 'program',
+    );
+    const cut = await campaign.cutAt(writes[Math.floor(writes.length / 2)]!.operation);
+    expect(cut.outcome).toBe('wrong-boot');
+    expect(cut.evidence).toMatch(/fell back/);
+  }, 60_000);
+
+  it('replays a cut from its seed and operation on a fresh emulator: same operation torn, same outcome', async () => {
+    const first = new EmulatorCampaign(await targetFor('viperhttp'), OPTIONS);
+    const reference = await first.prepare();
+    const point = reference.find((operation) => operation.phase === 'commit')!.operation + 1;
+    const original = await first.cutAt(point);
+    const again = new EmulatorCampaign(await targetFor('viperhttp'), OPTIONS);
+    await again.prepare();
+    const replayed = await again.cutAt(point);
+    expect(replayed.point).toEqual(original.point);
+    expect(replayed.tornSeed).toBe(original.tornSeed);
+    expect(replayed.outcome).toBe(original.outcome);
+  }, 90_000);
+});
+
+describe('EmulatorCampaign on an ESP8266 (web-update, eboot)', () => {
+  async function cutMidCopy(defects: string[]) {
+    const campaign = new EmulatorCampaign(await targetFor('web-update', defects), OPTIONS);
+    const reference = await campaign.prepare();
+    const copy = reference.filter((operation) => operation.phase === 'eboot-copy');
+    expect(copy.length).toBeGreaterThan(2);
+    expect(reference.some((operation) => operation.phase === 'commit')).toBe(false);
+    return await campaign.cutAt(copy[Math.floor(copy.length / 2)]!.operation);
+  }
+
+  it('a cut in the middle of the eboot copy resumes at power-on and the new sketch runs', async () => {
+    expect((await cutMidCopy([])).outcome).toBe('new');
+  }, 60_000);
+
+  it('defect eboot-clears-command-early: the same cut leaves a half-copied sketch that never boots', async () => {
+    expect((await cutMidCopy(['eboot-clears-command-early'])).outcome).toBe('no-boot');
+  }, 60_000);
+});

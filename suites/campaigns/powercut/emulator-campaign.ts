@@ -1,0 +1,308 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EmulatorControlPower, type EmulatorFlashTrace } from '../../../drivers/power/index.ts';
+import type { Target } from '../../../drivers/target/index.ts';
+import { RigFailure } from '../../framework/rig-failure.ts';
+import {
+  BootWatch,
+  bootVersionPatterns,
+  confirmRunningImage,
+  describeBoot,
+  imageFor,
+  rebootTimeoutMs,
+  updateTarget,
+} from '../../framework/strategy/index.ts';
+import { bisectBoundaries } from './bisect.ts';
+import type { CampaignOptions, CampaignResult } from './campaign-result.ts';
+import { type CutResult, type Phase, tornSeedFor } from './cut-point.ts';
+import { powerOnAndObserve } from './observe-after-cut.ts';
+import { type PhasedOperation, phaseOperations } from './phases.ts';
+import { sweepPoints } from './sweep-points.ts';
+import { outcomeWindows } from './windows.ts';
+
+/** Beyond every trace index: asks the control plane for the count only. */
+const COUNT_ONLY = Number.MAX_SAFE_INTEGER;
+/** The reference update is over once the flash has been still this long after the new image booted. */
+const FLASH_QUIET_MS = 250;
+
+/** The three images of a campaign, named from its seed so a replay builds the very same bytes. */
+export function campaignVersions(seed: number): { first: string; old: string; new: string } {
+  return { first: `pc${seed}-a`, old: `pc${seed}-b`, new: `pc${seed}-n` };
+}
+
+export interface PreparedCampaign {
+  saved: number;
+  reference: PhasedOperation[];
+  versions: ReturnType<typeof campaignVersions>;
+}
+
+export class CampaignError extends Error {
+  readonly code = 'POWERCUT_CAMPAIGN';
+}
+
+/**
+ * A power-cut campaign on an emulator, through its control plane (the rig's `emulator-control`
+ * power): a known state saved once (the device updated twice, so both boot-selection entries are
+ * in use, as on a device in the field), one uncut reference update whose numbered flash
+ * operations give each cut point its phase, then one cut per point — each from the saved state, at
+ * an exact flash operation, with torn bits drawn from the campaign seed and the point — and
+ * optionally bisection of every change of outcome down to adjacent operations.
+ */
+export class EmulatorCampaign {
+  private readonly control: EmulatorControlPower;
+  private versions: ReturnType<typeof campaignVersions>;
+  private newImage: Uint8Array;
+  private saved: number | undefined;
+  private reference: PhasedOperation[] = [];
+
+  /**
+   * `prepared`: the known state and reference of an earlier instance on the same emulator (another
+   * requirement's), so a second sweep cuts from them without preparing again.
+   */
+  constructor(
+    private readonly target: Target,
+    private readonly options: CampaignOptions,
+    prepared?: PreparedCampaign,
+  ) {
+    if (!(target.power instanceof EmulatorControlPower))
+      throw new CampaignError(
+        `target ${target.name}: cutting at an exact flash operation needs an emulator's control plane (power type emulator-control); a board is cut through its power driver at a byte count (--by acknowledged)`,
+      );
+    if (!target.console)
+      throw new CampaignError(
+        `target ${target.name}: the campaign reads boots from the console and the rig gives none`,
+      );
+    this.control = target.power;
+    this.versions = prepared?.versions ?? campaignVersions(options.seed);
+    this.newImage = imageFor(target, this.versions.new);
+    this.saved = prepared?.saved;
+    this.reference = prepared?.reference ?? [];
+  }
+
+  /** What a later instance needs to cut from the same known state (see the constructor). */
+  get prepared(): PreparedCampaign | undefined {
+    if (this.saved === undefined) return undefined;
+    return { saved: this.saved, reference: this.reference, versions: this.versions };
+  }
+
+  /** Known state and reference update; returns the phased operations of the update. */
+  async prepare(): Promise<PhasedOperation[]> {
+    const { target } = this;
+    const running = await this.power('power cycle to a known state', () =>
+      this.waitForBoot(() => this.control.cycle(200)),
+    );
+    if (this.options.baseline === 'as-is') {
+      const fresh = running === this.versions.new ? `${this.versions.new}2` : this.versions.new;
+      this.versions = { ...this.versions, old: running, new: fresh };
+      this.newImage = imageFor(target, fresh);
+    } else {
+      for (const version of [this.versions.first, this.versions.old]) await this.install(version);
+    }
+    await this.control.off();
+    this.saved = await this.control.saveState();
+    await this.bootSaved();
+    const mark = (await this.control.flashTrace(COUNT_ONLY)).count;
+    const result = await updateTarget(target, this.newImage);
+    if (!result.accepted || result.booted?.version !== this.versions.new)
+      throw new CampaignError(
+        `target ${target.name}: the reference update (no cut) does not take: ${result.detail}; ${result.boots.map(describeBoot).join('; ')}`,
+      );
+    // The update ends with the new image confirmed, as every requirement's positive control does.
+    if (target.capabilities.has('rollback')) await confirmRunningImage(target).catch(() => undefined);
+    const trace = await this.quietTrace(mark);
+    const otadata = trace.regions.find((region) => region.name === 'otadata');
+    this.reference = phaseOperations(trace, mark, {
+      platform: target.platform === 'esp8266' ? 'esp8266' : 'esp32',
+      ...(otadata ? { otadata } : {}),
+    });
+    return this.reference;
+  }
+
+  /** The old and new image of the campaign (known once prepared). */
+  get images(): { old: string; new: string } {
+    return { old: this.versions.old, new: this.versions.new };
+  }
+
+  /** The sweep (and bisection) over the chosen phases. */
+  async run(): Promise<CampaignResult> {
+    const started = performance.now();
+    const operations = await this.prepare();
+    const phases = this.options.phases.filter((phase) => phase !== 'transfer');
+    const points = sweepPoints(operations, phases, this.options.points, this.options.seed);
+    const cuts: CutResult[] = [];
+    for (const point of points) {
+      cuts.push(await this.cutAt(point));
+      this.options.log?.(`cut ${cuts.length}/${points.length}: op ${point} → ${cuts.at(-1)!.outcome}`);
+    }
+    if (this.options.bisect) {
+      const found = await bisectBoundaries(cuts, (operation) => this.cutAt(operation, true));
+      cuts.push(...found);
+    }
+    cuts.sort((a, b) => (a.point.operation ?? 0) - (b.point.operation ?? 0));
+    await this.restoreKnownState();
+    return {
+      target: this.target.name,
+      profile: this.target.profile,
+      platform: this.target.platform ?? 'esp32',
+      method: 'control-plane',
+      seed: this.options.seed,
+      phases,
+      versions: { old: this.versions.old, new: this.versions.new },
+      reference: operations,
+      cuts,
+      windows: outcomeWindows(cuts),
+      wallMs: Math.round(performance.now() - started),
+    };
+  }
+
+  /** One cut: the saved state, a cut armed at `operation`, the update, power on, the verdict. */
+  async cutAt(operation: number, bisected = false): Promise<CutResult> {
+    const { target } = this;
+    const phased = this.reference.find((candidate) => candidate.operation === operation);
+    if (!phased)
+      throw new CampaignError(
+        `target ${target.name}: operation ${operation} is not part of the reference update (0..${this.reference.length - 1})`,
+      );
+    await this.bootSaved();
+    const mark = (await this.control.flashTrace(COUNT_ONLY)).count;
+    const tornSeed = tornSeedFor(this.options.seed, operation);
+    const consoleFrom = target.console!.lines().length;
+    await this.control.cutAfterOperations(operation, tornSeed);
+    const attempt = await updateTarget(target, this.newImage, { armedCut: true });
+    if (target.capabilities.has('rollback')) await this.confirmUnlessDark(consoleFrom);
+    const torn = await this.waitDark(mark);
+    if (!torn) await this.control.off();
+    const traced = (await this.control.flashTrace(mark)).markers;
+    // Only what followed the power-on this cut started from (see phaseOperations).
+    const markers = traced.slice(
+      traced.findLastIndex((marker) => marker.kind === 'boot' && marker.detail === 'power-on') + 1,
+    );
+    const restarted =
+      torn !== undefined &&
+      markers.some(
+        (marker) => marker.kind === 'boot' && marker.detail === 'software' && marker.at <= torn.index,
+      );
+    const observed = await powerOnAndObserve(target, {
+      versions: this.versions,
+      consoleFrom,
+      restarted,
+      settleMs: this.options.settleMs,
+    });
+    return {
+      seed: this.options.seed,
+      tornSeed,
+      point: {
+        phase: phased.phase,
+        operation,
+        kind: torn?.kind ?? phased.kind,
+        address: torn?.offset ?? phased.address,
+        length: torn?.length ?? phased.length,
+        ...(attempt.wireBytes === undefined
+          ? {}
+          : { wireBytes: attempt.wireBytes, wireCount: wireCountOf(target) }),
+      },
+      outcome: observed.outcome,
+      evidence: torn ? observed.evidence : `the cut never fired (${attempt.detail}); ${observed.evidence}`,
+      console: observed.console,
+      ...(bisected ? { bisected } : {}),
+    };
+  }
+
+  /**
+   * The same update as the reference: where rollback is claimed, the harness confirms the new
+   * image once it booted — unless the armed cut has already taken the power.
+   */
+  private async confirmUnlessDark(consoleFrom: number): Promise<void> {
+    const watch = BootWatch.start(this.target.console!, bootVersionPatterns(this.target), consoleFrom);
+    try {
+      const deadline = performance.now() + rebootTimeoutMs(this.target);
+      while (performance.now() < deadline) {
+        if (!(await this.control.isOn())) return;
+        if (watch.boots.some((boot) => boot.version === this.versions.new)) {
+          await confirmRunningImage(this.target).catch(() => undefined);
+          return;
+        }
+        await sleep(20);
+      }
+    } finally {
+      watch.stop();
+    }
+  }
+
+  /** Leaves the device as the campaign found it after the baseline: the old image, confirmed. */
+  async restoreKnownState(): Promise<void> {
+    await this.bootSaved();
+  }
+
+  private async install(version: string): Promise<void> {
+    const result = await updateTarget(this.target, imageFor(this.target, version));
+    if (!result.accepted || result.booted?.version !== version)
+      throw new CampaignError(
+        `target ${this.target.name}: installing ${version} for the known state failed: ${result.detail}`,
+      );
+    if (this.target.capabilities.has('rollback'))
+      await confirmRunningImage(this.target).catch(() => undefined);
+  }
+
+  /** Off, the saved state put back, on, and the old image booted. */
+  private async bootSaved(): Promise<void> {
+    if (this.saved === undefined) throw new CampaignError('the campaign has no saved state yet');
+    const saved = this.saved;
+    await this.power('restore the known state', async () => {
+      await this.control.off();
+      await this.control.restoreState(saved);
+      return await this.waitForBoot(() => this.control.on());
+    });
+  }
+
+  /** Runs `action` and returns the version of the boot that follows. */
+  private async waitForBoot(action: () => Promise<void>): Promise<string> {
+    const watch = BootWatch.start(this.target.console!, bootVersionPatterns(this.target));
+    try {
+      await action();
+      const boot = await watch.next({ timeoutMs: rebootTimeoutMs(this.target), step: 'the device boots' });
+      return boot.version!;
+    } finally {
+      watch.stop();
+    }
+  }
+
+  /** Trace from `mark` once no operation has come for FLASH_QUIET_MS. */
+  private async quietTrace(mark: number): Promise<EmulatorFlashTrace> {
+    const deadline = performance.now() + rebootTimeoutMs(this.target);
+    let trace = await this.control.flashTrace(mark);
+    for (;;) {
+      await sleep(FLASH_QUIET_MS);
+      const next = await this.control.flashTrace(mark);
+      if (next.count === trace.count || performance.now() > deadline) return next;
+      trace = next;
+    }
+  }
+
+  /** Waits for the armed cut to tear an operation; returns it, or undefined when it never fired. */
+  private async waitDark(mark: number): Promise<EmulatorFlashTrace['operations'][number] | undefined> {
+    const deadline = performance.now() + rebootTimeoutMs(this.target);
+    for (;;) {
+      const trace = await this.control.flashTrace(mark);
+      const torn = trace.operations.find((operation) => !operation.completed);
+      if (torn && !(await this.control.isOn())) return torn;
+      if (performance.now() > deadline) return undefined;
+      await sleep(20);
+    }
+  }
+
+  private async power<T>(step: string, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      throw new RigFailure(`target ${this.target.name}: ${step}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+function wireCountOf(target: Target): 'sent' | 'acknowledged' {
+  return target.profile === 'arduino-ota' ? 'acknowledged' : 'sent';
+}
+
+export type { Phase };
