@@ -40,6 +40,8 @@ export interface RunOptions {
   junit?: string;
   /** The root of the run folders: this run writes into `<outDir>/<run-id>/` (default reports/out). */
   outDir?: string;
+  /** Told of every result as it is recorded (the kill matrix's progress). */
+  onResult?: (result: ConformanceResult) => void;
   /** This run's share of the targets (`--shard i/n`). */
   shard?: Shard;
   /** Re-run only what failed in this results.jsonl, on the same targets. */
@@ -138,6 +140,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   const preflight = preflightTargets(started.descriptions);
   const reporter = new ConformanceReporter({
     resultsFile: join(run.dir, RESULTS_FILE),
+    ...(options.onResult ? { onResult: options.onResult } : {}),
     header: metadata,
     write,
     redact: (text) => redactor.redact(text),
