@@ -1,5 +1,6 @@
 import * as allure from 'allure-js-commons';
 import { test as vitestTest } from 'vitest';
+import { enableImageLedger, type ImageSent, takeImagesSent } from '../../drivers/image-ledger/index.ts';
 import { acquireTargetLease, connectTarget, type Target } from '../../drivers/target/index.ts';
 import { Transcript } from '../../drivers/target/transcript.ts';
 import type { Platform } from '../../emulators/device/types.ts';
@@ -30,6 +31,8 @@ declare module 'vitest' {
     suiteLoad?: string;
     /** Set when the requirement was not run because its target's preflight failed (the reason). */
     notRun?: string;
+    /** The images the harness sent the target for this requirement (SHA-256, size, how, version). */
+    images?: ImageSent[];
   }
 }
 
@@ -157,6 +160,8 @@ export function requirement(
       await allure.parameter('target', target.name);
       await allure.label('requirementSource', meta.source);
       target.transcript.take();
+      enableImageLedger();
+      takeImagesSent();
       const consoleStart = target.console?.lines().length ?? 0;
       try {
         await body({
@@ -180,6 +185,8 @@ export function requirement(
         if (error instanceof RequirementFailure || isRigError(error)) throw error;
         throw asRequirementFailure(meta, error);
       } finally {
+        const images = takeImagesSent();
+        if (images.length > 0) task.meta.images = images;
         const wire = target.transcript.take();
         if (wire.length > 0)
           await allure.attachment('wire transcript', Transcript.format(wire), 'text/plain');
