@@ -142,6 +142,11 @@ export const limitsSchema = z.strictObject({
   rebootTimeoutMs: positiveMs.optional(),
   /** How long a whole update (transfer, verify, reboot) may take. */
   updateTimeoutMs: positiveMs.optional(),
+  /**
+   * How long the device's updater waits for image bytes that do not come before it gives up
+   * (Update.writeStream: 60 s on an ESP8266; suites/http-update/device-timeouts.ts).
+   */
+  streamTimeoutMs: positiveMs.optional(),
 });
 
 export const tlsSchema = z.strictObject({

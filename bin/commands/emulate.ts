@@ -20,6 +20,7 @@ interface EmulateFlags {
   controlPort?: string;
   controlTokenEnv?: string;
   chipFeature?: string[];
+  receivedDir?: string;
 }
 
 const collect = (value: string, previous: string[]) => [...previous, value];
@@ -61,6 +62,10 @@ export function registerEmulateCommand(program: Command): void {
         .default('none'),
     )
     .option('--seed <n>', 'seed for power-cut and image randomness')
+    .option(
+      '--received-dir <dir>',
+      'save every image the chip receives (each run of flash writes) in this folder',
+    )
     .addOption(
       new Option('--chip-feature <feature>', 'ESP32 bootloader feature: rollback, anti-rollback; repeatable')
         .choices(['rollback', 'anti-rollback'])
@@ -149,6 +154,7 @@ export function emulatorOptionsFrom(flags: EmulateFlags, env: NodeJS.ProcessEnv)
     options,
     timing: flags.timing,
     seed,
+    ...(flags.receivedDir === undefined ? {} : { receivedDir: flags.receivedDir }),
     ...(flags.chipFeature?.length
       ? {
           esp32: {

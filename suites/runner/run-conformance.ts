@@ -19,6 +19,7 @@ import { startRunMetadata } from '../../reports/run-metadata.ts';
 import { writeRunJson, writeRunReports } from '../../reports/run-reports.ts';
 import { type LoadedTarget, loadRig, type Rig, redactorForRig } from '../../rigs/index.ts';
 import type { ProvidedTarget } from '../framework/current-target.ts';
+import { REQUIREMENT_TIMEOUT_MS } from '../framework/requirement-scope.ts';
 import { preflightTargets } from './preflight/index.ts';
 import { RedactingAllureReporter } from './redacting-allure-reporter.ts';
 import { failuresToRerun, rerunTargets, type Shard, shardTargets } from './run-selection.ts';
@@ -251,8 +252,8 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
           ),
           setupFiles: ['allure-vitest/setup'],
           provide: { targets: provided },
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
+          testTimeout: REQUIREMENT_TIMEOUT_MS,
+          hookTimeout: REQUIREMENT_TIMEOUT_MS,
         },
       },
     );

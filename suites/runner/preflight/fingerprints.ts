@@ -195,7 +195,9 @@ function updateServerBinds(host = '127.0.0.1', port: number): PreflightStep {
   return {
     name: `the update server address ${host}:${port} can be bound`,
     run: async () => {
-      const server = createServer();
+      // A device that checks for an update right now (at boot) is refused at once, as by a closed
+      // port, rather than left on an accepted connection that nobody answers until its timeout.
+      const server = createServer((socket) => socket.destroy());
       try {
         await new Promise<void>((resolve, reject) => {
           server.once('error', reject);
