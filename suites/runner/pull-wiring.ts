@@ -14,7 +14,7 @@ import type { EmulatorOptions } from '../../emulators/index.ts';
 import { buildEsp32Image } from '../../fixtures/index.ts';
 import type { ResolvedTarget } from '../../rigs/index.ts';
 
-type EmulatorTarget = Extract<ResolvedTarget, { kind: 'emulator' }>;
+type EmulatorTarget = Extract<ResolvedTarget, { kind: 'emulator' | 'emulator-process' }>;
 type UpdateServerTarget = Extract<ResolvedTarget, { kind: 'update-server' }>;
 
 /** What a pull-profile emulator needs beyond its update URL, and what the suites' server must present. */
