@@ -33,6 +33,8 @@ export interface EmulatorOptions {
   factory?: Partial<FactoryFirmware>;
   esp32?: Esp32DeviceOptions;
   esp8266?: Esp8266DeviceOptions;
+  /** Saves every image the chip receives (each run of contiguous flash writes) in this folder. */
+  receivedDir?: string;
   /** The power control plane (HTTP); on by default. */
   controlPlane?: boolean | { port?: number; token?: string };
 }
@@ -89,6 +91,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<StartedEm
         ...(platform === 'esp8266' ? esp8266SigningDeviceOptions(options.options) : {}),
         ...options.esp8266,
       },
+      ...(options.receivedDir === undefined ? {} : { receivedDir: options.receivedDir }),
     });
     if (options.controlPlane !== false) {
       const settings = typeof options.controlPlane === 'object' ? options.controlPlane : {};

@@ -15,6 +15,8 @@ export interface ConformanceReporterOptions {
   targetOf?: (moduleId: string) => string | undefined;
   /** Print every skip as it happens; otherwise skips are folded into one line per reason at the end. */
   verbose?: boolean;
+  /** Told of every result as it is recorded (progress of a long run). */
+  onResult?: (result: ConformanceResult) => void;
   /** The file's first line: the run's metadata, so the results describe themselves. */
   header?: object;
 }
@@ -91,6 +93,7 @@ export class ConformanceReporter implements Reporter {
   record(entry: ConformanceResult): void {
     this.results.push(entry);
     appendFileSync(this.options.resultsFile, `${JSON.stringify(entry)}\n`);
+    this.options.onResult?.(entry);
     this.write(`${MARK[entry.outcome]} ${entry.target}  ${entry.text}\n${indent(entry.detail ?? '')}\n`);
   }
 
@@ -134,6 +137,7 @@ export class ConformanceReporter implements Reporter {
     };
     this.results.push(entry);
     appendFileSync(this.options.resultsFile, `${JSON.stringify(entry)}\n`);
+    this.options.onResult?.(entry);
     const progress = this.progress.get(entry.target);
     if (progress) progress.done++;
     // Skips and requirements not run are folded into one line per reason at the end of the run.

@@ -89,6 +89,10 @@ export type Capability = Profile | FeatureCapability;
 
 const ESP8266_LACKS: readonly Capability[] = ['rollback', 'anti-rollback'];
 
+/** The endpoints a container target's ports can be (see containerTargetSchema). */
+export const CONTAINER_ENDPOINTS = ['http', 'https', 'ota', 'console', 'control'] as const;
+export type ContainerEndpoint = (typeof CONTAINER_ENDPOINTS)[number];
+
 export const TARGET_KINDS = ['emulator', 'emulator-process', 'board', 'container', 'update-server'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 
@@ -142,6 +146,11 @@ export const limitsSchema = z.strictObject({
   rebootTimeoutMs: positiveMs.optional(),
   /** How long a whole update (transfer, verify, reboot) may take. */
   updateTimeoutMs: positiveMs.optional(),
+  /**
+   * How long the device's updater waits for image bytes that do not come before it gives up
+   * (Update.writeStream: 60 s on an ESP8266; suites/http-update/device-timeouts.ts).
+   */
+  streamTimeoutMs: positiveMs.optional(),
 });
 
 export const tlsSchema = z.strictObject({
@@ -425,8 +434,12 @@ export const containerTargetSchema = z.strictObject({
   kind: z.literal('container'),
   container: z.strictObject({
     image: z.string().min(1),
-    /** Container ports by endpoint name; the harness maps them and fills in url/host/port. */
-    ports: z.record(z.string(), port.min(1)),
+    /**
+     * Container ports by endpoint: `http` / `https` the device's URL, `ota` its espota UDP port,
+     * `console` a raw TCP console, `control` an emulator-style power control plane (Tasmota-
+     * compatible). The harness maps each to a host port and fills in url, host/port, console, power.
+     */
+    ports: z.partialRecord(z.enum(CONTAINER_ENDPOINTS), port.min(1)),
     env: z.record(z.string().regex(ENV_NAME), secretSchema).optional(),
     command: z.array(z.string()).optional(),
   }),

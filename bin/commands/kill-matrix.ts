@@ -10,7 +10,7 @@ export function registerKillMatrixCommand(program: Command): void {
   program
     .command('kill-matrix')
     .description(
-      'Run the suites against every defect of the emulators and of the reference update server and write reports/out/kill-matrix.md',
+      'Run the suites against every defect of the emulators and of the reference update server and write <out>/kill-matrix.md (progress on stderr)',
     )
     .option(
       '--profile <profile>',
@@ -19,9 +19,17 @@ export function registerKillMatrixCommand(program: Command): void {
       [],
     )
     .option('--json', 'print the matrix as JSON')
-    .action(async (flags: { profile: string[]; json?: boolean }) => {
+    .option(
+      '--out <dir>',
+      'where kill-matrix.md and kill-matrix.json go; the runs go in <out>/kill-matrix/ (default reports/out)',
+    )
+    .action(async (flags: { profile: string[]; json?: boolean; out?: string }) => {
       const { formatKillMatrix, runKillMatrix } = await import('../../suites/runner/kill-matrix.ts');
-      const matrix = await runKillMatrix({ profiles: flags.profile.length ? flags.profile : undefined });
+      const matrix = await runKillMatrix({
+        profiles: flags.profile.length ? flags.profile : undefined,
+        ...(flags.out ? { outDir: flags.out } : {}),
+        progress: (text) => process.stderr.write(text),
+      });
       process.stdout.write(flags.json ? `${JSON.stringify(matrix)}\n` : formatKillMatrix(matrix));
       const complete =
         matrix.survivors.length === 0 &&

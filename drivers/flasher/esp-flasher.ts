@@ -10,7 +10,7 @@ import {
   FlasherTimeoutError,
   FlasherVerifyError,
 } from './errors.ts';
-import { type ModemLineSink, WebSerialPort } from './web-serial-port.ts';
+import { isNetworkPort, type ModemLineSink, WebSerialPort } from './web-serial-port.ts';
 
 export interface FlasherOptions {
   /** Rig target name, for every message. */
@@ -256,7 +256,7 @@ export class EspFlasher {
 }
 
 function isTcp(port: string): boolean {
-  return port.startsWith('socket://') || port.startsWith('tcp://');
+  return isNetworkPort(port);
 }
 
 function printable(bytes: Uint8Array): string {

@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import type { SerialPort as NodeSerialPort } from 'serialport';
+import { isTcpSerialPath } from '../serial/tcp-serial-binding.ts';
 import { FlasherPortError } from './errors.ts';
 
 /** DTR/RTS as the host sets them; true = asserted. */
@@ -169,7 +170,7 @@ export class WebSerialPort {
 }
 
 export function isNetworkPort(path: string): boolean {
-  return path.startsWith('socket://') || path.startsWith('tcp://');
+  return isTcpSerialPath(path);
 }
 
 async function listPortPaths(): Promise<string[]> {

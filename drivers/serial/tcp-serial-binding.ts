@@ -4,8 +4,11 @@ import { connect, type Socket } from 'node:net';
 /** `tcp://host:port`: a UART offered over raw TCP (ser2net's raw mode, an emulator's console). */
 export const TCP_SERIAL_PREFIX = 'tcp://';
 
+/** pyserial's and esptool's spelling of the same raw TCP port (reference/esp-serial-flasher.md §8.1). */
+export const SOCKET_SERIAL_PREFIX = 'socket://';
+
 export function isTcpSerialPath(path: string): boolean {
-  return path.startsWith(TCP_SERIAL_PREFIX);
+  return path.startsWith(TCP_SERIAL_PREFIX) || path.startsWith(SOCKET_SERIAL_PREFIX);
 }
 
 interface OpenOptions {

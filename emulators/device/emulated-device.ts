@@ -50,6 +50,7 @@ import type {
   RunningFirmware,
   RunningImage,
 } from './types.ts';
+import { WriteRunRecorder } from './write-run-recorder.ts';
 
 /** ESP-IDF's `partitions_two_ota.csv` (factory + two OTA slots), the layout most OTA examples use. */
 export const FACTORY_TWO_OTA_CSV = `# Name,   Type, SubType, Offset,   Size, Flags
@@ -110,6 +111,8 @@ export interface EmulatedDeviceOptions {
   factory?: Partial<FactoryFirmware>;
   esp32?: Esp32DeviceOptions;
   esp8266?: Esp8266DeviceOptions;
+  /** Saves every run of contiguous flash writes of 4 KiB or more here (WriteRunRecorder). */
+  receivedDir?: string;
 }
 
 /** Services an ESP32 firmware uses during one boot. */
@@ -187,6 +190,7 @@ export class EmulatedDevice {
   private lines: ModemLines = { dtr: false, rts: false };
   private strapLatch: NodeJS.Timeout | undefined;
   private loader: { loader: RomLoader; detach: () => void } | undefined;
+  private recorder: WriteRunRecorder | undefined;
 
   constructor(options: EmulatedDeviceOptions) {
     this.name = options.name;
@@ -237,6 +241,11 @@ export class EmulatedDevice {
     } else {
       this.flash = new NorFlash({ size: this.esp8266Layout.flashSize, timing: options.timing, seed });
       this.provisionEsp8266(factory);
+    }
+    if (options.receivedDir !== undefined) {
+      const recorder = new WriteRunRecorder(this.flash, options.receivedDir);
+      this.recorder = recorder;
+      this.flash.onOperation((op) => recorder.observe(op));
     }
     this.flash.onOperation((op) => this.trace.record(op));
     // A torn flash operation is the moment the chip lost power: end this boot like a real cut.
@@ -421,6 +430,7 @@ export class EmulatedDevice {
   /** Stops the firmware and leaves the device off. */
   async shutdown(): Promise<void> {
     await this.powerOff();
+    this.recorder?.flush();
   }
 
   private enqueue(step: () => Promise<void>): Promise<void> {

@@ -5,6 +5,8 @@ import { Transcript } from '../../drivers/target/transcript.ts';
 import type { Platform } from '../../emulators/device/types.ts';
 import type { Capability } from '../../rigs/index.ts';
 import { currentTarget, currentTargetNotRun, requirementSelected } from './current-target.ts';
+import { restartToKnownState } from './known-state.ts';
+import { closeWhatTheRequirementOpened } from './requirement-scope.ts';
 import { isRigError, RigFailure } from './rig-failure.ts';
 import { ImageUnavailableError } from './strategy/rig-images.ts';
 
@@ -93,6 +95,12 @@ const conformanceTest = vitestTest.extend<{ target: Target | undefined }>({
   ],
 });
 
+/**
+ * Set when a requirement on this worker's target failed, hit a rig error or timed out: the next
+ * one restarts the device first (known-state.ts), so one bad outcome never decides the next.
+ */
+let previousDidNotPass = false;
+
 const SEVERITY: Record<Level, string> = { MUST: 'critical', SHOULD: 'normal', MAY: 'minor' };
 
 /**
@@ -128,7 +136,7 @@ export function requirement(
   (requirementSelected(id) ? conformanceTest : conformanceTest.skip)(
     `${id} ${text}`,
     { meta: { requirement: meta }, timeout: options.timeoutMs },
-    async ({ target, skip, task }) => {
+    async ({ target, skip, task, signal }) => {
       if (target === undefined) {
         const reason = currentTargetNotRun() ?? 'the target was not run';
         task.meta.notRun = reason;
@@ -158,28 +166,53 @@ export function requirement(
       await allure.label('requirementSource', meta.source);
       target.transcript.take();
       const consoleStart = target.console?.lines().length ?? 0;
+      const step: RequirementContext['step'] = async (name, fn) =>
+        await allure.step(target.redactor.redact(name), async () => {
+          target.transcript.record(name, 'event', 'step');
+          return await fn();
+        });
+      // Given up on at its timeout, the body keeps running: what it opened is closed now, and the
+      // next requirement starts by restarting the device.
+      const onAbort = () => {
+        previousDidNotPass = true;
+        void closeWhatTheRequirementOpened();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      let settled = false;
       try {
+        if (previousDidNotPass) {
+          previousDidNotPass = false;
+          await step('known state: restart the device (the previous requirement did not pass)', async () => {
+            const how = await restartToKnownState(target);
+            target.transcript.record(
+              'known state',
+              'event',
+              how ?? 'the rig can neither power-cycle nor reset it',
+            );
+          });
+        }
         await body({
           target,
           meta,
-          step: async (name, fn) =>
-            await allure.step(target.redactor.redact(name), async () => {
-              target.transcript.record(name, 'event', 'step');
-              return await fn();
-            }),
+          step,
           check: (ok, expected, actual) => {
             if (!ok) throw new RequirementFailure(meta, expected, actual);
           },
         });
+        settled = true;
       } catch (error) {
         // The rig cannot give this board the image the requirement needs: skipped with the reason.
         if (error instanceof ImageUnavailableError) {
+          settled = true;
           skip(error.message);
           return;
         }
         if (error instanceof RequirementFailure || isRigError(error)) throw error;
         throw asRequirementFailure(meta, error);
       } finally {
+        signal.removeEventListener('abort', onAbort);
+        if (!settled) previousDidNotPass = true;
+        await closeWhatTheRequirementOpened();
         const wire = target.transcript.take();
         if (wire.length > 0)
           await allure.attachment('wire transcript', Transcript.format(wire), 'text/plain');

@@ -4,6 +4,7 @@ import {
   type StartedUpdateServer,
   startUpdateServer,
 } from '../../drivers/update-server/index.ts';
+import { closeWithRequirement } from './requirement-scope.ts';
 import { RigFailure } from './rig-failure.ts';
 
 /**
@@ -16,8 +17,9 @@ export async function startRigUpdateServer(
   routes: Routes,
 ): Promise<StartedUpdateServer> {
   const tls = where.tls;
+  let server: StartedUpdateServer;
   try {
-    return await startUpdateServer({
+    server = await startUpdateServer({
       host: where.host ?? '127.0.0.1',
       port: where.port,
       routes,
@@ -39,4 +41,8 @@ export async function startRigUpdateServer(
       },
     );
   }
+  // Stopped with the requirement, even one given up on at its timeout: the next one binds the
+  // same address the device was told.
+  const stop = closeWithRequirement(() => server.stop());
+  return { ...server, stop };
 }

@@ -127,6 +127,11 @@ export async function refusesUpdate(
     expectCode?: number;
     /** The line the sketch prints instead of a failure (304: HTTP_UPDATE_NO_UPDATES). */
     expectLine?: RegExp;
+    /**
+     * How long the device may take to report the refusal, when it is longer than one exchange
+     * (a body cut short: the updater's own stream timeout, device-timeouts.ts).
+     */
+    resultWithinMs?: number;
   },
 ): Promise<void> {
   const { step, check, target } = context;
@@ -136,7 +141,7 @@ export async function refusesUpdate(
     const offered = appImage(target);
     const mark = consoleMark(target);
     const result = target.console
-      ? watchConsole(target, RESULT_LINE, `the sketch reports the ${options.what}`)
+      ? watchConsole(target, RESULT_LINE, `the sketch reports the ${options.what}`, options.resultWithinMs)
       : undefined;
     const request = await step(`answer the check with ${options.what}`, () =>
       session.check(`check answered with ${options.what}`, [options.fault(offered), IDLE]),

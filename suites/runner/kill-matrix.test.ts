@@ -1,26 +1,34 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { REFERENCE_SERVER_DEFECTS } from '../../drivers/reference-update-server/index.ts';
 import type { KillMatrix } from './kill-matrix.ts';
-import { PROJECT_ROOT } from './run-conformance.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/ota-conformance.js', import.meta.url));
 
-/** Runs the real CLI, as a user would, and reads the matrix it prints with --json. */
-async function killMatrix(...args: string[]): Promise<KillMatrix> {
-  const child = spawn(process.execPath, [CLI, 'kill-matrix', '--json', ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+/**
+ * Runs the real CLI, as a user would, writing into a temporary --out (never the user's
+ * reports/out), and reads the matrix it prints with --json and the progress it prints on stderr.
+ */
+async function killMatrix(...args: string[]): Promise<KillMatrix & { out: string; progress: string }> {
+  const out = mkdtempSync(join(tmpdir(), 'kill-matrix-out-'));
+  const child = spawn(process.execPath, [CLI, 'kill-matrix', '--json', '--out', out, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
+  let progress = '';
   child.stdout!.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();
   });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    progress += chunk.toString();
+  });
   await once(child, 'exit');
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as KillMatrix;
+  return { ...(JSON.parse(stdout.trim().split('\n').at(-1)!) as KillMatrix), out, progress };
 }
 
 const SERVER_DEFECTS = Object.entries(REFERENCE_SERVER_DEFECTS).flatMap(([profile, defects]) =>
@@ -65,6 +73,11 @@ describe('kill matrix', () => {
     expect(must.filter((r) => r.kills.length === 0)).toEqual([]);
     expect(matrix.toothless).toEqual([]);
     expect(matrix.survivors).toEqual([]);
+    // A report of its own: progress while it ran, its wall time, and the files in --out.
+    expect(matrix.progress).toMatch(/^kill matrix: \d+ targets \(\d+ conforming/m);
+    expect(matrix.progress).toMatch(/^kill matrix: done in \d+\.\d s, \d+ results/m);
+    expect(readFileSync(join(matrix.out, 'kill-matrix.md'), 'utf8')).toMatch(/run in \d+\.\d s\./);
+    expect(existsSync(join(matrix.out, 'kill-matrix.json'))).toBe(true);
   }, 600_000);
 
   it('catches every defect by the requirements it names, gives every MUST a kill, passes the conforming targets', async () => {
@@ -77,9 +90,6 @@ describe('kill matrix', () => {
     expect(matrix.defects.map((d) => `${d.profile}:${d.name}`)).toEqual(
       expect.arrayContaining(SERVER_DEFECTS.map((d) => d.key)),
     );
-    expect(existsSync(join(PROJECT_ROOT, 'reports', 'out', 'kill-matrix.md'))).toBe(true);
-    expect(readFileSync(join(PROJECT_ROOT, 'reports', 'out', 'kill-matrix.md'), 'utf8')).toContain(
-      'Survivors: none',
-    );
+    expect(readFileSync(join(matrix.out, 'kill-matrix.md'), 'utf8')).toContain('Survivors: none');
   }, 1_800_000);
 });

@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import {
   type ReferenceServerProfile,
   referenceServerDefects,
@@ -7,7 +8,10 @@ import {
 import type { DefectDescriptor } from '../../emulators/device/index.ts';
 import { firmwareFor } from '../../emulators/index.ts';
 import type { ConformanceResult } from '../../reports/conformance-result.ts';
+import { KillMatrixProgress } from './kill-matrix-progress.ts';
 import { DEFAULT_RIG, PROJECT_ROOT, runConformance } from './run-conformance.ts';
+
+export const KILL_MATRIX_MD = 'kill-matrix.md';
 
 /** Separates a base target from its defect in the matrix rig's target names. */
 const DEFECT_SEPARATOR = '-defect-';
@@ -94,11 +98,20 @@ function selected(group: string, profiles: string[] | undefined): boolean {
  * conforming targets must pass everything.
  */
 export async function runKillMatrix(
-  options: { outDir?: string; profiles?: string[] } = {},
+  options: {
+    /** Where kill-matrix.md and .json go (default reports/out); the runs go in its kill-matrix/ folder. */
+    outDir?: string;
+    profiles?: string[];
+    /** Progress lines while it runs (default: none). */
+    progress?: (text: string) => void;
+    progressEveryMs?: number;
+  } = {},
 ): Promise<KillMatrix> {
-  // One folder per run: kill matrices run side by side (per profile) must not share results.
-  const outDir = options.outDir ?? join(PROJECT_ROOT, 'reports', 'out', 'kill-matrix', `run-${process.pid}`);
-  mkdirSync(outDir, { recursive: true });
+  const outDir = resolve(options.outDir ?? join(PROJECT_ROOT, 'reports', 'out'));
+  // Each run of the matrix is a run folder of its own under kill-matrix/, so matrices run side by
+  // side (per profile) never share results.
+  const runsDir = join(outDir, 'kill-matrix');
+  mkdirSync(runsDir, { recursive: true });
   const base = JSON.parse(readFileSync(DEFAULT_RIG, 'utf8')) as { targets: RigEntry[] };
   const bases = new Map<string, MatrixBase>();
   for (const target of base.targets) {
@@ -122,10 +135,29 @@ export async function runKillMatrix(
       targets.push({ ...withDefect(defect.name), name: `${target.name}${DEFECT_SEPARATOR}${defect.name}` });
     }
   }
-  const rigFile = join(outDir, 'rig.json');
+  const rigFile = join(mkdtempSync(join(tmpdir(), 'kill-matrix-rig-')), 'rig.json');
   writeFileSync(rigFile, `${JSON.stringify({ name: 'kill-matrix', targets }, null, 2)}\n`);
+  const write = options.progress ?? (() => {});
+  write(
+    `kill matrix: ${targets.length} targets (${bases.size} conforming, ${targets.length - bases.size} with one defect each); results in ${runsDir}\n`,
+  );
+  const progress = new KillMatrixProgress(targets.length, write, options.progressEveryMs, (target) =>
+    target.includes(DEFECT_SEPARATOR),
+  );
   const startedAt = performance.now();
-  const outcome = await runConformance({ rig: rigFile, outDir, write: () => {}, allureReport: false });
+  let outcome: Awaited<ReturnType<typeof runConformance>>;
+  try {
+    outcome = await runConformance({
+      rig: rigFile,
+      outDir: runsDir,
+      write: () => {},
+      allureReport: false,
+      onResult: (result) => progress.onResult(result),
+    });
+  } finally {
+    progress.finish();
+    rmSync(dirname(rigFile), { recursive: true, force: true });
+  }
   const wallMs = performance.now() - startedAt;
 
   const baseNames = new Set(bases.keys());
@@ -175,8 +207,10 @@ export async function runKillMatrix(
       .map((r) => r.id),
     wallMs,
   };
-  writeFileSync(join(PROJECT_ROOT, 'reports', 'out', 'kill-matrix.md'), formatKillMatrix(matrix));
-  writeFileSync(join(outDir, 'kill-matrix.json'), `${JSON.stringify(matrix, null, 2)}\n`);
+  const json = `${JSON.stringify(matrix, null, 2)}\n`;
+  writeFileSync(join(outDir, KILL_MATRIX_MD), formatKillMatrix(matrix));
+  writeFileSync(join(outDir, 'kill-matrix.json'), json);
+  writeFileSync(join(outcome.run.dir, 'kill-matrix.json'), json);
   return matrix;
 }
 

@@ -19,6 +19,7 @@ import { startRunMetadata } from '../../reports/run-metadata.ts';
 import { writeRunJson, writeRunReports } from '../../reports/run-reports.ts';
 import { type LoadedTarget, loadRig, type Rig, redactorForRig } from '../../rigs/index.ts';
 import type { ProvidedTarget } from '../framework/current-target.ts';
+import { REQUIREMENT_TIMEOUT_MS } from '../framework/requirement-scope.ts';
 import { preflightTargets } from './preflight/index.ts';
 import { RedactingAllureReporter } from './redacting-allure-reporter.ts';
 import { failuresToRerun, rerunTargets, type Shard, shardTargets } from './run-selection.ts';
@@ -39,6 +40,8 @@ export interface RunOptions {
   junit?: string;
   /** The root of the run folders: this run writes into `<outDir>/<run-id>/` (default reports/out). */
   outDir?: string;
+  /** Told of every result as it is recorded (the kill matrix's progress). */
+  onResult?: (result: ConformanceResult) => void;
   /** This run's share of the targets (`--shard i/n`). */
   shard?: Shard;
   /** Re-run only what failed in this results.jsonl, on the same targets. */
@@ -137,6 +140,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   const preflight = preflightTargets(started.descriptions);
   const reporter = new ConformanceReporter({
     resultsFile: join(run.dir, RESULTS_FILE),
+    ...(options.onResult ? { onResult: options.onResult } : {}),
     header: metadata,
     write,
     redact: (text) => redactor.redact(text),
@@ -248,8 +252,8 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
           ),
           setupFiles: ['allure-vitest/setup'],
           provide: { targets: provided },
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
+          testTimeout: REQUIREMENT_TIMEOUT_MS,
+          hookTimeout: REQUIREMENT_TIMEOUT_MS,
         },
       },
     );

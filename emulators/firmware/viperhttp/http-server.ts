@@ -264,7 +264,7 @@ class Connection {
   }
 }
 
-type ParseOutcome =
+export type ParseOutcome =
   | { kind: 'incomplete' }
   | { kind: 'error'; status: number }
   | { kind: 'request'; request: HttpRequest; length: number; keepAlive: boolean };
@@ -279,7 +279,8 @@ function declaredLength(buffer: Buffer): number | undefined {
   return length === undefined ? undefined : headerEnd + HEADER_END.length + Number(length);
 }
 
-function parseRequest(
+/** The request at the start of `buffer` (exported for its fuzz target, not from the folder's index). */
+export function parseRequest(
   buffer: Buffer,
   limits: HttpServerLimits,
   quirks: HttpServerQuirks = NO_QUIRKS,

@@ -1,0 +1,217 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  CLI,
+  type EmulatorBoard,
+  startEmulatorBoard,
+  VECTORS,
+  writeRig,
+} from '../../drivers/flasher/test-support/emulator-board.ts';
+import { auditReceivedImages } from '../../drivers/flasher/test-support/image-audit.ts';
+import { createTestCertificates } from '../../drivers/update-server/index.ts';
+
+/*
+ * Issue 10's acceptance on ESP32: an emulator process described as a board (console on a TCP
+ * port, power and DTR/RTS through its control plane) whose rig names the two esptool-built
+ * vectors. `run` flashes v1.0.0 through the ROM protocol (prepare: flash), then every MUST of the
+ * profile and of the cross-profile rollback group must pass with only those two images, and
+ * images derived from them, reaching the device: the emulator saves each image it receives, and
+ * the test matches every one against the vectors.
+ */
+
+const hasOpenssl = (await import('node:child_process')).spawnSync('which', ['openssl']).status === 0;
+
+/** A whole profile run on two shared cores: the run itself bounds each requirement's time. */
+const RUN_TIMEOUT_MS = 240_000;
+
+let board: EmulatorBoard | undefined;
+afterEach(async () => {
+  await board?.stop();
+  board = undefined;
+});
+
+const firmware = {
+  baseline: join(VECTORS, 'esp32-app-v1.0.0.bin'),
+  update: join(VECTORS, 'esp32-app-v1.1.0.bin'),
+  partitionTable: join(VECTORS, 'two_ota.bin'),
+};
+const allowed = {
+  'v1.0.0': new Uint8Array(readFileSync(firmware.baseline)),
+  'v1.1.0': new Uint8Array(readFileSync(firmware.update)),
+};
+
+async function run(rig: string, env: Record<string, string> = {}) {
+  const out = mkdtempSync(join(tmpdir(), 'ota-acceptance-out-'));
+  const child = spawn(process.execPath, [CLI, 'run', '--rig', rig, '--out', out], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number];
+  const latest = join(out, 'latest', 'results.jsonl');
+  const results = existsSync(latest)
+    ? readFileSync(latest, 'utf8')
+        .split('\n')
+        .filter((line) => line.startsWith('{"target"'))
+        .map((line) => JSON.parse(line) as { id: string; level: string; outcome: string; detail?: string })
+    : [];
+  return { code, stdout, results };
+}
+
+/** Every MUST passed (or was skipped with a reason), nothing failed, no rig error; something ran. */
+function expectEveryMustPassed(results: Awaited<ReturnType<typeof run>>['results']) {
+  const bad = results.filter((r) => r.outcome === 'fail' || r.outcome === 'rig-error');
+  expect(bad.map((r) => `${r.id}: ${r.outcome} ${r.detail ?? ''}`)).toEqual([]);
+  expect(results.filter((r) => r.level === 'MUST' && r.outcome === 'pass').length).toBeGreaterThan(10);
+  expect(results.some((r) => r.id.startsWith('rollback/') && r.outcome === 'pass')).toBe(true);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function expectOnlyAllowedImages(received: string) {
+  const audit = auditReceivedImages(received, allowed);
+  const foreign = audit.filter((image) => image.from === undefined);
+  expect(foreign, `images the device received that are not the vectors or derived from them`).toEqual([]);
+  // The audit can fail: the flashed baseline and at least one derived image went over the wire.
+  expect(audit.some((image) => image.from === 'v1.0.0' && image.changedBytes === 0)).toBe(true);
+  expect(audit.some((image) => (image.changedBytes ?? 0) > 0)).toBe(true);
+  return audit;
+}
+
+describe('board acceptance (ESP32 vectors on an emulator process described as a board)', () => {
+  it(
+    'viperhttp: flashed to v1.0.0, every MUST passes, only the vectors and their derivations reach the device',
+    async () => {
+      const received = mkdtempSync(join(tmpdir(), 'ota-received-'));
+      board = await startEmulatorBoard([
+        '--profile',
+        'viperhttp',
+        '--option',
+        'token=acceptance-token',
+        '--received-dir',
+        received,
+      ]);
+      const http = board.endpoints.services.http!;
+      const rig = writeRig({
+        targets: [
+          {
+            name: 'bench-viper',
+            kind: 'board',
+            profile: 'viperhttp',
+            platform: 'esp32',
+            capabilities: ['console', 'power-cycle', 'power-cut-at-byte', 'reset', 'rollback'],
+            token: { env: 'ACCEPTANCE_TOKEN' },
+            limits: { sessionTimeoutMs: 30000 },
+            url: `http://${http.host}:${http.port}`,
+            console: { port: board.socketUrl },
+            power: { type: 'emulator-control', url: board.endpoints.control },
+            prepare: 'flash',
+            firmware,
+          },
+        ],
+      });
+      const result = await run(rig, { ACCEPTANCE_TOKEN: 'acceptance-token' });
+      expect(result.stdout).toMatch(/bench-viper: flashed 1\.0\.0 \(3 files, MD5-verified, read back\)/);
+      expectEveryMustPassed(result.results);
+      expect(result.results.find((r) => r.id === 'viperhttp/update/3')).toMatchObject({
+        outcome: 'skip',
+        detail: expect.stringMatching(/needs a whole image in 2048 bytes; the rig's builds are 76512 bytes/),
+      });
+      expect(result.code).toBe(0);
+      await board.stop();
+      expectOnlyAllowedImages(received);
+    },
+    RUN_TIMEOUT_MS,
+  );
+
+  it.skipIf(!hasOpenssl)(
+    'esp-https-ota: flashed to v1.0.0, every MUST passes, only the vectors and their derivations reach the device (needs openssl)',
+    async () => {
+      const received = mkdtempSync(join(tmpdir(), 'ota-received-'));
+      const port = await freePort();
+      const certs = await createTestCertificates();
+      const dir = mkdtempSync(join(tmpdir(), 'ota-acceptance-certs-'));
+      for (const [name, pem] of [
+        ['ca.pem', certs.caPem],
+        ['server.pem', certs.certPem],
+        ['server.key', certs.keyPem],
+      ] as const)
+        writeFileSync(join(dir, name), pem);
+      const updateUrl = `https://127.0.0.1:${port}/firmware.bin`;
+      board = await startEmulatorBoard([
+        '--profile',
+        'esp-https-ota',
+        '--chip-feature',
+        'rollback',
+        '--chip-feature',
+        'anti-rollback',
+        '--received-dir',
+        received,
+        ...['updateUrl', updateUrl, 'caPem', certs.caPem, 'partialHttpDownload', 'true']
+          .concat(['partialHttpDownloadSize', '16384', 'markValid', 'on-request'])
+          .concat(['timeoutMs', '1000', 'restartDelayMs', '100'])
+          .flatMap((value, index, all) =>
+            index % 2 === 0 ? ['--option', `${value}=${all[index + 1]}`] : [],
+          ),
+      ]);
+      const rig = writeRig({
+        targets: [
+          {
+            name: 'bench-idf',
+            kind: 'board',
+            profile: 'esp-https-ota',
+            platform: 'esp32',
+            capabilities: [
+              'console',
+              'power-cycle',
+              'power-cut-at-byte',
+              'reset',
+              'rollback',
+              'anti-rollback',
+              'range',
+              'tls',
+            ],
+            updateServer: { host: '127.0.0.1', port, publicUrl: `https://127.0.0.1:${port}` },
+            options: { updateUrl },
+            tls: {
+              certFile: join(dir, 'server.pem'),
+              keyFile: join(dir, 'server.key'),
+              caFile: join(dir, 'ca.pem'),
+            },
+            console: { port: board.socketUrl },
+            power: { type: 'emulator-control', url: board.endpoints.control },
+            prepare: 'flash',
+            firmware,
+          },
+        ],
+      });
+      const result = await run(rig);
+      expect(result.stdout).toMatch(/bench-idf: flashed 1\.0\.0/);
+      expectEveryMustPassed(result.results);
+      expect(result.results.filter((r) => r.outcome === 'skip')).toEqual([]);
+      expect(result.code).toBe(0);
+      await board.stop();
+      expectOnlyAllowedImages(received);
+    },
+    RUN_TIMEOUT_MS,
+  );
+});
