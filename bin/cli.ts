@@ -5,6 +5,7 @@ import { registerBenchCommand } from './commands/bench.ts';
 import { registerEmulateCommand } from './commands/emulate.ts';
 import { registerEmulatorHostCommand } from './commands/emulator-host.ts';
 import { registerFlashCommand } from './commands/flash.ts';
+import { registerFleetCommand } from './commands/fleet.ts';
 import { registerImageCommand } from './commands/image.ts';
 import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerListCommand(program);
   registerKillMatrixCommand(program);
   registerPowercutCommand(program);
+  registerFleetCommand(program);
   registerReportCommand(program);
   registerServeCommand(program);
   registerBenchCommand(program);
