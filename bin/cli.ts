@@ -1,8 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { formatHarnessIdentity, harnessIdentity } from '../reports/harness-identity.ts';
 import { registerBenchCommand } from './commands/bench.ts';
 import { registerEmulateCommand } from './commands/emulate.ts';
 import { registerEmulatorHostCommand } from './commands/emulator-host.ts';
 import { registerFlashCommand } from './commands/flash.ts';
+import { registerFleetCommand } from './commands/fleet.ts';
 import { registerImageCommand } from './commands/image.ts';
 import { registerKillMatrixCommand } from './commands/kill-matrix.ts';
 import { registerListCommand } from './commands/list.ts';
@@ -11,12 +14,21 @@ import { registerReportCommand } from './commands/report.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerServeCommand } from './commands/serve.ts';
 
+const PROJECT_ROOT = fileURLToPath(new URL('../', import.meta.url));
+
 /** Builds the command tree. Each verb lives in its own file under bin/commands/. */
 export function buildProgram(): Command {
   const program = new Command('ota-conformance')
     .description('Conformance and hardware-in-the-loop tests for ESP32/ESP8266 OTA updates')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    // Program options only before the verb: `image build --version 3.1.4` is the image's version.
+    .enablePositionalOptions()
+    .option('-V, --version', 'print the version, and the git commit it was built from when known');
+  program.on('option:version', () => {
+    process.stdout.write(`${formatHarnessIdentity(harnessIdentity(PROJECT_ROOT))}\n`);
+    throw new CommanderError(0, 'commander.version', 'version printed');
+  });
   registerImageCommand(program);
   registerEmulateCommand(program);
   registerEmulatorHostCommand(program);
@@ -25,6 +37,7 @@ export function buildProgram(): Command {
   registerListCommand(program);
   registerKillMatrixCommand(program);
   registerPowercutCommand(program);
+  registerFleetCommand(program);
   registerReportCommand(program);
   registerServeCommand(program);
   registerBenchCommand(program);

@@ -1,18 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import type { ImageSent } from '../drivers/image-ledger/index.ts';
 import type { LoadedTarget, Redactor, Rig } from '../rigs/index.ts';
+import { type HarnessIdentity, harnessIdentity } from './harness-identity.ts';
 
-/** One image the harness sent to (or served to) a target, by content. */
-export interface ImageSent {
-  sha256: string;
-  bytes: number;
-  /** How it went: the driver call (`viperhttp push`, `web-update upload`, `update server`…). */
-  via: string;
-  /** The firmware version the image declares, where its format carries one (ESP32 app descriptor). */
-  version?: string;
-}
+export type { ImageSent };
 
 /** Who a target is: what the rig says, and what the run learnt about it. */
 export interface TargetIdentity {
@@ -40,7 +31,7 @@ export interface TargetIdentity {
 export interface RunMetadata {
   kind: 'ota-conformance-run';
   runId: string;
-  harness: { name: string; version: string; git?: { commit: string; dirty: boolean } };
+  harness: HarnessIdentity;
   node: string;
   host: string;
   startedAt: string;
@@ -81,7 +72,7 @@ export function startRunMetadata(input: RunMetadataInput): RunMetadata {
   return {
     kind: 'ota-conformance-run',
     runId: input.runId,
-    harness: harnessOf(projectRoot),
+    harness: harnessIdentity(projectRoot),
     node: process.version,
     host: hostname(),
     startedAt: (input.now ?? new Date()).toISOString(),
@@ -158,31 +149,4 @@ function identityOf(target: LoadedTarget, redactor: Redactor): TargetIdentity {
 function withoutSource(target: LoadedTarget): Omit<LoadedTarget, 'source'> {
   const { source: _source, ...rest } = target;
   return rest;
-}
-
-function harnessOf(projectRoot: string): RunMetadata['harness'] {
-  const pkg = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as {
-    name: string;
-    version: string;
-  };
-  return { name: pkg.name, version: pkg.version, ...gitOf(projectRoot) };
-}
-
-/** The commit the harness runs from, when it runs from a git checkout (not from an installed package). */
-function gitOf(projectRoot: string): { git?: { commit: string; dirty: boolean } } {
-  // Installed under someone's node_modules, `git -C` would answer for their repository instead.
-  if (!existsSync(join(projectRoot, '.git'))) return {};
-  try {
-    const git = (...args: string[]) =>
-      execFileSync('git', ['-C', projectRoot, ...args], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-        timeout: 5000,
-      }).trim();
-    const commit = git('rev-parse', 'HEAD');
-    const dirty = git('status', '--porcelain', '--untracked-files=no').length > 0;
-    return { git: { commit, dirty } };
-  } catch {
-    return {};
-  }
 }

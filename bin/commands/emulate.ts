@@ -1,5 +1,6 @@
 import { type Command, Option } from 'commander';
 import { PROFILES, type Profile } from '../../emulators/device/types.ts';
+import type { EmulatorOptions } from '../../emulators/index.ts';
 
 export class EmulateUsageError extends Error {
   readonly code = 'EMULATE_USAGE';
@@ -19,6 +20,8 @@ interface EmulateFlags {
   seed?: string;
   controlPort?: string;
   controlTokenEnv?: string;
+  name?: string;
+  deviceJson?: string;
   chipFeature?: string[];
   receivedDir?: string;
 }
@@ -73,6 +76,15 @@ export function registerEmulateCommand(program: Command): void {
     )
     .option('--control-port <n>', 'port of the power control plane (default: any free port)')
     .option('--control-token-env <VAR>', 'environment variable holding the control plane token')
+    .option('--name <name>', 'the device name it prints and logs')
+    // Chip settings a rig derives from a target's claims (rollback, efuse secure version): how a
+    // run's emulator-process target gets the same device as an embedded one.
+    .addOption(
+      new Option(
+        '--device-json <json>',
+        'chip settings as JSON: {"esp32":{…}} or {"esp8266":{…}}',
+      ).hideHelp(),
+    )
     .action(async (flags: EmulateFlags) => {
       const options = emulatorOptionsFrom(flags, process.env);
       // The emulators load when the command runs, not for `--help` or another verb.
@@ -82,6 +94,12 @@ export function registerEmulateCommand(program: Command): void {
           `--profile: no emulated firmware for '${options.profile}' yet; available: ${availableProfiles().join(', ')}`,
         );
       }
+      // Listen for the stop signal before saying we serve: a supervisor may send SIGTERM the
+      // moment it reads the endpoints line, and that must stop the device cleanly.
+      const stopRequested = new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
       const emulator = await startEmulator(options);
       const endpoints = emulator.endpoints();
       process.stdout.write(
@@ -96,11 +114,7 @@ export function registerEmulateCommand(program: Command): void {
           },
         })}\n`,
       );
-      await new Promise<void>((resolve) => {
-        const stop = () => resolve();
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await stopRequested;
       await emulator.stop();
     });
 }
@@ -143,8 +157,19 @@ export function emulatorOptionsFrom(flags: EmulateFlags, env: NodeJS.ProcessEnv)
   if (seed !== undefined && !Number.isInteger(seed)) {
     throw new EmulateUsageError(`--seed: expected an integer, got '${flags.seed}'`);
   }
+  let device: { esp32?: EmulatorOptions['esp32']; esp8266?: EmulatorOptions['esp8266'] } = {};
+  if (flags.deviceJson !== undefined) {
+    try {
+      device = JSON.parse(flags.deviceJson) as typeof device;
+    } catch (error) {
+      throw new EmulateUsageError(`--device-json: not JSON: ${(error as Error).message}`);
+    }
+  }
   return {
     profile: flags.profile as Profile,
+    ...(flags.name === undefined ? {} : { name: flags.name }),
+    ...(device.esp32 === undefined ? {} : { esp32: device.esp32 }),
+    ...(device.esp8266 === undefined ? {} : { esp8266: device.esp8266 }),
     platform: flags.platform,
     host: flags.host,
     ports,

@@ -7,3 +7,8 @@ export {
   startEmulatorContainer,
   startMosquittoContainer,
 } from './container-launcher.ts';
+export {
+  ContainerStartError,
+  type StartedContainerTarget,
+  startContainerTarget,
+} from './container-target.ts';

@@ -28,6 +28,8 @@ export interface EmulatorControlPowerOptions {
   url: string;
   token?: string;
   timeoutMs?: number;
+  /** How long a cycle stays off when the caller names no time: the rig's `offTimeMs`. */
+  offMs?: number;
 }
 
 /**
@@ -40,12 +42,14 @@ export class EmulatorControlPower implements PowerDriver {
   private readonly base: URL;
   private readonly token: string | undefined;
   private readonly timeoutMs: number;
+  private readonly defaultOffMs: number;
 
   constructor(options: EmulatorControlPowerOptions) {
     this.targetName = options.targetName;
     this.base = parseBaseUrl(options.url, options.targetName);
     this.token = options.token;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
+    this.defaultOffMs = options.offMs ?? DEFAULT_OFF_MS;
   }
 
   async on(): Promise<void> {
@@ -79,7 +83,7 @@ export class EmulatorControlPower implements PowerDriver {
     return power;
   }
 
-  async cycle(offMs = DEFAULT_OFF_MS): Promise<void> {
+  async cycle(offMs = this.defaultOffMs): Promise<void> {
     checkOffMs(offMs, this.targetName);
     // The control plane holds the answer for the whole off time.
     await this.expectPower('power cycle', '/power/cycle', { offMs: String(offMs) }, 'on', offMs);

@@ -20,6 +20,8 @@ export interface ExecPowerOptions {
   cycle?: string;
   /** Per command. A command still running then is killed with its whole process tree. */
   timeoutMs?: number;
+  /** How long a cycle stays off when the caller names no time: the rig's `offTimeMs`. */
+  offMs?: number;
   /** Applied to captured output before it is kept or put in an error (a hub's password). */
   redact?: (text: string) => string;
   cwd?: string;
@@ -74,7 +76,7 @@ export class ExecPower implements PowerDriver {
     await this.run('power off', this.options.off, {});
   }
 
-  async cycle(offMs = DEFAULT_OFF_MS): Promise<void> {
+  async cycle(offMs = this.options.offMs ?? DEFAULT_OFF_MS): Promise<void> {
     checkOffMs(offMs, this.targetName);
     if (this.options.cycle !== undefined) {
       await this.run('power cycle', this.options.cycle, { OTA_POWER_OFF_MS: String(offMs) }, offMs);

@@ -284,3 +284,104 @@ describe('a dead or lying switch fails within the timeout, naming target and ste
     });
   }
 });
+
+/**
+ * A multi-relay plug (mock: no three-relay Tasmota or Shelly exists here) that keeps one state per
+ * relay and records every request, so a test can see which relay each command named.
+ */
+async function multiRelayPlug(): Promise<{ url: string; requests: string[]; states: Map<string, boolean> }> {
+  const requests: string[] = [];
+  const states = new Map<string, boolean>();
+  const server: HttpServer = createHttpServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://plug');
+    requests.push(`${url.pathname}?${url.searchParams}`);
+    let body: unknown;
+    const tasmota = /^Power(\d*) (On|Off)$/.exec(url.searchParams.get('cmnd') ?? '');
+    const gen1 = /^\/relay\/(\d+)$/.exec(url.pathname);
+    if (url.pathname === '/cm' && tasmota) {
+      const relay = tasmota[1] || '1';
+      states.set(`tasmota:${relay}`, tasmota[2] === 'On');
+      body = { [`POWER${relay}`]: tasmota[2]!.toUpperCase() };
+    } else if (gen1) {
+      states.set(`gen1:${gen1[1]}`, url.searchParams.get('turn') === 'on');
+      body = { ison: states.get(`gen1:${gen1[1]}`) };
+    } else if (url.pathname === '/rpc/Switch.Set') {
+      const id = url.searchParams.get('id')!;
+      const was = states.get(`gen2:${id}`) ?? true;
+      states.set(`gen2:${id}`, url.searchParams.get('on') === 'true');
+      body = { was_on: was };
+    } else if (url.pathname === '/rpc/Switch.GetStatus') {
+      const id = url.searchParams.get('id')!;
+      body = { id: Number(id), output: states.get(`gen2:${id}`) ?? true };
+    }
+    response.writeHead(body === undefined ? 404 : 200, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(body ?? { error: 'no such route' }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no address');
+  return { url: `http://127.0.0.1:${address.port}`, requests, states };
+}
+
+describe('rig power fields reach the plug: relay/channel numbers and the off time', () => {
+  it('Tasmota relay 3, Shelly Gen1 relay 2 and Gen2 switch 1 switch that relay only (mock multi-relay plug)', async () => {
+    const plug = await multiRelayPlug();
+    await new TasmotaPower({ targetName: 'bench', url: plug.url, relay: 3 }).off();
+    await new ShellyGen1Power({ targetName: 'bench', url: plug.url, channel: 2 }).off();
+    await new ShellyGen2Power({ targetName: 'bench', url: plug.url, channel: 1 }).off();
+    expect(plug.requests).toEqual([
+      '/cm?cmnd=Power3+Off',
+      '/relay/2?turn=off',
+      '/rpc/Switch.Set?id=1&on=false',
+      '/rpc/Switch.GetStatus?id=1',
+    ]);
+    expect([...plug.states]).toEqual([
+      ['tasmota:3', false],
+      ['gen1:2', false],
+      ['gen2:1', false],
+    ]);
+    // The default is the first relay, as the devices number them (Tasmota 1, Shelly 0).
+    plug.requests.length = 0;
+    await new TasmotaPower({ targetName: 'bench', url: plug.url }).on();
+    await new ShellyGen1Power({ targetName: 'bench', url: plug.url }).on();
+    await new ShellyGen2Power({ targetName: 'bench', url: plug.url }).on();
+    expect(plug.requests).toEqual([
+      '/cm?cmnd=Power+On',
+      '/relay/0?turn=on',
+      '/rpc/Switch.Set?id=0&on=true',
+      '/rpc/Switch.GetStatus?id=0',
+    ]);
+  });
+
+  it('the single-relay control plane refuses relay 1, so a wrong relay number is an error, not silence', async () => {
+    const device = new RecordingDevice();
+    const plane = await controlPlane(device);
+    const error = (await new ShellyGen1Power({ targetName: 'bench', url: plane.url, channel: 1 })
+      .off()
+      .catch((caught: unknown) => caught)) as PowerRequestError;
+    expect(error).toBeInstanceOf(PowerRequestError);
+    expect(error.status).toBe(404);
+    expect(device.powered).toBe(true);
+    await new ShellyGen1Power({ targetName: 'bench', url: plane.url, channel: 0 }).off();
+    expect(device.powered).toBe(false);
+  });
+
+  it('a cycle without an explicit time stays off for the rig’s offTimeMs; an explicit time still wins', async () => {
+    const device = new RecordingDevice();
+    const plane = await controlPlane(device);
+    const drivers: PowerDriver[] = [
+      new TasmotaPower({ targetName: 'bench', url: plane.url, offMs: 250 }),
+      new EmulatorControlPower({ targetName: 'bench', url: plane.url, offMs: 250 }),
+    ];
+    for (const driver of drivers) {
+      device.transitions.length = 0;
+      await driver.cycle();
+      const [off, on] = device.transitions;
+      expect(on!.atMs - off!.atMs).toBeGreaterThanOrEqual(245);
+      device.transitions.length = 0;
+      await driver.cycle(30);
+      expect(device.transitions[1]!.atMs - device.transitions[0]!.atMs).toBeLessThan(245);
+    }
+  });
+});

@@ -16,6 +16,8 @@ export interface SmartPlugOptions {
   username?: string;
   password?: string;
   timeoutMs?: number;
+  /** How long a cycle stays off when the caller names no time: the rig's `offTimeMs`. */
+  offMs?: number;
 }
 
 /**
@@ -29,6 +31,7 @@ abstract class SmartPlugPower implements PowerDriver {
   protected readonly username: string | undefined;
   protected readonly password: string | undefined;
   protected readonly timeoutMs: number;
+  private readonly defaultOffMs: number;
 
   constructor(options: SmartPlugOptions) {
     this.targetName = options.targetName;
@@ -36,6 +39,7 @@ abstract class SmartPlugPower implements PowerDriver {
     this.username = options.username;
     this.password = options.password;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
+    this.defaultOffMs = options.offMs ?? DEFAULT_OFF_MS;
   }
 
   on(): Promise<void> {
@@ -46,7 +50,7 @@ abstract class SmartPlugPower implements PowerDriver {
     return this.switchTo(false, 'power off');
   }
 
-  async cycle(offMs = DEFAULT_OFF_MS): Promise<void> {
+  async cycle(offMs = this.defaultOffMs): Promise<void> {
     checkOffMs(offMs, this.targetName);
     await this.switchTo(false, 'power cycle: off');
     await sleep(offMs);
@@ -151,9 +155,21 @@ export class TasmotaPower extends SmartPlugPower {
 }
 
 /** Shelly Gen1: `/relay/0?turn=on`, Basic auth; the answer's `ison` is the new state. */
+export interface ShellyOptions extends SmartPlugOptions {
+  /** Which relay (Gen1 `/relay/<n>`) or switch (Gen2 `id`) on a multi-channel device; 0 by default. */
+  channel?: number;
+}
+
 export class ShellyGen1Power extends SmartPlugPower {
+  private readonly relay: number;
+
+  constructor(options: ShellyOptions) {
+    super(options);
+    this.relay = options.channel ?? 0;
+  }
+
   protected override async switchTo(on: boolean, step: string): Promise<void> {
-    const answer = await this.get(step, '/relay/0', { turn: on ? 'on' : 'off' });
+    const answer = await this.get(step, `/relay/${this.relay}`, { turn: on ? 'on' : 'off' });
     if ((answer as { ison?: unknown } | undefined)?.ison !== on) throw this.mismatch(step, on, answer);
   }
 
@@ -168,12 +184,19 @@ export class ShellyGen1Power extends SmartPlugPower {
  * back with Switch.GetStatus.
  */
 export class ShellyGen2Power extends SmartPlugPower {
+  private readonly id: string;
+
+  constructor(options: ShellyOptions) {
+    super(options);
+    this.id = String(options.channel ?? 0);
+  }
+
   protected override async switchTo(on: boolean, step: string): Promise<void> {
-    const set = await this.get(step, '/rpc/Switch.Set', { id: '0', on: String(on) });
+    const set = await this.get(step, '/rpc/Switch.Set', { id: this.id, on: String(on) });
     if (typeof (set as { was_on?: unknown } | undefined)?.was_on !== 'boolean') {
       throw this.mismatch(step, on, set);
     }
-    const status = await this.get(`${step}: read back`, '/rpc/Switch.GetStatus', { id: '0' });
+    const status = await this.get(`${step}: read back`, '/rpc/Switch.GetStatus', { id: this.id });
     if ((status as { output?: unknown } | undefined)?.output !== on) throw this.mismatch(step, on, status);
   }
 

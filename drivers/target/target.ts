@@ -15,6 +15,8 @@ import {
   DtrRtsReset,
   EmulatorControlPower,
   ExecPower,
+  ManualPower,
+  manualPowerRefusal,
   type PowerDriver,
   type ResetDriver,
   ShellyGen1Power,
@@ -138,6 +140,7 @@ export async function connectTarget(description: TargetDescription): Promise<Tar
     stepTimeoutMs,
     dispose: async () => {
       await console?.close();
+      if (power instanceof ManualPower) power.close();
     },
   };
 }
@@ -149,9 +152,10 @@ function powerDriverFor(
   redact: (text: string) => string,
 ): PowerDriver {
   const targetName = description.name;
+  const offMs = 'offTimeMs' in config ? config.offTimeMs : undefined;
   switch (config.type) {
     case 'emulator-control':
-      return new EmulatorControlPower({ targetName, url: config.url, token: config.token, timeoutMs });
+      return new EmulatorControlPower({ targetName, url: config.url, token: config.token, timeoutMs, offMs });
     case 'tasmota':
       return new TasmotaPower({
         targetName,
@@ -160,6 +164,7 @@ function powerDriverFor(
         password: config.password,
         relay: config.relay,
         timeoutMs,
+        offMs,
       });
     case 'shelly-gen1':
       return new ShellyGen1Power({
@@ -167,10 +172,19 @@ function powerDriverFor(
         url: config.url,
         username: config.user,
         password: config.password,
+        channel: config.relay,
         timeoutMs,
+        offMs,
       });
     case 'shelly-gen2':
-      return new ShellyGen2Power({ targetName, url: config.url, password: config.password, timeoutMs });
+      return new ShellyGen2Power({
+        targetName,
+        url: config.url,
+        password: config.password,
+        channel: config.id,
+        timeoutMs,
+        offMs,
+      });
     case 'exec':
       return new ExecPower({
         targetName,
@@ -178,6 +192,7 @@ function powerDriverFor(
         off: shellCommand(config.off),
         cycle: config.cycle === undefined ? undefined : shellCommand(config.cycle),
         timeoutMs,
+        offMs,
         redact,
       });
     case 'uhubctl':
@@ -186,10 +201,15 @@ function powerDriverFor(
         on: shellCommand(['uhubctl', '-l', config.hub, '-p', String(config.port), '-a', 'on']),
         off: shellCommand(['uhubctl', '-l', config.hub, '-p', String(config.port), '-a', 'off']),
         timeoutMs,
+        offMs,
         redact,
       });
+    case 'manual': {
+      const refusal = manualPowerRefusal();
+      if (refusal !== undefined) throw new TargetSetupError(`target ${targetName}: power.type: ${refusal}`);
+      return new ManualPower({ targetName, offMs });
+    }
     case 'dtr-rts':
-    case 'manual':
       throw new TargetSetupError(
         `target ${targetName}: power type '${config.type}' cannot switch the supply; use it as "reset" or pick a plug`,
       );

@@ -413,6 +413,35 @@ describe('signed images', () => {
   });
 });
 
+describe('signing-build defects (for the kill matrix), each against the conforming Updater', () => {
+  const signed = signImage(image, keys.privateKey);
+  const badLength = signed.slice();
+  new DataView(badLength.buffer).setUint32(badLength.length - 4, 260, true);
+
+  it('skips-check installs an unsigned image the conforming Updater refuses', () => {
+    expect(upload(makeDevice({ verifier: { publicKeyPem } }).updater, image)).toBe(false);
+    expect(
+      upload(makeDevice({ verifier: { publicKeyPem }, signatureDefect: 'skips-check' }).updater, image),
+    ).toBe(true);
+  });
+
+  it('ignores-length-field installs a wrong length word the conforming Updater refuses', () => {
+    expect(upload(makeDevice({ verifier: { publicKeyPem } }).updater, badLength)).toBe(false);
+    const broken = makeDevice({ verifier: { publicKeyPem }, signatureDefect: 'ignores-length-field' });
+    expect(upload(broken.updater, badLength)).toBe(true);
+  });
+
+  it('hashes-trailer refuses a correct signature; checks-md5 refuses a wrong MD5 the conforming Updater ignores', () => {
+    const broken = makeDevice({ verifier: { publicKeyPem }, signatureDefect: 'hashes-trailer' });
+    expect(upload(broken.updater, signed)).toBe(false);
+    expect(broken.updater.getError()).toBe(UpdateError.SIGN);
+    expect(upload(makeDevice({ verifier: { publicKeyPem } }).updater, signed, '0'.repeat(32))).toBe(true);
+    const md5 = makeDevice({ verifier: { publicKeyPem }, signatureDefect: 'checks-md5' });
+    expect(upload(md5.updater, signed, '0'.repeat(32))).toBe(false);
+    expect(md5.updater.getError()).toBe(UpdateError.MD5);
+  });
+});
+
 describe('filesystem updates', () => {
   const fsImage = new Uint8Array(0x3000).fill(0x5a);
 

@@ -14,7 +14,7 @@ import type { EmulatorOptions } from '../../emulators/index.ts';
 import { buildEsp32Image } from '../../fixtures/index.ts';
 import type { ResolvedTarget } from '../../rigs/index.ts';
 
-type EmulatorTarget = Extract<ResolvedTarget, { kind: 'emulator' }>;
+type EmulatorTarget = Extract<ResolvedTarget, { kind: 'emulator' | 'emulator-process' }>;
 type UpdateServerTarget = Extract<ResolvedTarget, { kind: 'update-server' }>;
 
 /** What a pull-profile emulator needs beyond its update URL, and what the suites' server must present. */
@@ -120,18 +120,29 @@ export async function startEmbeddedUpdateServer(
     writeFileSync(caFile, certificates.caPem);
     tls = { ...target.tls, caFile };
   }
-  const description: TargetDescription = {
+  const description = embeddedServerDescription(target, lockDir, server.url, server.catalogue, tls);
+  return { description, stop: () => server.stop() };
+}
+
+/** An embedded server described as a vendor's would be: by its URL, with what it publishes in `options`. */
+function embeddedServerDescription(
+  target: UpdateServerTarget,
+  lockDir: string,
+  url: string,
+  publishes: Record<string, unknown>,
+  tls = target.tls,
+): TargetDescription {
+  return {
     name: target.name,
     profile: target.profile,
     kind: 'update-server',
     capabilities: target.capabilities,
     ...(target.limits ? { limits: target.limits } : {}),
     ...(tls ? { tls } : {}),
-    url: server.url,
-    options: { ...server.catalogue, ...target.options },
+    url,
+    options: { ...publishes, ...target.options },
     lockDir,
   };
-  return { description, stop: () => server.stop() };
 }
 
 function referenceProfileOf(profile: UpdateServerTarget['profile']): ReferenceServerProfile {
@@ -175,24 +186,14 @@ async function startEmbeddedRolloutServer(
       trigger: { brokerUrl: broker.url, dialect, ...(topic ? { topic } : {}) },
       ...(target.defects ? { defects: target.defects } : {}),
     });
-    const description: TargetDescription = {
-      name: target.name,
-      profile: target.profile,
-      kind: 'update-server',
-      capabilities: target.capabilities,
-      ...(target.limits ? { limits: target.limits } : {}),
-      url: server.url,
-      options: {
-        dialect,
-        brokerUrl: broker.url,
-        dropFolder: folder,
-        buildFile,
-        dropName: '2.{stamp}.bin',
-        otaUrl: `${server.url}/firmware.bin`,
-        ...target.options,
-      },
-      lockDir,
-    };
+    const description = embeddedServerDescription(target, lockDir, server.url, {
+      dialect,
+      brokerUrl: broker.url,
+      dropFolder: folder,
+      buildFile,
+      dropName: '2.{stamp}.bin',
+      otaUrl: `${server.url}/firmware.bin`,
+    });
     return {
       description,
       stop: async () => {

@@ -1,6 +1,7 @@
 import { createServer } from 'node:net';
-import { describeBoard } from '../../drivers/board/index.ts';
+import { describeBoard, resolveBoardPort } from '../../drivers/board/index.ts';
 import type { TargetDescription } from '../../drivers/target/index.ts';
+import type { EmulatorOptions } from '../../emulators/index.ts';
 import {
   emulatorOptionsFor,
   type LoadedTarget,
@@ -8,7 +9,8 @@ import {
   type Rig,
   resolveSecrets,
 } from '../../rigs/index.ts';
-import { type EmulatorCrash, EmulatorHost } from './emulator-host.ts';
+import { startEmulateProcess } from './emulate-process.ts';
+import { type EmulatorCrash, EmulatorHost, type HostedEmulator } from './emulator-host.ts';
 import { MqttWiring } from './mqtt-wiring.ts';
 import { startEmbeddedUpdateServer, wirePullEmulator } from './pull-wiring.ts';
 import { describeServerUnderTest } from './server-under-test.ts';
@@ -77,20 +79,35 @@ export async function startTargets(
     try {
       if (target.kind === 'emulator') {
         host ??= EmulatorHost.start();
-        descriptions.push(await startEmbeddedEmulator(target, options.lockDir, mqtt, host));
+        const embedded = host;
+        descriptions.push(
+          await startEmbeddedEmulator(target, options.lockDir, mqtt, (device) =>
+            embedded.startEmulator(device),
+          ),
+        );
+      } else if (target.kind === 'emulator-process') {
+        // `ota-conformance emulate` in a process of its own, reached like a board.
+        const launch = async (device: EmulatorOptions) => {
+          const started = await startEmulateProcess(device);
+          stopAlso.push(started.stop);
+          return started;
+        };
+        descriptions.push(await startEmbeddedEmulator(target, options.lockDir, mqtt, launch));
+      } else if (target.kind === 'container') {
+        // testcontainers loads only for a rig that has a container.
+        const { startContainerTarget } = await import('../../drivers/container/index.ts');
+        const started = await startContainerTarget(target, options.lockDir);
+        stopAlso.push(started.stop);
+        descriptions.push(await mqtt.wireBoard(target, started.description));
       } else if (target.kind === 'update-server' && target.embedded) {
         const server = await startEmbeddedUpdateServer(target, options.lockDir);
         stopAlso.push(server.stop);
         descriptions.push(server.description);
       } else if (target.kind === 'update-server') {
         descriptions.push(await describeServerUnderTest(target, options.lockDir));
-      } else if (target.kind === 'board' || target.kind === 'emulator-process') {
-        if (target.kind === 'emulator-process') {
-          throw new Error(
-            `target ${target.name}: emulator-process targets are described by their board endpoints; use kind "board"`,
-          );
-        }
-        const board = describeBoard(target, options.lockDir);
+      } else if (target.kind === 'board') {
+        // The rig's identity picks (or checks) the board's port in serialport's port list.
+        const board = describeBoard(await resolveBoardPort(target), options.lockDir);
         // `"prepare": "flash"`: the vendor's baseline written and booted before the suites run
         // (issue 10); a board that cannot be flashed is this target's rig error.
         if (board.prepare === 'flash') {
@@ -101,8 +118,6 @@ export async function startTargets(
           );
         }
         descriptions.push(await mqtt.wireBoard(target, board));
-      } else {
-        notStarted.push({ target: target.name, reason: `targets of kind '${target.kind}' are not run yet` });
       }
     } catch (error) {
       notStarted.push({ target: target.name, reason: (error as Error).message });
@@ -124,11 +139,16 @@ export async function startTargets(
 
 type ResolvedOf<K extends ResolvedTarget['kind']> = Extract<ResolvedTarget, { kind: K }>;
 
+/**
+ * An emulator the run starts itself, described with the endpoints a bench board has: `launch`
+ * puts it in the run's emulator host (kind `emulator`) or in an `ota-conformance emulate` process
+ * of its own (kind `emulator-process`).
+ */
 async function startEmbeddedEmulator(
-  target: ResolvedOf<'emulator'>,
+  target: ResolvedOf<'emulator' | 'emulator-process'>,
   lockDir: string,
   mqtt: MqttWiring,
-  host: EmulatorHost,
+  launch: (options: EmulatorOptions) => Promise<HostedEmulator>,
 ): Promise<TargetDescription> {
   const options = emulatorOptionsFor(target);
   const updatePort = target.updateServer ? (target.updateServer.port ?? (await freePort())) : undefined;
@@ -139,13 +159,14 @@ async function startEmbeddedEmulator(
   const updateAddress = updatePort === undefined ? undefined : { host: updateHost, port: updatePort };
   const mqttFields = await mqtt.wireEmulator(target, firmwareOptions, updateAddress);
   const pull = await wirePullEmulator(target, firmwareOptions, updateHost, updatePort);
-  const emulator = await host.startEmulator({
+  const emulator = await launch({
     ...options,
     ...pull.emulator,
     options: firmwareOptions,
     // The console is served on a TCP port, like a lab's networked serial server: every suite
-    // file connects for its own duration and sees what the chip prints from then on.
-    console: 'tcp',
+    // file connects for its own duration and sees what the chip prints from then on. An
+    // emulator-process may ask for a PTY instead (its rig `emulator.console`).
+    console: target.kind === 'emulator-process' && options.console === 'pty' ? 'pty' : 'tcp',
   });
   const endpoints = emulator.endpoints;
   const http = endpoints.services.http;
@@ -155,7 +176,7 @@ async function startEmbeddedEmulator(
     name: target.name,
     profile: target.profile,
     platform: emulator.platform,
-    kind: 'emulator',
+    kind: target.kind,
     capabilities,
     ...(target.limits ? { limits: target.limits } : {}),
     ...(target.tls ? { tls: target.tls } : {}),

@@ -73,6 +73,33 @@ async function wholeImage(target: Target, { step, check }: Pick<RequirementConte
   return full.body;
 }
 
+/**
+ * Asks one Range and checks the answer is 206 with its Content-Range and exactly bytes
+ * start..end of the image.
+ */
+async function askPart(
+  target: Target,
+  { step, check }: Pick<RequirementContext, 'step' | 'check'>,
+  image: Buffer,
+  range: string,
+  start: number,
+  end: number,
+): Promise<void> {
+  const part = await step(`Range: ${range}`, () => ask(target, { range }));
+  const count = end - start + 1;
+  const expected = `bytes ${start}-${end}/${image.length}`;
+  check(
+    part.status === 206 && headerOf(part, 'content-range') === expected,
+    `206, Content-Range: ${expected}, ${count} byte${count === 1 ? '' : 's'}`,
+    contentRange(part),
+  );
+  check(
+    Buffer.compare(part.body, image.subarray(start, end + 1)) === 0,
+    `bytes ${start}..${end} of the image`,
+    `${part.body.length} bytes that differ`,
+  );
+}
+
 function contentRange(answer: PullResponse): string {
   return `${answer.statusLine}, Content-Range: ${headerOf(answer, 'content-range')}, ${answer.body.length} bytes`;
 }
@@ -111,15 +138,7 @@ requirement(
   },
   async ({ target, step, check }) => {
     const image = await wholeImage(target, { step, check });
-    const probe = await step('Range: bytes=0-0', () => ask(target, { range: 'bytes=0-0' }));
-    check(
-      probe.status === 206 &&
-        headerOf(probe, 'content-range') === `bytes 0-0/${image.length}` &&
-        probe.body.length === 1 &&
-        probe.body[0] === image[0],
-      `206, Content-Range: bytes 0-0/${image.length}, 1 byte`,
-      contentRange(probe),
-    );
+    await askPart(target, { step, check }, image, 'bytes=0-0', 0, 0);
   },
 );
 
@@ -135,19 +154,7 @@ requirement(
     const image = await wholeImage(target, { step, check });
     const start = Math.min(1024, image.length - 2);
     const end = Math.min(start + 16 * 1024 - 1, image.length - 2);
-    const part = await step(`Range: bytes=${start}-${end}`, () =>
-      ask(target, { range: `bytes=${start}-${end}` }),
-    );
-    check(
-      part.status === 206 && headerOf(part, 'content-range') === `bytes ${start}-${end}/${image.length}`,
-      `206, Content-Range: bytes ${start}-${end}/${image.length}`,
-      contentRange(part),
-    );
-    check(
-      Buffer.compare(part.body, image.subarray(start, end + 1)) === 0,
-      `bytes ${start}..${end} of the image`,
-      `${part.body.length} bytes that differ`,
-    );
+    await askPart(target, { step, check }, image, `bytes=${start}-${end}`, start, end);
   },
 );
 
@@ -162,19 +169,7 @@ requirement(
   async ({ target, step, check }) => {
     const image = await wholeImage(target, { step, check });
     const start = Math.max(0, image.length - 4096);
-    const range = `bytes=${start}-${image.length}`;
-    const rest = await step(`Range: ${range}`, () => ask(target, { range }));
-    check(
-      rest.status === 206 &&
-        headerOf(rest, 'content-range') === `bytes ${start}-${image.length - 1}/${image.length}`,
-      `206, Content-Range: bytes ${start}-${image.length - 1}/${image.length}`,
-      contentRange(rest),
-    );
-    check(
-      Buffer.compare(rest.body, image.subarray(start)) === 0,
-      `the last ${image.length - start} bytes`,
-      `${rest.body.length} bytes that differ`,
-    );
+    await askPart(target, { step, check }, image, `bytes=${start}-${image.length}`, start, image.length - 1);
   },
 );
 
@@ -189,18 +184,7 @@ requirement(
   async ({ target, step, check }) => {
     const image = await wholeImage(target, { step, check });
     const start = Math.floor(image.length / 2);
-    const rest = await step(`Range: bytes=${start}-`, () => ask(target, { range: `bytes=${start}-` }));
-    check(
-      rest.status === 206 &&
-        headerOf(rest, 'content-range') === `bytes ${start}-${image.length - 1}/${image.length}`,
-      `206, Content-Range: bytes ${start}-${image.length - 1}/${image.length}`,
-      contentRange(rest),
-    );
-    check(
-      Buffer.compare(rest.body, image.subarray(start)) === 0,
-      `bytes ${start}.. of the image`,
-      `${rest.body.length} bytes that differ`,
-    );
+    await askPart(target, { step, check }, image, `bytes=${start}-`, start, image.length - 1);
   },
 );
 
@@ -215,15 +199,7 @@ requirement(
   },
   async ({ target, step, check }) => {
     const image = await wholeImage(target, { step, check });
-    const tail = await step('Range: bytes=-32', () => ask(target, { range: 'bytes=-32' }));
-    check(
-      tail.status === 206 &&
-        headerOf(tail, 'content-range') ===
-          `bytes ${image.length - 32}-${image.length - 1}/${image.length}` &&
-        Buffer.compare(tail.body, image.subarray(image.length - 32)) === 0,
-      `206, Content-Range: bytes ${image.length - 32}-${image.length - 1}/${image.length}, the last 32 bytes`,
-      contentRange(tail),
-    );
+    await askPart(target, { step, check }, image, 'bytes=-32', image.length - 32, image.length - 1);
   },
 );
 

@@ -1,6 +1,7 @@
 import type { Esp8266Services, FirmwareContext } from '../../device/index.ts';
 import { EspError, OTA_WITH_SEQUENTIAL_WRITES } from '../../esp32-ota-ops/index.ts';
 import { roundUpToSector } from '../../esp8266-updater/index.ts';
+import { emulatedMac } from '../../rom-loader/index.ts';
 import { DEFECTS } from './dialect.ts';
 import { HttpTransportError, httpGet } from './http-get.ts';
 
@@ -58,13 +59,16 @@ export async function httpUpdate(
     return failed(-1, 'HTTP error: connection failed');
   }
   const sink = context.esp8266 ? esp8266Sink(context.esp8266) : esp32Sink(context);
+  const staMac = emulatedMac(context.name);
   const prefix = context.platform === 'esp8266' ? 'x-ESP8266' : 'x-ESP32';
   const headers: Record<string, string> = {
     'User-Agent': context.platform === 'esp8266' ? 'ESP8266-http-Update' : 'ESP32-http-Update',
     Connection: 'close',
     ...(context.platform === 'esp8266' ? { [`${prefix}-Chip-ID`]: '10765432' } : {}),
-    [`${prefix}-STA-MAC`]: '5C:CF:7F:A4:3B:21',
-    [`${prefix}-AP-MAC`]: '5E:CF:7F:A4:3B:21',
+    // WiFi.macAddress(): the chip's own MAC, the one its ROM loader reports too, so a fleet's
+    // devices are told apart (a staged rollout places each device by it).
+    [`${prefix}-STA-MAC`]: formatMac(staMac),
+    [`${prefix}-AP-MAC`]: formatMac(apMacOf(staMac, context.platform)),
     [`${prefix}-free-space`]: String(sink.freeSpace()),
     [`${prefix}-sketch-size`]: String(context.running.size),
     [`${prefix}-sketch-md5`]: context.running.md5,
@@ -190,4 +194,16 @@ function esp32Sink(context: FirmwareContext): UpdateSink {
       }
     },
   };
+}
+
+function formatMac(bytes: Uint8Array): string {
+  return [...bytes].map((byte) => byte.toString(16).toUpperCase().padStart(2, '0')).join(':');
+}
+
+/** The softAP MAC each SDK derives from the station MAC (ESP8266: bit 1 of byte 0; ESP32: base + 1). */
+function apMacOf(sta: Uint8Array, platform: string): Uint8Array {
+  const ap = Uint8Array.from(sta);
+  if (platform === 'esp8266') ap[0] = (ap[0] ?? 0) | 0x02;
+  else ap[5] = ((ap[5] ?? 0) + 1) & 0xff;
+  return ap;
 }
