@@ -49,7 +49,7 @@ type Context = Pick<RequirementContext, 'target' | 'step' | 'check'>;
 
 /** An image for the target that names a version no earlier requirement left on it. */
 function fresh(target: Target, label: string): { version: string; bytes: Uint8Array } {
-  const version = freshVersion(label);
+  const version = freshVersion(label, target);
   return { version, bytes: imageFor(target, version) };
 }
 
