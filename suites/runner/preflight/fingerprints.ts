@@ -48,7 +48,9 @@ function viperStatus(): PreflightStep {
     run: async (target) => {
       const client = viperClient(target, 'viperhttp');
       try {
-        const status = await client.status('preflight status');
+        const status = await client.status('preflight status').catch((error: unknown) => {
+          throw asWrongDevice(error, 'a ViperHTTP device');
+        });
         const shaped =
           typeof status === 'object' &&
           status !== null &&
@@ -76,7 +78,9 @@ function docStatus(): PreflightStep {
     run: async (target) => {
       const client = viperClient(target, 'viperhttp-doc');
       try {
-        const status = await client.status('preflight status');
+        const status = await client.status('preflight status').catch((error: unknown) => {
+          throw asWrongDevice(error, 'a viperhttp-doc device');
+        });
         if (typeof status !== 'object' || status === null || Array.isArray(status)) {
           throw new WrongDeviceError(
             `target ${target.name}: not a viperhttp-doc device: the status is not a JSON object: ${brief(status)}`,
@@ -88,6 +92,17 @@ function docStatus(): PreflightStep {
       }
     },
   };
+}
+
+/**
+ * An HTTP answer that is not the profile's (a 404 page, a redirect, a 500) means something else
+ * answers at the address: said as a wrong device, with what it answered. A refused or silent
+ * address is left as the driver says it.
+ */
+function asWrongDevice(error: unknown, what: string): unknown {
+  const status = (error as { status?: unknown }).status;
+  if (typeof status !== 'number' || status === 401 || status === 403) return error;
+  return new WrongDeviceError(`not ${what}: ${(error as Error).message}`, { cause: error });
 }
 
 function viperClient(target: Target, dialect: 'viperhttp' | 'viperhttp-doc'): ViperHttpClient {
