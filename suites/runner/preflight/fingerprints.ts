@@ -48,7 +48,9 @@ function viperStatus(): PreflightStep {
     run: async (target) => {
       const client = viperClient(target, 'viperhttp');
       try {
-        const status = await client.status('preflight status');
+        const status = await client.status('preflight status').catch((error: unknown) => {
+          throw asWrongDevice(error, 'a ViperHTTP device');
+        });
         const shaped =
           typeof status === 'object' &&
           status !== null &&
@@ -76,7 +78,9 @@ function docStatus(): PreflightStep {
     run: async (target) => {
       const client = viperClient(target, 'viperhttp-doc');
       try {
-        const status = await client.status('preflight status');
+        const status = await client.status('preflight status').catch((error: unknown) => {
+          throw asWrongDevice(error, 'a viperhttp-doc device');
+        });
         if (typeof status !== 'object' || status === null || Array.isArray(status)) {
           throw new WrongDeviceError(
             `target ${target.name}: not a viperhttp-doc device: the status is not a JSON object: ${brief(status)}`,
@@ -88,6 +92,17 @@ function docStatus(): PreflightStep {
       }
     },
   };
+}
+
+/**
+ * An HTTP answer that is not the profile's (a 404 page, a redirect, a 500) means something else
+ * answers at the address: said as a wrong device, with what it answered. A refused or silent
+ * address is left as the driver says it.
+ */
+function asWrongDevice(error: unknown, what: string): unknown {
+  const status = (error as { status?: unknown }).status;
+  if (typeof status !== 'number' || status === 401 || status === 403) return error;
+  return new WrongDeviceError(`not ${what}: ${(error as Error).message}`, { cause: error });
 }
 
 function viperClient(target: Target, dialect: 'viperhttp' | 'viperhttp-doc'): ViperHttpClient {
@@ -226,22 +241,28 @@ function brokerAnswers(brokerUrl: string): PreflightStep {
  * A server under test (the harness plays the device) answers HTTP at its URL, whatever the status.
  * Its certificate is not judged here: that is a requirement of its own (update-server/luartos/4).
  */
+/**
+ * A server under test is there: plain HTTP answers a GET; over https the port accepts a
+ * connection. How its TLS treats a device (the version it accepts, SNI, the certificate) is what
+ * the requirements judge (update-server/luartos/4, esp-https-ota/10), so a server that refuses the
+ * device's handshake fails them instead of turning into a rig error here.
+ */
 function serverUnderTestAnswers(): PreflightStep {
   return {
-    name: 'the update server answers HTTP',
+    name: 'the update server answers',
     run: async (target) => {
-      // At the rig's TLS floor: a Lua RTOS server may speak nothing newer than TLS 1.1 (§2.2).
-      const minVersion = target.description.tls?.minVersion;
-      const legacy = minVersion === 'TLSv1' || minVersion === 'TLSv1.1';
-      const dispatcher = new Agent({
-        connect: {
-          rejectUnauthorized: false,
-          ...(minVersion ? { minVersion } : {}),
-          ...(legacy ? { ciphers: 'DEFAULT@SECLEVEL=0' } : {}),
-        },
-      });
+      const url = new URL(urlOf(target));
+      if (url.protocol === 'https:') {
+        await tcpConnects(
+          url.hostname.replace(/^\[|\]$/g, ''),
+          Number(url.port || 443),
+          target.stepTimeoutMs,
+        );
+        return;
+      }
+      const dispatcher = new Agent();
       try {
-        const response = await request(urlOf(target), {
+        const response = await request(url, {
           method: 'GET',
           signal: AbortSignal.timeout(target.stepTimeoutMs),
           reset: true,

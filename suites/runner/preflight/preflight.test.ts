@@ -98,6 +98,17 @@ describe('preflightTarget', () => {
     expect(failure!.durationMs).toBeLessThan(WITHIN_MS);
   });
 
+  it('wrong device: a web server that answers /ota/status with a 404 page is said to be no ViperHTTP device', async () => {
+    const server = createHttpServer((_request, response) => {
+      const body = '<html><body>Not Found</body></html>';
+      response.writeHead(404, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(body) });
+      response.end(body);
+    });
+    const port = await listening(server);
+    const failure = await preflightTarget(board({ url: `http://127.0.0.1:${port}` }));
+    expect(failure?.reason).toMatch(/^not a ViperHTTP device: .*404/);
+  });
+
   it('console missing: a serial port that does not exist fails the console step within the step timeout', async () => {
     const failure = await preflightTarget(
       board({
