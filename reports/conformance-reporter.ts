@@ -133,6 +133,7 @@ export class ConformanceReporter implements Reporter {
       outcome,
       ...(detail === undefined ? {} : { detail }),
       durationMs: Math.round(testCase.diagnostic()?.duration ?? 0),
+      ...(testCase.meta().images?.length ? { images: testCase.meta().images } : {}),
       file: suiteFileOf(testCase) ?? relative(this.options.root, testCase.module.moduleId),
     };
     this.results.push(entry);

@@ -1,16 +1,9 @@
 import { hostname } from 'node:os';
+import type { ImageSent } from '../drivers/image-ledger/index.ts';
 import type { LoadedTarget, Redactor, Rig } from '../rigs/index.ts';
 import { type HarnessIdentity, harnessIdentity } from './harness-identity.ts';
 
-/** One image the harness sent to (or served to) a target, by content. */
-export interface ImageSent {
-  sha256: string;
-  bytes: number;
-  /** How it went: the driver call (`viperhttp push`, `web-update upload`, `update server`…). */
-  via: string;
-  /** The firmware version the image declares, where its format carries one (ESP32 app descriptor). */
-  version?: string;
-}
+export type { ImageSent };
 
 /** Who a target is: what the rig says, and what the run learnt about it. */
 export interface TargetIdentity {

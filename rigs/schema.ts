@@ -194,7 +194,11 @@ export const emulatorSchema = z.strictObject({
 });
 
 export const consoleSchema = z.strictObject({
-  /** `/dev/ttyUSB0`, `COM3`, a PTY path, or `rfc2217://host:port` for a networked serial server. */
+  /**
+   * `/dev/ttyUSB0`, `COM3`, a PTY path, `rfc2217://host:port` or `socket://host:port` (`tcp://`)
+   * for a networked serial server, or `auto`: the port of the board `identity` names (its USB
+   * serial number or VID:PID in serialport's port list).
+   */
   port: z.string().min(1),
   baudRate: z.int().positive().default(115200),
   /** Reopen the port when it disappears (USB re-enumeration on reset) instead of failing the run. */
@@ -329,8 +333,14 @@ export const identitySchema = z.strictObject({
     .string()
     .regex(/^[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}$/, 'expected a MAC address such as 24:0a:c4:12:34:56')
     .optional(),
+  /** The USB-serial bridge's serial number: the console port is the one that has it. */
   usbSerialNumber: z.string().min(1).optional(),
-  /** USB topology path as udev shows it, e.g. `1-1.4`. */
+  /** The USB-serial bridge's vendor and product ID, e.g. `10c4:ea60` (CP210x), `303a:1001` (ESP32-S3 USB). */
+  usbVidPid: z
+    .string()
+    .regex(/^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$/, 'expected vendor:product in hex, such as 10c4:ea60')
+    .optional(),
+  /** USB location as serialport's port list gives it (`locationId`; not given on Linux). */
   usbLocation: z.string().min(1).optional(),
 });
 
@@ -647,6 +657,18 @@ function targetConsistency(target: z.output<typeof targetSchema>): Problem[] {
           path: ['prepare'],
           message: '"flash" needs a "console" (the serial port it flashes over)',
         });
+    }
+    const usb = target.identity;
+    if (
+      target.console?.port === 'auto' &&
+      usb?.usbSerialNumber === undefined &&
+      usb?.usbVidPid === undefined &&
+      usb?.usbLocation === undefined
+    ) {
+      problems.push({
+        path: ['console', 'port'],
+        message: '"auto" needs the board\'s identity: identity.usbSerialNumber, usbVidPid or usbLocation',
+      });
     }
     // Two different ports for EN/GPIO0 and the UART is possible but almost always a typo.
     for (const [field, lines] of [

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
+import { noteImageSent } from '../image-ledger/index.ts';
 import { AckReader } from './ack-reader.ts';
 import {
   authDatagram,
@@ -179,6 +180,7 @@ export class EspotaUploader {
 
   /** Runs invitation, authentication, connect-back, data phase and result. */
   async upload(image: Uint8Array, options: UploadOptions = {}): Promise<UploadResult> {
+    noteImageSent(image, 'espota upload');
     const startedAt = performance.now();
     const listener = await this.listen();
     try {

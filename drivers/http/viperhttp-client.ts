@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { noteImageSent } from '../image-ledger/index.ts';
 import { HttpStepError } from './errors.ts';
 import { type HttpMethod, HttpTarget, type TargetResponse } from './http-target.ts';
 import { KeepAliveConnection } from './keep-alive-connection.ts';
@@ -415,6 +416,7 @@ export class ViperHttpClient {
     image: Uint8Array,
     options: { expectedSha256?: string; setBoot?: boolean; reboot?: boolean } = {},
   ): Promise<FinalizeOutcome> {
+    noteImageSent(image, 'viperhttp upload');
     const query: string[] = [];
     if (options.expectedSha256 !== undefined) query.push(`expected_sha256=${options.expectedSha256}`);
     if (options.setBoot !== undefined) query.push(`set_boot=${options.setBoot}`);
@@ -452,6 +454,7 @@ export class ViperHttpClient {
    * runs. Returns what a benchmark or a report needs.
    */
   async pushImage(image: Uint8Array, options: PushOptions = {}): Promise<PushResult> {
+    noteImageSent(image, 'viperhttp push');
     const started = performance.now();
     const chunkSize = options.chunkSize ?? this.chunkSize;
     if (!Number.isInteger(chunkSize) || chunkSize <= 0)

@@ -1,3 +1,4 @@
+import { noteImageSent } from '../image-ledger/index.ts';
 import {
   type AuthChallenge,
   basicAuthorization,
@@ -113,6 +114,7 @@ export class WebUpdateClient {
    * the image twice.
    */
   async upload(image: Uint8Array, options: WebUploadOptions = {}): Promise<WebUploadResult> {
+    noteImageSent(image, 'web-update upload');
     const field = options.field ?? 'firmware';
     const step = `upload (${field})`;
     const authorization = await this.uploadAuthorization(step);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { noteImageSent } from '../image-ledger/index.ts';
 import type { MqttHarness, MqttMessage } from './mqtt-harness.ts';
 
 /** `$implementation/ota/status` parsed: `"<code>[ <info>]"` (reference §3.3). */
@@ -45,6 +46,7 @@ export class HomieOta {
     image: Uint8Array,
     options: { md5?: string; encoding?: 'raw' | 'base64'; step?: string } = {},
   ): Promise<number> {
+    noteImageSent(image, 'homie mqtt');
     const md5 = options.md5 ?? md5Hex(image);
     const step = options.step ?? `send the firmware (${options.encoding ?? 'raw'}, md5 ${md5})`;
     await this.harness.subscribe(this.statusTopic, step);

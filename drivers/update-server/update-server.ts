@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
+import { noteImageSent } from '../image-ledger/index.ts';
 import { UpdateServerError } from './errors.ts';
 import { copyRecordedRequest, type RecordedRequest } from './recorded-request.ts';
 import { findHeadEnd, MAX_REQUEST_HEAD_BYTES, parseRequestHead, RequestHeadError } from './request-head.ts';
@@ -119,6 +120,7 @@ class UpdateServerCore {
   }
 
   setImage(name: string, image: Uint8Array): void {
+    noteImageSent(image, 'update server');
     this.images.set(name, image);
   }
 

@@ -1,5 +1,6 @@
 import * as allure from 'allure-js-commons';
 import { test as vitestTest } from 'vitest';
+import { enableImageLedger, type ImageSent, takeImagesSent } from '../../drivers/image-ledger/index.ts';
 import { acquireTargetLease, connectTarget, type Target } from '../../drivers/target/index.ts';
 import { Transcript } from '../../drivers/target/transcript.ts';
 import type { Platform } from '../../emulators/device/types.ts';
@@ -32,6 +33,8 @@ declare module 'vitest' {
     suiteLoad?: string;
     /** Set when the requirement was not run because its target's preflight failed (the reason). */
     notRun?: string;
+    /** The images the harness sent the target for this requirement (SHA-256, size, how, version). */
+    images?: ImageSent[];
   }
 }
 
@@ -165,6 +168,8 @@ export function requirement(
       await allure.parameter('target', target.name);
       await allure.label('requirementSource', meta.source);
       target.transcript.take();
+      enableImageLedger();
+      takeImagesSent();
       const consoleStart = target.console?.lines().length ?? 0;
       const step: RequirementContext['step'] = async (name, fn) =>
         await allure.step(target.redactor.redact(name), async () => {
@@ -213,6 +218,8 @@ export function requirement(
         signal.removeEventListener('abort', onAbort);
         if (!settled) previousDidNotPass = true;
         await closeWhatTheRequirementOpened();
+        const images = takeImagesSent();
+        if (images.length > 0) task.meta.images = images;
         const wire = target.transcript.take();
         if (wire.length > 0)
           await allure.attachment('wire transcript', Transcript.format(wire), 'text/plain');

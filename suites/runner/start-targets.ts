@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { describeBoard } from '../../drivers/board/index.ts';
+import { describeBoard, resolveBoardPort } from '../../drivers/board/index.ts';
 import type { TargetDescription } from '../../drivers/target/index.ts';
 import type { EmulatorOptions } from '../../emulators/index.ts';
 import {
@@ -106,7 +106,8 @@ export async function startTargets(
       } else if (target.kind === 'update-server') {
         descriptions.push(await describeServerUnderTest(target, options.lockDir));
       } else if (target.kind === 'board') {
-        const board = describeBoard(target, options.lockDir);
+        // The rig's identity picks (or checks) the board's port in serialport's port list.
+        const board = describeBoard(await resolveBoardPort(target), options.lockDir);
         // `"prepare": "flash"`: the vendor's baseline written and booted before the suites run
         // (issue 10); a board that cannot be flashed is this target's rig error.
         if (board.prepare === 'flash') {

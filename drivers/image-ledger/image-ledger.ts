@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+
+/** One image the harness sent to a target (or served it), by content. */
+export interface ImageSent {
+  sha256: string;
+  bytes: number;
+  /** The driver call that sent it (`viperhttp push`, `web-update upload`, `update server`…). */
+  via: string;
+  /** The version an ESP32 app image declares in its app descriptor (esp_app_desc_t.version). */
+  version?: string;
+}
+
+/**
+ * The images sent since the last take, in this worker. A run gives every target a worker of its
+ * own, so these are the images of the worker's target; the requirement wrapper takes them after
+ * each requirement, and the run's metadata lists them by SHA-256 per target.
+ */
+const sent: ImageSent[] = [];
+let enabled = false;
+
+/**
+ * Turns the ledger on in this worker (the conformance run does; benchmarks and the project's own
+ * tests leave it off, so their send path pays nothing).
+ */
+export function enableImageLedger(): void {
+  enabled = true;
+}
+
+/** Records an image a driver is about to send (or serve), whole. Costs one SHA-256 pass. */
+export function noteImageSent(image: Uint8Array, via: string): void {
+  if (!enabled) return;
+  const version = appDescriptorVersion(image);
+  sent.push({
+    sha256: createHash('sha256').update(image).digest('hex'),
+    bytes: image.byteLength,
+    via,
+    ...(version ? { version } : {}),
+  });
+}
+
+/** The images noted since the last call, distinct by SHA-256 and how they went. */
+export function takeImagesSent(): ImageSent[] {
+  const taken = sent.splice(0);
+  const seen = new Set<string>();
+  return taken.filter((image) => {
+    const key = `${image.sha256} ${image.via}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+const APP_DESC_MAGIC = 0xabcd5432;
+
+/**
+ * The version string of an ESP32 app image: the app descriptor sits at image offset 0x20 with
+ * magic 0xABCD5432 and `version[32]` at 0x30 (esp_app_desc.h L21-46, docs/protocols/esp-idf.md §1.6).
+ */
+function appDescriptorVersion(image: Uint8Array): string | undefined {
+  if (image.byteLength < 0x50 || image[0] !== 0xe9) return undefined;
+  const view = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  if (view.getUint32(0x20, true) !== APP_DESC_MAGIC) return undefined;
+  const field = image.subarray(0x30, 0x50);
+  const end = field.indexOf(0);
+  const version = Buffer.from(field.subarray(0, end === -1 ? field.length : end)).toString('utf8');
+  return /^[\x20-\x7e]+$/.test(version) ? version : undefined;
+}

@@ -1,0 +1,1 @@
+export { enableImageLedger, type ImageSent, noteImageSent, takeImagesSent } from './image-ledger.ts';
