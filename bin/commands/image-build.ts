@@ -92,7 +92,11 @@ export function buildImageFromFlags(flags: BuildFlags, signingKey?: Uint8Array):
   }
   if (flags.scheme !== undefined && flags.sign === undefined) refuse('--scheme needs --sign <private.pem>');
   if (flags.legacySign && flags.sign === undefined) refuse('--legacy-sign needs --sign <private.pem>');
-  const when = buildDateTime(flags);
+  const given = buildDateTime(flags);
+  // Like a compiler's __DATE__/__TIME__, a build without --build-* is stamped with the time it ran,
+  // so two builds differ where a device reports its build (buttonsMeshIDF's success signal);
+  // --build-epoch makes a build reproducible.
+  const when = given ?? buildDateTimeFromEpoch(Math.floor(Date.now() / 1000));
   let bytes: Uint8Array;
   if (flags.platform === 'esp32') {
     bytes = buildEsp32Image({
@@ -107,12 +111,12 @@ export function buildImageFromFlags(flags: BuildFlags, signingKey?: Uint8Array):
   } else if (flags.appOnly) {
     // The bare app has nowhere to carry a version, project or build time (the sketch descriptor
     // sits in the sketch file's app); refusing beats writing an image that silently lacks them.
-    for (const [given, flag] of [
+    for (const [value, flag] of [
       [flags.version, '--version'],
       [flags.project, '--project'],
-      [when, '--build-date/--build-time/--build-epoch'],
+      [given, '--build-date/--build-time/--build-epoch'],
     ] as const) {
-      if (given !== undefined)
+      if (value !== undefined)
         refuse(`${flag} is written into the sketch file; it cannot go with --app-only`);
     }
     bytes = buildEsp8266Image({

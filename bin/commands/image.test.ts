@@ -198,6 +198,16 @@ describe('image build', () => {
     expect(output).toMatch(/Findings\n=+\nnone/);
   });
 
+  it('stamps a build without --build-* with the time it ran, like __DATE__/__TIME__', async () => {
+    const out = join(dir, 'now.bin');
+    const before = Date.now();
+    await run('image', 'build', '--out', out);
+    const descriptor = parseEsp32Image(new Uint8Array(readFileSync(out))).appDescriptor!;
+    const stamped = Date.parse(`${descriptor.date.replace(/\s+/g, ' ')} ${descriptor.time} UTC`);
+    expect(stamped).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+    expect(stamped).toBeLessThanOrEqual(Date.now());
+  });
+
   it('writes the build date and time into an ESP32 descriptor', async () => {
     const out = join(dir, 'dated.bin');
     await run('image', 'build', '--out', out, '--build-date', 'Mar 14 2026', '--build-time', '15:09:26');
