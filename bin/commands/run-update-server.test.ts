@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +10,7 @@ import {
   startReferenceUpdateServer,
 } from '../../drivers/reference-update-server/index.ts';
 import { readResultsFile } from '../../reports/results-file.ts';
+import { closedPort } from '../../suites/runner/preflight/closed-port.test-support.ts';
 
 const CLI = fileURLToPath(new URL('../ota-conformance.js', import.meta.url));
 
@@ -43,15 +43,6 @@ function rigWith(target: Record<string, unknown>): string {
   const file = join(mkdtempSync(join(tmpdir(), 'server-rig-')), 'rig.json');
   writeFileSync(file, JSON.stringify({ name: 'server-under-test', targets: [target] }));
   return file;
-}
-
-/** A loopback port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /**

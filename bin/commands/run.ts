@@ -28,6 +28,7 @@ interface RunFlags {
   only: string[];
   shard?: string;
   rerunFailed?: string;
+  allureReport: boolean;
   capability: string[];
   limit: string[];
   option: string[];
@@ -86,6 +87,10 @@ export function registerRunCommand(program: Command): void {
       '--rerun-failed <results.jsonl>',
       'run again only the requirements that failed there, on the same targets',
     )
+    .option(
+      '--no-allure-report',
+      'skip the single-file Allure report (its generation takes seconds; allure-results/ stay)',
+    )
     .option('--verbose', 'print every skipped requirement (default: one line per reason with a count)')
     .addHelpText(
       'after',
@@ -125,6 +130,7 @@ Exit codes:
         verbose: flags.verbose,
         ...(flags.shard ? { shard: parseShard(flags.shard) } : {}),
         ...(flags.rerunFailed ? { rerunFailed: flags.rerunFailed } : {}),
+        allureReport: flags.allureReport,
       });
       process.exitCode = outcome.exitCode;
     });

@@ -36,8 +36,18 @@ export interface PreparedCampaign {
   versions: ReturnType<typeof campaignVersions>;
 }
 
+/**
+ * A campaign that cannot go on. `device`: the device failed without any cut (its uncut reference
+ * update does not take); otherwise the rig or the arguments cannot make the campaign.
+ */
 export class CampaignError extends Error {
   readonly code = 'POWERCUT_CAMPAIGN';
+  constructor(
+    message: string,
+    readonly device = false,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -111,6 +121,7 @@ export class EmulatorCampaign {
     if (!result.accepted || result.booted?.version !== this.versions.new)
       throw new CampaignError(
         `target ${target.name}: the reference update (no cut) does not take: ${result.detail}; ${result.boots.map(describeBoot).join('; ')}`,
+        true,
       );
     // The update ends with the new image confirmed, as every requirement's positive control does.
     if (target.capabilities.has('rollback')) await confirmRunningImage(target).catch(() => undefined);
