@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { extract } from 'tar';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { writeViperhttpRig } from '../suites/runner/viperhttp-rig.test-support.ts';
 import { buildMatrix, verdictsOf } from './matrix/index.ts';
 import { readResultsFile } from './results-file.ts';
 import { latestRunFolder } from './run-folder.ts';
@@ -33,24 +34,16 @@ async function cli(args: string[], options: { cwd?: string; command?: string[] }
 
 /** A conforming emulator and one that accepts any token: viperhttp/auth/2 and /3 fail on it only. */
 function rig(dir: string): string {
-  const target = (name: string, defects: string[]) => ({
-    name,
-    kind: 'emulator',
-    profile: 'viperhttp',
-    platform: 'esp32',
-    capabilities: ['console'],
-    token: { env: 'HAND_OVER_TOKEN' },
-    emulator: { defects },
-  });
-  const file = join(dir, 'rig.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      name: 'hand-over',
-      targets: [target('conforming', []), target('any-token', ['accepts-any-token']), target('third', [])],
-    }),
+  return writeViperhttpRig(
+    dir,
+    'hand-over',
+    [
+      { name: 'conforming', defects: [] },
+      { name: 'any-token', defects: ['accepts-any-token'] },
+      { name: 'third' },
+    ],
+    { env: 'HAND_OVER_TOKEN' },
   );
-  return file;
 }
 
 const FAILED = ['any-token viperhttp/auth/2', 'any-token viperhttp/auth/3'];

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, type RunOutcome, runConformance } from '../suites/runner/run-conformance.ts';
+import { writeViperhttpRig } from '../suites/runner/viperhttp-rig.test-support.ts';
 import { historyIdFor } from './allure/allure-results.ts';
 import {
   chromiumMissing,
@@ -30,19 +31,14 @@ async function twoRuns(): Promise<{ root: string; first: RunOutcome; second: Run
       )
       .join('\n'),
   );
-  const target = (name: string, defects: string[]) => ({
-    name,
-    kind: 'emulator',
-    profile: 'viperhttp',
-    platform: 'esp32',
-    capabilities: ['console'],
-    token: { env: 'BROWSER_TEST_TOKEN', default: 'browser-test-token' },
-    emulator: { defects },
-  });
-  const rig = join(dir, 'rig.json');
-  writeFileSync(
-    rig,
-    JSON.stringify({ name: 'browser', targets: [target('good', []), target('bad', ['accepts-any-token'])] }),
+  const rig = writeViperhttpRig(
+    dir,
+    'browser',
+    [
+      { name: 'good', defects: [] },
+      { name: 'bad', defects: ['accepts-any-token'] },
+    ],
+    { env: 'BROWSER_TEST_TOKEN', default: 'browser-test-token' },
   );
   const root = join(dir, 'out');
   const run = () => runConformance({ rig, outDir: root, suitesDir: suites, write: () => {} });

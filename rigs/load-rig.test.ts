@@ -60,7 +60,7 @@ describe('shipped rig files', () => {
     expect([...new Set(devices.map((target) => target.profile))].sort()).toEqual([...PROFILES].sort());
     expect(
       rig.targets.filter((target) => target.kind === 'update-server').map((target) => target.profile),
-    ).toEqual(['http-update', 'luartos']);
+    ).toEqual(['http-update', 'esp-https-ota', 'mqtt-trigger', 'luartos']);
     expect(findTarget(rig, 'esp-https-ota').capabilities).toEqual(
       expect.arrayContaining(['range', 'rollback']),
     );

@@ -14,6 +14,7 @@ interface FleetFlags {
   attempts: string;
   seed: string;
   stageTimeout: string;
+  parallel: string;
   json?: string;
 }
 
@@ -46,6 +47,7 @@ export function registerFleetCommand(program: Command): void {
     .option('--attempts <n>', 'download attempts per device and stage', '3')
     .option('--seed <n>', 'which devices and downloads are faulted', '1')
     .option('--stage-timeout <s>', 'seconds a stage may take', '300')
+    .option('--parallel <n>', 'devices triggered at once (a stage goes out in waves)', '25')
     .option('--json <file>', 'write the per-device report as JSON')
     .action(async (flags: FleetFlags) => {
       const options = parseFleetFlags(flags);
@@ -118,6 +120,7 @@ export function parseFleetFlags(flags: FleetFlags) {
     attempts: integer('--attempts', flags.attempts, 1),
     seed: integer('--seed', flags.seed, 0),
     stageTimeoutS: integer('--stage-timeout', flags.stageTimeout, 1),
+    parallel: integer('--parallel', flags.parallel, 1),
     ...(flags.server === undefined ? {} : { serverUrl: flags.server.replace(/\/$/, '') }),
   };
 }

@@ -29,7 +29,7 @@ requirement(
     const password = passwordOf(target);
     await restartAndReadVersion(target, step, 'known state');
     const uploader = uploaderFor(target);
-    const image = imageFor(target, freshVersion('auth1'));
+    const image = imageFor(target, freshVersion('auth1', target));
     const md5 = createHash('md5').update(image).digest('hex');
     const { reply, listener } = await step('send the invitation', () =>
       inviteWithListener(uploader, image, md5),
@@ -68,7 +68,7 @@ requirement(
     const password = passwordOf(target);
     await restartAndReadVersion(target, step, 'known state');
     const uploader = uploaderFor(target);
-    const image = imageFor(target, freshVersion('auth2'));
+    const image = imageFor(target, freshVersion('auth2', target));
     const md5 = createHash('md5').update(image).digest('hex');
     const scheme = declaredScheme(target);
     const wrong = await step('send the invitation', () => inviteWithListener(uploader, image, md5));
@@ -118,7 +118,7 @@ requirement(
     const password = passwordOf(target);
     await restartAndReadVersion(target, step, 'known state');
     const uploader = uploaderFor(target);
-    const image = imageFor(target, freshVersion('auth3'));
+    const image = imageFor(target, freshVersion('auth3', target));
     const md5 = createHash('md5').update(image).digest('hex');
     const scheme = declaredScheme(target);
     const cnonce = clientNonce(scheme, {

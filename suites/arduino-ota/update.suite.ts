@@ -96,7 +96,7 @@ async function keepsOldImage(
 ): Promise<void> {
   const { target, step, check } = context;
   const before = await restartAndReadVersion(target, step, 'known state');
-  await body(imageFor(target, freshVersion(label)));
+  await body(imageFor(target, freshVersion(label, target)));
   const after = await restartAndReadVersion(target, step, afterWhat);
   check(after === before, `the old image (${before}) after a restart`, after);
 }
@@ -128,7 +128,7 @@ requirement(
   { source: SOURCE, needs: [...NEEDS] },
   async ({ target, step, check }) => {
     const before = await restartAndReadVersion(target, step, 'known state');
-    const version = freshVersion('upd1');
+    const version = freshVersion('upd1', target);
     const image = imageFor(target, version);
     const watch = watchNextBoot(target);
     try {
@@ -261,7 +261,7 @@ requirement(
     const { target, step } = context;
     const password = passwordOf(target);
     await restartAndReadVersion(target, step, 'known state');
-    const image = imageFor(target, freshVersion('upd5'));
+    const image = imageFor(target, freshVersion('upd5', target));
     await expectRefusal(
       context,
       image,

@@ -49,7 +49,7 @@ type Context = Pick<RequirementContext, 'target' | 'step' | 'check'>;
 
 /** An image for the target that names a version no earlier requirement left on it. */
 function fresh(target: Target, label: string): { version: string; bytes: Uint8Array } {
-  const version = freshVersion(label);
+  const version = freshVersion(label, target);
   return { version, bytes: imageFor(target, version) };
 }
 
@@ -113,6 +113,34 @@ strategyRequirement(
   async (context) => {
     const { target, step, check } = context;
     await knownState(context);
+    if (target.power instanceof EmulatorControlPower) {
+      // The campaign's uncut reference update is the positive control; the cut is the page
+      // program that crosses half the image, made from the state saved before the update.
+      const campaign = await preparedCampaign(context);
+      const writes = campaign.operations.filter(
+        (operation) => operation.phase === 'write' && operation.kind === 'program',
+      );
+      const half = writes.reduce((sum, operation) => sum + operation.length, 0) / 2;
+      const halfway = writes.find(
+        (_operation, index) => writes.slice(0, index + 1).reduce((sum, each) => sum + each.length, 0) >= half,
+      );
+      check(
+        halfway !== undefined,
+        'the reference update programs the image',
+        'no page program in its write phase',
+      );
+      const cut = await step(
+        `cut at flash operation ${halfway!.operation}, halfway through the image write`,
+        () => campaign.cutAt(halfway!.operation),
+      );
+      await step('back to the known state', () => campaign.restoreKnownState());
+      check(
+        cut.outcome === 'old',
+        `the old image (${campaign.images.old}) runs after power-on`,
+        `${cut.outcome}: ${cut.evidence}`,
+      );
+      return;
+    }
     // Positive control first: the same kind of update without a cut runs the new image, which is
     // then the old image the cut update must fall back to.
     const old = await install(context, fresh(target, 'cut-old'), { confirm: true, why: 'positive control' });
@@ -232,8 +260,23 @@ const RUN_SEED = 1;
 const RUN_SETTLE_MS = 300;
 let prepared: PreparedCampaign | undefined;
 
-function runCampaignOptions(phases: Phase[]): CampaignOptions {
+function runCampaignOptions(phases: Phase[] = ['write', 'commit']): CampaignOptions {
   return { seed: RUN_SEED, points: 1, phases, bisect: false, settleMs: RUN_SETTLE_MS, baseline: 'as-is' };
+}
+
+/**
+ * The campaign of this target's worker, prepared once (known state: the running image, saved; the
+ * uncut reference update) and shared by the requirements that cut from it.
+ */
+async function preparedCampaign(context: Context): Promise<EmulatorCampaign> {
+  const campaign = new EmulatorCampaign(context.target, runCampaignOptions(), prepared);
+  if (!prepared) {
+    await context.step('known state (the running image, saved), then the uncut reference update', () =>
+      campaign.prepare(),
+    );
+    prepared = campaign.prepared;
+  }
+  return campaign;
 }
 
 /**
@@ -241,13 +284,9 @@ function runCampaignOptions(phases: Phase[]): CampaignOptions {
  * alike, so the few commit operations are hit as often as their share). `powercut` sweeps them all.
  */
 async function sweepInRun(context: Context, phases: Phase[]): Promise<CutResult[]> {
-  const { target, step } = context;
-  const campaign = new EmulatorCampaign(target, runCampaignOptions(phases), prepared);
-  if (!prepared) {
-    await step('known state (the running image), then the uncut reference update', () => campaign.prepare());
-    prepared = campaign.prepared;
-  }
-  const candidates = prepared!.reference.filter((operation) => phases.includes(operation.phase));
+  const { step } = context;
+  const campaign = await preparedCampaign(context);
+  const candidates = campaign.operations.filter((operation) => phases.includes(operation.phase));
   const cuts: CutResult[] = [];
   if (candidates.length > 0) {
     const operation = candidates[new SeededRandom(RUN_SEED).int(0, candidates.length - 1)]!;

@@ -3,7 +3,7 @@ import { buildEsp8266Sketch } from '../../fixtures/esp8266-sketch/index.ts';
 import { buildEsp32Image } from '../../fixtures/index.ts';
 import { cycleOffMs } from './power-off-time.ts';
 import { RigFailure } from './rig-failure.ts';
-import { rigBootableImage } from './strategy/rig-images.ts';
+import { otherRigVersion, rigBootableImage } from './strategy/rig-images.ts';
 
 /*
  * What the push profiles whose device is an Arduino sketch (arduino-ota, web-update) share: the
@@ -30,8 +30,13 @@ export function sketchImageFor(target: Target, version: string, seed = 1): Uint8
 }
 
 let versionCounter = 0;
-/** A version no earlier run left on the device (≤ 31 bytes, the descriptor's limit). */
-export function freshSketchVersion(label: string): string {
+/**
+ * A version no earlier run left on the device (≤ 31 bytes, the descriptor's limit); on a board
+ * that boots only the rig's builds, the rig version it is not running (otherRigVersion).
+ */
+export function freshSketchVersion(label: string, target?: Target): string {
+  const rigVersion = target === undefined ? undefined : otherRigVersion(target);
+  if (rigVersion !== undefined) return rigVersion;
   versionCounter++;
   return `${label}-${Date.now().toString(36).slice(-6)}${versionCounter}`;
 }

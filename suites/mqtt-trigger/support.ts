@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { beforeEach } from 'vitest';
-import { isBrokerFailure, MqttHarness } from '../../drivers/mqtt/index.ts';
+import type { MqttHarness } from '../../drivers/mqtt/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
 import {
   firmware,
@@ -12,6 +12,7 @@ import { buildEsp32Image } from '../../fixtures/esp32-image/index.ts';
 import { buildEsp8266Image } from '../../fixtures/esp8266-image/index.ts';
 import { writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
 import { currentTarget, type RequirementContext, RigFailure } from '../framework/index.ts';
+import { withMqttHarness } from '../framework/strategy/mqtt-delivery.ts';
 import { DIALECTS, type Dialect, dialectOf } from '../framework/strategy/mqtt-dialect.ts';
 
 export const REFERENCE = 'docs/protocols/viperhttp-luartos-mqtt.md';
@@ -34,35 +35,7 @@ export function onlyForDialect(dialect: Dialect): void {
 }
 
 /** Runs `body` with a fresh harness client; a broker that fails is the rig's fault, not the device's. */
-export async function withMqtt<T>(target: Target, body: (mqtt: MqttHarness) => Promise<T>): Promise<T> {
-  const settings = target.description.mqtt;
-  if (!settings?.brokerUrl) {
-    throw new RigFailure(
-      `target ${target.name}: the rig gives no MQTT broker (mqtt.brokerUrl or mqtt.embedded)`,
-    );
-  }
-  let mqtt: MqttHarness;
-  try {
-    mqtt = await MqttHarness.connect({
-      brokerUrl: settings.brokerUrl,
-      targetName: target.name,
-      username: settings.username,
-      password: settings.password,
-      timeouts: { connectMs: target.stepTimeoutMs, stepMs: target.stepTimeoutMs },
-      transcript: target.transcript,
-      redact: (text) => target.redactor.redact(text),
-    });
-  } catch (error) {
-    throw asRigFailure(error);
-  }
-  try {
-    return await body(mqtt);
-  } catch (error) {
-    throw asRigFailure(error);
-  } finally {
-    await mqtt.close();
-  }
-}
+export const withMqtt = withMqttHarness;
 
 /** How a dialect's client reaches the device and sees it up, for deviceSession(). */
 export interface DeviceUp<Client> {
@@ -86,10 +59,6 @@ export function deviceSession<Key extends string, Client>(key: Key, how: DeviceU
       await body({ ...context, mqtt, [key]: client } as Session);
     });
   };
-}
-
-function asRigFailure(error: unknown): unknown {
-  return isBrokerFailure(error) ? new RigFailure((error as Error).message, { cause: error }) : error;
 }
 
 export interface UpdateServerHandle {

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readResultsFile } from '../../reports/results-file.ts';
+import { writeViperhttpRig } from './viperhttp-rig.test-support.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/ota-conformance.js', import.meta.url));
 
@@ -25,23 +26,7 @@ async function run(args: string[]): Promise<{ code: number | null; stdout: strin
 describe('two runs at once into one --out', () => {
   it('both complete, each in its own folder, and neither loses a line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'concurrent-runs-'));
-    const rig = join(dir, 'rig.json');
-    writeFileSync(
-      rig,
-      JSON.stringify({
-        name: 'concurrent',
-        targets: [
-          {
-            name: 'viperhttp',
-            kind: 'emulator',
-            profile: 'viperhttp',
-            platform: 'esp32',
-            capabilities: ['console'],
-            token: { env: 'RUN_TEST_TOKEN' },
-          },
-        ],
-      }),
-    );
+    const rig = writeViperhttpRig(dir, 'concurrent', [{ name: 'viperhttp' }], { env: 'RUN_TEST_TOKEN' });
     const out = join(dir, 'out');
     const args = ['--rig', rig, '--grep', 'viperhttp/auth', '--out', out];
     const [a, b] = await Promise.all([run(args), run(args)]);

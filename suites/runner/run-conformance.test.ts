@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, runConformance } from './run-conformance.ts';
+import { writeViperhttpRig } from './viperhttp-rig.test-support.ts';
 
 /** A suites folder of its own: one suite file that loads and one that throws while loading. */
 function suitesWithABrokenFile(): string {
@@ -25,23 +26,10 @@ function suitesWithABrokenFile(): string {
 describe('runConformance', () => {
   it('reports a suite file that does not load as a rig error of its target and exits 3, keeping the other suites', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'run-out-'));
-    const rig = join(dir, 'rig.json');
-    writeFileSync(
-      rig,
-      JSON.stringify({
-        name: 'broken-suite',
-        targets: [
-          {
-            name: 'viperhttp',
-            kind: 'emulator',
-            profile: 'viperhttp',
-            platform: 'esp32',
-            capabilities: ['console'],
-            token: { env: 'RUN_TEST_TOKEN', default: 'run-test-token' },
-          },
-        ],
-      }),
-    );
+    const rig = writeViperhttpRig(dir, 'broken-suite', [{ name: 'viperhttp' }], {
+      env: 'RUN_TEST_TOKEN',
+      default: 'run-test-token',
+    });
     const lines: string[] = [];
     const outcome = await runConformance({
       rig,

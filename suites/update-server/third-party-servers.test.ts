@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,11 @@ describe.skipIf(!HAS_NGINX)('nginx (Debian package) serving esp_https_ota images
     mkdirSync(join(dir, 'www'));
     mkdirSync(join(dir, 'logs'));
     writeFileSync(join(dir, 'www', 'firmware.bin'), IMAGE);
+    // The hosting guide's access control: a private folder behind Basic auth (nginx auth_basic).
+    mkdirSync(join(dir, 'www', 'private'));
+    writeFileSync(join(dir, 'www', 'private', 'firmware.bin'), IMAGE);
+    const hash = execFileSync('openssl', ['passwd', '-apr1', FLEET_PASSWORD], { encoding: 'utf8' }).trim();
+    writeFileSync(join(dir, 'htpasswd'), `fleet:${hash}\n`);
     writeFileSync(join(dir, 'cert.pem'), certificates.certPem);
     writeFileSync(join(dir, 'key.pem'), certificates.keyPem);
     caFile = join(dir, 'ca.pem');
@@ -98,6 +103,7 @@ http {
     root ${dir}/www;
     # The hosting guide keeps versioned files; a stable name redirects to the newest.
     location = /latest.bin { return 302 /firmware.bin; }
+    location /private/ { auth_basic "firmware"; auth_basic_user_file ${dir}/htpasswd; }
   }
 }
 `,
@@ -146,7 +152,60 @@ http {
     );
     expect(outcome.exitCode).toBe(0);
   }, 120_000);
+
+  it('behind Basic auth: passes with the password from the environment, which appears in no result or report file (nor its Basic encoding), and a wrong one gets 401', async () => {
+    const rig = join(dir, 'private-rig.json');
+    const target = {
+      name: 'nginx-private',
+      kind: 'update-server',
+      profile: 'esp-https-ota',
+      url: `${url}/private/firmware.bin`,
+      capabilities: ['range'],
+      tls: { caFile },
+      username: 'fleet',
+      password: { env: 'NGINX_FLEET_PASSWORD' },
+    };
+    writeFileSync(rig, JSON.stringify({ name: 'nginx-private', targets: [target] }));
+    const lines: string[] = [];
+    const outcome = await runConformance({
+      rig,
+      outDir: join(dir, 'out-private'),
+      env: { ...process.env, NGINX_FLEET_PASSWORD: FLEET_PASSWORD },
+      write: (text) => lines.push(text),
+    });
+    // Every requirement but the two for what this target does not claim (tls, etag) passes.
+    expect(
+      outcome.results
+        .filter((result) => result.outcome !== 'pass')
+        .map((result) => `${result.id} ${result.outcome}`),
+      lines.join(''),
+    ).toEqual(['update-server/esp-https-ota/10 skip', 'update-server/esp-https-ota/11 skip']);
+    expect(outcome.results.filter((result) => result.outcome === 'pass')).toHaveLength(9);
+    expect(JSON.stringify(outcome.results)).not.toContain(FLEET_PASSWORD);
+    expect(lines.join('')).not.toContain(FLEET_PASSWORD);
+    const basic = Buffer.from(`fleet:${FLEET_PASSWORD}`).toString('base64');
+    for (const file of readdirSync(join(dir, 'out-private'), { recursive: true, encoding: 'utf8' })) {
+      const path = join(dir, 'out-private', file);
+      if (!statSync(path).isFile()) continue;
+      const text = readFileSync(path, 'latin1');
+      expect(text.includes(FLEET_PASSWORD) || text.includes(basic), file).toBe(false);
+    }
+    // The twin: the same rig with a wrong password is refused by nginx, and the suite says so.
+    const wrong = await runConformance({
+      rig,
+      outDir: join(dir, 'out-wrong'),
+      env: { ...process.env, NGINX_FLEET_PASSWORD: 'not-the-password' },
+      grep: 'update-server/esp-https-ota/1',
+      write: () => {},
+    });
+    expect(wrong.results.find((result) => result.id === 'update-server/esp-https-ota/1')?.detail).toMatch(
+      /Actual: +HTTP\/1\.1 401 Unauthorized/,
+    );
+  }, 120_000);
 });
+
+/** A secret the rig names by environment variable only; it must reach nginx and no report. */
+const FLEET_PASSWORD = 'fleet-secret-4711-ota';
 
 describe.skipIf(!HAS_PYTHON)("Python's http.server (no Range support) serving esp_https_ota images", () => {
   let server: ChildProcess | undefined;

@@ -69,7 +69,7 @@ requirement(
   async ({ target, step, check }) => {
     credentialsOf(target);
     const before = await restartAndReadVersion(target, step, 'known state');
-    const version = freshVersion('auth2');
+    const version = freshVersion('auth2', target);
     const image = imageFor(target, version);
     const { result, bootedAfterSuccess } = await step(`upload version ${version} without credentials`, () =>
       usingSession(target, { credentials: 'none' }, (session) => refusedUpload(target, session, image)),
@@ -110,7 +110,7 @@ requirement(
       usingSession(target, { credentials: wrong, auth: 'basic' }, (session) => getPage(session)),
     );
     check(isChallenge(page), CHALLENGE, describePage(page));
-    const version = freshVersion('auth3');
+    const version = freshVersion('auth3', target);
     const { result, bootedAfterSuccess } = await step(
       `upload version ${version} with a wrong password (Basic)`,
       () =>

@@ -1,4 +1,5 @@
 import { requirement } from '../framework/index.ts';
+import { notAnImage as rigNotAnImage } from '../framework/strategy/rig-images.ts';
 import {
   freshVersion,
   getPage,
@@ -80,7 +81,9 @@ requirement(
     const cors = (headers: Record<string, string | string[] | undefined>) =>
       `Access-Control-Allow-Origin: ${headerOf(headers, 'access-control-allow-origin') ?? '(none)'}, Access-Control-Allow-Headers: ${headerOf(headers, 'access-control-allow-headers') ?? '(none)'}`;
     const expected = 'Access-Control-Allow-Origin: *, Access-Control-Allow-Headers: *';
-    const notAnImage = new TextEncoder().encode('this is not a firmware image\n'.repeat(200));
+    const notAnImage = rigNotAnImage(target, 0x74, () =>
+      new TextEncoder().encode('this is not a firmware image\n'.repeat(200)),
+    );
     const { result: refused, bootedAfterSuccess } = await step('upload a file that is not an image', () =>
       usingSession(target, {}, (session) => refusedUpload(target, session, notAnImage)),
     );
@@ -91,7 +94,7 @@ requirement(
     );
     if (refused.outcome === 'answered')
       check(cors(refused.headers) === expected, expected, cors(refused.headers));
-    const version = freshVersion('form2');
+    const version = freshVersion('form2', target);
     const watch = watchNextBoot(target);
     try {
       const accepted = await step(`upload a good image (version ${version})`, () =>

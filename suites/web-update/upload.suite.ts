@@ -2,6 +2,7 @@ import type { WebUploadResult } from '../../drivers/http/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
 import { gzipImage, SeededRandom } from '../../fixtures/index.ts';
 import { requirement } from '../framework/index.ts';
+import { notAnImage as rigNotAnImage } from '../framework/strategy/rig-images.ts';
 import {
   type Boot,
   bannerWithin,
@@ -43,7 +44,7 @@ async function goodImageInstalls(
   check: (ok: boolean, expected: string, actual: string) => void,
   label: string,
 ): Promise<void> {
-  const version = freshVersion(label);
+  const version = freshVersion(label, target);
   const outcome = await installImage(target, step, imageFor(target, version), `a good image (${version})`);
   check(
     outcome.boot?.version === version,
@@ -83,7 +84,7 @@ requirement(
   { source: `${SOURCE}; §4.7 eboot staging`, needs: [...NEEDS] },
   async ({ target, step, check }) => {
     const before = await restartAndReadVersion(target, step, 'known state');
-    const version = freshVersion('upl1');
+    const version = freshVersion('upl1', target);
     const outcome = await installImage(target, step, imageFor(target, version), `version ${version}`);
     const { result } = outcome;
     check(
@@ -120,8 +121,10 @@ requirement(
   },
   async ({ target, step, check }) => {
     const before = await restartAndReadVersion(target, step, 'known state');
-    const notAnImage = new TextEncoder().encode(
-      '<html><body>not a firmware image</body></html>\n'.repeat(128),
+    // On a board with the vendor's builds the refusal comes from a real image: its magic byte
+    // replaced by '<', the first byte of the HTML page a browser might upload by mistake.
+    const notAnImage = rigNotAnImage(target, 0x3c, () =>
+      new TextEncoder().encode('<html><body>not a firmware image</body></html>\n'.repeat(128)),
     );
     const { result, bootedAfterSuccess, consoleMark } = await step(
       `upload a ${notAnImage.length}-byte HTML file`,
@@ -158,7 +161,7 @@ requirement(
   },
   async ({ target, step, check }) => {
     const before = await restartAndReadVersion(target, step, 'known state');
-    const version = freshVersion('upl3');
+    const version = freshVersion('upl3', target);
     // The cut falls in padding after the app: a device that installed the cut upload would still
     // boot (and show the new version) instead of leaving the rig with a broken image.
     const padding = 16 * 1024;
@@ -195,7 +198,7 @@ requirement(
   async ({ target, step, check }) => {
     const before = await restartAndReadVersion(target, step, 'known state');
     const space = target.description.limits?.partitionSize ?? DEFAULT_SKETCH_SPACE;
-    const version = freshVersion('upl4');
+    const version = freshVersion('upl4', target);
     const image = paddedImage(target, version, 0);
     const oversize = new Uint8Array(space + 0x1000).fill(0xff);
     oversize.set(image);
@@ -253,7 +256,7 @@ requirement(
   },
   async ({ target, step, check }) => {
     await restartAndReadVersion(target, step, 'known state');
-    const version = freshVersion('upl6');
+    const version = freshVersion('upl6', target);
     const compressed = gzipImage(imageFor(target, version));
     const outcome = await installImage(target, step, compressed, `gzip of version ${version}`);
     check(
@@ -271,7 +274,7 @@ requirement(
   { source: `${SOURCE}: the filename is ignored, the part name alone picks the target`, needs: [...NEEDS] },
   async ({ target, step, check }) => {
     await restartAndReadVersion(target, step, 'known state');
-    const version = freshVersion('upl7');
+    const version = freshVersion('upl7', target);
     const outcome = await installImage(
       target,
       step,
@@ -305,8 +308,11 @@ requirement(
   },
   async ({ target, step, check }) => {
     await restartAndReadVersion(target, step, 'known state');
-    const notAnImage = new SeededRandom(0xbad).bytes(8 * 1024);
-    notAnImage[0] = 0x00;
+    const notAnImage = rigNotAnImage(target, 0x00, () => {
+      const bytes = new SeededRandom(0xbad).bytes(8 * 1024);
+      bytes[0] = 0x00;
+      return bytes;
+    });
     const { result, bootedAfterSuccess } = await step('upload 8 KiB of random bytes starting with 0x00', () =>
       usingSession(target, {}, (session) => refusedUpload(target, session, notAnImage)),
     );

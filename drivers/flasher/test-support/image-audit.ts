@@ -33,15 +33,27 @@ export function auditReceivedImages(folder: string, allowed: Record<string, Uint
       let best: AuditedImage = { file: name, size: raw.length };
       // An erased region written as 0xFF (the flasher's blank otadata) carries no image.
       if (raw.every((byte) => byte === 0xff)) return { ...best, from: 'erased (all 0xFF)', changedBytes: 0 };
-      for (const [label, source] of Object.entries(allowed)) {
-        // A run can end in flash that was already erased (0xFF) past the image.
-        const length = trimErased(bytes, source.length);
-        if (length > source.length) continue;
-        let changed = 0;
-        for (let i = 0; i < length && changed <= MAX_CHANGED_BYTES; i++)
-          if (bytes[i] !== source[i]) changed++;
-        if (changed <= MAX_CHANGED_BYTES && (best.changedBytes === undefined || changed < best.changedBytes))
-          best = { file: name, size: raw.length, from: label, changedBytes: changed };
+      // Where the run was written: an image written in place (a serial flash at 0x0, eboot's copy
+      // of a sketch, which skips the sectors that are already equal) matches from that offset.
+      const address = Number.parseInt(name.split('-')[1] ?? '', 16);
+      for (const [label, whole] of Object.entries(allowed)) {
+        for (const offset of new Set([0, address])) {
+          if (!(offset >= 0 && offset < whole.length)) continue;
+          const source = whole.subarray(offset);
+          // A run can end in flash that was already erased (0xFF) past the image.
+          const length = trimErased(bytes, source.length);
+          if (length > source.length) continue;
+          let changed = 0;
+          for (let j = 0; j < length && changed <= MAX_CHANGED_BYTES; j++)
+            if (bytes[j] !== source[j]) changed++;
+          if (
+            changed <= MAX_CHANGED_BYTES &&
+            (best.changedBytes === undefined || changed < best.changedBytes)
+          ) {
+            const from = offset === 0 ? label : `${label} from 0x${offset.toString(16)}`;
+            best = { file: name, size: raw.length, from, changedBytes: changed };
+          }
+        }
       }
       return best;
     });

@@ -7,6 +7,7 @@ import {
   bootVersionPatterns,
   confirmRunningImage,
   describeBoot,
+  HARNESS_SECURE_VERSION,
   imageFor,
   rebootTimeoutMs,
   updateTarget,
@@ -35,8 +36,18 @@ export interface PreparedCampaign {
   versions: ReturnType<typeof campaignVersions>;
 }
 
+/**
+ * A campaign that cannot go on. `device`: the device failed without any cut (its uncut reference
+ * update does not take); otherwise the rig or the arguments cannot make the campaign.
+ */
 export class CampaignError extends Error {
   readonly code = 'POWERCUT_CAMPAIGN';
+  constructor(
+    message: string,
+    readonly device = false,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -88,12 +99,17 @@ export class EmulatorCampaign {
   async prepare(): Promise<PhasedOperation[]> {
     const { target } = this;
     const running = await this.power('power cycle to a known state', () =>
-      this.waitForBoot(() => this.control.cycle(200)),
+      this.waitForBoot(() => this.control.cycle(200), true),
     );
-    if (this.options.baseline === 'as-is') {
-      const fresh = running === this.versions.new ? `${this.versions.new}2` : this.versions.new;
-      this.versions = { ...this.versions, old: running, new: fresh };
+    if (this.options.baseline === 'as-is' && !this.secureVersionDiffers(running.secureVersion)) {
+      const fresh = running.version === this.versions.new ? `${this.versions.new}2` : this.versions.new;
+      this.versions = { ...this.versions, old: running.version, new: fresh };
       this.newImage = imageFor(target, fresh);
+    } else if (this.options.baseline === 'as-is') {
+      // Confirming the new image would burn the anti-rollback eFuse past the running image's
+      // secure_version, and eFuses are not part of a saved state (nor of a board's reflash): the
+      // known state becomes one of the campaign's own images instead.
+      await this.install(this.versions.old);
     } else {
       for (const version of [this.versions.first, this.versions.old]) await this.install(version);
     }
@@ -105,6 +121,7 @@ export class EmulatorCampaign {
     if (!result.accepted || result.booted?.version !== this.versions.new)
       throw new CampaignError(
         `target ${target.name}: the reference update (no cut) does not take: ${result.detail}; ${result.boots.map(describeBoot).join('; ')}`,
+        true,
       );
     // The update ends with the new image confirmed, as every requirement's positive control does.
     if (target.capabilities.has('rollback')) await confirmRunningImage(target).catch(() => undefined);
@@ -114,6 +131,11 @@ export class EmulatorCampaign {
       platform: target.platform === 'esp8266' ? 'esp8266' : 'esp32',
       ...(otadata ? { otadata } : {}),
     });
+    return this.reference;
+  }
+
+  /** The reference update's operations with their phases (known once prepared). */
+  get operations(): readonly PhasedOperation[] {
     return this.reference;
   }
 
@@ -228,6 +250,13 @@ export class EmulatorCampaign {
     }
   }
 
+  /** Whether the running image's secure_version differs from the one the campaign's images carry. */
+  private secureVersionDiffers(running: number | undefined): boolean {
+    if (!this.target.capabilities.has('anti-rollback')) return false;
+    const own = this.target.description.options?.secureVersion;
+    return running !== (typeof own === 'number' ? own : HARNESS_SECURE_VERSION);
+  }
+
   /** Leaves the device as the campaign found it after the baseline: the old image, confirmed. */
   async restoreKnownState(): Promise<void> {
     await this.bootSaved();
@@ -254,13 +283,20 @@ export class EmulatorCampaign {
     });
   }
 
-  /** Runs `action` and returns the version of the boot that follows. */
-  private async waitForBoot(action: () => Promise<void>): Promise<string> {
+  /** Runs `action` and returns the version (and the secure_version ESP-IDF prints) of the boot that follows. */
+  private async waitForBoot(
+    action: () => Promise<void>,
+    readSecureVersion = false,
+  ): Promise<{ version: string; secureVersion?: number }> {
     const watch = BootWatch.start(this.target.console!, bootVersionPatterns(this.target));
     try {
       await action();
       const boot = await watch.next({ timeoutMs: rebootTimeoutMs(this.target), step: 'the device boots' });
-      return boot.version!;
+      // `app_init: Secure version:` is printed with anti-rollback only (esp-idf.md §7.2); it may
+      // follow the version line, so the boot's lines are read once more after a short settle.
+      if (readSecureVersion) await sleep(FLASH_QUIET_MS);
+      const secure = boot.lines.map((line) => /Secure version:\s+(\d+)/.exec(line)?.[1]).find(Boolean);
+      return { version: boot.version!, ...(secure === undefined ? {} : { secureVersion: Number(secure) }) };
     } finally {
       watch.stop();
     }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CampaignResult } from './campaign-result.ts';
-import { cutId, isUnsafe, OUTCOMES, type Outcome, type Phase } from './cut-point.ts';
+import { cutId, isUnsafe, OUTCOMES, type Outcome, PHASES, type Phase } from './cut-point.ts';
 import { cutPosition } from './windows.ts';
 
 const hex = (value: number | undefined) => (value === undefined ? '' : `0x${value.toString(16)}`);
@@ -84,11 +84,20 @@ export function campaignSvg(result: CampaignResult): string {
     const x0 = x(bandStart);
     const x1 = x(index - 1) + 1;
     parts.push(
-      `<rect x="${x0}" y="${top}" width="${Math.max(1, x1 - x0)}" height="${lane * OUTCOMES.length}" fill="${PHASE_FILLS[phase]}"/>`,
-      `<text x="${x0 + 2}" y="${top + lane * OUTCOMES.length + 14}" fill="#555">${phase}</text>`,
+      `<rect x="${x0}" y="${top}" width="${Math.max(1, x1 - x0)}" height="${lane * OUTCOMES.length}" fill="${PHASE_FILLS[phase]}" stroke="#ccc" stroke-width="0.5"/>`,
     );
     bandStart = index;
   }
+  // The phases as a legend: a band a few operations wide has no room for its name.
+  const present = PHASES.filter((phase) => result.reference.some((operation) => operation.phase === phase));
+  present.forEach((phase, index) => {
+    const lx = left + index * 120;
+    const ly = top + lane * OUTCOMES.length + 8;
+    parts.push(
+      `<rect x="${lx}" y="${ly}" width="10" height="10" fill="${PHASE_FILLS[phase]}" stroke="#999"/>`,
+      `<text x="${lx + 14}" y="${ly + 9}" fill="#555">${phase}</text>`,
+    );
+  });
   for (const outcome of OUTCOMES) {
     parts.push(
       `<line x1="${left}" x2="${width - right}" y1="${y(outcome)}" y2="${y(outcome)}" stroke="#ddd"/>`,

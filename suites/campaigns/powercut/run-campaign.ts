@@ -7,7 +7,7 @@ import { startTargets } from '../../runner/start-targets.ts';
 import { BoardCampaign } from './board-campaign.ts';
 import type { CampaignOptions, CampaignResult } from './campaign-result.ts';
 import { cutId, isUnsafe, type Outcome, type Phase } from './cut-point.ts';
-import { EmulatorCampaign } from './emulator-campaign.ts';
+import { CampaignError, EmulatorCampaign } from './emulator-campaign.ts';
 import { writeCampaignReport } from './report.ts';
 
 export class PowercutUsageError extends Error {
@@ -78,6 +78,10 @@ export async function runPowercut(options: PowercutRunOptions): Promise<Powercut
       if (isRigError(error)) {
         write(`rig error: ${(error as Error).message}\n`);
         return { exitCode: 3 };
+      }
+      if (error instanceof CampaignError && error.device) {
+        write(`device failed: ${error.message}\n`);
+        return { exitCode: 1 };
       }
       throw error;
     } finally {

@@ -3,7 +3,7 @@ import type { Target } from '../../../drivers/target/index.ts';
 import { buildEsp8266Sketch } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildEsp32Image } from '../../../fixtures/index.ts';
 import { StrategyUnsupportedError } from './errors.ts';
-import { rigBootableImage } from './rig-images.ts';
+import { otherRigVersion, rigBootableImage } from './rig-images.ts';
 
 /** Project name the strategy's images carry (the ESP-IDF descriptor, the sketch descriptor). */
 export const STRATEGY_PROJECT = 'ota-conformance';
@@ -69,8 +69,13 @@ function seedOf(version: string): number {
 
 const RUN = Date.now().toString(36).slice(-5);
 let counter = 0;
-/** A version no earlier run left on the device; ≤ 31 bytes (the descriptor's field). */
-export function freshVersion(label: string): string {
+/**
+ * A version no earlier run left on the device; ≤ 31 bytes (the descriptor's field). On a board
+ * that boots only the rig's builds, the rig version it is not running (otherRigVersion).
+ */
+export function freshVersion(label: string, target?: Target): string {
+  const rigVersion = target === undefined ? undefined : otherRigVersion(target);
+  if (rigVersion !== undefined) return rigVersion;
   counter += 1;
   return `${label}-${RUN}${counter}`.slice(0, 31);
 }

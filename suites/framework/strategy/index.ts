@@ -29,6 +29,8 @@ export {
   ImageUnavailableError,
   type IssuedImage,
   issuedImages,
+  notAnImage,
+  otherRigVersion,
   rigBootableImage,
   rigImages,
   rigVersions,

@@ -37,14 +37,18 @@ export async function mqttDelivery(
     throw new StrategyUnsupportedError(
       `target ${target.name}: the rig names no MQTT dialect the strategy speaks (mqtt.dialect or options.dialect: buttons-mesh, buttons-json, buttons-u, tasmota, homie)`,
     );
-  return await withHarness(target, async (mqtt) => {
+  return await withMqttHarness(target, async (mqtt) => {
     if (dialect === 'homie') return await homieDelivery(target, mqtt, image, options);
     const trigger = await triggerWhenUp(target, mqtt, dialect);
     return await pullDelivery(target, image, { ...options, trigger });
   });
 }
 
-async function withHarness<T>(target: Target, body: (mqtt: MqttHarness) => Promise<T>): Promise<T> {
+/** Runs `body` with a fresh harness client; a broker that fails is the rig's fault, not the device's. */
+export async function withMqttHarness<T>(
+  target: Target,
+  body: (mqtt: MqttHarness) => Promise<T>,
+): Promise<T> {
   const settings = target.description.mqtt;
   if (!settings?.brokerUrl)
     throw new RigFailure(

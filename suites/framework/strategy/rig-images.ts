@@ -10,6 +10,7 @@ import {
   lowerSecureVersion,
   reseal,
 } from '../../../fixtures/index.ts';
+import { bootVersionPatterns } from './boot-lines.ts';
 
 /**
  * A requirement needs an image the rig cannot give this board (an ESP8266 boots only the
@@ -119,5 +120,45 @@ function record(target: Target, version: string, bytes: Uint8Array, origin: stri
     size: bytes.length,
     origin,
   });
+  return bytes;
+}
+
+/**
+ * For a board that boots only the rig's own builds (ESP8266), the version a requirement should
+ * install next: the rig's baseline or update, whichever the board is not running, read from the
+ * last boot line its console printed (the board runs the baseline after `flash` when none is
+ * seen yet). Undefined for every other target: they take fresh versions.
+ */
+export function otherRigVersion(target: Target): string | undefined {
+  if (target.platform !== 'esp8266') return undefined;
+  const images = rigImages(target);
+  if (images === undefined) return undefined;
+  const patterns = bootVersionPatterns(target);
+  const lines = target.console?.lines() ?? [];
+  let running: string | undefined;
+  for (let i = lines.length - 1; i >= 0 && running === undefined; i--) {
+    for (const pattern of patterns) {
+      const version = pattern.exec(lines[i]!.text)?.groups?.version;
+      if (version !== undefined) {
+        running = version;
+        break;
+      }
+    }
+  }
+  return running === images.update.version ? images.baseline.version : images.update.version;
+}
+
+/**
+ * A refusal "not an image" for this target: on a board with the vendor's builds, the rig's image
+ * it is not running with its magic byte replaced by `firstByte` (derived from a real image, issue
+ * 10); elsewhere, what `synthetic` makes (the requirement's own text or random bytes).
+ */
+export function notAnImage(target: Target, firstByte: number, synthetic: () => Uint8Array): Uint8Array {
+  const images = rigImages(target);
+  if (images === undefined) return synthetic();
+  const version = otherRigVersion(target) ?? images.update.version;
+  const source = version === images.baseline.version ? images.baseline.app : images.update.app;
+  const bytes = source.slice();
+  bytes[0] = firstByte;
   return bytes;
 }
