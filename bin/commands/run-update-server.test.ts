@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +10,7 @@ import {
   startReferenceUpdateServer,
 } from '../../drivers/reference-update-server/index.ts';
 import { readResultsFile } from '../../reports/results-file.ts';
+import { closedPort } from '../../suites/runner/preflight/closed-port.test-support.ts';
 
 const CLI = fileURLToPath(new URL('../ota-conformance.js', import.meta.url));
 
@@ -43,15 +43,6 @@ function rigWith(target: Record<string, unknown>): string {
   const file = join(mkdtempSync(join(tmpdir(), 'server-rig-')), 'rig.json');
   writeFileSync(file, JSON.stringify({ name: 'server-under-test', targets: [target] }));
   return file;
-}
-
-/** A loopback port nothing listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /**
@@ -109,7 +100,7 @@ describe('ota-conformance run against an update server by URL', () => {
     ]);
   }, 120_000);
 
-  it('--target update-server:http-update=<url> judges the server: a server that serves anyone fails the 403 requirements with Expected/Actual, exit 1', async () => {
+  it('--target update-server:http-update=<url> judges the server: a server that serves anyone fails the 403 requirements with Expected/Actual, exit 1; the conforming one passes all nine with --capability and --option', async () => {
     const out = mkdtempSync(join(tmpdir(), 'server-out-'));
     const { code, stdout } = await run([
       '--target',
@@ -128,18 +119,27 @@ describe('ota-conformance run against an update server by URL', () => {
         outcome: 'fail',
       }),
     ]);
-    // The acceptance twin: the conforming server, the same way.
+    // The acceptance twin: the conforming server, the same way, every requirement, with what it
+    // publishes and claims given on the command line.
     const good = mkdtempSync(join(tmpdir(), 'server-out-'));
     const passing = await run([
       '--target',
       `update-server:http-update=${conforming.url}/firmware.bin`,
-      '--grep',
-      'update-server/http-update/5',
+      '--capability',
+      'range',
+      '--option',
+      'latestVersion=1.1.0',
+      '--option',
+      'olderVersion=1.0.0',
       '--out',
       good,
     ]);
     expect(passing.code).toBe(0);
-    expect(results(good).map((result) => result.outcome)).toEqual(['pass']);
+    expect(
+      results(good)
+        .map((result) => `${result.id} ${result.outcome}`)
+        .sort(),
+    ).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => `update-server/http-update/${n} pass`));
   }, 120_000);
 
   it('an address nothing listens on is one rig error for the target, never a pass', async () => {

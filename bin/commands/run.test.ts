@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readResultsFile } from '../../reports/results-file.ts';
+import { closedPort } from '../../suites/runner/preflight/closed-port.test-support.ts';
 import { adHocTargets, RunUsageError } from './run.ts';
 
 const CLI = fileURLToPath(new URL('../ota-conformance.js', import.meta.url));
@@ -44,15 +44,6 @@ const viperhttp = (defects: string[] = []) => ({
   token: { env: 'RUN_TEST_TOKEN' },
   emulator: { defects },
 });
-
-/** A loopback port nothing listens on: bound once, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 const outDir = () => mkdtempSync(join(tmpdir(), 'run-out-'));
 

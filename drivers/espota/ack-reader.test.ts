@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AckReader } from './ack-reader.ts';
+import { AckReader, MAX_RESULT_TEXT } from './ack-reader.ts';
 
 const bytes = (text: string) => Buffer.from(text, 'latin1');
 
@@ -58,5 +58,19 @@ describe('AckReader', () => {
     reader.push(bytes('12'), 1460);
     reader.finish(1460);
     expect(reader.acks).toEqual([12]);
+  });
+});
+
+describe('AckReader: a device that keeps talking after its counts', () => {
+  it('keeps the first MAX_RESULT_TEXT characters of the result and no more; a short result is whole', () => {
+    const reader = new AckReader();
+    reader.push(Buffer.from('1460ERROR[7]: '), 1460);
+    for (let i = 0; i < 100; i++) reader.push(Buffer.alloc(64 * 1024, 0x41), 1460);
+    expect(reader.acks).toEqual([1460]);
+    expect(reader.text.length).toBe(MAX_RESULT_TEXT);
+    expect(reader.text.startsWith('ERROR[7]: AAAA')).toBe(true);
+    const short = new AckReader();
+    short.push(Buffer.from('1460OK'), 1460);
+    expect(short.text).toBe('OK');
   });
 });

@@ -1,3 +1,5 @@
+/** The longest result text kept: the device's answer is a line, not a stream. */
+export const MAX_RESULT_TEXT = 4096;
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
 
@@ -22,7 +24,11 @@ export class AckReader {
   /** Takes one TCP read; `sent` is how many image bytes had gone out when it arrived. */
   push(data: Uint8Array, sent: number): void {
     if (this.text.length > 0) {
-      this.text += Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1');
+      // The result is one short line (`OK`, `ERROR[7]: …`); a device that keeps talking is cut off.
+      if (this.text.length < MAX_RESULT_TEXT)
+        this.text = (
+          this.text + Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('latin1')
+        ).slice(0, MAX_RESULT_TEXT);
       return;
     }
     let textFrom = -1;
@@ -56,9 +62,9 @@ export class AckReader {
       return;
     }
     this.split(sent, true);
-    this.text = Buffer.from(data.buffer, data.byteOffset + textFrom, data.length - textFrom).toString(
-      'latin1',
-    );
+    this.text = Buffer.from(data.buffer, data.byteOffset + textFrom, data.length - textFrom)
+      .toString('latin1')
+      .slice(0, MAX_RESULT_TEXT);
   }
 
   /** The connection ended: whatever digits are still pending are counts. */

@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SerialPort } from 'serialport';
+import { networkBindingFor } from '../serial/network-binding.ts';
+import { isTcpSerialPath } from '../serial/tcp-serial-binding.ts';
 import { PowerRequestError, PowerTimeoutError, PowerUsageError } from './errors.ts';
 import { DEFAULT_STEP_TIMEOUT_MS, type ResetDriver } from './power-driver.ts';
 
@@ -91,7 +93,19 @@ export class DtrRtsReset implements ResetDriver {
 
   private async openPort(path: string, baudRate = 115_200, binding?: ResetBinding): Promise<SerialPort> {
     const { SerialPort } = await import('serialport');
-    const settings = { path, baudRate, autoOpen: false, ...(binding === undefined ? {} : { binding }) };
+    // An RFC 2217 port carries DTR/RTS as SET_CONTROL; a raw TCP port has no lines to pulse.
+    if (binding === undefined && isTcpSerialPath(path)) {
+      throw new PowerUsageError(
+        `target '${this.targetName}': ${path} is a raw TCP serial port: it carries no DTR/RTS, so it cannot reset the chip; use rfc2217:// or a local port`,
+      );
+    }
+    const chosen = binding ?? networkBindingFor(path);
+    const settings = {
+      path,
+      baudRate,
+      autoOpen: false,
+      ...(chosen === undefined ? {} : { binding: chosen }),
+    };
     // The binding may be a mock; SerialPort's own type only knows the platform one.
     const port = new SerialPort(settings as ConstructorParameters<typeof SerialPort>[0]);
     await this.step(`open ${path} for reset`, (done) => port.open(done));

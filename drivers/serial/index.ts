@@ -8,6 +8,8 @@ export {
   ConsoleUnexpectedLineError,
   ConsoleWriteError,
 } from './errors.ts';
+export { networkBindingFor } from './network-binding.ts';
+export { isRfc2217Path, Rfc2217Error, Rfc2217SerialBinding } from './rfc2217-binding.ts';
 export type {
   ConsoleLine,
   ConsoleMatch,

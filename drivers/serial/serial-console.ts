@@ -13,7 +13,7 @@ import {
   ConsoleUnexpectedLineError,
   ConsoleWriteError,
 } from './errors.ts';
-import { isTcpSerialPath, TcpSerialBinding } from './tcp-serial-binding.ts';
+import { networkBindingFor } from './network-binding.ts';
 
 /**
  * The longest console line kept whole. An ESP-IDF or Arduino log line is a few hundred
@@ -382,14 +382,15 @@ export class SerialConsole {
   private async openOnce(): Promise<SerialPort> {
     // serialport (and the platform's native binding) loads on the first open, not with the harness.
     const { SerialPort } = await import('serialport');
+    const networkBinding = networkBindingFor(this.path);
     const settings = {
       path: this.path,
       baudRate: this.options.baudRate,
       autoOpen: false,
       ...(this.options.binding === undefined
-        ? isTcpSerialPath(this.path)
-          ? { binding: TcpSerialBinding }
-          : {}
+        ? networkBinding === undefined
+          ? {}
+          : { binding: networkBinding }
         : { binding: this.options.binding }),
     };
     // The binding may be swapped for a mock; SerialPort's own type only knows the platform one.

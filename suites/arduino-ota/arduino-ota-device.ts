@@ -1,10 +1,5 @@
 import type { Socket } from 'node:net';
-import {
-  type ConnectBackListener,
-  type DeviceReply,
-  EspotaUploader,
-  type EspotaUploaderOptions,
-} from '../../drivers/espota/index.ts';
+import type { ConnectBackListener, DeviceReply, EspotaUploader } from '../../drivers/espota/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
 import {
   freshSketchVersion,
@@ -14,6 +9,7 @@ import {
   resetDevice,
   sketchImageFor,
 } from '../framework/index.ts';
+import { espotaUploaderFor } from '../framework/strategy/espota-uploader.ts';
 
 /**
  * What the suites of this profile need from a device besides the wire: its boot banner. The
@@ -43,32 +39,8 @@ export function declaredScheme(target: Target): 'md5' | 'sha256' {
   return scheme === 'pbkdf2-sha256' || scheme === 'sha256' ? 'sha256' : 'md5';
 }
 
-export function uploaderFor(target: Target, overrides: Partial<EspotaUploaderOptions> = {}): EspotaUploader {
-  const { host, port } = target.description;
-  if (host === undefined || port === undefined) {
-    throw new RigFailure(`target ${target.name}: the rig gives no host/port for its ArduinoOTA UDP service`);
-  }
-  const stepMs = target.stepTimeoutMs;
-  const { timeouts, ...rest } = overrides;
-  return new EspotaUploader({
-    host,
-    port,
-    targetName: target.name,
-    password: target.description.password,
-    transcript: target.transcript,
-    redact: (text) => target.redactor.redact(text),
-    ...rest,
-    timeouts: {
-      invitationMs: stepMs,
-      authMs: stepMs,
-      connectBackMs: stepMs,
-      ackMs: stepMs,
-      // The ESP8266 waits a second before its OK (reference §1.5).
-      resultMs: stepMs + 2_000,
-      ...timeouts,
-    },
-  });
-}
+/** The suites' espota uploader: the strategy's, so a suite and an update reach the device alike. */
+export const uploaderFor = espotaUploaderFor;
 
 export { freshSketchVersion as freshVersion, sketchImageFor as imageFor };
 

@@ -9,7 +9,7 @@ export {
   RigFailure,
   requirement,
 } from './requirement.ts';
-export { REQUIREMENT_TIMEOUT_MS } from './requirement-scope.ts';
+export { closeWithRequirement, REQUIREMENT_TIMEOUT_MS } from './requirement-scope.ts';
 export { startRigUpdateServer } from './rig-update-server.ts';
 export {
   freshSketchVersion,

@@ -9,7 +9,7 @@ import {
 } from '../../drivers/http/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
 import { buildEsp32Image } from '../../fixtures/index.ts';
-import { cycleOffMs, RigFailure } from '../framework/index.ts';
+import { closeWithRequirement, cycleOffMs, RigFailure } from '../framework/index.ts';
 import { ImageUnavailableError, rigBootableImage } from '../framework/strategy/rig-images.ts';
 
 /**
@@ -71,7 +71,7 @@ export function openClient(
   if (url === undefined)
     throw new RigFailure(`target ${target.name}: the rig gives no "url" for its HTTP routes`);
   const token = options.token ?? target.description.token;
-  return new ViperHttpClient({
+  const client = new ViperHttpClient({
     baseUrl: url,
     targetName: target.name,
     dialect: options.dialect ?? 'viperhttp',
@@ -82,6 +82,9 @@ export function openClient(
     transcript: (event) => transcriptLine(target, event),
     redact: (text) => target.redactor.redact(text),
   });
+  // Destroyed with the requirement too, should it time out before usingClient's own cleanup.
+  closeWithRequirement(() => client.destroy());
+  return client;
 }
 
 export async function usingClient<T>(

@@ -8,6 +8,7 @@ import {
 import type { ConsoleLine } from '../../drivers/serial/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
 import {
+  closeWithRequirement,
   cycleOffMs,
   freshSketchVersion,
   RESET_OFF_MS,
@@ -92,6 +93,8 @@ export function openSession(
     },
     redact: (text) => target.redactor.redact(text),
   });
+  // Destroyed with the requirement too, should it time out before usingSession's own cleanup.
+  closeWithRequirement(() => client.destroy());
   return { client, events };
 }
 

@@ -19,6 +19,9 @@ describe('fleet campaign', () => {
       attempts: 3,
       seed: 3,
       stageTimeoutS: 60,
+      parallel: 6,
+      trigger: 'mqtt',
+      pollIntervalMs: 1000,
       write: (line) => lines.push(line),
     });
     expect(report.devices).toHaveLength(6);

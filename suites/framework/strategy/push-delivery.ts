@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EspotaUploader } from '../../../drivers/espota/index.ts';
 import { HttpStepError, WebUpdateClient } from '../../../drivers/http/index.ts';
 import type { Target } from '../../../drivers/target/index.ts';
 import { RigFailure } from '../rig-failure.ts';
 import type { SeenBoot } from './boot-watch.ts';
+import { espotaUploaderFor } from './espota-uploader.ts';
 import { transcriptHook, withViperClient } from './viper-client.ts';
 
 /** How one delivery ended, as the protocol said it. */
@@ -92,26 +92,7 @@ export async function espotaDelivery(
   image: Uint8Array,
   onProgress?: (progress: { sent: number; acknowledged: number; total: number }) => void,
 ): Promise<Delivered> {
-  const { host, port } = target.description;
-  if (host === undefined || port === undefined)
-    throw new RigFailure(`target ${target.name}: the rig gives no host/port for its ArduinoOTA UDP service`);
-  const stepMs = target.stepTimeoutMs;
-  const uploader = new EspotaUploader({
-    host,
-    port,
-    targetName: target.name,
-    ...(target.description.password === undefined ? {} : { password: target.description.password }),
-    transcript: target.transcript,
-    redact: (text) => target.redactor.redact(text),
-    // The ESP8266 waits a second before its OK (§1.5).
-    timeouts: {
-      invitationMs: stepMs,
-      authMs: stepMs,
-      connectBackMs: stepMs,
-      ackMs: stepMs,
-      resultMs: stepMs + 2_000,
-    },
-  });
+  const uploader = espotaUploaderFor(target);
   let acknowledged = 0;
   try {
     const result = await uploader.upload(image, {

@@ -1,8 +1,8 @@
 import { createServer, Socket } from 'node:net';
 import { Agent, request } from 'undici';
-import { EspotaUploader } from '../../../drivers/espota/index.ts';
 import { ViperHttpClient, WebUpdateClient } from '../../../drivers/http/index.ts';
 import type { Target, TargetDescription } from '../../../drivers/target/index.ts';
+import { espotaUploaderFor } from '../../framework/strategy/espota-uploader.ts';
 import { type PreflightStep, WrongDeviceError } from './preflight.ts';
 
 /*
@@ -155,25 +155,9 @@ function espotaInvitation(): PreflightStep {
   return {
     name: 'an espota invitation gets OK or AUTH',
     run: async (target) => {
-      const { host, port, password } = target.description;
-      if (host === undefined || port === undefined) {
-        throw new WrongDeviceError(`target ${target.name}: the rig gives no host/port for ArduinoOTA`);
-      }
+      const { password } = target.description;
       const stepMs = target.stepTimeoutMs;
-      const uploader = new EspotaUploader({
-        host,
-        port,
-        targetName: target.name,
-        password,
-        redact: (text) => target.redactor.redact(text),
-        timeouts: {
-          invitationMs: stepMs,
-          authMs: stepMs,
-          connectBackMs: stepMs,
-          ackMs: stepMs,
-          resultMs: stepMs,
-        },
-      });
+      const uploader = espotaUploaderFor(target, { timeouts: { resultMs: stepMs } });
       const listener = await uploader.listen();
       try {
         // Any 32 hex digits: nothing is sent, so the MD5 is never checked.

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { TargetDescription } from '../../../drivers/target/index.ts';
 import { startEmulator } from '../../../emulators/start-emulator.ts';
+import { closedPort } from './closed-port.test-support.ts';
 import { preflightTarget } from './preflight.ts';
 
 /*
@@ -41,15 +42,6 @@ async function listening(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
   const address = server.address();
-  return typeof address === 'object' && address ? address.port : 0;
-}
-
-/** A port nothing listens on: bound once, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
   return typeof address === 'object' && address ? address.port : 0;
 }
 
