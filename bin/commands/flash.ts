@@ -70,6 +70,7 @@ export function registerFlashCommand(program: Command): void {
 
 async function writeFlash(flags: FlashFlags): Promise<void> {
   const description = await boardDescription(flags.rig, flags.target);
+  if (description === undefined) return;
   const { flashTarget } = await import('../../drivers/flasher/index.ts');
   const image =
     flags.image === 'baseline' || flags.image === 'update'
@@ -98,6 +99,7 @@ async function writeFlash(flags: FlashFlags): Promise<void> {
 
 async function readFlash(flags: ReadFlags): Promise<void> {
   const description = await boardDescription(flags.rig, flags.target);
+  if (description === undefined) return;
   const { formatFlashReport, readTargetFlash } = await import('../../drivers/flasher/index.ts');
   const dump = flags.out ? { address: flags.offset, size: flags.size ?? 4 * 1024 * 1024 } : undefined;
   const result = await runFlasherStep(() => readTargetFlash(description, dump ? { dump } : {}));
@@ -110,7 +112,7 @@ async function readFlash(flags: ReadFlags): Promise<void> {
 
 async function boardDescription(rigFile: string, targetName: string) {
   const { findTarget, loadRig, resolveSecrets } = await import('../../rigs/index.ts');
-  const { describeBoard } = await import('../../drivers/board/index.ts');
+  const { describeBoard, resolveBoardPort } = await import('../../drivers/board/index.ts');
   const rig = await loadRig(rigFile);
   const { target } = resolveSecrets(findTarget(rig, targetName));
   if (target.kind !== 'board') {
@@ -118,7 +120,11 @@ async function boardDescription(rigFile: string, targetName: string) {
       `--target ${targetName}: a ${target.kind} target; flash needs a "board" (console port, and the firmware to write)`,
     );
   }
-  return describeBoard(target, join(tmpdir(), 'ota-conformance-locks'));
+  // The port the rig's USB identity names (serial number, VID:PID), checked before anything is
+  // written: flashing the wrong board is the one mistake this command must never make.
+  const board = await runFlasherStep(() => resolveBoardPort(target));
+  if (board === undefined) return undefined;
+  return describeBoard(board, join(tmpdir(), 'ota-conformance-locks'));
 }
 
 /** Flasher failures are rig errors: printed as one line, exit 3. */
@@ -127,7 +133,12 @@ async function runFlasherStep<T>(step: () => Promise<T>): Promise<T | undefined>
     return await step();
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    if (typeof code === 'string' && (code.startsWith('FLASHER_') || code === 'FIRMWARE_SOURCE')) {
+    const { BoardIdentityError } = await import('../../drivers/board/index.ts');
+    const isBoardIdentity = error instanceof BoardIdentityError;
+    if (
+      typeof code === 'string' &&
+      (code.startsWith('FLASHER_') || code === 'FIRMWARE_SOURCE' || isBoardIdentity)
+    ) {
       process.stderr.write(`ota-conformance flash: ${(error as Error).message}\n`);
       process.exitCode = 3;
       return undefined;
