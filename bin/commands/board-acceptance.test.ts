@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  CLI,
   type EmulatorBoard,
+  runCli,
   startEmulatorBoard,
   VECTORS,
   writeRig,
@@ -48,18 +46,7 @@ const allowed = {
 
 async function run(rig: string, env: Record<string, string> = {}) {
   const out = mkdtempSync(join(tmpdir(), 'ota-acceptance-out-'));
-  const child = spawn(process.execPath, [CLI, 'run', '--rig', rig, '--out', out], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number];
+  const { code, stdout, stderr } = await runCli(['run', '--rig', rig, '--out', out], env);
   const latest = join(out, 'latest', 'results.jsonl');
   const results = existsSync(latest)
     ? readFileSync(latest, 'utf8')
@@ -67,7 +54,7 @@ async function run(rig: string, env: Record<string, string> = {}) {
         .filter((line) => line.startsWith('{"target"'))
         .map((line) => JSON.parse(line) as { id: string; level: string; outcome: string; detail?: string })
     : [];
-  return { code, stdout, results };
+  return { code, stdout: stdout + stderr, results };
 }
 
 /** Every MUST passed (or was skipped with a reason), nothing failed, no rig error; something ran. */
@@ -277,7 +264,15 @@ describe('board acceptance (ESP8266: two sketch builds from the image toolkit on
               console: { port: board.socketUrl },
               power: { type: 'emulator-control', url: board.endpoints.control },
               prepare: 'flash',
-              firmware: { baseline: join(dir, 'sketch-1.0.0.bin'), update: join(dir, 'sketch-1.1.0.bin') },
+              firmware: {
+                baseline: join(dir, 'sketch-1.0.0.bin'),
+                update: join(dir, 'sketch-1.1.0.bin'),
+                // The sketch's own boot line names its version (BasicOTA / the lab's web-update sketch).
+                versionPattern:
+                  profile === 'arduino-ota'
+                    ? 'Booting \\S+ (?<version>\\S+)'
+                    : '^Sketch \\S+ version (?<version>\\S+)',
+              },
             },
           ],
         });
