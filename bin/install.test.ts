@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runProcess } from './cli-process.test-support.ts';
 import { filesEndingWith, runtimePackages } from './runtime-imports.test-support.ts';
 
 /*
@@ -58,34 +59,11 @@ describe('runtime dependencies', () => {
   });
 });
 
-interface Command {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-async function execute(command: string, args: string[], cwd: string): Promise<Command> {
-  const child = spawn(command, args, {
+const execute = (command: string, args: string[], cwd: string) =>
+  runProcess(command, args, {
     cwd,
-    env: {
-      ...process.env,
-      npm_config_fund: 'false',
-      npm_config_audit: 'false',
-      npm_config_update_notifier: 'false',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { npm_config_fund: 'false', npm_config_audit: 'false', npm_config_update_notifier: 'false' },
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
 
 /** npm's network failures: the install cannot be tried here, which is a skip, not a failure. */
 const NETWORK_FAILURE = /\b(ENOTFOUND|EAI_AGAIN|ENOTCACHED|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH)\b/;

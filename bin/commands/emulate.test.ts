@@ -7,6 +7,7 @@ import { request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { socatMissing } from '../../emulators/console/socat.test-support.ts';
 import { connectTcp } from '../../emulators/console/tcp-client.test-support.ts';
+import { runCli } from '../cli-process.test-support.ts';
 import { EmulateUsageError, emulatorOptionsFrom } from './emulate.ts';
 
 const CLI = fileURLToPath(new URL('../ota-conformance.js', import.meta.url));
@@ -135,19 +136,7 @@ describe('emulate command as its own process', () => {
 });
 
 describe('emulate --option keys', () => {
-  const run = async (args: string[]) => {
-    const child = spawn(process.execPath, [CLI, 'emulate', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const [code] = (await once(child, 'exit')) as [number | null];
-    return { code, stdout, stderr };
-  };
+  const run = (args: string[]) => runCli(['emulate', ...args]);
 
   it('a misspelt key is an error naming it and the key it resembles; the right key starts the device', async () => {
     const { code, stderr } = await run(['--profile', 'web-update', '--option', 'pasword=secret-1']);

@@ -13,6 +13,7 @@ import {
   scanTree,
   secretForms,
 } from '../../rigs/secret-forms.test-support.ts';
+import { CLI, type ProcessResult, runCli, runProcess } from '../cli-process.test-support.ts';
 
 /*
  * No secret in any output (issue 9): every secret of the default rig and of a board rig gets a
@@ -21,47 +22,16 @@ import {
  * scanned for each secret in every form it can take on the wire. Zero hits.
  */
 
-const CLI = fileURLToPath(new URL('../ota-conformance.js', import.meta.url));
 const ALLURE = fileURLToPath(new URL('../../node_modules/allure/cli.js', import.meta.url));
-
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-async function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
 
 /** `npx allure generate` over the run's results: the HTML a lab hands to a customer. */
 async function generateAllureHtml(resultsDir: string, reportDir: string): Promise<void> {
-  const child = spawn(process.execPath, [ALLURE, 'generate', resultsDir, '--output', reportDir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0) throw new Error(`allure generate exited ${code}: ${stderr}`);
+  const result = await runProcess(process.execPath, [ALLURE, 'generate', resultsDir, '--output', reportDir]);
+  if (result.code !== 0) throw new Error(`allure generate exited ${result.code}: ${result.stderr}`);
 }
 
 /** Scans terminal output, the output folder and the generated Allure HTML. */
-async function scanRun(run: CliRun, outDir: string, secrets: readonly ScannedSecret[]) {
+async function scanRun(run: ProcessResult, outDir: string, secrets: readonly ScannedSecret[]) {
   const reportDir = join(outDir, '..', 'allure-report');
   await generateAllureHtml(join(outDir, 'latest', 'allure-results'), reportDir);
   const output = scanTree(outDir, secrets);

@@ -1,13 +1,9 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runCli } from '../../bin/cli-process.test-support.ts';
 import { targetsWithTags } from './run-conformance.ts';
-
-const CLI = fileURLToPath(new URL('../../bin/ota-conformance.js', import.meta.url));
 
 const targets = [
   { name: 'bench-1-esp32', tags: ['bench-1', 'esp32'] },
@@ -42,14 +38,7 @@ describe('--tags selects rig targets by their tags', () => {
         targets: [{ name: 'viperhttp', kind: 'emulator', profile: 'viperhttp', tags: ['bench-1'] }],
       }),
     );
-    const child = spawn(process.execPath, [CLI, 'run', '--rig', rig, '--tags', 'bench-9', '--out', dir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const { code, stderr } = await runCli(['run', '--rig', rig, '--tags', 'bench-9', '--out', dir]);
     expect(code).toBe(2);
     expect(stderr).toContain('--tags bench-9: no target carries it; tags in the rig: bench-1');
   }, 60_000);
