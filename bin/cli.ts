@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { formatHarnessIdentity, harnessIdentity } from '../reports/harness-identity.ts';
 import { registerBenchCommand } from './commands/bench.ts';
-import { registerEmulateCommand } from './commands/emulate.ts';
+import { prepareEmulateHelp, registerEmulateCommand } from './commands/emulate.ts';
 import { registerEmulatorHostCommand } from './commands/emulator-host.ts';
 import { registerFlashCommand } from './commands/flash.ts';
 import { registerFleetCommand } from './commands/fleet.ts';
@@ -47,6 +47,8 @@ export function buildProgram(): Command {
 /** Runs the CLI and returns the process exit code (0 ok, 1 a device failed, 2 bad input, 3 rig errors or nothing ran; `run --help`). */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
+  // `emulate --help` lists every firmware's options: they load only for that help.
+  if (argv[2] === 'emulate' && (argv.includes('--help') || argv.includes('-h'))) await prepareEmulateHelp();
   try {
     await program.parseAsync(argv as string[]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeAllureReport } from './allure/allure-report.ts';
 import { normalizeAllureResults } from './allure/allure-results.ts';
@@ -6,6 +6,7 @@ import type { ConformanceResult } from './conformance-result.ts';
 import { writeEvidenceIndex } from './evidence-index.ts';
 import { toJunitXml } from './junit.ts';
 import { writeMatrix } from './matrix/index.ts';
+import { RESULTS_FILE } from './results-file.ts';
 import type { RunFolder } from './run-folder.ts';
 import { finishRunMetadata, type ImageSent, type RunMetadata } from './run-metadata.ts';
 
@@ -53,6 +54,7 @@ export async function writeRunReports(
   const junit = toJunitXml(results, metadata);
   writeFileSync(join(run.dir, JUNIT_XML), junit);
   writeRunJson(run.dir, metadata);
+  rewriteResultsHead(run.dir, metadata);
   const allureDir = join(run.dir, ALLURE_RESULTS);
   const evidence = normalizeAllureResults(allureDir, results, options.targetOfPath);
   writeEvidenceIndex(run.dir, evidence);
@@ -79,4 +81,17 @@ function imagesByTarget(results: readonly ConformanceResult[]): Map<string, Imag
     byTarget.set(result.target, [...(byTarget.get(result.target) ?? []), ...result.images]);
   }
   return byTarget;
+}
+
+/**
+ * Once the run is complete, results.jsonl's first line becomes the finished metadata (status,
+ * exit code, images sent), replaced whole by a rename so no reader ever sees a partial file.
+ */
+function rewriteResultsHead(dir: string, metadata: RunMetadata): void {
+  const file = join(dir, RESULTS_FILE);
+  const lines = readFileSync(file, 'utf8').split('\n');
+  lines[0] = JSON.stringify(metadata);
+  const temporary = `${file}.${process.pid}.tmp`;
+  writeFileSync(temporary, lines.join('\n'));
+  renameSync(temporary, file);
 }

@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  CLI,
   type EmulatorBoard,
+  runCli,
   startEmulatorBoard,
   VECTORS,
   writeRig,
@@ -48,18 +46,7 @@ const allowed = {
 
 async function run(rig: string, env: Record<string, string> = {}) {
   const out = mkdtempSync(join(tmpdir(), 'ota-acceptance-out-'));
-  const child = spawn(process.execPath, [CLI, 'run', '--rig', rig, '--out', out], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number];
+  const { code, stdout, stderr } = await runCli(['run', '--rig', rig, '--out', out], env);
   const latest = join(out, 'latest', 'results.jsonl');
   const results = existsSync(latest)
     ? readFileSync(latest, 'utf8')
@@ -67,7 +54,7 @@ async function run(rig: string, env: Record<string, string> = {}) {
         .filter((line) => line.startsWith('{"target"'))
         .map((line) => JSON.parse(line) as { id: string; level: string; outcome: string; detail?: string })
     : [];
-  return { code, stdout, results };
+  return { code, stdout: stdout + stderr, results };
 }
 
 /** Every MUST passed (or was skipped with a reason), nothing failed, no rig error; something ran. */
@@ -149,6 +136,54 @@ describe('board acceptance (ESP32 vectors on an emulator process described as a 
       expect(result.code).toBe(0);
       await board.stop();
       expectOnlyAllowedImages(received);
+    },
+    RUN_TIMEOUT_MS,
+  );
+
+  it(
+    'a failed requirement leaves the board in an unknown state: the baseline is flashed again before the next one',
+    async () => {
+      const received = mkdtempSync(join(tmpdir(), 'ota-received-'));
+      // accepts-bad-sha: finalize takes a corrupted image and sets it to boot (verify/2 fails on it).
+      board = await startEmulatorBoard([
+        '--profile',
+        'viperhttp',
+        '--option',
+        'token=acceptance-token',
+        '--defect',
+        'accepts-bad-sha',
+        '--received-dir',
+        received,
+      ]);
+      const http = board.endpoints.services.http!;
+      const rig = writeRig({
+        targets: [
+          {
+            name: 'bench-viper',
+            kind: 'board',
+            profile: 'viperhttp',
+            platform: 'esp32',
+            capabilities: ['console', 'power-cycle', 'reset', 'rollback'],
+            token: { env: 'ACCEPTANCE_TOKEN' },
+            url: `http://${http.host}:${http.port}`,
+            console: { port: board.socketUrl },
+            power: { type: 'emulator-control', url: board.endpoints.control },
+            prepare: 'flash',
+            firmware,
+          },
+        ],
+      });
+      const out = mkdtempSync(join(tmpdir(), 'ota-acceptance-out-'));
+      const result = await runCli(['run', '--rig', rig, '--out', out, '--grep', 'viperhttp/verify/2'], {
+        ACCEPTANCE_TOKEN: 'acceptance-token',
+      });
+      expect(result.code).toBe(1);
+      await board.stop();
+      // The baseline reached the factory slot twice: by prepare, and again after the failure.
+      const baselineWrites = auditReceivedImages(received, allowed).filter(
+        (image) => image.file.endsWith('-0x10000.bin') && image.from === 'v1.0.0' && image.changedBytes === 0,
+      );
+      expect(baselineWrites).toHaveLength(2);
     },
     RUN_TIMEOUT_MS,
   );
@@ -277,7 +312,15 @@ describe('board acceptance (ESP8266: two sketch builds from the image toolkit on
               console: { port: board.socketUrl },
               power: { type: 'emulator-control', url: board.endpoints.control },
               prepare: 'flash',
-              firmware: { baseline: join(dir, 'sketch-1.0.0.bin'), update: join(dir, 'sketch-1.1.0.bin') },
+              firmware: {
+                baseline: join(dir, 'sketch-1.0.0.bin'),
+                update: join(dir, 'sketch-1.1.0.bin'),
+                // The sketch's own boot line names its version (BasicOTA / the lab's web-update sketch).
+                versionPattern:
+                  profile === 'arduino-ota'
+                    ? 'Booting \\S+ (?<version>\\S+)'
+                    : '^Sketch \\S+ version (?<version>\\S+)',
+              },
             },
           ],
         });

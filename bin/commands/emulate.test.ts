@@ -133,3 +133,50 @@ describe('emulate command as its own process', () => {
     expect(stderr).toMatch(/--profile: unknown profile 'nope'/);
   });
 });
+
+describe('emulate --option keys', () => {
+  const run = async (args: string[]) => {
+    const child = spawn(process.execPath, [CLI, 'emulate', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, stdout, stderr };
+  };
+
+  it('a misspelt key is an error naming it and the key it resembles; the right key starts the device', async () => {
+    const { code, stderr } = await run(['--profile', 'web-update', '--option', 'pasword=secret-1']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(
+      /--option pasword: the web-update firmware has no option 'pasword' \(did you mean 'password'\?\); its options: authScheme, /,
+    );
+    const child = spawn(
+      process.execPath,
+      [CLI, 'emulate', '--profile', 'web-update', '--option', 'password=secret-1'],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+    expect(JSON.parse(line)).toMatchObject({ emulator: { profile: 'web-update' } });
+    child.kill('SIGTERM');
+    expect(((await once(child, 'exit')) as [number | null])[0]).toBe(0);
+  }, 30_000);
+
+  it('--help lists each firmware’s options with their defaults, and the default rig’s value where it differs', async () => {
+    const { code, stdout } = await run(['--help']);
+    expect(code).toBe(0);
+    expect(stdout.replace(/\s+/g, ' ')).toContain(
+      '(choices: "tcp", "pty", "memory", "stdout", default: "tcp")',
+    );
+    expect(stdout).toMatch(
+      / {2}viperhttp:\n(?: {4}.*\n)*? {4}token="ota-e2e-token" {3}rig: "emulator-ota-token"\n/,
+    );
+    expect(stdout).toMatch(/ {2}web-update:\n(?: {4}.*\n)*? {4}password=""/);
+  }, 30_000);
+});

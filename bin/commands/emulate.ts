@@ -1,6 +1,8 @@
+import { fileURLToPath } from 'node:url';
 import { type Command, Option } from 'commander';
 import { PROFILES, type Profile } from '../../emulators/device/types.ts';
 import type { EmulatorOptions } from '../../emulators/index.ts';
+import { checkOptionKeys, optionsHelp } from './emulate-options.ts';
 
 export class EmulateUsageError extends Error {
   readonly code = 'EMULATE_USAGE';
@@ -28,6 +30,29 @@ interface EmulateFlags {
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
+/** Filled by prepareEmulateHelp() before `emulate --help` renders (the emulators load only then). */
+let optionsHelpText = '';
+
+/** Loads every firmware's options and the default rig's, for the options section of `emulate --help`. */
+export async function prepareEmulateHelp(): Promise<void> {
+  const { availableProfiles, firmwareFor } = await import('../../emulators/index.ts');
+  const { emulatorOptionsFor, loadRig, resolveSecrets } = await import('../../rigs/index.ts');
+  const rig = await loadRig(fileURLToPath(new URL('../../rigs/emulators.json', import.meta.url)));
+  const rigOptions = new Map<Profile, Readonly<Record<string, unknown>>>();
+  for (const loaded of rig.targets) {
+    if (loaded.kind !== 'emulator') continue;
+    // Defaults only: the environment's secrets never reach a help text.
+    const { target } = resolveSecrets(loaded, {});
+    if (target.kind !== 'emulator') continue;
+    const options = emulatorOptionsFor(target);
+    if (!rigOptions.has(options.profile)) rigOptions.set(options.profile, options.options ?? {});
+  }
+  optionsHelpText = optionsHelp(
+    availableProfiles().map((profile) => ({ profile, defaults: firmwareFor(profile).defaultOptions })),
+    rigOptions,
+  );
+}
+
 /**
  * `ota-conformance emulate`: one emulated device in its own process, reached only through its
  * sockets, its control plane and its console (TCP by default, as a networked serial server serves
@@ -38,6 +63,7 @@ export function registerEmulateCommand(program: Command): void {
   program
     .command('emulate')
     .description('Run one emulated device in this process and print its endpoints as one JSON line')
+    .addHelpText('after', () => optionsHelpText)
     .requiredOption('--profile <profile>', `protocol profile (${PROFILES.join(', ')})`)
     .addOption(new Option('--platform <platform>', 'chip family').choices(['esp32', 'esp8266']))
     .option('--host <host>', 'address the device binds to', '127.0.0.1')
@@ -88,12 +114,16 @@ export function registerEmulateCommand(program: Command): void {
     .action(async (flags: EmulateFlags) => {
       const options = emulatorOptionsFrom(flags, process.env);
       // The emulators load when the command runs, not for `--help` or another verb.
-      const { availableProfiles, startEmulator } = await import('../../emulators/index.ts');
+      const { availableProfiles, firmwareFor, startEmulator } = await import('../../emulators/index.ts');
       if (!availableProfiles().includes(options.profile)) {
         throw new EmulateUsageError(
           `--profile: no emulated firmware for '${options.profile}' yet; available: ${availableProfiles().join(', ')}`,
         );
       }
+      checkOptionKeys(
+        { profile: options.profile, defaults: firmwareFor(options.profile).defaultOptions },
+        Object.keys(options.options),
+      );
       // Listen for the stop signal before saying we serve: a supervisor may send SIGTERM the
       // moment it reads the endpoints line, and that must stop the device cleanly.
       const stopRequested = new Promise<void>((resolve) => {

@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  CLI,
   type EmulatorBoard,
+  runCli,
   startEmulatorBoard,
   VECTORS,
   writeRig,
@@ -18,20 +16,7 @@ afterEach(async () => {
   board = undefined;
 });
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string; ms: number }> {
-  const started = Date.now();
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number];
-  return { code, stdout, stderr, ms: Date.now() - started };
-}
+const cli = (...args: string[]) => runCli(args);
 
 function esp32BoardRig(endpoints: EmulatorBoard['endpoints'], port: string, platform = 'esp32') {
   const http = endpoints.services.http!;

@@ -7,7 +7,7 @@ interface FleetFlags {
   profile: string;
   server?: string;
   stage?: string;
-  trigger: string;
+  trigger?: string;
   faults: string;
   unrecoverable: string;
   workers?: string;
@@ -15,6 +15,7 @@ interface FleetFlags {
   seed: string;
   stageTimeout: string;
   parallel: string;
+  pollInterval: string;
   json?: string;
 }
 
@@ -23,7 +24,10 @@ export class FleetFlagError extends Error {
 }
 
 /** The pull profiles a fleet can be made of so far, and the triggers each answers. */
-const FLEET_PROFILES: Readonly<Record<string, readonly string[]>> = { 'mqtt-trigger': ['mqtt'] };
+const FLEET_PROFILES: Readonly<Record<string, readonly string[]>> = {
+  'mqtt-trigger': ['mqtt'],
+  'http-update': ['poll'],
+};
 
 /** `ota-conformance fleet`: many emulated devices against one update server, staged and faulted. */
 export function registerFleetCommand(program: Command): void {
@@ -40,7 +44,8 @@ export function registerFleetCommand(program: Command): void {
     )
     .option('--server <url>', 'an update server to test instead of the reference one (no --stage then)')
     .option('--stage <percents>', 'stages as shares of the fleet, e.g. 10,90 (default 100)')
-    .option('--trigger <how>', 'how devices are told to update: mqtt', 'mqtt')
+    .option('--trigger <how>', 'how devices learn of an update: mqtt (mqtt-trigger) or poll (http-update)')
+    .option('--poll-interval <ms>', 'poll: how often each device checks the server', '5000')
     .option('--faults <share>', 'share of downloads faulted: cut mid-body, stalled or reset', '0.05')
     .option('--unrecoverable <n>', 'devices whose every download is faulted (reported failed)', '2')
     .option('--workers <n>', 'worker processes (default: the CPU count, at least 2)')
@@ -84,9 +89,10 @@ export function parseFleetFlags(flags: FleetFlags) {
     throw new FleetFlagError(
       `--profile ${flags.profile}: a fleet is made of ${Object.keys(FLEET_PROFILES).join(', ')} devices so far`,
     );
-  if (!triggers.includes(flags.trigger))
+  const trigger = flags.trigger ?? triggers[0]!;
+  if (!triggers.includes(trigger))
     throw new FleetFlagError(
-      `--trigger ${flags.trigger}: ${flags.profile} devices are triggered by ${triggers.join(', ')}`,
+      `--trigger ${trigger}: ${flags.profile} devices learn of updates by ${triggers.join(', ')}`,
     );
   const increments = (flags.stage ?? '100').split(',').map((part) => Number(part.trim()));
   if (increments.some((part) => !Number.isFinite(part) || part <= 0))
@@ -121,6 +127,8 @@ export function parseFleetFlags(flags: FleetFlags) {
     seed: integer('--seed', flags.seed, 0),
     stageTimeoutS: integer('--stage-timeout', flags.stageTimeout, 1),
     parallel: integer('--parallel', flags.parallel, 1),
+    trigger: trigger as 'mqtt' | 'poll',
+    pollIntervalMs: integer('--poll-interval', flags.pollInterval, 100),
     ...(flags.server === undefined ? {} : { serverUrl: flags.server.replace(/\/$/, '') }),
   };
 }

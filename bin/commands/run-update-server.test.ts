@@ -100,7 +100,7 @@ describe('ota-conformance run against an update server by URL', () => {
     ]);
   }, 120_000);
 
-  it('--target update-server:http-update=<url> judges the server: a server that serves anyone fails the 403 requirements with Expected/Actual, exit 1', async () => {
+  it('--target update-server:http-update=<url> judges the server: a server that serves anyone fails the 403 requirements with Expected/Actual, exit 1; the conforming one passes all nine with --capability and --option', async () => {
     const out = mkdtempSync(join(tmpdir(), 'server-out-'));
     const { code, stdout } = await run([
       '--target',
@@ -119,18 +119,27 @@ describe('ota-conformance run against an update server by URL', () => {
         outcome: 'fail',
       }),
     ]);
-    // The acceptance twin: the conforming server, the same way.
+    // The acceptance twin: the conforming server, the same way, every requirement, with what it
+    // publishes and claims given on the command line.
     const good = mkdtempSync(join(tmpdir(), 'server-out-'));
     const passing = await run([
       '--target',
       `update-server:http-update=${conforming.url}/firmware.bin`,
-      '--grep',
-      'update-server/http-update/5',
+      '--capability',
+      'range',
+      '--option',
+      'latestVersion=1.1.0',
+      '--option',
+      'olderVersion=1.0.0',
       '--out',
       good,
     ]);
     expect(passing.code).toBe(0);
-    expect(results(good).map((result) => result.outcome)).toEqual(['pass']);
+    expect(
+      results(good)
+        .map((result) => `${result.id} ${result.outcome}`)
+        .sort(),
+    ).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => `update-server/http-update/${n} pass`));
   }, 120_000);
 
   it('an address nothing listens on is one rig error for the target, never a pass', async () => {

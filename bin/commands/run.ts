@@ -26,11 +26,13 @@ interface RunFlags {
   junit?: string;
   out?: string;
   only: string[];
+  tags?: string[];
   shard?: string;
   rerunFailed?: string;
   allureReport: boolean;
   capability: string[];
   limit: string[];
+  option: string[];
   verbose?: boolean;
 }
 
@@ -53,6 +55,15 @@ export function registerRunCommand(program: Command): void {
     .option('--token <token>', 'token for --target (or OTA_TOKEN in the environment)')
     .option('--password <password>', 'password for --target (or OTA_PASSWORD in the environment)')
     .option('--only <name>', 'run only the rig target with this name; repeatable', collect, [])
+    .option(
+      '--tags <tags>',
+      'run only the rig targets that carry every one of these tags (comma-separated, the rig\'s "tags")',
+      (value: string) =>
+        value
+          .split(',')
+          .map((tag) => tag.trim())
+          .filter(Boolean),
+    )
     .option('--grep <id-prefix>', 'only requirements whose ID starts with this (viperhttp/auth)')
     .option('--strict', 'fail on SHOULD requirements too')
     .option('--junit <file>', 'also write JUnit XML here (always written to <out>/junit.xml)')
@@ -65,6 +76,12 @@ export function registerRunCommand(program: Command): void {
     .option(
       '--limit <key=value>',
       `a limit of the --target in ms or bytes; repeatable (${Object.keys(limitsSchema.shape).join(', ')})`,
+      collect,
+      [],
+    )
+    .option(
+      '--option <key=value>',
+      'what a --target update server publishes (latestVersion=1.1.0, olderVersion, path, dialect…) or a device option; repeatable',
       collect,
       [],
     )
@@ -99,9 +116,12 @@ Exit codes:
   3  no device failure, but rig errors or a target on which nothing ran`,
     )
     .action(async (flags: RunFlags) => {
-      if (flags.target.length === 0 && (flags.capability.length > 0 || flags.limit.length > 0)) {
+      if (
+        flags.target.length === 0 &&
+        (flags.capability.length > 0 || flags.limit.length > 0 || flags.option.length > 0)
+      ) {
         throw new RunUsageError(
-          '--capability and --limit describe a --target; a rig file says them per target',
+          '--capability, --limit and --option describe a --target; a rig file says them per target',
         );
       }
       const adHoc = flags.target.length > 0 ? adHocTargets(flags, process.env) : undefined;
@@ -113,6 +133,7 @@ Exit codes:
         rig: flags.rig,
         adHocTargets: adHoc,
         only: flags.only,
+        ...(flags.tags ? { tags: flags.tags } : {}),
         grep: flags.grep,
         strict: flags.strict,
         junit: flags.junit,
@@ -128,16 +149,19 @@ Exit codes:
 
 /** `--target viperhttp=http://10.0.0.5:8080` → a board target, secrets from flags or environment. */
 export function adHocTargets(
-  flags: Pick<RunFlags, 'target' | 'token' | 'password'> & Partial<Pick<RunFlags, 'capability' | 'limit'>>,
+  flags: Pick<RunFlags, 'target' | 'token' | 'password'> &
+    Partial<Pick<RunFlags, 'capability' | 'limit' | 'option'>>,
   env: NodeJS.ProcessEnv,
 ): LoadedTarget[] {
   const token = flags.token ?? env.OTA_TOKEN;
   const password = flags.password ?? env.OTA_PASSWORD;
   const capabilities = capabilitiesOf(flags.capability ?? []);
   const limits = limitsOf(flags.limit ?? []);
+  const options = optionsOf(flags.option ?? []);
   const described = {
     capabilities,
     ...(Object.keys(limits).length > 0 ? { limits } : {}),
+    ...(Object.keys(options).length > 0 ? { options } : {}),
   };
   return flags.target.map((spec, index) => {
     const at = spec.indexOf('=');
@@ -236,6 +260,17 @@ function capabilitiesOf(values: readonly string[]): Capability[] {
     }
   }
   return [...new Set(names)] as Capability[];
+}
+
+/** `--option key=value`: strings as given (a rig file's `options` may hold any JSON). */
+function optionsOf(values: readonly string[]): Record<string, string> {
+  const options: Record<string, string> = {};
+  for (const value of values) {
+    const match = /^([A-Za-z][\w-]*)=(.*)$/.exec(value);
+    if (!match) throw new RunUsageError(`--option ${value}: expected key=value, e.g. latestVersion=1.1.0`);
+    options[match[1]!] = match[2]!;
+  }
+  return options;
 }
 
 function limitsOf(values: readonly string[]): Limits {

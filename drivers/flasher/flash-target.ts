@@ -144,10 +144,10 @@ async function waitForApp(
   build: FirmwareBuild,
   timeoutMs: number,
 ): Promise<{ version?: string; lines: string[] }> {
-  const pattern =
-    description.firmware?.versionPattern === undefined
-      ? undefined
-      : new RegExp(description.firmware.versionPattern);
+  // The rig's own line for the running version: firmware.versionPattern, else the
+  // bootVersionPattern the suites read (a `version` group, or the first group).
+  const own = description.firmware?.versionPattern ?? description.options?.bootVersionPattern;
+  const pattern = typeof own === 'string' && own !== '' ? new RegExp(own) : undefined;
   const deadline = Date.now() + timeoutMs;
   let lines: string[] = [];
   while (Date.now() < deadline) {
@@ -157,7 +157,8 @@ async function waitForApp(
       .map(cleanConsoleLine)
       .filter((line) => line !== '');
     for (const line of lines) {
-      const version = pattern?.exec(line)?.[1] ?? versionIn(line);
+      const match = pattern?.exec(line);
+      const version = match?.groups?.version ?? match?.[1] ?? versionIn(line);
       if (version !== undefined) {
         if (build.version !== undefined && version !== build.version) {
           throw new FlasherBootError(

@@ -296,15 +296,17 @@ async function multiRelayPlug(): Promise<{ url: string; requests: string[]; stat
     const url = new URL(request.url ?? '/', 'http://plug');
     requests.push(`${url.pathname}?${url.searchParams}`);
     let body: unknown;
-    const tasmota = /^Power(\d*) (On|Off)$/.exec(url.searchParams.get('cmnd') ?? '');
+    // `Power<n>` alone and `/relay/<n>` without `turn` read the relay, as the devices do.
+    const tasmota = /^Power(\d*)(?: (On|Off))?$/.exec(url.searchParams.get('cmnd') ?? '');
     const gen1 = /^\/relay\/(\d+)$/.exec(url.pathname);
     if (url.pathname === '/cm' && tasmota) {
       const relay = tasmota[1] || '1';
-      states.set(`tasmota:${relay}`, tasmota[2] === 'On');
-      body = { [`POWER${relay}`]: tasmota[2]!.toUpperCase() };
+      if (tasmota[2]) states.set(`tasmota:${relay}`, tasmota[2] === 'On');
+      body = { [`POWER${relay}`]: (states.get(`tasmota:${relay}`) ?? true) ? 'ON' : 'OFF' };
     } else if (gen1) {
-      states.set(`gen1:${gen1[1]}`, url.searchParams.get('turn') === 'on');
-      body = { ison: states.get(`gen1:${gen1[1]}`) };
+      const turn = url.searchParams.get('turn');
+      if (turn !== null) states.set(`gen1:${gen1[1]}`, turn === 'on');
+      body = { ison: states.get(`gen1:${gen1[1]}`) ?? true };
     } else if (url.pathname === '/rpc/Switch.Set') {
       const id = url.searchParams.get('id')!;
       const was = states.get(`gen2:${id}`) ?? true;
@@ -351,6 +353,32 @@ describe('rig power fields reach the plug: relay/channel numbers and the off tim
       '/relay/0?turn=on',
       '/rpc/Switch.Set?id=0&on=true',
       '/rpc/Switch.GetStatus?id=0',
+    ]);
+  });
+
+  it('state() reads the named relay without switching it (mock multi-relay plug)', async () => {
+    const plug = await multiRelayPlug();
+    await new TasmotaPower({ targetName: 'bench', url: plug.url, relay: 3 }).off();
+    await new ShellyGen1Power({ targetName: 'bench', url: plug.url, channel: 2 }).off();
+    await new ShellyGen2Power({ targetName: 'bench', url: plug.url, channel: 1 }).off();
+    plug.requests.length = 0;
+    expect(await new TasmotaPower({ targetName: 'bench', url: plug.url, relay: 3 }).state()).toBe('off');
+    expect(await new TasmotaPower({ targetName: 'bench', url: plug.url, relay: 2 }).state()).toBe('on');
+    expect(await new ShellyGen1Power({ targetName: 'bench', url: plug.url, channel: 2 }).state()).toBe('off');
+    expect(await new ShellyGen2Power({ targetName: 'bench', url: plug.url, channel: 1 }).state()).toBe('off');
+    expect(await new ShellyGen2Power({ targetName: 'bench', url: plug.url }).state()).toBe('on');
+    expect(plug.requests).toEqual([
+      '/cm?cmnd=Power3',
+      '/cm?cmnd=Power2',
+      '/relay/2?',
+      '/rpc/Switch.GetStatus?id=1',
+      '/rpc/Switch.GetStatus?id=0',
+    ]);
+    // Reading switched nothing.
+    expect([...plug.states]).toEqual([
+      ['tasmota:3', false],
+      ['gen1:2', false],
+      ['gen2:1', false],
     ]);
   });
 

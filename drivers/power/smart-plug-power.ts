@@ -174,7 +174,7 @@ export class ShellyGen1Power extends SmartPlugPower {
   }
 
   protected override async readState(step: string): Promise<boolean | undefined> {
-    const ison = ((await this.get(step, '/relay/0', {})) as { ison?: unknown } | undefined)?.ison;
+    const ison = ((await this.get(step, `/relay/${this.relay}`, {})) as { ison?: unknown } | undefined)?.ison;
     return typeof ison === 'boolean' ? ison : undefined;
   }
 }
@@ -201,7 +201,7 @@ export class ShellyGen2Power extends SmartPlugPower {
   }
 
   protected override async readState(step: string): Promise<boolean | undefined> {
-    const status = await this.get(step, '/rpc/Switch.GetStatus', { id: '0' });
+    const status = await this.get(step, '/rpc/Switch.GetStatus', { id: this.id });
     const output = (status as { output?: unknown } | undefined)?.output;
     return typeof output === 'boolean' ? output : undefined;
   }

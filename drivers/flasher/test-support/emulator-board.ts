@@ -70,3 +70,29 @@ export function writeRig(rig: unknown): string {
   writeFileSync(file, JSON.stringify(rig, null, 2));
   return file;
 }
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs the project's CLI in its own process, as a user would. */
+export async function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [CLI, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number];
+  return { code, stdout, stderr, ms: Date.now() - started };
+}

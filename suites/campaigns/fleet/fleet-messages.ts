@@ -3,6 +3,8 @@ import type { EmulatorOptions } from '../../../emulators/index.ts';
 /** One device of the fleet as a worker starts it. */
 export interface FleetDeviceSpec {
   emulator: EmulatorOptions;
+  /** Report boots and the sketch's update result lines (devices without MQTT: the poll fleet). */
+  observe?: boolean;
 }
 
 /** What a worker tells the fleet. */
@@ -11,4 +13,6 @@ export type WorkerMessage =
   | { type: 'started'; name: string }
   | { type: 'not-started'; name: string; error: string }
   | { type: 'fault'; error: string }
+  | { type: 'boot'; name: string; version: string | undefined }
+  | { type: 'line'; name: string; text: string }
   | { type: 'stopped'; peakRssBytes: number };

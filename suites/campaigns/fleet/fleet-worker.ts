@@ -23,8 +23,19 @@ process.on('message', async (message: { type: 'start'; devices: FleetDeviceSpec[
   }
   for (const device of message.devices) {
     try {
-      started.push(await startEmulator(device.emulator));
-      send({ type: 'started', name: device.emulator.name ?? '' });
+      const emulator = await startEmulator(device.emulator);
+      started.push(emulator);
+      const name = emulator.name;
+      if (device.observe) {
+        // The httpUpdate example's result lines, and every boot's version: what a bench sees on a UART.
+        emulator.device.console.onLine((line) => {
+          if (/^HTTP_UPDATE_(FAILED|NO_UPDATES)/.test(line.text))
+            send({ type: 'line', name, text: line.text });
+        });
+        emulator.device.onBoot((image) => send({ type: 'boot', name, version: image?.version }));
+        send({ type: 'boot', name, version: emulator.device.running?.version });
+      }
+      send({ type: 'started', name });
     } catch (error) {
       send({ type: 'not-started', name: device.emulator.name ?? '', error: (error as Error).message });
     }

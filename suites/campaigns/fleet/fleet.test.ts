@@ -20,6 +20,8 @@ describe('fleet campaign', () => {
       seed: 3,
       stageTimeoutS: 60,
       parallel: 6,
+      trigger: 'mqtt',
+      pollIntervalMs: 1000,
       write: (line) => lines.push(line),
     });
     expect(report.devices).toHaveLength(6);

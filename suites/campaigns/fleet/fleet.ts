@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type MqttClient, connect as mqttConnect } from 'mqtt';
 import { startEmbeddedBroker } from '../../../drivers/mqtt/index.ts';
-import { startReferenceUpdateServer } from '../../../drivers/reference-update-server/index.ts';
+import { inRollout, startReferenceUpdateServer } from '../../../drivers/reference-update-server/index.ts';
 import { buildArduinoSketch } from '../../../emulators/boot/index.ts';
 import { emulatedMac } from '../../../emulators/rom-loader/index.ts';
 import { writeSketchDescriptor } from '../../../fixtures/esp8266-sketch/index.ts';
@@ -35,6 +35,12 @@ export interface FleetOptions {
   stageTimeoutS: number;
   /** Devices triggered at once: a fleet manager releases a stage in waves, not all in one burst. */
   parallel: number;
+  /**
+   * `mqtt`: Tasmota devices told `Upgrade 1` per stage (mqtt-trigger firmware). `poll`: devices
+   * running the httpUpdate example sketch that check the server every `pollIntervalMs`.
+   */
+  trigger: 'mqtt' | 'poll';
+  pollIntervalMs: number;
   /** An update server to test instead of the reference one (no staging then: it decides). */
   serverUrl?: string;
   write: (line: string) => void;
@@ -94,8 +100,11 @@ interface Device {
   id: string;
   mac: string;
   report: DeviceReport;
-  /** The running version from its last INFO1. */
+  /** The running version from its last INFO1 (mqtt) or boot (poll). */
   version: string | undefined;
+  /** Poll fleet: failed checks since its stage began, and the last one's words. */
+  failures: number;
+  lastFailure: string | undefined;
   waiter: ((event: DeviceEvent) => void) | undefined;
 }
 
@@ -116,6 +125,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       mac,
       version: undefined,
       waiter: undefined,
+      failures: 0,
+      lastFailure: undefined,
       report: {
         name,
         mac,
@@ -172,8 +183,10 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       return fault;
     },
   });
-  const broker = await startEmbeddedBroker();
-  const manager = await connectManager(broker.url, byId);
+  const poll = options.trigger === 'poll';
+  const broker = poll ? undefined : await startEmbeddedBroker();
+  const manager = broker === undefined ? undefined : await connectManager(broker.url, byId);
+  const byName = new Map(devices.map((device) => [device.name, device]));
   const workers: ChildProcess[] = [];
   let peakRss = 0;
   const workerPeaks: number[] = [];
@@ -198,29 +211,60 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
           } else if (message.type === 'not-started') reject(new Error(`${message.name}: ${message.error}`));
           else if (message.type === 'fault') options.write(`worker fault: ${message.error.split('\n')[0]}`);
           else if (message.type === 'stopped') workerPeaks.push(message.peakRssBytes);
+          else if (message.type === 'boot') {
+            const device = byName.get(message.name);
+            if (device !== undefined) device.version = message.version;
+          } else if (message.type === 'line') {
+            const device = byName.get(message.name);
+            if (device !== undefined) device.report.requested++;
+            if (device !== undefined && message.text.startsWith('HTTP_UPDATE_FAILED')) {
+              device.failures++;
+              device.lastFailure = message.text;
+            }
+          }
         });
       }
     });
-    const specFor = (device: Device): FleetDeviceSpec => ({
-      emulator: {
-        profile: 'mqtt-trigger',
-        platform: 'esp8266',
-        name: device.name,
-        timing: 'none',
-        controlPlane: false,
-        console: 'memory',
-        factory: { version: OLD, projectName: PROJECT, size: APP_SIZE, seed: FACTORY_SEED },
-        options: {
-          dialect: 'tasmota',
-          brokerUrl: broker.url,
-          deviceId: device.id,
-          otaUrl: `${proxy.url}/firmware.bin`,
-          restartDelayMs: 100,
-          reconnectMs: 500,
-          statusIntervalMs: 3_600_000,
-        },
-      },
-    });
+    const specFor = (device: Device): FleetDeviceSpec =>
+      poll
+        ? {
+            observe: true,
+            emulator: {
+              profile: 'http-update',
+              platform: 'esp8266',
+              name: device.name,
+              timing: 'none',
+              controlPlane: false,
+              console: 'memory',
+              factory: { version: OLD, projectName: PROJECT, size: APP_SIZE, seed: FACTORY_SEED },
+              options: {
+                updateUrl: `${proxy.url}/firmware.bin`,
+                checkOnBoot: true,
+                checkIntervalMs: options.pollIntervalMs,
+                staMac: device.mac,
+              },
+            },
+          }
+        : {
+            emulator: {
+              profile: 'mqtt-trigger',
+              platform: 'esp8266',
+              name: device.name,
+              timing: 'none',
+              controlPlane: false,
+              console: 'memory',
+              factory: { version: OLD, projectName: PROJECT, size: APP_SIZE, seed: FACTORY_SEED },
+              options: {
+                dialect: 'tasmota',
+                brokerUrl: broker?.url,
+                deviceId: device.id,
+                otaUrl: `${proxy.url}/firmware.bin`,
+                restartDelayMs: 100,
+                reconnectMs: 500,
+                statusIntervalMs: 3_600_000,
+              },
+            },
+          };
     const memory = setInterval(() => {
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
     }, 500);
@@ -242,11 +286,14 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       const stageStarted = performance.now();
       const pending = devices.filter((device) => device.report.outcome === 'not-reached');
       if (pending.length === 0) break;
-      let next = 0;
-      const lane = async () => {
-        while (next < pending.length) await upgrade(pending[next++]!, stageIndex + 1);
-      };
-      await Promise.all(Array.from({ length: Math.min(options.parallel, pending.length) }, lane));
+      if (poll) await pollStage(pending, percent, stageIndex + 1);
+      else {
+        let next = 0;
+        const lane = async () => {
+          while (next < pending.length) await upgrade(pending[next++]!, stageIndex + 1);
+        };
+        await Promise.all(Array.from({ length: Math.min(options.parallel, pending.length) }, lane));
+      }
       const updated = devices.filter((device) => device.report.outcome === 'updated').length;
       options.write(
         `stage ${stageIndex + 1} (${percent} %): triggered ${pending.length}, ${updated} on ${NEW} so far, ${((performance.now() - stageStarted) / 1000).toFixed(1)} s`,
@@ -267,8 +314,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
           }),
       ),
     );
-    manager.end(true);
-    await broker.stop();
+    manager?.end(true);
+    await broker?.stop();
     await proxy.stop();
     await server.stop();
     await rm(folder, { recursive: true, force: true });
@@ -295,7 +342,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
     for (let attempt = 1; attempt <= options.attempts; attempt++) {
       device.report.requested++;
       const upgraded = nextEvent(device, (event) => event.kind === 'upgrade', deadline);
-      manager.publish(`cmnd/${device.id}/Upgrade`, '1');
+      manager?.publish(`cmnd/${device.id}/Upgrade`, '1');
       const result = await upgraded;
       if (result === undefined) {
         fail(device, stage, `no UPGRADE answer within ${options.stageTimeoutS} s`);
@@ -322,6 +369,37 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
       }
       // Still on the old version: outside this stage (304), it waits for the next.
       return;
+    }
+  }
+
+  /**
+   * A stage of the poll fleet: the devices the server now places in the stage fetch the new
+   * version on their next check; each ends when it boots it, or after `attempts` failed checks.
+   */
+  async function pollStage(pending: Device[], percent: number, stage: number): Promise<void> {
+    const inStage = pending.filter((device) => inRollout(device.mac, percent));
+    for (const device of inStage) device.failures = 0;
+    await waitFor(
+      () => inStage.every((device) => device.version === NEW || device.failures >= options.attempts),
+      options.stageTimeoutS * 1000,
+    );
+    for (const device of inStage) {
+      if (device.version === NEW)
+        Object.assign(device.report, {
+          stage,
+          downloaded: true,
+          verified: true,
+          rebootedInto: NEW,
+          outcome: 'updated',
+        });
+      else
+        fail(
+          device,
+          stage,
+          device.failures >= options.attempts
+            ? `${device.lastFailure} (after ${device.failures} checks)`
+            : `not on ${NEW} within ${options.stageTimeoutS} s`,
+        );
     }
   }
 
