@@ -269,7 +269,9 @@ describe('board acceptance (ESP8266: two sketch builds from the image toolkit on
                 update: join(dir, 'sketch-1.1.0.bin'),
                 // The sketch's own boot line names its version (BasicOTA / the lab's web-update sketch).
                 versionPattern:
-                  profile === 'arduino-ota' ? 'Booting \\S+ (?<version>\\S+)' : '^Sketch \\S+ version (?<version>\\S+)',
+                  profile === 'arduino-ota'
+                    ? 'Booting \\S+ (?<version>\\S+)'
+                    : '^Sketch \\S+ version (?<version>\\S+)',
               },
             },
           ],
