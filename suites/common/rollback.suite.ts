@@ -280,16 +280,19 @@ async function preparedCampaign(context: Context): Promise<EmulatorCampaign> {
 }
 
 /**
- * The small sweep of `run`: one cut at a seeded operation of the given phases (all of them count
- * alike, so the few commit operations are hit as often as their share). `powercut` sweeps them all.
+ * The small sweep of `run`: in each of the given phases the update has, one cut at an operation
+ * drawn from the seed (an ESP32's commit is two operations: the erase and the write of the
+ * inactive otadata entry). `powercut` sweeps them all.
  */
 async function sweepInRun(context: Context, phases: Phase[]): Promise<CutResult[]> {
   const { step } = context;
   const campaign = await preparedCampaign(context);
-  const candidates = campaign.operations.filter((operation) => phases.includes(operation.phase));
+  const random = new SeededRandom(RUN_SEED);
   const cuts: CutResult[] = [];
-  if (candidates.length > 0) {
-    const operation = candidates[new SeededRandom(RUN_SEED).int(0, candidates.length - 1)]!;
+  for (const phase of phases) {
+    const candidates = campaign.operations.filter((operation) => operation.phase === phase);
+    if (candidates.length === 0) continue;
+    const operation = candidates[random.int(0, candidates.length - 1)]!;
     cuts.push(
       await step(
         `cut at flash operation ${operation.operation} (${operation.phase}, ${operation.kind} at 0x${operation.address.toString(16)})`,
