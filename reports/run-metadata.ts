@@ -44,7 +44,13 @@ export interface RunMetadata {
   command: string[];
   cwd: string;
   rig: { file: string; name: string; targets: unknown[] };
-  selection: { grep?: string; only?: string[]; shard?: { index: number; count: number }; rerun?: string };
+  selection: {
+    grep?: string;
+    only?: string[];
+    tags?: string[];
+    shard?: { index: number; count: number };
+    rerun?: string;
+  };
   /** Random seeds the run used, by target (emulators with a seed in the rig). */
   seeds: Record<string, number>;
   targets: TargetIdentity[];

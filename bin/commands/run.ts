@@ -26,6 +26,7 @@ interface RunFlags {
   junit?: string;
   out?: string;
   only: string[];
+  tags?: string[];
   shard?: string;
   rerunFailed?: string;
   allureReport: boolean;
@@ -54,6 +55,15 @@ export function registerRunCommand(program: Command): void {
     .option('--token <token>', 'token for --target (or OTA_TOKEN in the environment)')
     .option('--password <password>', 'password for --target (or OTA_PASSWORD in the environment)')
     .option('--only <name>', 'run only the rig target with this name; repeatable', collect, [])
+    .option(
+      '--tags <tags>',
+      'run only the rig targets that carry every one of these tags (comma-separated, the rig\'s "tags")',
+      (value: string) =>
+        value
+          .split(',')
+          .map((tag) => tag.trim())
+          .filter(Boolean),
+    )
     .option('--grep <id-prefix>', 'only requirements whose ID starts with this (viperhttp/auth)')
     .option('--strict', 'fail on SHOULD requirements too')
     .option('--junit <file>', 'also write JUnit XML here (always written to <out>/junit.xml)')
@@ -123,6 +133,7 @@ Exit codes:
         rig: flags.rig,
         adHocTargets: adHoc,
         only: flags.only,
+        ...(flags.tags ? { tags: flags.tags } : {}),
         grep: flags.grep,
         strict: flags.strict,
         junit: flags.junit,

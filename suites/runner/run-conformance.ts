@@ -34,6 +34,8 @@ export interface RunOptions {
   adHocTargets?: LoadedTarget[];
   /** Only targets with these names. */
   only?: string[];
+  /** Only targets that carry every one of these tags (the rig's `tags`, as labgrid places have). */
+  tags?: string[];
   /** Requirement ID prefix (`viperhttp/auth`). */
   grep?: string;
   strict?: boolean;
@@ -93,6 +95,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     }
     targets = targets.filter((target) => options.only!.includes(target.name));
   }
+  if (options.tags?.length) targets = targetsWithTags(targets, options.tags);
   const rerun = options.rerunFailed ? failuresToRerun(options.rerunFailed) : undefined;
   if (rerun) targets = rerunTargets(targets, rerun, options.rerunFailed!);
   if (options.shard) targets = shardTargets(targets, options.shard);
@@ -113,6 +116,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     selection: {
       ...(options.grep ? { grep: options.grep } : {}),
       ...(options.only?.length ? { only: options.only } : {}),
+      ...(options.tags?.length ? { tags: options.tags } : {}),
       ...(options.shard ? { shard: options.shard } : {}),
       ...(options.rerunFailed ? { rerun: options.rerunFailed } : {}),
     },
@@ -361,4 +365,19 @@ function reportsIn(dir: string): string[] {
 function displayPath(path: string): string {
   const below = relative(process.cwd(), path);
   return below === '' ? '.' : below.startsWith('..') ? path : below;
+}
+
+/** The targets that carry every tag asked for; none is a bad argument that lists the tags the rig has. */
+export function targetsWithTags<T extends { name: string; tags?: readonly string[] }>(
+  targets: readonly T[],
+  tags: readonly string[],
+): T[] {
+  const selected = targets.filter((target) => tags.every((tag) => target.tags?.includes(tag)));
+  if (selected.length === 0) {
+    const present = [...new Set(targets.flatMap((target) => target.tags ?? []))].sort();
+    throw new Error(
+      `--tags ${tags.join(',')}: no target carries ${tags.length > 1 ? 'all of them' : 'it'}; tags in the rig: ${present.length > 0 ? present.join(', ') : 'none'}`,
+    );
+  }
+  return selected;
 }
