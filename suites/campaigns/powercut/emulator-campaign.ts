@@ -157,8 +157,12 @@ export class EmulatorCampaign {
   /** The sweep (and bisection) over the chosen phases. */
   async run(): Promise<CampaignResult> {
     const started = performance.now();
-    const operations = await this.prepare();
     const phases = this.options.phases.filter((phase) => phase !== 'transfer');
+    if (phases.length === 0)
+      throw new CampaignError(
+        `target ${this.target.name}: an emulator is cut at flash operations (write, commit, first-boot, eboot-copy); a cut in the transfer is a board campaign's (--by acknowledged)`,
+      );
+    const operations = await this.prepare();
     const points = sweepPoints(operations, phases, this.options.points, this.options.seed);
     const cuts: CutResult[] = [];
     for (const point of points) {
