@@ -140,6 +140,54 @@ describe('board acceptance (ESP32 vectors on an emulator process described as a 
     RUN_TIMEOUT_MS,
   );
 
+  it(
+    'a failed requirement leaves the board in an unknown state: the baseline is flashed again before the next one',
+    async () => {
+      const received = mkdtempSync(join(tmpdir(), 'ota-received-'));
+      // accepts-bad-sha: finalize takes a corrupted image and sets it to boot (verify/2 fails on it).
+      board = await startEmulatorBoard([
+        '--profile',
+        'viperhttp',
+        '--option',
+        'token=acceptance-token',
+        '--defect',
+        'accepts-bad-sha',
+        '--received-dir',
+        received,
+      ]);
+      const http = board.endpoints.services.http!;
+      const rig = writeRig({
+        targets: [
+          {
+            name: 'bench-viper',
+            kind: 'board',
+            profile: 'viperhttp',
+            platform: 'esp32',
+            capabilities: ['console', 'power-cycle', 'reset', 'rollback'],
+            token: { env: 'ACCEPTANCE_TOKEN' },
+            url: `http://${http.host}:${http.port}`,
+            console: { port: board.socketUrl },
+            power: { type: 'emulator-control', url: board.endpoints.control },
+            prepare: 'flash',
+            firmware,
+          },
+        ],
+      });
+      const out = mkdtempSync(join(tmpdir(), 'ota-acceptance-out-'));
+      const result = await runCli(['run', '--rig', rig, '--out', out, '--grep', 'viperhttp/verify/2'], {
+        ACCEPTANCE_TOKEN: 'acceptance-token',
+      });
+      expect(result.code).toBe(1);
+      await board.stop();
+      // The baseline reached the factory slot twice: by prepare, and again after the failure.
+      const baselineWrites = auditReceivedImages(received, allowed).filter(
+        (image) => image.file.endsWith('-0x10000.bin') && image.from === 'v1.0.0' && image.changedBytes === 0,
+      );
+      expect(baselineWrites).toHaveLength(2);
+    },
+    RUN_TIMEOUT_MS,
+  );
+
   it.skipIf(!hasOpenssl)(
     'esp-https-ota: flashed to v1.0.0, every MUST passes, only the vectors and their derivations reach the device (needs openssl)',
     async () => {

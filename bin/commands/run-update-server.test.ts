@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, writeRig } from '../../drivers/flasher/test-support/emulator-board.ts';
 import {
   type StartedReferenceUpdateServer,
   startReferenceUpdateServer,
@@ -12,21 +10,7 @@ import {
 import { readResultsFile } from '../../reports/results-file.ts';
 import { closedPort } from '../../suites/runner/preflight/closed-port.test-support.ts';
 
-const CLI = fileURLToPath(new URL('../ota-conformance.js', import.meta.url));
-
-async function run(args: string[]) {
-  const child = spawn(process.execPath, [CLI, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+const run = (args: string[]) => runCli(['run', ...args]);
 
 interface Result {
   target: string;
@@ -39,11 +23,8 @@ function results(out: string): Result[] {
   return readResultsFile(join(out, 'latest', 'results.jsonl')).results as Result[];
 }
 
-function rigWith(target: Record<string, unknown>): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'server-rig-')), 'rig.json');
-  writeFileSync(file, JSON.stringify({ name: 'server-under-test', targets: [target] }));
-  return file;
-}
+const rigWith = (target: Record<string, unknown>) =>
+  writeRig({ name: 'server-under-test', targets: [target] });
 
 /**
  * Role 2 by URL, as a vendor runs it: the test starts an HTTPUpdate server of its own (the

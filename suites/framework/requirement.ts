@@ -9,6 +9,7 @@ import { currentTarget, currentTargetNotRun, requirementSelected } from './curre
 import { restartToKnownState } from './known-state.ts';
 import { closeWhatTheRequirementOpened } from './requirement-scope.ts';
 import { isRigError, RigFailure } from './rig-failure.ts';
+import { restoreKnownState } from './strategy/known-state.ts';
 import { ImageUnavailableError } from './strategy/rig-images.ts';
 
 export type Level = 'MUST' | 'SHOULD' | 'MAY';
@@ -211,6 +212,12 @@ export function requirement(
           settled = true;
           skip(error.message);
           return;
+        }
+        // A board left in an unknown state gets its baseline back before the next requirement.
+        const restored = await restoreKnownState(target);
+        if (restored !== undefined) {
+          target.transcript.record('known state', 'event', restored);
+          await allure.attachment('known state', target.redactor.redact(restored), 'text/plain');
         }
         if (error instanceof RequirementFailure || isRigError(error)) throw error;
         throw asRequirementFailure(meta, error);

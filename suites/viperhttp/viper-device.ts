@@ -10,7 +10,7 @@ import {
 import type { Target } from '../../drivers/target/index.ts';
 import { buildEsp32Image } from '../../fixtures/index.ts';
 import { closeWithRequirement, cycleOffMs, RigFailure } from '../framework/index.ts';
-import { ImageUnavailableError, rigBootableImage } from '../framework/strategy/rig-images.ts';
+import { ImageUnavailableError, rigBootableImage, rigImages } from '../framework/strategy/rig-images.ts';
 
 /**
  * The "strategy" side of the viperhttp suites (STYLE.md, labgrid): how a requirement reaches a
@@ -43,8 +43,11 @@ export function appImage(
   size = IMAGE_SIZE,
   options: { fitsIn?: number; neverBooted?: boolean } = {},
 ): Uint8Array {
+  const synthetic = () => buildEsp32Image({ version, size, projectName: 'ota-conformance', seed });
+  // Written but never set to boot: any valid image will do, on a board without rig builds too.
+  if (options.neverBooted && rigImages(target) === undefined) return synthetic();
   const fromRig = rigBootableImage(target, version);
-  if (fromRig === undefined) return buildEsp32Image({ version, size, projectName: 'ota-conformance', seed });
+  if (fromRig === undefined) return synthetic();
   // Written but never set to boot: the first `size` bytes of the rig's image keep the chunk count
   // the requirement is about, and nothing the board could boot is involved.
   if (options.neverBooted) return fromRig.subarray(0, Math.min(size, fromRig.length));

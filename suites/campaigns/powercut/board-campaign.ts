@@ -1,20 +1,18 @@
 import type { Target } from '../../../drivers/target/index.ts';
 import { SeededRandom } from '../../../fixtures/random/index.ts';
-import { RigFailure } from '../../framework/rig-failure.ts';
 import {
   BootWatch,
   bootVersionPatterns,
-  confirmRunningImage,
   imageFor,
   rebootTimeoutMs,
   updateTarget,
   type WireProgress,
 } from '../../framework/strategy/index.ts';
-import type { CampaignOptions, CampaignResult } from './campaign-result.ts';
+import { type CampaignOptions, type CampaignResult, campaignResult } from './campaign-result.ts';
 import { type CutResult, isUnsafe } from './cut-point.ts';
-import { CampaignError, campaignVersions } from './emulator-campaign.ts';
+import { CampaignError, campaignVersions, installForKnownState } from './emulator-campaign.ts';
 import { powerOnAndObserve } from './observe-after-cut.ts';
-import { outcomeWindows } from './windows.ts';
+import { rigStep } from './rig-step.ts';
 
 /** Profiles whose delivery reports image bytes as they go (espota's byte-count acks). */
 const COUNTING_PROFILES = new Set<Target['profile']>(['arduino-ota']);
@@ -55,7 +53,7 @@ export class BoardCampaign {
   }
 
   async prepare(): Promise<[]> {
-    await this.rig('power cycle to a known state', async () => {
+    await rigStep(this.target, 'power cycle to a known state', async () => {
       const watch = BootWatch.start(this.target.console!, bootVersionPatterns(this.target));
       try {
         await this.target.power!.cycle(200);
@@ -84,20 +82,16 @@ export class BoardCampaign {
       }
     }
     if (!stopped) await this.restoreKnownState();
-    return {
-      target: this.target.name,
-      profile: this.target.profile,
-      platform: this.target.platform ?? 'esp8266',
+    return campaignResult(this.target, {
       method: 'power-driver',
       seed: this.options.seed,
       phases: ['transfer'],
       versions: { old: this.versions.old, new: this.versions.new },
       reference: [],
       cuts,
-      windows: outcomeWindows(cuts),
-      wallMs: Math.round(performance.now() - started),
+      startedAt: started,
       ...(stopped ? { stopped } : {}),
-    };
+    });
   }
 
   /** Byte counts spread over the image, one per equal stretch, drawn from the seed. */
@@ -138,7 +132,7 @@ export class BoardCampaign {
     });
     // The update may end before the count was reached (a refusal, or bytes past the image).
     if (!switching) switching = power.off().then(() => undefined);
-    await this.rig('switch the power off', () => switching!);
+    await rigStep(this.target, 'switch the power off', () => switching!);
     const observed = await powerOnAndObserve(target, {
       versions: this.versions,
       consoleFrom,
@@ -172,21 +166,7 @@ export class BoardCampaign {
   }
 
   private async install(version: string): Promise<void> {
-    const result = await updateTarget(this.target, imageFor(this.target, version));
-    if (!result.accepted || result.booted?.version !== version)
-      throw new CampaignError(`target ${this.target.name}: installing ${version} failed: ${result.detail}`);
-    if (this.target.capabilities.has('rollback'))
-      await confirmRunningImage(this.target).catch(() => undefined);
+    await installForKnownState(this.target, version);
     this.running = version;
-  }
-
-  private async rig<T>(step: string, body: () => Promise<T>): Promise<T> {
-    try {
-      return await body();
-    } catch (error) {
-      throw new RigFailure(`target ${this.target.name}: ${step}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
   }
 }

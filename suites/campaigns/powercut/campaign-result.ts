@@ -1,5 +1,7 @@
+import type { Target } from '../../../drivers/target/index.ts';
 import type { CutResult, Outcome, Phase } from './cut-point.ts';
 import type { PhasedOperation } from './phases.ts';
+import { outcomeWindows } from './windows.ts';
 
 export interface CampaignOptions {
   /** Seeds the images' versions, the sweep's points and each cut's torn bits. */
@@ -48,4 +50,22 @@ export interface CampaignResult {
   wallMs: number;
   /** Why the campaign stopped early (a board left without a bootable image, …). */
   stopped?: string;
+}
+
+/** A campaign's result: the target's names, the cuts in order of position and their windows. */
+export function campaignResult(
+  target: Target,
+  fields: Omit<CampaignResult, 'target' | 'profile' | 'platform' | 'windows' | 'wallMs'> & {
+    startedAt: number;
+  },
+): CampaignResult {
+  const { startedAt, ...rest } = fields;
+  return {
+    target: target.name,
+    profile: target.profile,
+    platform: target.platform ?? 'unknown',
+    ...rest,
+    windows: outcomeWindows(fields.cuts),
+    wallMs: Math.round(performance.now() - startedAt),
+  };
 }

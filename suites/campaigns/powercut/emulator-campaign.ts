@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EmulatorControlPower, type EmulatorFlashTrace } from '../../../drivers/power/index.ts';
 import type { Target } from '../../../drivers/target/index.ts';
-import { RigFailure } from '../../framework/rig-failure.ts';
 import {
   BootWatch,
   bootVersionPatterns,
@@ -13,12 +12,12 @@ import {
   updateTarget,
 } from '../../framework/strategy/index.ts';
 import { bisectBoundaries } from './bisect.ts';
-import type { CampaignOptions, CampaignResult } from './campaign-result.ts';
+import { type CampaignOptions, type CampaignResult, campaignResult } from './campaign-result.ts';
 import { type CutResult, type Phase, tornSeedFor } from './cut-point.ts';
 import { powerOnAndObserve } from './observe-after-cut.ts';
 import { type PhasedOperation, phaseOperations } from './phases.ts';
+import { rigStep } from './rig-step.ts';
 import { sweepPoints } from './sweep-points.ts';
-import { outcomeWindows } from './windows.ts';
 
 /** Beyond every trace index: asks the control plane for the count only. */
 const COUNT_ONLY = Number.MAX_SAFE_INTEGER;
@@ -40,6 +39,17 @@ export interface PreparedCampaign {
  * A campaign that cannot go on. `device`: the device failed without any cut (its uncut reference
  * update does not take); otherwise the rig or the arguments cannot make the campaign.
  */
+/** An uncut update to one of the campaign's images, confirmed where rollback is claimed. */
+export async function installForKnownState(target: Target, version: string): Promise<void> {
+  const result = await updateTarget(target, imageFor(target, version));
+  if (!result.accepted || result.booted?.version !== version)
+    throw new CampaignError(
+      `target ${target.name}: installing ${version} for the known state failed: ${result.detail}`,
+      true,
+    );
+  if (target.capabilities.has('rollback')) await confirmRunningImage(target).catch(() => undefined);
+}
+
 export class CampaignError extends Error {
   readonly code = 'POWERCUT_CAMPAIGN';
   constructor(
@@ -98,7 +108,7 @@ export class EmulatorCampaign {
   /** Known state and reference update; returns the phased operations of the update. */
   async prepare(): Promise<PhasedOperation[]> {
     const { target } = this;
-    const running = await this.power('power cycle to a known state', () =>
+    const running = await rigStep(this.target, 'power cycle to a known state', () =>
       this.waitForBoot(() => this.control.cycle(200), true),
     );
     if (this.options.baseline === 'as-is' && !this.secureVersionDiffers(running.secureVersion)) {
@@ -147,8 +157,12 @@ export class EmulatorCampaign {
   /** The sweep (and bisection) over the chosen phases. */
   async run(): Promise<CampaignResult> {
     const started = performance.now();
-    const operations = await this.prepare();
     const phases = this.options.phases.filter((phase) => phase !== 'transfer');
+    if (phases.length === 0)
+      throw new CampaignError(
+        `target ${this.target.name}: an emulator is cut at flash operations (write, commit, first-boot, eboot-copy); a cut in the transfer is a board campaign's (--by acknowledged)`,
+      );
+    const operations = await this.prepare();
     const points = sweepPoints(operations, phases, this.options.points, this.options.seed);
     const cuts: CutResult[] = [];
     for (const point of points) {
@@ -161,19 +175,15 @@ export class EmulatorCampaign {
     }
     cuts.sort((a, b) => (a.point.operation ?? 0) - (b.point.operation ?? 0));
     await this.restoreKnownState();
-    return {
-      target: this.target.name,
-      profile: this.target.profile,
-      platform: this.target.platform ?? 'esp32',
+    return campaignResult(this.target, {
       method: 'control-plane',
       seed: this.options.seed,
       phases,
       versions: { old: this.versions.old, new: this.versions.new },
       reference: operations,
       cuts,
-      windows: outcomeWindows(cuts),
-      wallMs: Math.round(performance.now() - started),
-    };
+      startedAt: started,
+    });
   }
 
   /** One cut: the saved state, a cut armed at `operation`, the update, power on, the verdict. */
@@ -262,21 +272,15 @@ export class EmulatorCampaign {
     await this.bootSaved();
   }
 
-  private async install(version: string): Promise<void> {
-    const result = await updateTarget(this.target, imageFor(this.target, version));
-    if (!result.accepted || result.booted?.version !== version)
-      throw new CampaignError(
-        `target ${this.target.name}: installing ${version} for the known state failed: ${result.detail}`,
-      );
-    if (this.target.capabilities.has('rollback'))
-      await confirmRunningImage(this.target).catch(() => undefined);
+  private install(version: string): Promise<void> {
+    return installForKnownState(this.target, version);
   }
 
   /** Off, the saved state put back, on, and the old image booted. */
   private async bootSaved(): Promise<void> {
     if (this.saved === undefined) throw new CampaignError('the campaign has no saved state yet');
     const saved = this.saved;
-    await this.power('restore the known state', async () => {
+    await rigStep(this.target, 'restore the known state', async () => {
       await this.control.off();
       await this.control.restoreState(saved);
       return await this.waitForBoot(() => this.control.on());
@@ -323,16 +327,6 @@ export class EmulatorCampaign {
       if (torn && !(await this.control.isOn())) return torn;
       if (performance.now() > deadline) return undefined;
       await sleep(20);
-    }
-  }
-
-  private async power<T>(step: string, body: () => Promise<T>): Promise<T> {
-    try {
-      return await body();
-    } catch (error) {
-      throw new RigFailure(`target ${this.target.name}: ${step}: ${(error as Error).message}`, {
-        cause: error,
-      });
     }
   }
 }

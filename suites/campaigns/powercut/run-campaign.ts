@@ -72,6 +72,10 @@ export async function runPowercut(options: PowercutRunOptions): Promise<Powercut
       const report = writeCampaignReport(result, outDir);
       write(summary(result));
       write(`report: ${report.folder}\n`);
+      if (result.cuts.length === 0) {
+        write(`nothing cut: the update has no flash operation in ${result.phases.join(', ')}\n`);
+        return { exitCode: 3, result };
+      }
       const unsafe = result.cuts.some((cut) => isUnsafe(cut.outcome));
       return { exitCode: unsafe ? 1 : result.stopped ? 3 : 0, result };
     } catch (error) {

@@ -61,7 +61,8 @@ export function issuedImages(): readonly IssuedImage[] {
  * the rig's baseline or update when the version is theirs; on ESP32 any other version is the
  * update with its app descriptor's version (and, if asked, secure_version) rewritten and the
  * checksum and SHA-256 recomputed, the code untouched; on ESP8266 only the rig's own builds boot,
- * so another version is an ImageUnavailableError. Undefined when the target has no rig firmware.
+ * so another version is an ImageUnavailableError. Undefined for an emulator without rig firmware
+ * (its images are synthetic); a board without it is an ImageUnavailableError.
  */
 export function rigBootableImage(
   target: Target,
@@ -69,7 +70,16 @@ export function rigBootableImage(
   options: { secureVersion?: number } = {},
 ): Uint8Array | undefined {
   const images = rigImages(target);
-  if (images === undefined) return undefined;
+  if (images === undefined) {
+    // DESIGN.md, what a board may be sent: synthetic images are for emulators. A real board
+    // would boot garbage (an ESP8266 then needs a serial reflash), so without the vendor's
+    // builds the requirement is skipped with this reason instead.
+    const kind = target.description.kind;
+    if (kind === 'emulator' || kind === 'emulator-process') return undefined;
+    throw new ImageUnavailableError(
+      `target ${target.name}: a ${kind} is only sent images it can boot, and the rig names no firmware builds for it (firmware.baseline / firmware.update)`,
+    );
+  }
   const own = (build: FirmwareBuild, role: 'baseline' | 'update') =>
     build.version === version &&
     (options.secureVersion === undefined ||
