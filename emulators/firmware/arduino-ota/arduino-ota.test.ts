@@ -1,14 +1,10 @@
-/**
- * The arduino-ota emulated firmware driven over real loopback sockets by an espota-like uploader
- * written from reference/arduino-ota.md §1, observed through its UDP/TCP answers and its console.
- */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
 import { writeSketchDescriptor } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildArduinoSketch } from '../../boot/index.ts';
+import { socatMissing } from '../../console/socat.test-support.ts';
 import { type EmulatorOptions, type StartedEmulator, startEmulator } from '../../start-emulator.ts';
 import { powerOnAfterCutAndReadVersion } from '../test-support/console-lines.ts';
 import { espota, invitationLine, sendDatagram } from './espota-test-client.ts';
@@ -446,43 +442,32 @@ describe('arduino-ota on ESP32', () => {
   });
 });
 
-const socatMissing = (() => {
-  try {
-    execFileSync('which', ['socat'], { stdio: 'ignore' });
-    return false;
-  } catch {
-    return true;
-  }
-})();
-
 describe('arduino-ota console on a pseudo-terminal', () => {
-  it.skipIf(socatMissing)(
-    'shows the BasicOTA lines of an update and the new boot banner on the PTY',
-    async () => {
-      const emulator = await start({ console: 'pty' });
-      const path = emulator.endpoints().console;
-      if (path === undefined) throw new Error('no PTY path');
-      const reader = createReadStream(path);
-      let text = '';
-      reader.on('data', (chunk) => {
-        text += chunk.toString();
-      });
-      reader.on('error', () => {});
-      try {
-        await sleep(200);
-        const outcome = await espota({ port: otaPort(emulator), image: sketch('2.0.0') });
-        expect(outcome.result).toBe('OK');
-        const deadline = Date.now() + 5000;
-        while (!text.includes('Booting arduino-ota-demo 2.0.0') && Date.now() < deadline) await sleep(20);
-        expect(text).toContain('Start updating sketch');
-        expect(text).toContain('Progress: 100%');
-        expect(text).toMatch(/End\r?\n/);
-        expect(text).toContain('Booting arduino-ota-demo 2.0.0');
-      } finally {
-        reader.destroy();
-      }
-    },
-  );
+  it('shows the BasicOTA lines of an update and the new boot banner on the PTY', async (context) => {
+    if (socatMissing !== undefined) return context.skip(socatMissing);
+    const emulator = await start({ console: 'pty' });
+    const path = emulator.endpoints().console;
+    if (path === undefined) throw new Error('no PTY path');
+    const reader = createReadStream(path);
+    let text = '';
+    reader.on('data', (chunk) => {
+      text += chunk.toString();
+    });
+    reader.on('error', () => {});
+    try {
+      await sleep(200);
+      const outcome = await espota({ port: otaPort(emulator), image: sketch('2.0.0') });
+      expect(outcome.result).toBe('OK');
+      const deadline = Date.now() + 5000;
+      while (!text.includes('Booting arduino-ota-demo 2.0.0') && Date.now() < deadline) await sleep(20);
+      expect(text).toContain('Start updating sketch');
+      expect(text).toContain('Progress: 100%');
+      expect(text).toMatch(/End\r?\n/);
+      expect(text).toContain('Booting arduino-ota-demo 2.0.0');
+    } finally {
+      reader.destroy();
+    }
+  });
 });
 
 describe.each(['esp8266', 'esp32'] as const)(

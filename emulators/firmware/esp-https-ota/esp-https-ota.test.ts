@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
@@ -6,6 +5,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { lowerSecureVersion } from '../../../fixtures/corrupt/index.ts';
 import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
 import { SeededRandom } from '../../../fixtures/random/index.ts';
+import { socatMissing } from '../../console/socat.test-support.ts';
 import { type EmulatorOptions, type StartedEmulator, startEmulator } from '../../start-emulator.ts';
 import {
   consoleText,
@@ -721,43 +721,32 @@ describe('esp-https-ota: defect fixed-staging-partition', () => {
   });
 });
 
-const socatMissing = (() => {
-  try {
-    execFileSync('which', ['socat'], { stdio: 'pipe' });
-    return false;
-  } catch {
-    return true;
-  }
-})();
-
 describe('esp-https-ota: the console through a real pseudo-terminal', () => {
-  it.skipIf(socatMissing)(
-    'shows the update and the new version booting on the PTY (skipped when socat not installed)',
-    async () => {
-      const updates = await server(serveOnce(image110));
-      const device = await emulator(
-        `${updates.url}/ota.bin`,
-        { checkOnBoot: false, checkIntervalMs: 300 },
-        { console: 'pty' },
+  it('shows the update and the new version booting on the PTY (skipped when socat not installed)', async (context) => {
+    if (socatMissing !== undefined) return context.skip(socatMissing);
+    const updates = await server(serveOnce(image110));
+    const device = await emulator(
+      `${updates.url}/ota.bin`,
+      { checkOnBoot: false, checkIntervalMs: 300 },
+      { console: 'pty' },
+    );
+    const stream = createReadStream(device.endpoints().console!);
+    let text = '';
+    stream.on('data', (chunk) => {
+      text += chunk.toString();
+    });
+    try {
+      await waitUntil(() => /App version:\s+1\.1\.0\r\n/.test(text), 10_000, 'the new version on the PTY');
+      expect(text).toContain(
+        'advanced_https_ota_example: ESP_HTTPS_OTA upgrade successful. Rebooting ...\r\n',
       );
-      const stream = createReadStream(device.endpoints().console!);
-      let text = '';
-      stream.on('data', (chunk) => {
-        text += chunk.toString();
-      });
-      try {
-        await waitUntil(() => /App version:\s+1\.1\.0\r\n/.test(text), 10_000, 'the new version on the PTY');
-        expect(text).toContain(
-          'advanced_https_ota_example: ESP_HTTPS_OTA upgrade successful. Rebooting ...\r\n',
-        );
-        expect(text).toMatch(/rst:0xc \(SW_CPU_RESET\)/);
-        expect(text).toMatch(/boot: Loaded app from partition at offset 0x110000\r\n/);
-      } finally {
-        stream.destroy();
-        await once(stream, 'close');
-      }
-    },
-  );
+      expect(text).toMatch(/rst:0xc \(SW_CPU_RESET\)/);
+      expect(text).toMatch(/boot: Loaded app from partition at offset 0x110000\r\n/);
+    } finally {
+      stream.destroy();
+      await once(stream, 'close');
+    }
+  });
 });
 
 describe('esp-https-ota: version-sensitive strings (reference §10)', () => {

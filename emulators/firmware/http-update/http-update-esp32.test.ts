@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,6 +5,7 @@ import { createTestCertificates } from '../../../drivers/update-server/index.ts'
 import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
 import { writeSketchDescriptor } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildArduinoSketch } from '../../boot/index.ts';
+import { socatMissing } from '../../console/socat.test-support.ts';
 import { type EmulatorOptions, type StartedEmulator, startEmulator } from '../../start-emulator.ts';
 import { consoleText, waitForLine } from '../test-support/console-lines.ts';
 import { notModified, okHead, ScriptedUpdateServer, statusOnly } from './update-server.test-support.ts';
@@ -118,55 +118,44 @@ describe('http-update (ESP32 HTTPUpdate)', () => {
   });
 });
 
-function socatInstalled(): boolean {
-  try {
-    execFileSync('which', ['socat'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('http-update: the console through a real pseudo-terminal', () => {
-  it.skipIf(!socatInstalled())(
-    'shows the restart and the new version on the PTY after a pulled update',
-    async () => {
-      const image = buildArduinoSketch({ appSize: 40 * 1024, seed: 44 });
-      writeSketchDescriptor(image, { version: '4.4.0', projectName: 'http-update-demo' });
-      const server = await updateServer();
-      server.answer = (_request, index) =>
-        index === 1
-          ? { head: okHead(image.length, { 'x-MD5': md5(image) }), body: image }
-          : { head: notModified() };
-      const emulator = await startEmulator({
-        profile: 'http-update',
-        platform: 'esp8266',
-        console: 'pty',
-        options: { updateUrl: server.url('/fw') },
-      });
-      cleanups.push(() => emulator.stop());
-      await server.waitForRequests(1);
-      const port = new SerialPort({ path: emulator.endpoints().console!, baudRate: 115200, autoOpen: false });
-      await new Promise<void>((resolve, reject) => port.open((error) => (error ? reject(error) : resolve())));
-      cleanups.push(
-        () => new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve())),
-      );
-      let text = '';
-      port.on('data', (chunk: Buffer) => {
-        text += chunk.toString('latin1');
-      });
-      // The reset pin reboots the sketch; its boot-time check now gets the image and restarts again.
-      await emulator.device.resetPin();
-      const deadline = Date.now() + 5000;
-      while (!text.includes('Sketch http-update-demo version 4.4.0\r\n') && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      expect(text).toContain('ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n');
-      expect(text).toContain('ets Jan  8 2013,rst cause:3, boot mode:(3,6)\r\n');
-      expect(text).toContain('Sketch http-update-demo version 4.4.0\r\n');
-      expect(text.indexOf('rst cause:3')).toBeLessThan(text.indexOf('version 4.4.0'));
-    },
-  );
+  it('shows the restart and the new version on the PTY after a pulled update', async (context) => {
+    if (socatMissing !== undefined) return context.skip(socatMissing);
+    const image = buildArduinoSketch({ appSize: 40 * 1024, seed: 44 });
+    writeSketchDescriptor(image, { version: '4.4.0', projectName: 'http-update-demo' });
+    const server = await updateServer();
+    server.answer = (_request, index) =>
+      index === 1
+        ? { head: okHead(image.length, { 'x-MD5': md5(image) }), body: image }
+        : { head: notModified() };
+    const emulator = await startEmulator({
+      profile: 'http-update',
+      platform: 'esp8266',
+      console: 'pty',
+      options: { updateUrl: server.url('/fw') },
+    });
+    cleanups.push(() => emulator.stop());
+    await server.waitForRequests(1);
+    const port = new SerialPort({ path: emulator.endpoints().console!, baudRate: 115200, autoOpen: false });
+    await new Promise<void>((resolve, reject) => port.open((error) => (error ? reject(error) : resolve())));
+    cleanups.push(
+      () => new Promise<void>((resolve) => (port.isOpen ? port.close(() => resolve()) : resolve())),
+    );
+    let text = '';
+    port.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+    });
+    // The reset pin reboots the sketch; its boot-time check now gets the image and restarts again.
+    await emulator.device.resetPin();
+    const deadline = Date.now() + 5000;
+    while (!text.includes('Sketch http-update-demo version 4.4.0\r\n') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(text).toContain('ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n');
+    expect(text).toContain('ets Jan  8 2013,rst cause:3, boot mode:(3,6)\r\n');
+    expect(text).toContain('Sketch http-update-demo version 4.4.0\r\n');
+    expect(text.indexOf('rst cause:3')).toBeLessThan(text.indexOf('version 4.4.0'));
+  });
 });
 
 describe('http-update: when it checks', () => {
@@ -186,7 +175,8 @@ describe('http-update: when it checks', () => {
     expect(server.requests).toHaveLength(0);
   });
 
-  it.skipIf(!socatInstalled())('checks when `ota check` is typed on the UART (PTY)', async () => {
+  it('checks when `ota check` is typed on the UART (PTY)', async (context) => {
+    if (socatMissing !== undefined) return context.skip(socatMissing);
     const server = await updateServer();
     const emulator = await startEmulator({
       profile: 'http-update',

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
+import { socatMissing } from '../../console/socat.test-support.ts';
 import { type StartedEmulator, startEmulator } from '../../start-emulator.ts';
 
 /**
@@ -408,48 +409,37 @@ describe('luartos defects of the request and of an empty 200', () => {
   });
 });
 
-const socatMissing = (() => {
-  try {
-    execFileSync('which', ['socat'], { stdio: 'pipe' });
-    return false;
-  } catch {
-    return true;
-  }
-})();
-
 describe('luartos console through a real pseudo-terminal', () => {
-  it.skipIf(socatMissing)(
-    'prints the net.ota() lines on the PTY (skipped when socat not installed)',
-    async () => {
-      const server = await rawTlsServer((socket) => socket.end('HTTP/1.1 471 unknown\r\n\r\n'));
-      const emulator = await startEmulator({
-        profile: 'luartos',
-        console: 'pty',
-        options: {
-          server: '127.0.0.1',
-          port: server.port,
-          commit: COMMIT,
-          checkOnBoot: false,
-          checkIntervalMs: 300,
-        },
-      });
-      cleanups.push(() => emulator.stop());
-      const path = emulator.endpoints().console!;
-      const stream = createReadStream(path);
-      let text = '';
-      stream.on('data', (chunk) => {
-        text += chunk.toString();
-      });
-      try {
-        const deadline = Date.now() + 10_000;
-        while (!text.includes('No new firmware available\r\n') && Date.now() < deadline) await sleep(20);
-        expect(text).toContain('Connecting to https://127.0.0.1 ...\r\n');
-        expect(text).toContain(`Current firmware commit is ${COMMIT}\r\n`);
-        expect(text).toContain('No new firmware available\r\n');
-      } finally {
-        stream.destroy();
-        await once(stream, 'close');
-      }
-    },
-  );
+  it('prints the net.ota() lines on the PTY (skipped when socat not installed)', async (context) => {
+    if (socatMissing !== undefined) return context.skip(socatMissing);
+    const server = await rawTlsServer((socket) => socket.end('HTTP/1.1 471 unknown\r\n\r\n'));
+    const emulator = await startEmulator({
+      profile: 'luartos',
+      console: 'pty',
+      options: {
+        server: '127.0.0.1',
+        port: server.port,
+        commit: COMMIT,
+        checkOnBoot: false,
+        checkIntervalMs: 300,
+      },
+    });
+    cleanups.push(() => emulator.stop());
+    const path = emulator.endpoints().console!;
+    const stream = createReadStream(path);
+    let text = '';
+    stream.on('data', (chunk) => {
+      text += chunk.toString();
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!text.includes('No new firmware available\r\n') && Date.now() < deadline) await sleep(20);
+      expect(text).toContain('Connecting to https://127.0.0.1 ...\r\n');
+      expect(text).toContain(`Current firmware commit is ${COMMIT}\r\n`);
+      expect(text).toContain('No new firmware available\r\n');
+    } finally {
+      stream.destroy();
+      await once(stream, 'close');
+    }
+  });
 });

@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { SerialPort } from 'serialport';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { socatMissing } from '../../console/socat.test-support.ts';
 import { type StartedEmulator, startEmulator } from '../../start-emulator.ts';
 import { mosquittoPath, startAedes, startMosquitto, type TestBroker } from './test-support/brokers.ts';
 import { esp32App, esp8266Sketch } from './test-support/device-helpers.ts';
@@ -8,14 +8,6 @@ import { FirmwareServer } from './test-support/firmware-server.ts';
 import { MqttObserver } from './test-support/mqtt-observer.ts';
 
 const mosquitto = mosquittoPath();
-const socatInstalled = (() => {
-  try {
-    execFileSync('which', ['socat']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -109,7 +101,11 @@ describe.skipIf(!mosquitto)('the core happy paths against a real Mosquitto (mosq
   });
 });
 
-describe.skipIf(!socatInstalled)('console through a real PTY (socat not installed)', () => {
+describe('console through a real PTY', () => {
+  beforeEach((context) => {
+    if (socatMissing !== undefined) context.skip(socatMissing);
+  });
+
   it('prints the OTA and the reboot into the new image on the serial port', async () => {
     const { broker, server, observer } = await world('aedes');
     const next = esp32App('6.0.0', 64);

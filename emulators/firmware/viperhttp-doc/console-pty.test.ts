@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildEsp32Image } from '../../../fixtures/index.ts';
+import { socatMissing } from '../../console/socat.test-support.ts';
 import { type StartedEmulator, startEmulator } from '../../start-emulator.ts';
 
-const hasSocat = spawnSync('which', ['socat']).status === 0;
 const started: StartedEmulator[] = [];
 afterEach(async () => {
   for (const emulator of started.splice(0)) await emulator.stop();
@@ -29,7 +28,8 @@ function readUntil(port: SerialPort, pattern: RegExp, timeoutMs: number): Promis
 }
 
 describe('viperhttp-doc console', () => {
-  it.skipIf(!hasSocat)('shows the boot into the updated image on a real pseudo-terminal', async () => {
+  it('shows the boot into the updated image on a real pseudo-terminal', async (context) => {
+    if (socatMissing !== undefined) return context.skip(socatMissing);
     const token = 'pty-doc-token';
     const emulator = await startEmulator({ profile: 'viperhttp-doc', console: 'pty', options: { token } });
     started.push(emulator);

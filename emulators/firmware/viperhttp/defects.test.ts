@@ -1,6 +1,6 @@
-import { execFileSync } from 'node:child_process';
 import { SerialPort } from 'serialport';
 import { afterEach, describe, expect, it } from 'vitest';
+import { socatMissing } from '../../console/socat.test-support.ts';
 import type { StartedEmulator } from '../../start-emulator.ts';
 import { ConnectionDroppedError, encodeRequest, RawHttpConnection } from './raw-http-client.test-support.ts';
 import {
@@ -353,50 +353,39 @@ describe('viperhttp defects, each beside the conforming device', () => {
   });
 });
 
-function socatInstalled(): boolean {
-  try {
-    execFileSync('which', ['socat'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('viperhttp console on a pseudo-terminal', () => {
-  it.skipIf(!socatInstalled())(
-    'prints the boot log of the updated image to a serial port at 115200',
-    async () => {
-      const device = await boot(started, { profile: 'viperhttp', console: 'pty' });
-      const path = device.emulator.endpoints().console!;
-      const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
-      await new Promise<void>((resolve, reject) => port.open((error) => (error ? reject(error) : resolve())));
-      const received: Buffer[] = [];
-      port.on('data', (chunk: Buffer) => received.push(chunk));
-      try {
-        const deadline = Date.now() + 3000;
-        while (!device.emulator.device.console.readerAttached && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 5));
-        }
-        await updateAndReboot(device, image('1.1.0'));
-        const text = () => Buffer.concat(received).toString('latin1');
-        while (
-          !/SW_CPU_RESET[\s\S]*viperhttp: OTA routes at \/ota/.test(text()) &&
-          Date.now() < deadline + 2000
-        ) {
-          await new Promise((resolve) => setTimeout(resolve, 5));
-        }
-        const afterReset = text().slice(
-          text().indexOf('rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n'),
-        );
-        expect(afterReset.startsWith('rst:0xc')).toBe(true);
-        expect(afterReset).toMatch(/I \(\d+\) app_init: App version:\s+1\.1\.0\r\n/);
-        expect(afterReset).toMatch(/Loaded app from partition at offset 0x190000/);
-        expect(afterReset).toMatch(/viperhttp: OTA routes at \/ota on port \d+\r\n/);
-        // The first boot, before the update, ran 1.0.0 from ota_0.
-        expect(text().slice(0, text().indexOf('rst:0xc'))).toMatch(/App version:\s+1\.0\.0\r\n/);
-      } finally {
-        await new Promise<void>((resolve) => port.close(() => resolve()));
+  it('prints the boot log of the updated image to a serial port at 115200', async (context) => {
+    if (socatMissing !== undefined) return context.skip(socatMissing);
+    const device = await boot(started, { profile: 'viperhttp', console: 'pty' });
+    const path = device.emulator.endpoints().console!;
+    const port = new SerialPort({ path, baudRate: 115200, autoOpen: false });
+    await new Promise<void>((resolve, reject) => port.open((error) => (error ? reject(error) : resolve())));
+    const received: Buffer[] = [];
+    port.on('data', (chunk: Buffer) => received.push(chunk));
+    try {
+      const deadline = Date.now() + 3000;
+      while (!device.emulator.device.console.readerAttached && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
       }
-    },
-  );
+      await updateAndReboot(device, image('1.1.0'));
+      const text = () => Buffer.concat(received).toString('latin1');
+      while (
+        !/SW_CPU_RESET[\s\S]*viperhttp: OTA routes at \/ota/.test(text()) &&
+        Date.now() < deadline + 2000
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      const afterReset = text().slice(
+        text().indexOf('rst:0xc (SW_CPU_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n'),
+      );
+      expect(afterReset.startsWith('rst:0xc')).toBe(true);
+      expect(afterReset).toMatch(/I \(\d+\) app_init: App version:\s+1\.1\.0\r\n/);
+      expect(afterReset).toMatch(/Loaded app from partition at offset 0x190000/);
+      expect(afterReset).toMatch(/viperhttp: OTA routes at \/ota on port \d+\r\n/);
+      // The first boot, before the update, ran 1.0.0 from ota_0.
+      expect(text().slice(0, text().indexOf('rst:0xc'))).toMatch(/App version:\s+1\.0\.0\r\n/);
+    } finally {
+      await new Promise<void>((resolve) => port.close(() => resolve()));
+    }
+  });
 });

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { request } from 'node:http';
@@ -8,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
 import { writeSketchDescriptor } from '../../../fixtures/esp8266-sketch/index.ts';
 import { buildArduinoSketch } from '../../boot/index.ts';
+import { socatMissing } from '../../console/socat.test-support.ts';
 import { type StartedEmulator, startEmulator } from '../../start-emulator.ts';
 import {
   consoleText,
@@ -408,40 +408,29 @@ describe('web-update (ESP32 HTTPUpdateServer)', () => {
   });
 });
 
-function socatInstalled(): boolean {
-  try {
-    execFileSync('which', ['socat'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('web-update: the console through a real pseudo-terminal', () => {
-  it.skipIf(!socatInstalled())(
-    'shows the restart and the new version on the PTY after an upload',
-    async () => {
-      const emulator = await start({ console: 'pty' });
-      const port = new SerialPort({ path: emulator.endpoints().console!, baudRate: 115200, autoOpen: false });
-      await new Promise<void>((resolve, reject) => port.open((error) => (error ? reject(error) : resolve())));
-      let text = '';
-      port.on('data', (chunk: Buffer) => {
-        text += chunk.toString('latin1');
-      });
-      try {
-        expect((await upload(emulator, 'firmware', sketch('7.0.0', 70))).body).toBe(SUCCESS_BODY);
-        const deadline = Date.now() + 5000;
-        while (!text.includes('version 7.0.0\r\n') && Date.now() < deadline) {
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-        expect(text).toContain(`${BOOT_AFTER_RESTART}\r\n`);
-        expect(text).toContain('Sketch web-update-demo version 7.0.0\r\n');
-        expect(text).toMatch(
-          /HTTPUpdateServer ready! Open http:\/\/127\.0\.0\.1:\d+\/update in your browser\r\n/,
-        );
-      } finally {
-        await new Promise<void>((resolve) => port.close(() => resolve()));
+  it('shows the restart and the new version on the PTY after an upload', async (context) => {
+    if (socatMissing !== undefined) return context.skip(socatMissing);
+    const emulator = await start({ console: 'pty' });
+    const port = new SerialPort({ path: emulator.endpoints().console!, baudRate: 115200, autoOpen: false });
+    await new Promise<void>((resolve, reject) => port.open((error) => (error ? reject(error) : resolve())));
+    let text = '';
+    port.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+    });
+    try {
+      expect((await upload(emulator, 'firmware', sketch('7.0.0', 70))).body).toBe(SUCCESS_BODY);
+      const deadline = Date.now() + 5000;
+      while (!text.includes('version 7.0.0\r\n') && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
       }
-    },
-  );
+      expect(text).toContain(`${BOOT_AFTER_RESTART}\r\n`);
+      expect(text).toContain('Sketch web-update-demo version 7.0.0\r\n');
+      expect(text).toMatch(
+        /HTTPUpdateServer ready! Open http:\/\/127\.0\.0\.1:\d+\/update in your browser\r\n/,
+      );
+    } finally {
+      await new Promise<void>((resolve) => port.close(() => resolve()));
+    }
+  });
 });
