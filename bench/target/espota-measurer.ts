@@ -1,5 +1,6 @@
-import { ESPOTA_CHUNK_SIZE, EspotaUploader } from '../../drivers/espota/index.ts';
+import { ESPOTA_CHUNK_SIZE } from '../../drivers/espota/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
+import { espotaUploaderFor } from '../../suites/framework/strategy/espota-uploader.ts';
 import { type BenchClient, BenchUsageError, type Measurer, withCpu } from './measurer.ts';
 import { RebootWatch } from './reboot-watch.ts';
 
@@ -21,32 +22,17 @@ function defaultSizes(target: Target): number[] {
  * boot naming the new version).
  */
 export function espotaMeasurer(target: Target, versionOf: (image: Uint8Array) => string): Measurer {
-  const { host, port } = target.description;
-  if (host === undefined || port === undefined)
+  if (target.description.host === undefined || target.description.port === undefined)
     throw new BenchUsageError(
       `target ${target.name}: the rig gives no host/port for its ArduinoOTA UDP service`,
     );
-  const stepMs = target.stepTimeoutMs;
   const harness: BenchClient = {
     name: 'harness',
     chunkFor: (size) => size,
     run: (image, chunkSize) =>
       withCpu(async () => {
-        const uploader = new EspotaUploader({
-          host,
-          port,
-          targetName: target.name,
-          ...(target.description.password === undefined ? {} : { password: target.description.password }),
-          chunkSize,
-          redact: (text) => target.redactor.redact(text),
-          timeouts: {
-            invitationMs: stepMs,
-            authMs: stepMs,
-            connectBackMs: stepMs,
-            ackMs: stepMs,
-            resultMs: stepMs + 2_000,
-          },
-        });
+        // No transcript: the bench keeps nothing per block on the data path.
+        const uploader = espotaUploaderFor(target, { chunkSize, transcript: undefined });
         const watch = RebootWatch.start(target);
         try {
           let firstData: number | undefined;

@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../../bin/cli-process.test-support.ts';
 import {
   type EmulatorBoard,
   startEmulatorBoard,
@@ -15,21 +13,7 @@ import { issuedImages } from '../../suites/framework/strategy/rig-images.ts';
 import { compareTable } from './bench-output.ts';
 import { runTargetBench } from './target-bench.ts';
 
-const CLI = fileURLToPath(new URL('../../bin/ota-conformance.js', import.meta.url));
-
-async function bench(args: string[]) {
-  const child = spawn(process.execPath, [CLI, 'bench', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+const bench = (args: string[]) => runCli(['bench', ...args]);
 
 function rigFile(targets: Record<string, unknown>[]): string {
   const file = join(mkdtempSync(join(tmpdir(), 'bench-rig-')), 'rig.json');
@@ -188,6 +172,25 @@ describe('ota-conformance bench', () => {
   });
 });
 
+/** A rig with one ViperHTTP board: the emulator process's address, its token from the environment. */
+function boardRig(name: string, board: EmulatorBoard, fields: Record<string, unknown>): string {
+  const http = board.endpoints.services.http!;
+  return writeRig({
+    name: 'bench-board',
+    targets: [
+      {
+        name,
+        kind: 'board',
+        profile: 'viperhttp',
+        platform: 'esp32',
+        url: `http://${http.host}:${http.port}`,
+        token: { env: 'BENCH_BOARD_TOKEN' },
+        ...fields,
+      },
+    ],
+  });
+}
+
 describe('ota-conformance bench against a board (an emulator process described as one: socket:// console, control-plane power, the vendor builds in the rig)', () => {
   let board: EmulatorBoard | undefined;
   afterEach(async () => {
@@ -197,25 +200,13 @@ describe('ota-conformance bench against a board (an emulator process described a
 
   it('sends only the rig build and versions derived from it, each run verified by the digest the device reports', async () => {
     board = await startEmulatorBoard(['--profile', 'viperhttp', '--option', 'token=board-token']);
-    const http = board.endpoints.services.http!;
-    const rig = writeRig({
-      name: 'bench-board',
-      targets: [
-        {
-          name: 'bench-esp32',
-          kind: 'board',
-          profile: 'viperhttp',
-          platform: 'esp32',
-          url: `http://${http.host}:${http.port}`,
-          token: { env: 'BENCH_BOARD_TOKEN' },
-          console: { port: board.endpoints.console },
-          power: { type: 'emulator-control', url: board.endpoints.control },
-          firmware: {
-            baseline: join(VECTORS, 'esp32-app-v1.0.0.bin'),
-            update: join(VECTORS, 'esp32-app-v1.1.0.bin'),
-          },
-        },
-      ],
+    const rig = boardRig('bench-esp32', board, {
+      console: { port: board.socketUrl },
+      power: { type: 'emulator-control', url: board.endpoints.control },
+      firmware: {
+        baseline: join(VECTORS, 'esp32-app-v1.0.0.bin'),
+        update: join(VECTORS, 'esp32-app-v1.1.0.bin'),
+      },
     });
     const out = mkdtempSync(join(tmpdir(), 'bench-board-'));
     const result = await runTargetBench({
@@ -244,20 +235,7 @@ describe('ota-conformance bench against a board (an emulator process described a
 
   it('does not bench a board whose rig names no builds (synthetic images are for emulators)', async () => {
     board = await startEmulatorBoard(['--profile', 'viperhttp', '--option', 'token=board-token']);
-    const http = board.endpoints.services.http!;
-    const rig = writeRig({
-      name: 'bench-board',
-      targets: [
-        {
-          name: 'bare-board',
-          kind: 'board',
-          profile: 'viperhttp',
-          platform: 'esp32',
-          url: `http://${http.host}:${http.port}`,
-          token: { env: 'BENCH_BOARD_TOKEN' },
-        },
-      ],
-    });
+    const rig = boardRig('bare-board', board, {});
     const result = await runTargetBench({
       rig,
       runs: 1,
