@@ -24,9 +24,9 @@ export function emulatorOptionsFor(target: ResolvedEmulatorTarget): EmulatorOpti
     ...(emulator.defects === undefined ? {} : { defects: emulator.defects }),
     options: { ...fromRig, ...emulator.options },
     ...(emulator.timing === undefined ? {} : { timing: emulator.timing }),
-    // A separate process is reached only through its endpoints, so its console is on TCP (a
-    // networked serial server's way, which needs nothing installed).
-    console: emulator.console ?? (target.kind === 'emulator-process' ? 'tcp' : 'memory'),
+    // The suites reach a device only through its endpoints, so its console is on TCP (a
+    // networked serial server's way, which needs nothing installed) unless the rig says `pty`.
+    console: emulator.console ?? 'tcp',
     ...(emulator.seed === undefined ? {} : { seed: emulator.seed }),
     ...(emulator.host === undefined ? {} : { host: emulator.host }),
     ...(emulator.ports === undefined ? {} : { ports: emulator.ports }),

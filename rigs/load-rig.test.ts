@@ -401,7 +401,7 @@ describe('secrets', () => {
       platform: 'esp32',
       options: { token: 'emulator-ota-token', sessionTimeoutMs: 30000 },
       timing: 'none',
-      console: 'memory',
+      console: 'tcp',
       seed: 1,
     });
   });

@@ -140,6 +140,20 @@ export async function startTargets(
 type ResolvedOf<K extends ResolvedTarget['kind']> = Extract<ResolvedTarget, { kind: K }>;
 
 /**
+ * Where a started emulator's UART goes, as its rig entry says: `tcp` (the default, like a lab's
+ * networked serial server) or `pty` (socat). `memory` would keep it where no suite can read it.
+ */
+function consoleModeFor(name: string, mode: EmulatorOptions['console']): 'tcp' | 'pty' {
+  if (mode === 'pty') return 'pty';
+  if (mode === 'memory' || mode === 'stdout') {
+    throw new Error(
+      `target ${name}: emulator.console '${mode}' keeps the UART where no suite can read it; use 'tcp' (the default) or 'pty'`,
+    );
+  }
+  return 'tcp';
+}
+
+/**
  * An emulator the run starts itself, described with the endpoints a bench board has: `launch`
  * puts it in the run's emulator host (kind `emulator`) or in an `ota-conformance emulate` process
  * of its own (kind `emulator-process`).
@@ -166,7 +180,7 @@ async function startEmbeddedEmulator(
     // The console is served on a TCP port, like a lab's networked serial server: every suite
     // file connects for its own duration and sees what the chip prints from then on. An
     // emulator-process may ask for a PTY instead (its rig `emulator.console`).
-    console: target.kind === 'emulator-process' && options.console === 'pty' ? 'pty' : 'tcp',
+    console: consoleModeFor(target.name, options.console),
   });
   const endpoints = emulator.endpoints;
   const http = endpoints.services.http;

@@ -87,6 +87,26 @@ describe('emulator-process targets', () => {
   }, 60_000);
 });
 
+describe('emulator consoles', () => {
+  it('an emulator whose rig keeps its console in memory is refused, naming the field; tcp (the default) is served', async () => {
+    const refused = await start({
+      name: 'viper-memory',
+      kind: 'emulator-process',
+      profile: 'viperhttp',
+      emulator: { console: 'memory' },
+    });
+    expect(refused.notStarted).toEqual([
+      {
+        target: 'viper-memory',
+        reason:
+          "target viper-memory: emulator.console 'memory' keeps the UART where no suite can read it; use 'tcp' (the default) or 'pty'",
+      },
+    ]);
+    const served = await start({ name: 'viper-tcp', kind: 'emulator-process', profile: 'viperhttp' });
+    expect(served.descriptions[0]?.console?.port).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+  }, 60_000);
+});
+
 const runtime = await checkContainerRuntime();
 
 describe('container targets', () => {
