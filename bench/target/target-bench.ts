@@ -138,6 +138,10 @@ export async function runTargetBench(options: TargetBenchOptions = {}): Promise<
           leases.push(await acquireTargetLease(lockDir, description.name, { timeoutMs: 60_000 }));
           const target = await connectTarget(description);
           targets.push(target);
+          if (description.kind === 'update-server')
+            throw new BenchUsageError(
+              `target ${description.name}: an update server under test has no write path to bench (its downloads are judged by \`run\`; \`serve\` has its own benchmark)`,
+            );
           const images = new BenchImages(target, imageBytes);
           const measurer = await measurerFor(target, images);
           const loaded = selected.find((entry) => entry.name === description.name);
