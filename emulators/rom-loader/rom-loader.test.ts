@@ -11,7 +11,7 @@ import {
 } from './chip-registers.ts';
 import { OP } from './opcodes.ts';
 import { RomLoader } from './rom-loader.ts';
-import { SlipDecoder, slipEncode } from './slip.ts';
+import { SLIP_MAX_FRAME_BYTES, SlipDecoder, slipEncode } from './slip.ts';
 
 interface Response {
   op: number;
@@ -229,5 +229,17 @@ describe('SLIP', () => {
     const decoder = new SlipDecoder((frame) => got.push([...frame]));
     decoder.push(Uint8Array.of(0x41, 0x42, 0xc0, 0xc0, ...encoded.subarray(1)));
     expect(got).toEqual([[...packet]]);
+  });
+
+  it('drops a frame longer than its limit without holding it, and decodes the next one', () => {
+    const got: number[][] = [];
+    const decoder = new SlipDecoder((frame) => got.push([...frame]), 1024);
+    const fits = new Uint8Array(1024).fill(7);
+    decoder.push(slipEncode(fits));
+    decoder.push(slipEncode(new Uint8Array(1025).fill(9)));
+    decoder.push(slipEncode(Uint8Array.of(1, 2, 3)));
+    expect(got.map((frame) => frame.length)).toEqual([1024, 3]);
+    expect(got[1]).toEqual([1, 2, 3]);
+    expect(SLIP_MAX_FRAME_BYTES).toBeGreaterThanOrEqual(2 * (8 + 16 + 0x4000));
   });
 });

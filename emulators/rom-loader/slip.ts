@@ -28,15 +28,27 @@ export function slipEncode(packet: Uint8Array): Uint8Array {
 }
 
 /**
+ * The longest frame a host sends: an 8-byte command header, the 16-byte FLASH_DATA / MEM_DATA
+ * header and a 16 KiB block (esptool's stub FLASH_WRITE_SIZE 0x4000, reference
+ * esp-serial-flasher.md), escaped at worst to twice its size; 64 KiB leaves room and bounds what a
+ * hostile or broken stream can make the emulator hold.
+ */
+export const SLIP_MAX_FRAME_BYTES = 64 * 1024;
+
+/**
  * Turns a byte stream into frames. Bytes outside a frame (noise, a boot banner echoed back) are
  * dropped, and back-to-back delimiters (`C0 C0`) open no empty frame, as esp-serial-flasher's
- * reader skips them ([ESF] slip.c L38-41). A bad escape drops the frame it is in.
+ * reader skips them ([ESF] slip.c L38-41). A bad escape drops the frame it is in, and so does a
+ * frame longer than `maxFrameBytes`.
  */
 export class SlipDecoder {
   private frame: number[] | undefined;
   private escaping = false;
 
-  constructor(private readonly onFrame: (frame: Uint8Array) => void) {}
+  constructor(
+    private readonly onFrame: (frame: Uint8Array) => void,
+    private readonly maxFrameBytes = SLIP_MAX_FRAME_BYTES,
+  ) {}
 
   push(bytes: Uint8Array): void {
     for (const byte of bytes) {
@@ -58,7 +70,8 @@ export class SlipDecoder {
           this.frame = undefined;
           this.onFrame(done);
         }
-      } else this.frame.push(byte);
+      } else if (this.frame.length < this.maxFrameBytes) this.frame.push(byte);
+      else this.frame = undefined;
     }
   }
 
