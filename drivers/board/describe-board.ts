@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { BoardTarget, Resolved } from '../../rigs/index.ts';
+import { describedFields } from '../target/description-fields.ts';
 import type { TargetDescription } from '../target/index.ts';
 
 /**
@@ -9,16 +10,7 @@ import type { TargetDescription } from '../target/index.ts';
  */
 export function describeBoard(target: Resolved<BoardTarget>, lockDir: string): TargetDescription {
   return {
-    name: target.name,
-    profile: target.profile,
-    ...(target.platform ? { platform: target.platform } : {}),
-    kind: 'board',
-    capabilities: target.capabilities,
-    ...(target.limits ? { limits: target.limits } : {}),
-    ...(target.tls ? { tls: target.tls } : {}),
-    ...(target.token === undefined ? {} : { token: target.token }),
-    ...(target.password === undefined ? {} : { password: target.password }),
-    ...(target.username === undefined ? {} : { username: target.username }),
+    ...describedFields(target, 'board'),
     ...(target.url ? { url: target.url } : {}),
     ...(target.host ? { host: target.host } : {}),
     ...(target.port ? { port: target.port } : {}),

@@ -1,5 +1,6 @@
 import { GenericContainer, type StartedTestContainer } from 'testcontainers';
 import type { ContainerEndpoint, ContainerTarget, Resolved } from '../../rigs/index.ts';
+import { describedFields } from '../target/description-fields.ts';
 import type { TargetDescription } from '../target/index.ts';
 import { checkContainerRuntime } from './container-launcher.ts';
 
@@ -57,16 +58,7 @@ export async function startContainerTarget(
   const host = started.getHost();
   const mapped = (name: ContainerEndpoint, port: number) => started.getMappedPort(port, PROTOCOL[name]);
   const description: TargetDescription = {
-    name: target.name,
-    profile: target.profile,
-    ...(target.platform ? { platform: target.platform } : {}),
-    kind: 'container',
-    capabilities: target.capabilities,
-    ...(target.limits ? { limits: target.limits } : {}),
-    ...(target.tls ? { tls: target.tls } : {}),
-    ...(target.token === undefined ? {} : { token: target.token }),
-    ...(target.password === undefined ? {} : { password: target.password }),
-    ...(target.username === undefined ? {} : { username: target.username }),
+    ...describedFields(target, 'container'),
     ...(target.url ? { url: target.url } : {}),
     ...(target.updateServer ? { updateServer: target.updateServer } : {}),
     ...(target.mqtt ? { mqtt: target.mqtt } : {}),

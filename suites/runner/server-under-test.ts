@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { describedFields } from '../../drivers/target/description-fields.ts';
 import type { TargetDescription } from '../../drivers/target/index.ts';
 import type { ResolvedTarget } from '../../rigs/index.ts';
 
@@ -33,16 +34,7 @@ export async function describeServerUnderTest(
     }
   }
   return {
-    name: target.name,
-    profile: target.profile,
-    ...(target.platform ? { platform: target.platform } : {}),
-    kind: 'update-server',
-    capabilities: target.capabilities,
-    ...(target.limits ? { limits: target.limits } : {}),
-    ...(target.tls ? { tls: target.tls } : {}),
-    ...(target.token === undefined ? {} : { token: target.token }),
-    ...(target.password === undefined ? {} : { password: target.password }),
-    ...(target.username === undefined ? {} : { username: target.username }),
+    ...describedFields(target, 'update-server'),
     url,
     ...(target.options ? { options: target.options } : {}),
     lockDir,
