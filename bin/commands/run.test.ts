@@ -3,30 +3,13 @@ import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { readResultsFile } from '../../reports/results-file.ts';
 import { closedPort } from '../../suites/runner/preflight/closed-port.test-support.ts';
+import { CLI, runCli } from '../cli-process.test-support.ts';
 import { adHocTargets, RunUsageError } from './run.ts';
 
-const CLI = fileURLToPath(new URL('../ota-conformance.js', import.meta.url));
-
-async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, [CLI, 'run', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const [code] = (await once(child, 'exit')) as [number | null];
-  return { code, stdout, stderr };
-}
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(['run', ...args], env);
 
 function rigWith(target: Record<string, unknown>): string {
   const dir = mkdtempSync(join(tmpdir(), 'run-rig-'));
