@@ -36,6 +36,30 @@ export function bootVersionPatterns(target: Pick<Target, 'profile' | 'descriptio
   return [new RegExp(own), ...table];
 }
 
+/**
+ * The line a pull-profile app prints when an update it downloaded failed and it keeps running, per
+ * profile: the harness stops waiting for a reboot there (after a short grace, see pull-delivery).
+ * - esp-https-ota: ESP-IDF's advanced_https_ota example logs `ESP HTTPS OTA Begin failed` or, at
+ *   its `ota_end:` label, `ESP_HTTPS_OTA upgrade failed` (with the esp_err_t after a failed
+ *   finish); the simple_ota example logs `Firmware upgrade failed`.
+ * - http-update: the httpUpdate examples print `HTTP_UPDATE_FAILED Error (<code>): <text>` (the
+ *   ESP8266 example spells it `HTTP_UPDATE_FAILD`), reference/arduino-ota.md §3.1.
+ * Other profiles (and a lab's firmware that prints something else) wait out the reboot window,
+ * unless the rig names the line in `options.updateFailedPattern`.
+ */
+export const UPDATE_FAILED_LINES: Readonly<Partial<Record<Profile, readonly RegExp[]>>> = {
+  'esp-https-ota': [/ESP_HTTPS_OTA upgrade failed|ESP HTTPS OTA Begin failed|Firmware upgrade failed/],
+  'http-update': [/HTTP_UPDATE_FAILE?D Error \(-?\d+\)/],
+};
+
+/** The per-profile failure lines, with the rig's own pattern first when it gives one. */
+export function updateFailedPatterns(target: Pick<Target, 'profile' | 'description'>): readonly RegExp[] {
+  const own = target.description.options?.updateFailedPattern;
+  const table = UPDATE_FAILED_LINES[target.profile] ?? [];
+  if (typeof own !== 'string' || own === '') return table;
+  return [new RegExp(own), ...table];
+}
+
 /** What one console line says about the boot it belongs to. */
 export type BootFact =
   | { kind: 'reset'; platform: 'esp32' | 'esp8266'; code: number; reason: string; software: boolean }

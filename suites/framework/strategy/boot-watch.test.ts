@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type ConsoleLine, parseBootLine } from '../../../drivers/serial/index.ts';
-import { SKETCH_BOOT_LINES } from './boot-lines.ts';
+import { SKETCH_BOOT_LINES, UPDATE_FAILED_LINES, updateFailedPatterns } from './boot-lines.ts';
 import { BootWatch, type WatchedConsole } from './boot-watch.ts';
 
 /** A console fed by the test: the lines the serial driver would keep, with its boot events. */
@@ -44,6 +44,70 @@ const esp32Boot = (reset: string, offset: string, version: string) => [
 ];
 
 describe('BootWatch', () => {
+  it('after the device says it failed, waits only the grace for a reboot, and still sees one inside it', async () => {
+    const console = new FakeConsole();
+    const watch = BootWatch.start(console, []);
+    let said: () => void = () => {};
+    const failed = new Promise<void>((resolve) => {
+      said = resolve;
+    });
+    const started = performance.now();
+    const waiting = watch.next({
+      timeoutMs: 10_000,
+      step: 'reboot after the download',
+      shorten: { when: failed, graceMs: 50 },
+    });
+    said();
+    await expect(waiting).rejects.toThrow(/no boot within 50 ms of the device saying it failed/);
+    expect(performance.now() - started).toBeLessThan(5_000);
+
+    // A reboot that comes inside the grace is still the boot next() returns.
+    let saidAgain: () => void = () => {};
+    const failedAgain = new Promise<void>((resolve) => {
+      saidAgain = resolve;
+    });
+    const rebooting = watch.next({
+      timeoutMs: 10_000,
+      step: 'reboot after the download',
+      shorten: { when: failedAgain, graceMs: 2_000 },
+    });
+    saidAgain();
+    setTimeout(() => console.push(...esp32Boot(ESP32_SOFTWARE, '0x10000', '1.0.0')), 20);
+    await expect(rebooting).resolves.toMatchObject({ version: '1.0.0', software: true });
+    watch.stop();
+  });
+
+  it("knows the reference examples' update-failed lines, and a rig's own pattern first", () => {
+    const esp = UPDATE_FAILED_LINES['esp-https-ota']!;
+    for (const line of [
+      'E (12345) advanced_https_ota_example: ESP_HTTPS_OTA upgrade failed 0x1503',
+      'E (12345) advanced_https_ota_example: ESP_HTTPS_OTA upgrade failed',
+      'E (12345) advanced_https_ota_example: ESP HTTPS OTA Begin failed',
+      'E (12345) simple_ota_example: Firmware upgrade failed',
+    ])
+      expect(
+        esp.some((pattern) => pattern.test(line)),
+        line,
+      ).toBe(true);
+    const http = UPDATE_FAILED_LINES['http-update']!;
+    expect(http.some((pattern) => pattern.test('HTTP_UPDATE_FAILD Error (-100): Wrong HTTP Code'))).toBe(
+      true,
+    );
+    expect(
+      http.some((pattern) => pattern.test('HTTP_UPDATE_FAILED Error (12): Verify Bin Header Failed')),
+    ).toBe(true);
+    expect(
+      esp.some((pattern) =>
+        pattern.test('I (1) advanced_https_ota_example: ESP_HTTPS_OTA upgrade successful'),
+      ),
+    ).toBe(false);
+    const own = updateFailedPatterns({
+      profile: 'luartos',
+      description: { options: { updateFailedPattern: '^Failed, error' } } as never,
+    });
+    expect(own.map(String)).toEqual(['/^Failed, error/']);
+  });
+
   it('reads an ESP32 boot: reset reason, partition offset and App version', async () => {
     const console = new FakeConsole();
     const watch = BootWatch.start(console, []);

@@ -66,12 +66,14 @@ export class BootWatch {
 
   /**
    * The next boot (after those already returned) that named its app and passes `accept`. Rejects
-   * with BootWatchTimeoutError after `timeoutMs`, naming what the console showed.
+   * with BootWatchTimeoutError after `timeoutMs`, naming what the console showed. Once
+   * `shorten.when` resolves (the device said it will not reboot), at most `shorten.graceMs` more.
    */
   next(options: {
     timeoutMs: number;
     step: string;
     accept?: (boot: SeenBoot) => boolean;
+    shorten?: { when: Promise<unknown>; graceMs: number };
   }): Promise<SeenBoot> {
     const accept = options.accept ?? (() => true);
     const find = (): SeenBoot | undefined => {
@@ -87,17 +89,27 @@ export class BootWatch {
     const found = find();
     if (found) return Promise.resolve(found);
     return new Promise<SeenBoot>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      let settled = false;
+      const expire = (waitedFor: string) => () => {
+        settled = true;
         this.waiter = undefined;
         reject(
-          new BootWatchTimeoutError(
-            `${options.step}: no boot within ${options.timeoutMs} ms (${this.describe()})`,
-          ),
+          new BootWatchTimeoutError(`${options.step}: no boot within ${waitedFor} (${this.describe()})`),
         );
-      }, options.timeoutMs);
+      };
+      let timer = setTimeout(expire(`${options.timeoutMs} ms`), options.timeoutMs);
+      options.shorten?.when.then(() => {
+        if (settled) return;
+        clearTimeout(timer);
+        timer = setTimeout(
+          expire(`${options.shorten!.graceMs} ms of the device saying it failed`),
+          options.shorten!.graceMs,
+        );
+      });
       this.waiter = () => {
         const boot = find();
         if (!boot) return;
+        settled = true;
         clearTimeout(timer);
         this.waiter = undefined;
         resolve(boot);

@@ -1,3 +1,4 @@
+import type { ConsoleLine } from '../../../drivers/serial/index.ts';
 import type { Target } from '../../../drivers/target/index.ts';
 import {
   type DecideResponse,
@@ -11,6 +12,7 @@ import {
 import { cycleOffMs } from '../power-off-time.ts';
 import { RigFailure } from '../rig-failure.ts';
 import { startRigUpdateServer } from '../rig-update-server.ts';
+import { updateFailedPatterns } from './boot-lines.ts';
 import type { BootWatch } from './boot-watch.ts';
 import { StrategyUnsupportedError } from './errors.ts';
 import { consoleTail, rebootTimeoutMs } from './observe.ts';
@@ -41,6 +43,15 @@ function offerAnswer(profile: Target['profile'], image: Uint8Array): ScriptedRes
     body: image,
   };
 }
+
+/**
+ * After the device printed its "update failed" line (boot-lines.ts UPDATE_FAILED_LINES), how long a
+ * reboot may still come before the harness takes the update as refused. The reference examples
+ * never restart after a failure; the longest pause they make before a restart is the advanced
+ * example's 1 s `vTaskDelay` between "upgrade successful" and `esp_restart()`
+ * (advanced_https_ota_example.c), so a firmware that restarts after a failure the same way is seen.
+ */
+const LATE_REBOOT_GRACE_MS = 1_500;
 
 /** After a cut the device is dark once the server has heard nothing from it for this long. */
 const QUIET_AFTER_CUT_MS = 300;
@@ -145,14 +156,20 @@ export async function pullDelivery(
     }
     const watch = options.watch;
     if (!watch) return { accepted: true, detail: 'the device took the image' };
+    const failed = failureLine(target, mark);
     const booted = await watch
-      .next({ timeoutMs: rebootTimeoutMs(target), step: 'the device reboots after the download' })
-      .catch(() => undefined);
+      .next({
+        timeoutMs: rebootTimeoutMs(target),
+        step: 'the device reboots after the download',
+        shorten: { when: failed.seen, graceMs: LATE_REBOOT_GRACE_MS },
+      })
+      .catch(() => undefined)
+      .finally(failed.stop);
     idleFromNow = true;
     if (!booted)
       return {
         accepted: false,
-        detail: `${servedBytes(server.requests())} of ${image.length} bytes served, then no reboot (${consoleTail(target, mark)})`,
+        detail: `${servedBytes(server.requests())} of ${image.length} bytes served, then no reboot${failed.text() ? ` (the device printed "${failed.text()}")` : ''} (${consoleTail(target, mark)})`,
       };
     const bootCheck = server.requests().length;
     await server
@@ -189,6 +206,34 @@ function downloadWindow(requests: readonly RecordedRequest[]): { download?: Down
       bytes: servedBytes(downloads),
     },
   };
+}
+
+/**
+ * Watches the console from line `from` for the profile's "update failed" line: `seen` resolves on
+ * it (never, without a console or a known line); `stop` ends the watch.
+ */
+function failureLine(
+  target: Target,
+  from: number,
+): { seen: Promise<void>; text: () => string | undefined; stop: () => void } {
+  const patterns = updateFailedPatterns(target);
+  const console = target.console;
+  if (!console || patterns.length === 0)
+    return { seen: new Promise<never>(() => {}), text: () => undefined, stop: () => {} };
+  let matched: string | undefined;
+  let resolveSeen: () => void = () => {};
+  const seen = new Promise<void>((resolve) => {
+    resolveSeen = resolve;
+  });
+  const check = (line: ConsoleLine) => {
+    if (matched !== undefined || line.source !== 'device') return;
+    if (!patterns.some((pattern) => pattern.test(line.text))) return;
+    matched = line.text;
+    resolveSeen();
+  };
+  for (const line of console.lines().slice(from)) check(line);
+  const stop = console.onLine(check);
+  return { seen, text: () => matched, stop };
 }
 
 /** Resolves once every request has ended and none started for `forMs` (or after `limitMs`). */
