@@ -29,16 +29,26 @@ export function registerPowercutCommand(program: Command): void {
   program
     .command('powercut')
     .description(
-      "Cut power at chosen points of an update (exact flash operations on an emulator, byte counts through a board's power driver), classify what boots, bisect each change of outcome, and replay any cut",
+      'Cut power at chosen points of an update (on an emulator: exact flash operations, or with --phase transfer exact image bytes received; on a board: byte counts through its power driver), classify what boots, bisect each change of outcome, and replay any cut',
     )
     .option('--rig <file>', 'rig file (default rigs/emulators.json)')
     .option('--target <name>', 'the rig target to cut')
     .option('--points <n>', 'cut points of the sweep (default 200)')
     .option('--bisect', 'bisect every change of outcome down to adjacent flash operations')
-    .option('--phase <phase>', `phases to sweep (${PHASES.join(', ')}); repeatable`, collect, [])
+    .option(
+      '--phase <phase>',
+      `phases to sweep (${PHASES.join(', ')}); repeatable; transfer is swept alone, in image bytes`,
+      collect,
+      [],
+    )
     .option('--seed <n>', 'seeds the images, the points and the torn bits (default 1)')
     .option('--defect <name>', 'start the emulator target with this defect; repeatable', collect, [])
-    .option('--replay <seed:point>', 'replay one reported cut instead of sweeping; repeatable', collect, [])
+    .option(
+      '--replay <seed:point>',
+      'replay one reported cut (<seed>:<operation>, or <seed>:b<bytes> for a byte-count cut) instead of sweeping; repeatable',
+      collect,
+      [],
+    )
     .option('--by <count>', "a board: cut through the rig's power driver at 'acknowledged' or 'sent' bytes")
     .option('--settle-ms <ms>', 'quiet console time that ends the watch after power-on (default 400)')
     .option('--out <dir>', 'report folder root (default reports/out)')

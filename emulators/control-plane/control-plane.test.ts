@@ -322,11 +322,15 @@ describe('control plane: Shelly', () => {
 /** A device that also offers the campaign routes, recording what they were asked. */
 class CampaignDevice extends RecordingDevice {
   armedOperations: { operations: number; tornSeed?: number } | undefined;
+  armedReceived: number | undefined;
   states: string[] = [];
   restored: number[] = [];
   readonly campaign = {
     cutPowerAfterOperations: (operations: number, tornSeed?: number) => {
       this.armedOperations = { operations, ...(tornSeed === undefined ? {} : { tornSeed }) };
+    },
+    cutPowerAfterReceived: (bytes: number) => {
+      this.armedReceived = bytes;
     },
     flashTrace: (since: number) => ({
       operations: [{ index: since, kind: 'program' as const, offset: 0x1000, length: 256, completed: true }],
@@ -357,6 +361,27 @@ describe('control plane: the power-cut campaign routes', () => {
       status: 400,
       body: { parameter: 'operations' },
     });
+  });
+
+  it('arms a cut in the transfer at N received image bytes; 0, or received with operations, is refused', async () => {
+    const device = new CampaignDevice();
+    device.powered = true;
+    const plane = await start(device);
+    expect(await call(plane, 'POST', '/power/cut-after?received=4097')).toMatchObject({
+      status: 200,
+      body: { cutAfterReceived: 4097 },
+    });
+    expect(device.armedReceived).toBe(4097);
+    expect(await call(plane, 'POST', '/power/cut-after?received=0')).toMatchObject({
+      status: 400,
+      body: { parameter: 'received' },
+    });
+    expect(await call(plane, 'POST', '/power/cut-after?received=5&operations=1')).toMatchObject({
+      status: 400,
+    });
+    expect(device.armedReceived).toBe(4097);
+    await call(plane, 'POST', '/power/off');
+    expect((await call(plane, 'POST', '/power/cut-after?received=5')).status).toBe(409);
   });
 
   it('serves the flash trace from an operation on, and saves and restores states only while off', async () => {

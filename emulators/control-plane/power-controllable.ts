@@ -20,6 +20,8 @@ export interface PowerControllable {
  */
 export interface CampaignControllable {
   cutPowerAfterOperations(operations: number, tornSeed?: number): void;
+  /** A cut in the transfer: the power goes as the N-th image byte from now reaches the firmware. */
+  cutPowerAfterReceived(bytes: number): void;
   flashTrace(since: number): FlashTraceWindow;
   saveState(): number;
   restoreState(id: number): Promise<void>;

@@ -68,6 +68,14 @@ export class PowerSwitch {
     });
   }
 
+  cutAfterReceived(bytes: number): Promise<void> {
+    return this.serialized(async () => {
+      const campaign = this.campaign();
+      this.requireOn();
+      campaign.cutPowerAfterReceived(bytes);
+    });
+  }
+
   trace(since: number): FlashTraceWindow {
     return this.campaign().flashTrace(since);
   }

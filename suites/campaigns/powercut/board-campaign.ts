@@ -1,5 +1,4 @@
 import type { Target } from '../../../drivers/target/index.ts';
-import { SeededRandom } from '../../../fixtures/random/index.ts';
 import {
   BootWatch,
   bootVersionPatterns,
@@ -13,6 +12,7 @@ import { type CutResult, isUnsafe } from './cut-point.ts';
 import { CampaignError, campaignVersions, installForKnownState } from './emulator-campaign.ts';
 import { powerOnAndObserve } from './observe-after-cut.ts';
 import { rigStep } from './rig-step.ts';
+import { byteSweepPoints } from './sweep-points.ts';
 
 /** Profiles whose delivery reports image bytes as they go (espota's byte-count acks). */
 const COUNTING_PROFILES = new Set<Target['profile']>(['arduino-ota']);
@@ -94,18 +94,9 @@ export class BoardCampaign {
     });
   }
 
-  /** Byte counts spread over the image, one per equal stretch, drawn from the seed. */
+  /** Byte counts spread over the image (short of its last byte), one per equal stretch, drawn from the seed. */
   points(): number[] {
-    const total = this.newImage.length;
-    const count = Math.min(this.options.points, total - 1);
-    const random = new SeededRandom(this.options.seed >>> 0);
-    const points = new Set<number>();
-    for (let stretch = 0; stretch < count; stretch++) {
-      const from = 1 + Math.floor((stretch * (total - 1)) / count);
-      const to = Math.max(from, Math.floor(((stretch + 1) * (total - 1)) / count));
-      points.add(random.int(from, to));
-    }
-    return [...points].sort((a, b) => a - b);
+    return byteSweepPoints(this.newImage.length - 1, this.options.points, this.options.seed);
   }
 
   /** One cut: the old image running, the update, the power switched off at `bytes`, power on. */

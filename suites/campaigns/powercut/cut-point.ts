@@ -44,10 +44,13 @@ export interface CutPoint {
   kind?: string;
   address?: number;
   length?: number;
-  /** Image bytes on the wire when power went: sent by the harness, or acknowledged by the device. */
+  /**
+   * Image bytes on the wire when power went: sent by the harness, acknowledged by the device, or
+   * (an emulator's transfer cut) received by the device's network side — exact there.
+   */
   wireBytes?: number;
   /** How wireBytes was counted. */
-  wireCount?: 'sent' | 'acknowledged';
+  wireCount?: 'sent' | 'acknowledged' | 'received';
   /** A board: the count the cut was asked for, and how long the power driver took to switch off. */
   requestedBytes?: number;
   driverLatencyMs?: number;

@@ -122,7 +122,14 @@ async function replay(
       throw new PowercutUsageError(
         `--replay ${id}: expected <seed>:<operation> or <seed>:b<bytes> with the campaign's --seed ${seed}`,
       );
-    const cut = await campaign.cutAt(Number(match[3]));
+    const point = Number(match[3]);
+    // `b`: bytes — a board's count through its power driver, an emulator's received-bytes cut.
+    const cut =
+      match[2] === 'b' && campaign instanceof EmulatorCampaign
+        ? await campaign.cutAtReceived(point)
+        : match[2] === '' && campaign instanceof BoardCampaign
+          ? throwUsage(`--replay ${id}: a board's cuts are byte counts (<seed>:b<bytes>)`)
+          : await campaign.cutAt(point);
     replays.push({ id: cutId(cut), outcome: cut.outcome });
     write(
       `replay ${cutId(cut)}: ${cut.point.phase} ${cut.point.kind ?? ''} → ${cut.outcome} (${cut.evidence})\n`,
@@ -130,6 +137,10 @@ async function replay(
   }
   await campaign.restoreKnownState();
   return { exitCode: replays.some((entry) => isUnsafe(entry.outcome)) ? 1 : 0, replays };
+}
+
+function throwUsage(message: string): never {
+  throw new PowercutUsageError(message);
 }
 
 function summary(result: CampaignResult): string {
