@@ -151,6 +151,21 @@ export class EmulatorControlPower implements PowerDriver {
     }
   }
 
+  /** The emulated chip's own state from GET /power (`halted`: its last boot found nothing to run). */
+  async chipState(): Promise<string | undefined> {
+    const answer = await httpStep({
+      targetName: this.targetName,
+      step: 'read the chip state',
+      method: 'GET',
+      url: new URL('/power', this.base),
+      timeoutMs: this.timeoutMs,
+      headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` },
+      secrets: [this.token],
+    });
+    const chip = (answer.body as { chip?: unknown } | undefined)?.chip;
+    return typeof chip === 'string' ? chip : undefined;
+  }
+
   /** Whether the emulator has power now (GET /power). */
   async isOn(): Promise<boolean> {
     const answer = await httpStep({

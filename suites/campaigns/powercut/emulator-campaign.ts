@@ -75,6 +75,8 @@ export class EmulatorCampaign {
   private newImage: Uint8Array;
   private saved: number | undefined;
   private reference: PhasedOperation[] = [];
+  /** The control plane's view: the chip's boot found nothing to run (see powerOnAndObserve). */
+  private readonly halted = async () => (await this.control.chipState()) === 'halted';
   /** Whether the saved state's image needs confirming after each power-on (see bootSaved). */
   private confirmEachBoot: boolean | undefined;
 
@@ -223,6 +225,7 @@ export class EmulatorCampaign {
       versions: this.versions,
       consoleFrom,
       settleMs: this.options.settleMs,
+      halted: this.halted,
     });
     const last = fired?.lastOperation;
     const lastDone = last ? `, the last a ${last.kind} at 0x${last.offset.toString(16)}` : '';
@@ -298,6 +301,7 @@ export class EmulatorCampaign {
       consoleFrom,
       restarted,
       settleMs: this.options.settleMs,
+      halted: this.halted,
     });
     return {
       seed: this.options.seed,
