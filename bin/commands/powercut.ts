@@ -11,6 +11,7 @@ interface PowercutFlags {
   defect: string[];
   replay: string[];
   by?: string;
+  atLine?: string;
   settleMs?: string;
   out?: string;
 }
@@ -50,6 +51,10 @@ export function registerPowercutCommand(program: Command): void {
       [],
     )
     .option('--by <count>', "a board: cut through the rig's power driver at 'acknowledged' or 'sent' bytes")
+    .option(
+      '--at-line <regex>',
+      "a board: cut through the rig's power driver as the k-th device console line matching this appears (k = 1..--points)",
+    )
     .option('--settle-ms <ms>', 'quiet console time that ends the watch after power-on (default 400)')
     .option('--out <dir>', 'report folder root (default reports/out)')
     .action(async (flags: PowercutFlags) => {
@@ -77,6 +82,18 @@ export function parseFlags(flags: PowercutFlags) {
   }
   if (flags.by !== undefined && flags.by !== 'acknowledged' && flags.by !== 'sent')
     throw new PowercutFlagError(`--by ${flags.by}: expected acknowledged or sent`);
+  if (flags.by !== undefined && flags.atLine !== undefined)
+    throw new PowercutFlagError('--at-line and --by: give one way to cut, not both');
+  let atLine: RegExp | undefined;
+  if (flags.atLine !== undefined) {
+    try {
+      atLine = new RegExp(flags.atLine);
+    } catch (error) {
+      throw new PowercutFlagError(
+        `--at-line ${flags.atLine}: not a regular expression (${(error as Error).message})`,
+      );
+    }
+  }
   return {
     rig: flags.rig,
     target: flags.target,
@@ -89,5 +106,6 @@ export function parseFlags(flags: PowercutFlags) {
     settleMs: integer('--settle-ms', flags.settleMs, 400, 0),
     outDir: flags.out,
     ...(flags.by === undefined ? {} : { by: flags.by as 'acknowledged' | 'sent' }),
+    ...(atLine === undefined ? {} : { atLine }),
   };
 }

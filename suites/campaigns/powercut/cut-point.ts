@@ -54,6 +54,9 @@ export interface CutPoint {
   /** A board: the count the cut was asked for, and how long the power driver took to switch off. */
   requestedBytes?: number;
   driverLatencyMs?: number;
+  /** A cut at a console line (`--at-line`): which matching line it waited for (1 = the first), and the line. */
+  lineOccurrence?: number;
+  consoleLine?: string;
 }
 
 /** One cut and what followed. */
@@ -71,11 +74,14 @@ export interface CutResult {
   bisected?: boolean;
 }
 
-/** A replayable name for a cut: `<seed>:<operation>` (emulators) or `<seed>:b<bytes>` (boards). */
+/**
+ * A replayable name for a cut: `<seed>:<operation>` (a flash operation), `<seed>:b<bytes>` (a byte
+ * count) or `<seed>:l<k>` (the k-th console line matching the campaign's pattern).
+ */
 export function cutId(result: Pick<CutResult, 'seed' | 'point'>): string {
-  return result.point.operation !== undefined
-    ? `${result.seed}:${result.point.operation}`
-    : `${result.seed}:b${result.point.requestedBytes ?? result.point.wireBytes ?? 0}`;
+  if (result.point.operation !== undefined) return `${result.seed}:${result.point.operation}`;
+  if (result.point.lineOccurrence !== undefined) return `${result.seed}:l${result.point.lineOccurrence}`;
+  return `${result.seed}:b${result.point.requestedBytes ?? result.point.wireBytes ?? 0}`;
 }
 
 /** The torn bits of a cut depend on the campaign's seed and the operation only (replayable). */

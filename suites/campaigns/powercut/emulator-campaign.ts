@@ -18,6 +18,7 @@ import { powerOnAndObserve } from './observe-after-cut.ts';
 import { type PhasedOperation, phaseOperations } from './phases.ts';
 import { rigStep } from './rig-step.ts';
 import { byteSweepPoints, sweepPoints } from './sweep-points.ts';
+import { cutPosition } from './windows.ts';
 
 /** Beyond every trace index: asks the control plane for the count only. */
 const COUNT_ONLY = Number.MAX_SAFE_INTEGER;
@@ -161,63 +162,39 @@ export class EmulatorCampaign {
     return { old: this.versions.old, new: this.versions.new };
   }
 
-  /** The sweep (and bisection) over the chosen phases. */
+  /**
+   * The sweep (and bisection) over the chosen phases: flash operations of the reference update, or
+   * with `transfer` (swept alone) image bytes received by the emulator's network side (the control
+   * plane's `received` cut) spread over the whole image; each cut from the saved state.
+   */
   async run(): Promise<CampaignResult> {
     const started = performance.now();
-    if (this.options.phases.includes('transfer')) {
-      if (this.options.phases.length > 1)
-        throw new CampaignError(
-          `target ${this.target.name}: --phase transfer is swept alone (its cuts are counted in image bytes received, the other phases' in flash operations)`,
-        );
-      return await this.runTransfer(started);
-    }
-    const phases = this.options.phases;
+    const { phases } = this.options;
+    const transfer = phases.includes('transfer');
+    if (transfer && phases.length > 1)
+      throw new CampaignError(
+        `target ${this.target.name}: --phase transfer is swept alone (its cuts are counted in image bytes received, the other phases' in flash operations)`,
+      );
     const operations = await this.prepare();
-    const points = sweepPoints(operations, phases, this.options.points, this.options.seed);
+    const { points: count, seed } = this.options;
+    const points = transfer
+      ? byteSweepPoints(this.newImage.length, count, seed)
+      : sweepPoints(operations, phases, count, seed);
+    const cut = (point: number, bisected = false) =>
+      transfer ? this.cutAtReceived(point, bisected) : this.cutAt(point, bisected);
     const cuts: CutResult[] = [];
     for (const point of points) {
-      cuts.push(await this.cutAt(point));
-      this.options.log?.(`cut ${cuts.length}/${points.length}: op ${point} → ${cuts.at(-1)!.outcome}`);
+      cuts.push(await cut(point));
+      const where = transfer ? `received ${point}` : `op ${point}`;
+      this.options.log?.(`cut ${cuts.length}/${points.length}: ${where} → ${cuts.at(-1)!.outcome}`);
     }
-    if (this.options.bisect) {
-      const found = await bisectBoundaries(cuts, (operation) => this.cutAt(operation, true));
-      cuts.push(...found);
-    }
-    cuts.sort((a, b) => (a.point.operation ?? 0) - (b.point.operation ?? 0));
+    if (this.options.bisect) cuts.push(...(await bisectBoundaries(cuts, (point) => cut(point, true))));
+    cuts.sort((a, b) => cutPosition(a) - cutPosition(b));
     await this.restoreKnownState();
     return campaignResult(this.target, {
       method: 'control-plane',
-      seed: this.options.seed,
+      seed,
       phases,
-      versions: { old: this.versions.old, new: this.versions.new },
-      reference: operations,
-      cuts,
-      startedAt: started,
-    });
-  }
-
-  /**
-   * The transfer sweep: cuts at image bytes received by the emulator's network side (the control
-   * plane's `received` cut), spread over the whole image, each from the saved state.
-   */
-  private async runTransfer(started: number): Promise<CampaignResult> {
-    const operations = await this.prepare();
-    const points = byteSweepPoints(this.newImage.length, this.options.points, this.options.seed);
-    const cuts: CutResult[] = [];
-    for (const bytes of points) {
-      cuts.push(await this.cutAtReceived(bytes));
-      this.options.log?.(`cut ${cuts.length}/${points.length}: received ${bytes} → ${cuts.at(-1)!.outcome}`);
-    }
-    if (this.options.bisect) {
-      const found = await bisectBoundaries(cuts, (bytes) => this.cutAtReceived(bytes, true));
-      cuts.push(...found);
-    }
-    cuts.sort((a, b) => (a.point.wireBytes ?? 0) - (b.point.wireBytes ?? 0));
-    await this.restoreKnownState();
-    return campaignResult(this.target, {
-      method: 'control-plane',
-      seed: this.options.seed,
-      phases: ['transfer'],
       versions: { old: this.versions.old, new: this.versions.new },
       reference: operations,
       cuts,
