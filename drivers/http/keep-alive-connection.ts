@@ -24,17 +24,45 @@ export interface KeepAliveRequest {
    * (the chunk path writes its head straight into the packet); `head` is then not read.
    */
   packet?: Buffer;
+  /** A long body handed to the socket piece by piece after `head` (`body` is then unused). */
+  stream?: StreamedBody;
   /** The headers the request carries besides Host and Content-Length (for the transcript only). */
   headers: Readonly<Record<string, string>>;
+  /** For a streamed body: silence allowed, restarted by every piece the socket takes. */
   timeoutMs: number;
   /** 'on-error' discards a 2xx body: the chunk path needs only the status. */
   read: 'always' | 'on-error';
+  /** Also return the answer's headers (parsed only when asked). */
+  withHeaders?: boolean;
+}
+
+/** An upload body written as the socket takes it, without copying the caller's bytes. */
+export interface StreamedBody {
+  pieces: Iterable<Uint8Array>;
+  /** Bytes the pieces hold (transcripts). */
+  length: number;
+  /** Each piece framed as an HTTP/1.1 chunk, and the last chunk after them. */
+  chunked: boolean;
+  /**
+   * The body is shorter than its Content-Length on purpose: after the last piece the connection
+   * is closed and the request ends as HTTP_CONNECTION, as a client that went away mid-upload.
+   */
+  cut: boolean;
 }
 
 export interface KeepAliveResponse {
   status: number;
   /** Empty when the body was discarded ('on-error' and a 2xx status). */
   body: Buffer;
+  /** With `withHeaders`: the answer's headers by lower-case name (a repeated one as a list). */
+  headers?: Record<string, string | string[]>;
+}
+
+/** `name: value\r\n` for each header, in a request head. */
+export function headLines(headers: Readonly<Record<string, string>>): string {
+  let lines = '';
+  for (const [name, value] of Object.entries(headers)) lines += `${name}: ${value}\r\n`;
+  return lines;
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
@@ -104,7 +132,10 @@ export class KeepAliveConnection {
     this.armDeadline(request.timeoutMs);
     const socket = this.socket ?? this.open();
     const body = request.body;
-    if (request.packet !== undefined) {
+    if (request.stream !== undefined) {
+      socket.write(request.head, 'latin1');
+      void this.pump(socket, request, request.stream);
+    } else if (request.packet !== undefined) {
       socket.write(request.packet);
     } else if (body === undefined || body.length === 0) {
       socket.write(request.head, 'latin1');
@@ -118,6 +149,38 @@ export class KeepAliveConnection {
       socket.write(packet);
     }
     return promise;
+  }
+
+  /**
+   * Hands a streamed body to the socket piece by piece: the deadline restarts as each piece is
+   * taken, and a full socket buffer is waited out (`drain`) rather than queued up. Stops as soon as
+   * the request is settled (the device answered early, or the connection failed).
+   */
+  private async pump(socket: Socket, request: KeepAliveRequest, body: StreamedBody): Promise<void> {
+    const current = () => this.request === request && this.socket === socket;
+    for (const piece of body.pieces) {
+      if (!current()) return;
+      if (piece.length === 0) continue;
+      if (body.chunked) socket.write(`${piece.length.toString(16)}\r\n`, 'latin1');
+      let flowing = socket.write(piece);
+      if (body.chunked) flowing = socket.write('\r\n', 'latin1');
+      this.timer?.refresh();
+      if (!flowing) await drained(socket);
+    }
+    if (!current()) return;
+    if (body.chunked) socket.write('0\r\n\r\n', 'latin1');
+    if (body.cut)
+      socket.end(() => {
+        if (!current()) return;
+        this.retire();
+        this.fail(
+          this.connectionError(
+            request,
+            undefined,
+            `the harness closed the connection after ${body.length} bytes of the body (a cut upload)`,
+          ),
+        );
+      });
   }
 
   /** Lets the request in flight finish, then closes the connection. */
@@ -287,19 +350,16 @@ export class KeepAliveConnection {
       discard && status === 200
         ? OK_DISCARDED
         : { status, body: discard ? EMPTY : received.subarray(bodyStart, bodyEnd) };
-    if (this.target.recording) {
-      const headers: Record<string, string> = {};
-      for (const [name, value] of parseHead(received.subarray(0, bodyStart))?.headers ?? [])
-        headers[name.toLowerCase()] = value;
+    if (request.withHeaders) response.headers = headersOf(received.subarray(0, bodyStart));
+    if (this.target.recording)
       this.target.record(
         request,
         this.startedAt,
         status,
-        headers,
-        request.body?.length ?? 0,
+        response.headers ?? headersOf(received.subarray(0, bodyStart)),
+        sentBytes(request),
         response.body.length,
       );
-    }
     resolve(response);
   }
 
@@ -309,7 +369,7 @@ export class KeepAliveConnection {
     this.settled();
     if (request === undefined || reject === undefined) return;
     if (this.target.recording)
-      this.target.record(request, this.startedAt, undefined, {}, request.body?.length ?? 0, 0, error.message);
+      this.target.record(request, this.startedAt, undefined, {}, sentBytes(request), 0, error.message);
     reject(error);
   }
 
@@ -332,6 +392,34 @@ export class KeepAliveConnection {
 }
 
 const HTTP_PREFIX = 'HTTP/1.';
+
+function sentBytes(request: KeepAliveRequest): number {
+  return request.stream?.length ?? request.body?.length ?? 0;
+}
+
+/** The head's headers by lower-case name; a name sent twice (two challenges) keeps both values. */
+function headersOf(head: Buffer): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of parseHead(head)?.headers ?? []) {
+    const key = name.toLowerCase();
+    const before = headers[key];
+    headers[key] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), value];
+  }
+  return headers;
+}
+
+/** Resolves when the socket can take more, or is gone. */
+function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}
 
 /** False once the bytes so far can no longer begin `HTTP/1.`. */
 function startsLikeHttp(received: Buffer): boolean {

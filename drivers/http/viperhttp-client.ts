@@ -3,7 +3,7 @@ import { noteImageSent } from '../image-ledger/index.ts';
 import { ChunkRequest } from './chunk-request.ts';
 import { HttpStepError } from './errors.ts';
 import { type HttpMethod, HttpTarget, type TargetResponse } from './http-target.ts';
-import { KeepAliveConnection, type KeepAliveResponse } from './keep-alive-connection.ts';
+import { headLines, KeepAliveConnection, type KeepAliveResponse } from './keep-alive-connection.ts';
 import {
   encodeRawRequest,
   type RawBytesRequest,
@@ -152,13 +152,6 @@ export interface RawHttpResult {
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
-
-/** `name: value\r\n` for each header, in a request head. */
-function headLines(headers: Readonly<Record<string, string>>): string {
-  let lines = '';
-  for (const [name, value] of Object.entries(headers)) lines += `${name}: ${value}\r\n`;
-  return lines;
-}
 
 function hexSha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
