@@ -263,7 +263,8 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
           pool: 'threads',
           isolate: true,
           maxWorkers: groups.length,
-          maxConcurrency: Math.max(5, ...groups.map((group) => group.length)),
+          // Targets at once, per worker: a rig of a few dozen (the kill matrix) takes turns.
+          maxConcurrency: Math.ceil(MAX_TARGETS_AT_ONCE / groups.length),
           setupFiles: ['allure-vitest/setup'],
           provide: { targets: provided },
           testTimeout: REQUIREMENT_TIMEOUT_MS,
@@ -321,6 +322,13 @@ const EXIT_MEANING: Record<ExitCode, string> = {
 
 const TARGET_SUITES = fileURLToPath(new URL('./target-suites.ts', import.meta.url));
 const ENTRY_SUFFIX = '.entry.ts';
+
+/**
+ * How many targets run at once, over all workers: the default rig's twenty all together; a larger
+ * rig (the kill matrix has a target per defect) in turns, so no device waits on a harness too busy
+ * to answer it in time.
+ */
+const MAX_TARGETS_AT_ONCE = 20;
 
 /**
  * How many workers a run uses: two per core, at most four. Every worker loads the whole harness
