@@ -69,8 +69,8 @@ export function benchTables(result: BenchResult): BenchReport[] {
     ),
     notes: [
       'KB/s = KiB of image per second from the first request to the device confirming it (a push: the last answer; a pull: the console line of the new version). ' +
-        '× harness: the row over the harness client on the same target and size. CPU µs/request: this process (client and, for embedded emulators, not the device: ' +
-        'they run in their own process), median per request.',
+        '× harness: the row over the harness client on the same target and size. CPU µs/request: this process per request, median: the client, plus the device where it is an ' +
+        'emulator embedded in this process (the same work for every client); an emulator-process target or a board costs this process nothing.',
       `Load average ${result.load.before.toFixed(1)} before, ${result.load.after.toFixed(1)} after; bench wall time ${result.wallSeconds.toFixed(1)} s.`,
       ...result.skipped.map((entry) => `Not benched: ${entry.target}: ${entry.reason}`),
     ],

@@ -145,7 +145,8 @@ export async function runTargetBench(options: TargetBenchOptions = {}): Promise<
           const images = new BenchImages(target, imageBytes);
           const measurer = await measurerFor(target, images);
           const loaded = selected.find((entry) => entry.name === description.name);
-          const timing = description.kind === 'emulator' ? (emulatorTiming(loaded) ?? 'none') : undefined;
+          const emulated = description.kind === 'emulator' || description.kind === 'emulator-process';
+          const timing = emulated ? (emulatorTiming(loaded) ?? 'none') : undefined;
           benches.push({
             measurer,
             images,
@@ -291,7 +292,7 @@ const collectGarbage: () => void = (() => {
 })();
 
 function withTiming(target: LoadedTarget, timing: FlashTimingProfileName): LoadedTarget {
-  if (target.kind !== 'emulator') return target;
+  if (target.kind !== 'emulator' && target.kind !== 'emulator-process') return target;
   const emulator = (target as { emulator?: Record<string, unknown> }).emulator ?? {};
   return { ...target, emulator: { ...emulator, timing } } as LoadedTarget;
 }

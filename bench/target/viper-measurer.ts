@@ -66,19 +66,22 @@ export async function viperMeasurer(target: Target): Promise<Measurer> {
   const harness: BenchClient = {
     name: 'harness',
     chunkFor: (size) => size,
-    run: (image, chunkSize) =>
-      withCpu(() => harnessUpload(target, baseUrl, dialect, token, image, chunkSize)),
+    run: (image, chunkSize) => {
+      // The digest is the bench's knowledge, not a client's work: outside the CPU either client is charged.
+      const digest = digestOf(image);
+      return withCpu(() => harnessUpload(target, baseUrl, dialect, token, image, digest, chunkSize));
+    },
   };
   const clients = [harness];
   if (dialect === 'viperhttp') {
     clients.push({
       name: 'raw socket',
       chunkFor: (size) => size,
-      run: (image, chunkSize) =>
-        withCpu(async () => {
+      run: (image, chunkSize) => {
+        const digest = digestOf(image);
+        return withCpu(async () => {
           const client = new RawSocketClient({ host, port, token, timeoutMs: target.stepTimeoutMs * 6 });
           try {
-            const digest = digestOf(image);
             const started = performance.now();
             const result = await client.upload(image, digest, chunkSize);
             const seconds = secondsSince(started);
@@ -97,7 +100,8 @@ export async function viperMeasurer(target: Target): Promise<Measurer> {
           } finally {
             client.close();
           }
-        }),
+        });
+      },
     });
     const python = await findPythonWithRequests();
     const seedLimit = limit - SEED_HEAD_BYTES - token.length;
@@ -147,6 +151,7 @@ async function harnessUpload(
   dialect: 'viperhttp' | 'viperhttp-doc',
   token: string,
   image: Uint8Array,
+  digest: string,
   chunkSize: number,
 ): Promise<RunSample> {
   const client = new ViperHttpClient({
@@ -158,9 +163,9 @@ async function harnessUpload(
     timeouts: { stepMs: target.stepTimeoutMs },
     redact: (text) => target.redactor.redact(text),
   });
-  const digest = digestOf(image);
   try {
-    if (dialect === 'viperhttp') await client.abort();
+    // No abort first: begin's `force` aborts a session left open (reference viperhttp-luartos-mqtt.md
+    // §1.5 ota_begin step 2), so the harness sends exactly the raw-socket floor's requests.
     const started = performance.now();
     await client.begin(
       dialect === 'viperhttp'

@@ -11,6 +11,7 @@ interface PowercutFlags {
   defect: string[];
   replay: string[];
   by?: string;
+  atLine?: string;
   settleMs?: string;
   out?: string;
 }
@@ -29,17 +30,31 @@ export function registerPowercutCommand(program: Command): void {
   program
     .command('powercut')
     .description(
-      "Cut power at chosen points of an update (exact flash operations on an emulator, byte counts through a board's power driver), classify what boots, bisect each change of outcome, and replay any cut",
+      'Cut power at chosen points of an update (on an emulator: exact flash operations, or with --phase transfer exact image bytes received; on a board: byte counts through its power driver), classify what boots, bisect each change of outcome, and replay any cut',
     )
     .option('--rig <file>', 'rig file (default rigs/emulators.json)')
     .option('--target <name>', 'the rig target to cut')
     .option('--points <n>', 'cut points of the sweep (default 200)')
     .option('--bisect', 'bisect every change of outcome down to adjacent flash operations')
-    .option('--phase <phase>', `phases to sweep (${PHASES.join(', ')}); repeatable`, collect, [])
+    .option(
+      '--phase <phase>',
+      `phases to sweep (${PHASES.join(', ')}); repeatable; transfer is swept alone, in image bytes`,
+      collect,
+      [],
+    )
     .option('--seed <n>', 'seeds the images, the points and the torn bits (default 1)')
     .option('--defect <name>', 'start the emulator target with this defect; repeatable', collect, [])
-    .option('--replay <seed:point>', 'replay one reported cut instead of sweeping; repeatable', collect, [])
+    .option(
+      '--replay <seed:point>',
+      'replay one reported cut (<seed>:<operation>, or <seed>:b<bytes> for a byte-count cut) instead of sweeping; repeatable',
+      collect,
+      [],
+    )
     .option('--by <count>', "a board: cut through the rig's power driver at 'acknowledged' or 'sent' bytes")
+    .option(
+      '--at-line <regex>',
+      "a board: cut through the rig's power driver as the k-th device console line matching this appears (k = 1..--points)",
+    )
     .option('--settle-ms <ms>', 'quiet console time that ends the watch after power-on (default 400)')
     .option('--out <dir>', 'report folder root (default reports/out)')
     .action(async (flags: PowercutFlags) => {
@@ -67,6 +82,18 @@ export function parseFlags(flags: PowercutFlags) {
   }
   if (flags.by !== undefined && flags.by !== 'acknowledged' && flags.by !== 'sent')
     throw new PowercutFlagError(`--by ${flags.by}: expected acknowledged or sent`);
+  if (flags.by !== undefined && flags.atLine !== undefined)
+    throw new PowercutFlagError('--at-line and --by: give one way to cut, not both');
+  let atLine: RegExp | undefined;
+  if (flags.atLine !== undefined) {
+    try {
+      atLine = new RegExp(flags.atLine);
+    } catch (error) {
+      throw new PowercutFlagError(
+        `--at-line ${flags.atLine}: not a regular expression (${(error as Error).message})`,
+      );
+    }
+  }
   return {
     rig: flags.rig,
     target: flags.target,
@@ -79,5 +106,6 @@ export function parseFlags(flags: PowercutFlags) {
     settleMs: integer('--settle-ms', flags.settleMs, 400, 0),
     outDir: flags.out,
     ...(flags.by === undefined ? {} : { by: flags.by as 'acknowledged' | 'sent' }),
+    ...(atLine === undefined ? {} : { atLine }),
   };
 }

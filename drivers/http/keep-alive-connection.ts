@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import type { HttpStepError } from './errors.ts';
 import type { HttpTarget } from './http-target.ts';
 import { parseHead } from './raw-request.ts';
+import { type HeadFacts, NOT_HTTP, readHeadFacts } from './response-head.ts';
 import {
   describeBytes,
   MAX_DEVICE_RESPONSE_BYTES,
@@ -9,57 +10,82 @@ import {
   overLimit,
 } from './response-limits.ts';
 
-/** One request on the device's own routes; `head` is written as is, ending in the blank line. */
+/** One request on the device's own routes. */
 export interface KeepAliveRequest {
   step: string;
   method: string;
   /** Path and query as sent (error messages and transcripts). */
   path: string;
+  /** The request head, ending in the blank line; written as is (unless `packet` is given). */
   head: string;
   body: Uint8Array | undefined;
-  /** The headers `head` carries besides Host and Content-Length (for the transcript only). */
+  /**
+   * The whole request as it goes on the wire, head and body, when the caller encoded it itself
+   * (the chunk path writes its head straight into the packet); `head` is then not read.
+   */
+  packet?: Buffer;
+  /** A long body handed to the socket piece by piece after `head` (`body` is then unused). */
+  stream?: StreamedBody;
+  /** The headers the request carries besides Host and Content-Length (for the transcript only). */
   headers: Readonly<Record<string, string>>;
+  /** For a streamed body: silence allowed, restarted by every piece the socket takes. */
   timeoutMs: number;
   /** 'on-error' discards a 2xx body: the chunk path needs only the status. */
   read: 'always' | 'on-error';
+  /** Also return the answer's headers (parsed only when asked). */
+  withHeaders?: boolean;
+}
+
+/** An upload body written as the socket takes it, without copying the caller's bytes. */
+export interface StreamedBody {
+  pieces: Iterable<Uint8Array>;
+  /** Bytes the pieces hold (transcripts). */
+  length: number;
+  /** Each piece framed as an HTTP/1.1 chunk, and the last chunk after them. */
+  chunked: boolean;
+  /**
+   * The body is shorter than its Content-Length on purpose: after the last piece the connection
+   * is closed and the request ends as HTTP_CONNECTION, as a client that went away mid-upload.
+   */
+  cut: boolean;
 }
 
 export interface KeepAliveResponse {
   status: number;
   /** Empty when the body was discarded ('on-error' and a 2xx status). */
   body: Buffer;
+  /** With `withHeaders`: the answer's headers by lower-case name (a repeated one as a list). */
+  headers?: Record<string, string | string[]>;
 }
 
-interface Pending {
-  request: KeepAliveRequest;
-  resolve: (response: KeepAliveResponse) => void;
-  reject: (error: HttpStepError) => void;
-  startedAt: number;
-  /** Index of the blank line ending the response head; -1 until it arrived. */
-  headEnd: number;
-  status: number;
-  /** Undefined: the body ends when the device closes. */
-  contentLength: number | undefined;
-  close: boolean;
+/** `name: value\r\n` for each header, in a request head. */
+export function headLines(headers: Readonly<Record<string, string>>): string {
+  let lines = '';
+  for (const [name, value] of Object.entries(headers)) lines += `${name}: ${value}\r\n`;
+  return lines;
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const EMPTY = Buffer.alloc(0);
+/** The answer to every chunk that went well: shared, so a 200 whose body is dropped costs no object. */
+const OK_DISCARDED: KeepAliveResponse = Object.freeze({ status: 200, body: EMPTY });
 
 /**
  * The device's routes over one keep-alive `node:net` connection owned by the client, with nothing
  * a device that answers by Content-Length needs besides: each request leaves in one write, the
- * answer's head is scanned only for its status, Content-Length and Connection, and one deadline
- * timer is restarted per request rather than created. Per request it costs a few µs where undici
- * costs tens (its request objects, header validation, an AbortSignal and a timer each, and a
- * source-mapped error for every `Connection: close`), which is what lets a push client keep up
- * with a raw socket (DESIGN.md § Performance targets). After `Connection: close` (the device's
- * 16-request budget, reference viperhttp-luartos-mqtt.md §1.8) or an idle drop, the next request
- * simply opens a new connection; a connection lost under a request is the caller's to reconcile.
+ * answer's head is scanned as bytes only for its status, Content-Length and Connection, and one
+ * deadline timer is restarted per request rather than created. The request in flight lives in
+ * this object's own fields (one at a time, as a device serves them), so a request costs its
+ * promise and the bytes it is written as, and a 2xx answer whose body is dropped costs nothing.
+ * undici costs tens of µs per request (its request objects, header validation, an AbortSignal
+ * and a timer each, and a source-mapped error for every `Connection: close`), which is what lets
+ * a push client keep up with a raw socket (DESIGN.md § Performance targets). After
+ * `Connection: close` (the device's 16-request budget, reference viperhttp-luartos-mqtt.md §1.8)
+ * or an idle drop, the next request simply opens a new connection; a connection lost under a
+ * request is the caller's to reconcile.
  */
 export class KeepAliveConnection {
   private socket: Socket | undefined;
-  private pending: Pending | undefined;
   private inFlight: Promise<unknown> | undefined;
   private buffered: Buffer | undefined;
   /** The socket's error code, reported when its close fails the request in flight. */
@@ -68,6 +94,22 @@ export class KeepAliveConnection {
   private timerMs = 0;
   private closed = false;
   private connections = 0;
+  /** The request in flight and how to settle it; undefined between requests. */
+  private request: KeepAliveRequest | undefined;
+  private resolveRequest: ((response: KeepAliveResponse) => void) | undefined;
+  private rejectRequest: ((error: HttpStepError) => void) | undefined;
+  private startedAt = 0;
+  /** Index of the blank line ending the answer's head; -1 until it arrived. */
+  private headEnd = -1;
+  private readonly facts: HeadFacts = { status: 0, contentLength: undefined, close: false };
+  /** One executor for every request's promise: it only keeps the settling functions. */
+  private readonly capture = (
+    resolve: (response: KeepAliveResponse) => void,
+    reject: (error: HttpStepError) => void,
+  ): void => {
+    this.resolveRequest = resolve;
+    this.rejectRequest = reject;
+  };
 
   constructor(private readonly target: HttpTarget) {}
 
@@ -77,40 +119,68 @@ export class KeepAliveConnection {
   }
 
   send(request: KeepAliveRequest): Promise<KeepAliveResponse> {
-    const promise = new Promise<KeepAliveResponse>((resolve, reject) => {
-      const pending: Pending = {
-        request,
-        resolve,
-        reject,
-        startedAt: this.target.recording ? Date.now() : 0,
-        headEnd: -1,
-        status: 0,
-        contentLength: undefined,
-        close: false,
-      };
-      if (this.closed) {
-        this.fail(pending, this.connectionError(request, undefined, 'the client was closed'));
-        return;
-      }
-      this.pending = pending;
-      this.buffered = undefined;
-      this.armDeadline(request.timeoutMs);
-      const socket = this.socket ?? this.open();
-      const body = request.body;
-      if (body === undefined || body.length === 0) {
-        socket.write(request.head, 'latin1');
-      } else {
-        // One buffer, one write: measured at or below cork + two writes + uncork in CPU per request
-        // for 1–4 KB chunks (the copy is a memcpy into Node's pool).
-        const headLength = request.head.length;
-        const packet = Buffer.allocUnsafe(headLength + body.length);
-        packet.write(request.head, 0, 'latin1');
-        packet.set(body, headLength);
-        socket.write(packet);
-      }
-    });
+    const promise = new Promise<KeepAliveResponse>(this.capture);
     this.inFlight = promise;
+    this.request = request;
+    this.startedAt = this.target.recording ? Date.now() : 0;
+    this.headEnd = -1;
+    this.buffered = undefined;
+    if (this.closed) {
+      this.fail(this.connectionError(request, undefined, 'the client was closed'));
+      return promise;
+    }
+    this.armDeadline(request.timeoutMs);
+    const socket = this.socket ?? this.open();
+    const body = request.body;
+    if (request.stream !== undefined) {
+      socket.write(request.head, 'latin1');
+      void this.pump(socket, request, request.stream);
+    } else if (request.packet !== undefined) {
+      socket.write(request.packet);
+    } else if (body === undefined || body.length === 0) {
+      socket.write(request.head, 'latin1');
+    } else {
+      // One buffer, one write: measured at or below cork + two writes + uncork in CPU per request
+      // for 1–4 KB chunks (the copy is a memcpy into Node's pool).
+      const headLength = request.head.length;
+      const packet = Buffer.allocUnsafe(headLength + body.length);
+      packet.write(request.head, 0, 'latin1');
+      packet.set(body, headLength);
+      socket.write(packet);
+    }
     return promise;
+  }
+
+  /**
+   * Hands a streamed body to the socket piece by piece: the deadline restarts as each piece is
+   * taken, and a full socket buffer is waited out (`drain`) rather than queued up. Stops as soon as
+   * the request is settled (the device answered early, or the connection failed).
+   */
+  private async pump(socket: Socket, request: KeepAliveRequest, body: StreamedBody): Promise<void> {
+    const current = () => this.request === request && this.socket === socket;
+    for (const piece of body.pieces) {
+      if (!current()) return;
+      if (piece.length === 0) continue;
+      if (body.chunked) socket.write(`${piece.length.toString(16)}\r\n`, 'latin1');
+      let flowing = socket.write(piece);
+      if (body.chunked) flowing = socket.write('\r\n', 'latin1');
+      this.timer?.refresh();
+      if (!flowing) await drained(socket);
+    }
+    if (!current()) return;
+    if (body.chunked) socket.write('0\r\n\r\n', 'latin1');
+    if (body.cut)
+      socket.end(() => {
+        if (!current()) return;
+        this.retire();
+        this.fail(
+          this.connectionError(
+            request,
+            undefined,
+            `the harness closed the connection after ${body.length} bytes of the body (a cut upload)`,
+          ),
+        );
+      });
   }
 
   /** Lets the request in flight finish, then closes the connection. */
@@ -124,9 +194,8 @@ export class KeepAliveConnection {
   /** Drops the connection and fails the request in flight. */
   destroy(): void {
     this.closed = true;
-    const pending = this.pending;
-    if (pending !== undefined)
-      this.fail(pending, this.connectionError(pending.request, undefined, 'the client was closed'));
+    const request = this.request;
+    if (request !== undefined) this.fail(this.connectionError(request, undefined, 'the client was closed'));
     clearTimeout(this.timer);
     this.retire();
   }
@@ -176,20 +245,18 @@ export class KeepAliveConnection {
   }
 
   private deadlinePassed(): void {
-    const pending = this.pending;
-    if (pending === undefined) return;
-    const { request } = pending;
+    const request = this.request;
+    if (request === undefined) return;
     const partial = this.buffered;
+    const headRead = this.headEnd >= 0;
     this.retire();
     // Say what the target did: silence, a head that never ended, or a body cut short.
-    const what =
-      pending.headEnd >= 0
-        ? 'did not finish its response'
-        : partial === undefined || partial.length === 0
-          ? 'got no response'
-          : `got ${partial.length} bytes but no complete response head: ${describeBytes(partial)}`;
+    const what = headRead
+      ? 'did not finish its response'
+      : partial === undefined || partial.length === 0
+        ? 'got no response'
+        : `got ${partial.length} bytes but no complete response head: ${describeBytes(partial)}`;
     this.fail(
-      pending,
       this.target.timeoutError(
         request.step,
         `(${request.method} ${request.path}) ${what}`,
@@ -199,20 +266,18 @@ export class KeepAliveConnection {
   }
 
   private receive(data: Buffer): void {
-    const pending = this.pending;
-    if (pending === undefined) return;
+    if (this.request === undefined) return;
     const received = this.buffered === undefined ? data : Buffer.concat([this.buffered, data]);
-    if (pending.headEnd < 0) {
+    if (this.headEnd < 0) {
       const headEnd = received.indexOf(HEAD_END);
       if (headEnd < 0) {
         // Garbage is reported as soon as it cannot be the start of a status line.
         if (!startsLikeHttp(received)) {
-          this.refuse(pending, 'HTTP_MALFORMED_RESPONSE', notHttp(received));
+          this.refuse('HTTP_MALFORMED_RESPONSE', notHttp(received));
           return;
         }
         if (received.length > MAX_RESPONSE_HEAD_BYTES) {
           this.refuse(
-            pending,
             'HTTP_RESPONSE_TOO_LARGE',
             overLimit('a response head', received.length, MAX_RESPONSE_HEAD_BYTES),
           );
@@ -221,22 +286,20 @@ export class KeepAliveConnection {
         this.buffered = received;
         return;
       }
-      const unreadable = this.readHead(pending, received.toString('latin1', 0, headEnd));
+      const unreadable = readHeadFacts(received, headEnd, this.facts);
       if (unreadable !== undefined) {
         this.refuse(
-          pending,
           'HTTP_MALFORMED_RESPONSE',
           unreadable === NOT_HTTP ? notHttp(received.subarray(0, headEnd)) : unreadable,
         );
         return;
       }
-      pending.headEnd = headEnd;
+      this.headEnd = headEnd;
     }
-    const bodyStart = pending.headEnd + HEAD_END.length;
-    const declared = pending.contentLength;
+    const bodyStart = this.headEnd + HEAD_END.length;
+    const declared = this.facts.contentLength;
     if ((declared ?? received.length - bodyStart) > MAX_DEVICE_RESPONSE_BYTES) {
       this.refuse(
-        pending,
         'HTTP_RESPONSE_TOO_LARGE',
         overLimit('a response body', declared ?? received.length - bodyStart, MAX_DEVICE_RESPONSE_BYTES),
       );
@@ -246,115 +309,77 @@ export class KeepAliveConnection {
       this.buffered = received;
       return;
     }
-    this.complete(pending, received, received.subarray(bodyStart, bodyStart + declared));
+    this.complete(received, bodyStart, bodyStart + declared);
   }
 
   /** Ends the request in flight on an answer the harness will not read further, and drops the connection. */
-  private refuse(
-    pending: Pending,
-    code: 'HTTP_RESPONSE_TOO_LARGE' | 'HTTP_MALFORMED_RESPONSE',
-    what: string,
-  ): void {
+  private refuse(code: 'HTTP_RESPONSE_TOO_LARGE' | 'HTTP_MALFORMED_RESPONSE', what: string): void {
+    const request = this.request!;
     this.retire();
-    const { request } = pending;
-    this.fail(
-      pending,
-      this.target.stepError(code, request.step, `(${request.method} ${request.path}) ${what}`),
-    );
-  }
-
-  /** Status, Content-Length and Connection from the head; what is wrong with it, or undefined. */
-  private readHead(pending: Pending, head: string): string | undefined {
-    if (!head.startsWith('HTTP/1.') || head.charCodeAt(8) !== 32) return NOT_HTTP;
-    const status = Number(head.slice(9, 12));
-    if (!Number.isInteger(status) || status < 100) return NOT_HTTP;
-    let keepAlive = head.charCodeAt(7) !== 48; // HTTP/1.0 closes unless it says keep-alive
-    let close = false;
-    let contentLength: number | undefined;
-    let lineStart = head.indexOf('\r\n') + 2;
-    while (lineStart > 1 && lineStart < head.length) {
-      let lineEnd = head.indexOf('\r\n', lineStart);
-      if (lineEnd < 0) lineEnd = head.length;
-      const colon = head.indexOf(':', lineStart);
-      const nameLength = colon - lineStart;
-      // Only three names matter; their lengths spare lower-casing every other header.
-      if (
-        colon > lineStart &&
-        colon < lineEnd &&
-        (nameLength === 14 || nameLength === 10 || nameLength === 17)
-      ) {
-        const name = head.slice(lineStart, colon).toLowerCase();
-        if (name === 'content-length') contentLength = Number(head.slice(colon + 1, lineEnd));
-        else if (name === 'connection') {
-          const value = head.slice(colon + 1, lineEnd).toLowerCase();
-          if (value.includes('close')) close = true;
-          else if (value.includes('keep-alive')) keepAlive = true;
-        } else if (name === 'transfer-encoding')
-          return 'answered with Transfer-Encoding, which a device answering by Content-Length never sends';
-      }
-      lineStart = lineEnd + 2;
-    }
-    if (contentLength !== undefined && !(Number.isInteger(contentLength) && contentLength >= 0))
-      return 'answered a Content-Length that is not a byte count';
-    pending.status = status;
-    pending.close = close || !keepAlive;
-    pending.contentLength = status < 200 || status === 204 || status === 304 ? 0 : contentLength;
-    return undefined;
+    this.fail(this.target.stepError(code, request.step, `(${request.method} ${request.path}) ${what}`));
   }
 
   /** The device closed (FIN, reset or refused): a close-delimited answer ends here; anything else failed. */
   private peerClosed(): void {
-    const pending = this.pending;
+    const request = this.request;
     const received = this.buffered;
     const code = this.socketErrorCode;
     this.retire();
-    if (pending === undefined) return;
-    if (pending.headEnd >= 0 && pending.contentLength === undefined && received !== undefined) {
-      this.complete(pending, received, received.subarray(pending.headEnd + HEAD_END.length));
+    if (request === undefined) return;
+    if (this.headEnd >= 0 && this.facts.contentLength === undefined && received !== undefined) {
+      this.complete(received, this.headEnd + HEAD_END.length, received.length);
       return;
     }
     this.fail(
-      pending,
       this.connectionError(
-        pending.request,
+        request,
         code,
         code === undefined ? 'the target closed the connection' : undefined,
       ),
     );
   }
 
-  private complete(pending: Pending, received: Buffer, body: Buffer): void {
-    this.pending = undefined;
-    this.buffered = undefined;
-    this.timer?.unref();
-    if (pending.close) this.retire();
-    const { status, request } = pending;
-    const kept = request.read === 'on-error' && status >= 200 && status < 300 ? EMPTY : body;
-    if (this.target.recording) {
-      const headers: Record<string, string> = {};
-      for (const [name, value] of parseHead(received.subarray(0, pending.headEnd + HEAD_END.length))
-        ?.headers ?? [])
-        headers[name.toLowerCase()] = value;
-      this.target.record(request, pending.startedAt, status, headers, request.body?.length ?? 0, kept.length);
-    }
-    pending.resolve({ status, body: kept });
-  }
-
-  private fail(pending: Pending, error: HttpStepError): void {
-    if (this.pending === pending) this.pending = undefined;
-    this.timer?.unref();
-    const { request } = pending;
+  private complete(received: Buffer, bodyStart: number, bodyEnd: number): void {
+    const request = this.request!;
+    const resolve = this.resolveRequest!;
+    this.settled();
+    const { status, close } = this.facts;
+    if (close) this.retire();
+    const discard = request.read === 'on-error' && status >= 200 && status < 300;
+    const response: KeepAliveResponse =
+      discard && status === 200
+        ? OK_DISCARDED
+        : { status, body: discard ? EMPTY : received.subarray(bodyStart, bodyEnd) };
+    if (request.withHeaders) response.headers = headersOf(received.subarray(0, bodyStart));
     if (this.target.recording)
       this.target.record(
         request,
-        pending.startedAt,
-        undefined,
-        {},
-        request.body?.length ?? 0,
-        0,
-        error.message,
+        this.startedAt,
+        status,
+        response.headers ?? headersOf(received.subarray(0, bodyStart)),
+        sentBytes(request),
+        response.body.length,
       );
-    pending.reject(error);
+    resolve(response);
+  }
+
+  private fail(error: HttpStepError): void {
+    const request = this.request;
+    const reject = this.rejectRequest;
+    this.settled();
+    if (request === undefined || reject === undefined) return;
+    if (this.target.recording)
+      this.target.record(request, this.startedAt, undefined, {}, sentBytes(request), 0, error.message);
+    reject(error);
+  }
+
+  /** Between requests: nothing in flight, nothing buffered, and the deadline no longer holds the process. */
+  private settled(): void {
+    this.request = undefined;
+    this.resolveRequest = undefined;
+    this.rejectRequest = undefined;
+    this.buffered = undefined;
+    this.timer?.unref();
   }
 
   private connectionError(
@@ -367,7 +392,34 @@ export class KeepAliveConnection {
 }
 
 const HTTP_PREFIX = 'HTTP/1.';
-const NOT_HTTP = 'not HTTP/1.x';
+
+function sentBytes(request: KeepAliveRequest): number {
+  return request.stream?.length ?? request.body?.length ?? 0;
+}
+
+/** The head's headers by lower-case name; a name sent twice (two challenges) keeps both values. */
+function headersOf(head: Buffer): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of parseHead(head)?.headers ?? []) {
+    const key = name.toLowerCase();
+    const before = headers[key];
+    headers[key] = before === undefined ? value : [...(Array.isArray(before) ? before : [before]), value];
+  }
+  return headers;
+}
+
+/** Resolves when the socket can take more, or is gone. */
+function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}
 
 /** False once the bytes so far can no longer begin `HTTP/1.`. */
 function startsLikeHttp(received: Buffer): boolean {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { noteImageSent } from '../image-ledger/index.ts';
+import { ChunkRequest } from './chunk-request.ts';
 import { HttpStepError } from './errors.ts';
 import { type HttpMethod, HttpTarget, type TargetResponse } from './http-target.ts';
-import { KeepAliveConnection } from './keep-alive-connection.ts';
+import { headLines, KeepAliveConnection, type KeepAliveResponse } from './keep-alive-connection.ts';
 import {
   encodeRawRequest,
   type RawBytesRequest,
@@ -152,13 +153,6 @@ export interface RawHttpResult {
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const;
 
-/** `name: value\r\n` for each header, in a request head. */
-function headLines(headers: Readonly<Record<string, string>>): string {
-  let lines = '';
-  for (const [name, value] of Object.entries(headers)) lines += `${name}: ${value}\r\n`;
-  return lines;
-}
-
 function hexSha256(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -203,6 +197,8 @@ export class ViperHttpClient {
   private readonly authLines: string;
   private readonly chunkLines: string;
   private readonly jsonLines: string;
+  /** The one chunk request this client re-encodes for every chunk (one in flight at a time). */
+  private readonly chunkRequest: ChunkRequest;
 
   constructor(options: ViperHttpClientOptions) {
     this.targetName = options.targetName;
@@ -241,6 +237,16 @@ export class ViperHttpClient {
     this.authLines = headLines(this.authHeaders);
     this.chunkLines = headLines(this.chunkHeaders);
     this.jsonLines = headLines(this.jsonHeaders);
+    const doc = options.dialect === 'viperhttp-doc';
+    this.chunkRequest = new ChunkRequest({
+      path: this.route(doc ? 'write' : 'chunk'),
+      withOffset: !doc,
+      tokenQueryPair: queryPair,
+      hostLine: this.hostLine,
+      headerLines: this.chunkLines,
+      headers: this.chunkHeaders,
+      timeoutMs: this.stepMs,
+    });
   }
 
   /** TCP connections this client has opened. */
@@ -313,37 +319,26 @@ export class ViperHttpClient {
    */
   async chunk(data: Uint8Array, options: ChunkOptions = {}): Promise<ChunkResult> {
     const offset = options.offset;
-    const step = offset === undefined ? 'chunk' : `chunk @ offset ${offset}`;
-    const doc = this.dialect === 'viperhttp-doc';
-    const path = this.withAuthQuery(
-      doc || offset === undefined
-        ? this.route(doc ? 'write' : 'chunk')
-        : `${this.prefix}/chunk?offset=${offset}`,
-    );
+    const request = this.chunkRequest.prepare(data, offset, false);
+    let response: KeepAliveResponse;
     try {
-      await this.sendChunk(step, path, data);
-      return { offset: offset ?? -1, length: data.length, recovered: false };
+      response = await this.connection.send(request);
     } catch (error) {
       if (!(error instanceof HttpStepError) || error.code !== 'HTTP_CONNECTION' || offset === undefined)
         throw error;
-      return this.recoverChunk(error, step, path, data, offset, !doc);
+      return this.recoverChunk(error, request.step, data, offset, this.dialect !== 'viperhttp-doc');
     }
+    if (response.status < 200 || response.status >= 300) throw this.chunkRefused(request, response);
+    return { offset: offset ?? -1, length: data.length, recovered: false };
   }
 
-  private async sendChunk(step: string, path: string, data: Uint8Array): Promise<void> {
-    const response = await this.connection.send({
-      step,
-      method: 'POST',
-      path,
-      head: this.head('POST', path, this.chunkLines, data.length),
-      headers: this.chunkHeaders,
-      body: data,
-      timeoutMs: this.stepMs,
-      read: 'on-error',
-    });
-    if (response.status < 200 || response.status >= 300) {
-      this.target.expectOk(step, { method: 'POST', path: this.scrub(path) }, response);
-    }
+  private chunkRefused(request: ChunkRequest, response: KeepAliveResponse): HttpStepError {
+    return this.target.statusError(
+      request.step,
+      { method: 'POST', path: this.scrub(request.path) },
+      response.status,
+      response.body.toString('utf8'),
+    );
   }
 
   /**
@@ -362,7 +357,6 @@ export class ViperHttpClient {
   private async recoverChunk(
     original: HttpStepError,
     step: string,
-    path: string,
     data: Uint8Array,
     offset: number,
     resendable: boolean,
@@ -370,7 +364,9 @@ export class ViperHttpClient {
     const written = await this.writtenBytes(`status (after a lost ${step})`);
     if (written === offset + data.length) return { offset, length: data.length, recovered: true };
     if (written === offset && resendable) {
-      await this.sendChunk(`${step} (re-sent)`, path, data);
+      const request = this.chunkRequest.prepare(data, offset, true);
+      const response = await this.connection.send(request);
+      if (response.status < 200 || response.status >= 300) throw this.chunkRefused(request, response);
       return { offset, length: data.length, recovered: true };
     }
     throw new HttpStepError(

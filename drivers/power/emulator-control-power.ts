@@ -127,6 +127,45 @@ export class EmulatorControlPower implements PowerDriver {
     }
   }
 
+  /**
+   * Arms a cut in the transfer: the power goes as the `bytes`-th image byte from now reaches the
+   * emulated firmware from the network (its flash trace then holds a `power-off` marker
+   * `received <bytes>, <taken> taken`).
+   */
+  async cutAfterReceived(bytes: number): Promise<void> {
+    if (!Number.isSafeInteger(bytes) || bytes < 1) {
+      throw new PowerUsageError(
+        `target '${this.targetName}': cutAfterReceived needs an integer ≥ 1, got ${bytes}`,
+      );
+    }
+    const step = `arm a power cut at ${bytes} received image bytes`;
+    const answer = (await this.post(step, '/power/cut-after', { received: String(bytes) })) as {
+      cutAfterReceived?: unknown;
+    };
+    if (answer?.cutAfterReceived !== bytes) {
+      throw new PowerStateError(
+        `target '${this.targetName}': step '${step}': the control plane did not confirm the cut: ${JSON.stringify(answer)}`,
+        this.targetName,
+        step,
+      );
+    }
+  }
+
+  /** The emulated chip's own state from GET /power (`halted`: its last boot found nothing to run). */
+  async chipState(): Promise<string | undefined> {
+    const answer = await httpStep({
+      targetName: this.targetName,
+      step: 'read the chip state',
+      method: 'GET',
+      url: new URL('/power', this.base),
+      timeoutMs: this.timeoutMs,
+      headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` },
+      secrets: [this.token],
+    });
+    const chip = (answer.body as { chip?: unknown } | undefined)?.chip;
+    return typeof chip === 'string' ? chip : undefined;
+  }
+
   /** Whether the emulator has power now (GET /power). */
   async isOn(): Promise<boolean> {
     const answer = await httpStep({

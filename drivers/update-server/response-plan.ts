@@ -51,6 +51,8 @@ export interface ResponsePlan {
   /** Close after this response: the client asked, or the framing is deliberately unreliable. */
   closeAfter: boolean;
   delayMs: number;
+  /** ScriptedResponse.onBodySent. */
+  onBodySent?: (piece: number, sentInRequest: number) => void;
 }
 
 export interface PlanContext {
@@ -243,6 +245,7 @@ export function planResponse(
     payloadOffset,
     closeAfter,
     delayMs: scripted.delayMs ?? 0,
+    ...(scripted.onBodySent ? { onBodySent: scripted.onBodySent } : {}),
   };
   if (scripted.corruptAt) {
     const { offset, xor } = scripted.corruptAt;

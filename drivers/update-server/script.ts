@@ -37,6 +37,13 @@ export interface ScriptedResponse {
   delayMs?: number;
   /** `x-MD5` of the full, uncorrupted body; `wrong` sends a well-formed MD5 of other bytes. */
   md5Header?: 'true' | 'wrong' | 'omit';
+  /**
+   * Hands the body to the socket one SENT_STEP piece at a time, each once the last has drained,
+   * and calls this with each piece's size and the request's body bytes handed over so far: the
+   * harness' own count of bytes sent (a power-cut campaign cuts a board at N bytes sent). Without
+   * it the body goes in one write.
+   */
+  onBodySent?: (piece: number, sentInRequest: number) => void;
 }
 
 /** Plays the server's logic: sees the recorded request, picks the answer. */

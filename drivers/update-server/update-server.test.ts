@@ -97,6 +97,26 @@ describe('headers on the wire', () => {
     expect(Buffer.compare(response.body, image)).toBe(0);
   });
 
+  it('onBodySent: the same bytes, handed over in pieces of at most one segment, each counted; without it one write and no count', async () => {
+    const pieces: [number, number][] = [];
+    const { port } = await serve({
+      '/counted.bin': { ...firmware(image), onBodySent: (piece, sent) => pieces.push([piece, sent]) },
+      '/plain.bin': firmware(image),
+    });
+    const counted = await rawExchange({ port, request: espGet('/counted.bin') });
+    expect(Buffer.compare(counted.body, image)).toBe(0);
+    expect(pieces.length).toBe(Math.ceil(image.length / 1460));
+    expect(pieces.every(([piece]) => piece > 0 && piece <= 1460)).toBe(true);
+    expect(pieces.at(-1)![1]).toBe(image.length);
+    expect(pieces.map(([, sent]) => sent)).toEqual(
+      pieces.map((_, index) => pieces.slice(0, index + 1).reduce((sum, [piece]) => sum + piece, 0)),
+    );
+    const counts = pieces.length;
+    const plain = await rawExchange({ port, request: espGet('/plain.bin') });
+    expect(Buffer.compare(plain.body, image)).toBe(0);
+    expect(pieces.length).toBe(counts);
+  });
+
   it('md5Header wrong sends a well-formed MD5 that is not the body’s; omit sends none', async () => {
     const { port } = await serve({
       '/wrong': firmware(image, { md5Header: 'wrong' }),

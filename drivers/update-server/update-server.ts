@@ -21,6 +21,9 @@ export interface UpdateServerTlsOptions {
   ciphers?: string;
 }
 
+/** Piece size of a counted body (onBodySent): one TCP segment's worth on a 1500-byte MTU. */
+const SENT_STEP = 1460;
+
 export interface UpdateServerOptions {
   /** Loopback by default; a lab rig binds the address its boards can reach. */
   host?: string;
@@ -391,12 +394,18 @@ class Connection {
     this.socket.cork();
     this.socket.write(plan.head);
     request.bytesSent += plan.head.length;
-    for (const piece of pieces) {
-      this.socket.write(piece);
-      request.bytesSent += piece.length;
-      request.bodyBytesSent += piece.length;
+    if (plan.onBodySent) {
+      this.socket.uncork();
+      if (!(await this.sendCounted(request, pieces, plan.onBodySent)))
+        return this.finish(request, this.cutOutcome());
+    } else {
+      for (const piece of pieces) {
+        this.socket.write(piece);
+        request.bytesSent += piece.length;
+        request.bodyBytesSent += piece.length;
+      }
+      this.socket.uncork();
     }
-    this.socket.uncork();
 
     // A limit at or past the body's end still applies: the stall or reset then follows the whole body.
     const then = plan.sendLimit?.action;
@@ -471,6 +480,30 @@ class Connection {
   }
 
   /** True once the socket's buffer has been handed to the kernel; false if the socket closed first. */
+  /**
+   * The body in SENT_STEP pieces, each handed over once the socket has drained the last, with the
+   * running count reported after each (ScriptedResponse.onBodySent). False: the peer went away.
+   */
+  private async sendCounted(
+    request: RecordedRequest,
+    pieces: readonly Uint8Array[],
+    onBodySent: (piece: number, sentInRequest: number) => void,
+  ): Promise<boolean> {
+    for (const piece of pieces) {
+      for (let offset = 0; offset < piece.length; offset += SENT_STEP) {
+        if (!(await this.drained())) return false;
+        const slice = piece.subarray(offset, offset + SENT_STEP);
+        this.socket.write(slice);
+        request.bytesSent += slice.length;
+        request.bodyBytesSent += slice.length;
+        onBodySent(slice.length, request.bodyBytesSent);
+        // Let a caller that switches power at this count act before the next piece goes.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    return true;
+  }
+
   private drained(): Promise<boolean> {
     if (this.closed || this.socket.destroyed) return Promise.resolve(false);
     if (!this.socket.writableNeedDrain) return Promise.resolve(true);

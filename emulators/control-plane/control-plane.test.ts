@@ -322,11 +322,16 @@ describe('control plane: Shelly', () => {
 /** A device that also offers the campaign routes, recording what they were asked. */
 class CampaignDevice extends RecordingDevice {
   armedOperations: { operations: number; tornSeed?: number } | undefined;
+  armedReceived: number | undefined;
   states: string[] = [];
   restored: number[] = [];
   readonly campaign = {
+    state: 'running',
     cutPowerAfterOperations: (operations: number, tornSeed?: number) => {
       this.armedOperations = { operations, ...(tornSeed === undefined ? {} : { tornSeed }) };
+    },
+    cutPowerAfterReceived: (bytes: number) => {
+      this.armedReceived = bytes;
     },
     flashTrace: (since: number) => ({
       operations: [{ index: since, kind: 'program' as const, offset: 0x1000, length: 256, completed: true }],
@@ -359,6 +364,27 @@ describe('control plane: the power-cut campaign routes', () => {
     });
   });
 
+  it('arms a cut in the transfer at N received image bytes; 0, or received with operations, is refused', async () => {
+    const device = new CampaignDevice();
+    device.powered = true;
+    const plane = await start(device);
+    expect(await call(plane, 'POST', '/power/cut-after?received=4097')).toMatchObject({
+      status: 200,
+      body: { cutAfterReceived: 4097 },
+    });
+    expect(device.armedReceived).toBe(4097);
+    expect(await call(plane, 'POST', '/power/cut-after?received=0')).toMatchObject({
+      status: 400,
+      body: { parameter: 'received' },
+    });
+    expect(await call(plane, 'POST', '/power/cut-after?received=5&operations=1')).toMatchObject({
+      status: 400,
+    });
+    expect(device.armedReceived).toBe(4097);
+    await call(plane, 'POST', '/power/off');
+    expect((await call(plane, 'POST', '/power/cut-after?received=5')).status).toBe(409);
+  });
+
   it('serves the flash trace from an operation on, and saves and restores states only while off', async () => {
     const device = new CampaignDevice();
     device.powered = true;
@@ -379,6 +405,19 @@ describe('control plane: the power-cut campaign routes', () => {
       body: { parameter: 'state' },
     });
     expect(device.restored).toEqual([0]);
+  });
+
+  it("reports the chip's own state beside the power where the device says it (halted: nothing to run), and not where it does not", async () => {
+    const device = new CampaignDevice();
+    device.powered = true;
+    device.campaign.state = 'halted';
+    const plane = await start(device);
+    expect(await call(plane, 'GET', '/power')).toMatchObject({
+      status: 200,
+      body: { power: 'on', chip: 'halted' },
+    });
+    const plain = await start(new RecordingDevice());
+    expect((await call(plain, 'GET', '/power')).body).toEqual({ power: 'off' });
   });
 
   it('answers 501 where the device offers no campaign routes', async () => {

@@ -16,6 +16,11 @@ export class PowerSwitch {
     return this.device.powered;
   }
 
+  /** The chip's own state where the device says (CampaignControllable.state). */
+  get chipState(): string | undefined {
+    return this.device.campaign?.state;
+  }
+
   on(): Promise<void> {
     return this.serialized(() => this.device.powerOn());
   }
@@ -65,6 +70,14 @@ export class PowerSwitch {
       const campaign = this.campaign();
       this.requireOn();
       campaign.cutPowerAfterOperations(operations, tornSeed);
+    });
+  }
+
+  cutAfterReceived(bytes: number): Promise<void> {
+    return this.serialized(async () => {
+      const campaign = this.campaign();
+      this.requireOn();
+      campaign.cutPowerAfterReceived(bytes);
     });
   }
 

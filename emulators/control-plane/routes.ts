@@ -25,7 +25,12 @@ const MAX_CYCLE_OFF_MS = 600_000;
 const DEFAULT_CYCLE_OFF_MS = 1_000;
 
 const ok = (body: unknown): RouteReply => ({ status: 200, body });
-const nativeState = (power: PowerSwitch) => ({ power: power.isOn ? 'on' : 'off' });
+// `chip` (where the device says): e.g. `halted`, a boot that found nothing to run (campaigns stop
+// waiting for an app there).
+const nativeState = (power: PowerSwitch) => ({
+  power: power.isOn ? 'on' : 'off',
+  ...(power.chipState === undefined ? {} : { chip: power.chipState }),
+});
 
 const routes = new Map<string, Route>([
   // The project's own API: what the `emulator` power driver calls.
@@ -68,11 +73,18 @@ const routes = new Map<string, Route>([
       handle: async ({ query }, power) => {
         // bytes: N more programmed bytes, then the page program is cut; operations: N more
         // erases/page programs complete and the next one is torn. tornSeed fixes the torn bits.
+        // received: the power goes as the N-th image byte from now reaches the firmware.
         const bytes = integerParameter(query, 'bytes', 0, Number.MAX_SAFE_INTEGER);
         const operations = integerParameter(query, 'operations', 0, Number.MAX_SAFE_INTEGER);
+        const received = integerParameter(query, 'received', 1, Number.MAX_SAFE_INTEGER);
         const tornSeed = integerParameter(query, 'tornSeed', 0, 0xffff_ffff);
-        if (bytes !== undefined && operations !== undefined)
-          throw new ControlRequestError(400, 'give bytes or operations, not both', 'operations');
+        const given = [bytes, operations, received].filter((value) => value !== undefined).length;
+        if (given > 1)
+          throw new ControlRequestError(400, 'give one of bytes, operations or received', 'operations');
+        if (received !== undefined) {
+          await power.cutAfterReceived(received);
+          return ok({ ...nativeState(power), cutAfterReceived: received });
+        }
         if (operations !== undefined) {
           await power.cutAfterOperations(operations, tornSeed);
           return ok({ ...nativeState(power), cutAfterOperations: operations });

@@ -42,6 +42,7 @@ import {
   STRAP_LATCH_MS,
 } from '../rom-loader/index.ts';
 import { FlashTrace } from './flash-trace.ts';
+import { ReceivedBytesCut } from './received-bytes-cut.ts';
 import type {
   Endpoint,
   FirmwareContext,
@@ -191,6 +192,7 @@ export class EmulatedDevice {
   private strapLatch: NodeJS.Timeout | undefined;
   private loader: { loader: RomLoader; detach: () => void } | undefined;
   private recorder: WriteRunRecorder | undefined;
+  private readonly receivedCut = new ReceivedBytesCut();
 
   constructor(options: EmulatedDeviceOptions) {
     this.name = options.name;
@@ -281,6 +283,7 @@ export class EmulatedDevice {
     return this.enqueue(async () => {
       if (this.stateValue !== 'off') return;
       this.flash.powerOn();
+      this.receivedCut.disarm();
       this.rtc.powerCycle();
       if (!pinsFor(this.lines).enHigh) this.stateValue = 'reset';
       else if (pinsFor(this.lines).io0Low) this.bootDownload('power-on');
@@ -386,6 +389,28 @@ export class EmulatedDevice {
   /** Arms a power cut: `operations` more erases/page programs complete, the next one is torn. */
   cutPowerAfterOperations(operations: number, tornSeed?: number): void {
     this.flash.cutAfter({ operations, ...(tornSeed === undefined ? {} : { tornSeed }) });
+  }
+
+  /**
+   * Arms a power cut in the transfer: the power goes as the `bytes`-th image byte from now reaches
+   * the firmware from the network (ReceivedBytesCut); the trace marks it `power-off` with detail
+   * `received <bytes>, <taken> taken` (taken: the bytes the update code had been handed).
+   */
+  cutPowerAfterReceived(bytes: number): void {
+    this.receivedCut.arm(bytes);
+  }
+
+  /** The firmware's report of image bytes arriving; false when the power went as they came. */
+  private imageBytesArrived(length: number, signal: AbortSignal): boolean {
+    if (signal.aborted) return false;
+    const cut = this.receivedCut.arrive(length);
+    if (cut === undefined) return true;
+    // The chip dies now, inside this piece: nothing of it reaches flash, and this boot ends.
+    this.trace.mark('power-off', `received ${cut.received}, ${cut.takenBefore} taken`);
+    if (this.flash.powered) this.flash.powerOff();
+    this.bootAbort?.abort();
+    void this.enqueue(() => this.haltAfterPowerLoss());
+    return false;
   }
 
   /**
@@ -641,6 +666,7 @@ export class EmulatedDevice {
       restart: () => {
         if (!signal.aborted) void this.restart();
       },
+      imageBytesArrived: (length) => this.imageBytesArrived(length, signal),
       pace: async () => {
         const now = flash.clock.now();
         const owed = now - pacedUntil;

@@ -97,6 +97,12 @@ export interface FirmwareContext {
   /** A software reset (`esp_restart()` / `ESP.restart()`): this boot ends, the chip boots again. */
   restart(): void;
   /**
+   * Reports `length` image bytes just taken from the network, before the update code sees them.
+   * False when the power went as they arrived (a control-plane `received` cut): drop them and stop,
+   * this boot is over.
+   */
+  imageBytesArrived(length: number): boolean;
+  /**
    * Waits for the real time the flash model spent on the virtual clock since the last call, so
    * a device with the `esp32` timing profile is as slow as a chip. Free with the `none` profile.
    */

@@ -245,6 +245,7 @@ export class ArduinoOtaService {
         continue;
       }
       const bytes = client.read(Math.min(client.available(), invitation.size - fed));
+      if (!this.context.imageBytesArrived(bytes.length)) return;
       fed += bytes.length;
       const written = update.write(bytes);
       await this.context.pace();
@@ -309,6 +310,7 @@ export class ArduinoOtaService {
       }
       tried = 0;
       const bytes = client.read(Math.min(available, ESP32_READ_BUFFER));
+      if (!this.context.imageBytesArrived(bytes.length)) return;
       written = update.write(bytes);
       await this.context.pace();
       if (signal.aborted) return;

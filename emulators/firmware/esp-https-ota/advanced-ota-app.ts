@@ -233,6 +233,7 @@ export class AdvancedOtaApp {
       log: (level, message, tag = 'esp_https_ota') => this.print(level, tag, message),
       event: (event) => this.onEvent(event),
       pace: () => context.pace(),
+      imageBytesArrived: (length) => context.imageBytesArrived(length),
     });
 
     const begun = await ota.begin();

@@ -84,6 +84,8 @@ export interface HttpsOtaConfig {
   event(event: HttpsOtaEvent): void;
   /** Waits for the flash time the last write cost. */
   pace(): Promise<void>;
+  /** FirmwareContext.imageBytesArrived: image bytes just read off the connection (false: power gone). */
+  imageBytesArrived(length: number): boolean;
 }
 
 type State = 'INIT' | 'BEGIN' | 'IN_PROGRESS' | 'SUCCESS';
@@ -192,6 +194,7 @@ export class EspHttpsOta {
     const read = await exchange.read(this.receiveBufferSize);
     switch (read.kind) {
       case 'data':
+        if (!this.config.imageBytesArrived(read.bytes.length)) return ESP_FAIL;
         return (await this.writeToFlash(read.bytes)) ? HTTPS_OTA_ERR.ESP_ERR_HTTPS_OTA_IN_PROGRESS : ESP_FAIL;
       case 'timeout':
         this.log('D', 'Got EAGAIN');
@@ -314,6 +317,7 @@ export class EspHttpsOta {
       const read = await exchange.read(HTTPS_OTA_HEADER_SIZE - have);
       if (read.kind === 'timeout') continue;
       if (read.kind !== 'data') break;
+      if (!this.config.imageBytesArrived(read.bytes.length)) return false;
       parts.push(read.bytes);
       have += read.bytes.length;
     }

@@ -109,7 +109,7 @@ function esp8266Platform(context: FirmwareContext): PullPlatform {
           settings.streamTimeoutMs,
           settings.signal,
         );
-        if (settings.signal.aborted) return written;
+        if (settings.signal.aborted || !context.imageBytesArrived(chunk.length)) return written;
         if (chunk.length === 0) {
           // Silence for the whole stream timeout: the Updater's own loop gives up with STREAM.
           update.writeStream(deadStream, settings.streamTimeoutMs);
@@ -166,6 +166,7 @@ function esp32Platform(context: FirmwareContext, settings: { streamTimeoutReads:
             stream.streamReadTimeoutMs,
             stream.signal,
           );
+          if (!context.imageBytesArrived(chunk.length)) return new Uint8Array(0);
           consumed += chunk.length;
           return chunk;
         },

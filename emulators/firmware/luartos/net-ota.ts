@@ -247,6 +247,7 @@ async function writePartition(
     const bytes = await reader.read(Math.min(remaining, CHUNK_SIZE));
     // A premature EOF is undefined on the chip (the loop spins); the emulator stops reading.
     if (bytes.length === 0) break;
+    if (!context.imageBytesArrived(bytes.length)) return false;
     try {
       ota.write(handle, bytes);
     } catch (error) {

@@ -86,7 +86,7 @@ export async function espHttpsOta(
   let received = 0;
   try {
     for await (const chunk of response as AsyncIterable<Buffer>) {
-      if (context.signal.aborted) throw new Error('boot ended');
+      if (context.signal.aborted || !context.imageBytesArrived(chunk.length)) throw new Error('boot ended');
       try {
         ota.write(handle, chunk);
       } catch (error) {

@@ -108,7 +108,8 @@ export async function httpUpdate(
   let started = false;
   try {
     for await (const chunk of response as AsyncIterable<Buffer>) {
-      if (context.signal.aborted) return failed(-1, 'HTTP error: connection lost');
+      if (context.signal.aborted || !context.imageBytesArrived(chunk.length))
+        return failed(-1, 'HTTP error: connection lost');
       if (!started) {
         // peekBytes(4): a sketch starts with the image magic, or with gzip's 0x1F.
         if (chunk.length < 4 || (chunk[0] !== 0xe9 && chunk[0] !== 0x1f)) {

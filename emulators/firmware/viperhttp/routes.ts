@@ -26,6 +26,8 @@ export interface ViperRouteHooks {
   reset(): void;
   /** The demo app's `/debug/reboot`: reset after `delayMs`. */
   scheduleReset(delayMs: number): void;
+  /** FirmwareContext.imageBytesArrived: a chunk's or an upload's image bytes (false: power gone). */
+  imageBytesArrived(length: number): boolean;
 }
 
 /** Prefix normalisation of `install_ota_routes` (lines 596–602). */
@@ -161,6 +163,7 @@ export function viperRoutes(
         const data = chunkData(payload, request);
         const offset = param(payload, request, 'offset');
         if (data.length === 0 && !settings.acceptsEmptyChunk) throw new OtaError(400, 'empty chunk');
+        if (!hooks.imageBytesArrived(data.length)) return { kind: 'drop' };
         return json(await core.write(data, offset));
       },
     ],
@@ -186,6 +189,7 @@ export function viperRoutes(
         const setBoot = parseBool(param(payload, request, 'set_boot'), true);
         const reboot = parseBool(param(payload, request, 'reboot'), false);
         if (data.length === 0) throw new OtaError(400, 'empty upload body');
+        if (!hooks.imageBytesArrived(data.length)) return { kind: 'drop' };
         return finishOrReset(await core.apply(data, expectedSha, setBoot, reboot), hooks);
       },
     ],

@@ -293,6 +293,7 @@ export const viperhttpFirmware: FirmwareModule = {
           }, delayMs);
           timers.add(timer);
         },
+        imageBytesArrived: (length) => context.imageBytesArrived(length),
       },
     );
     const server = await startHttpServer({

@@ -233,6 +233,8 @@ class WebUpdateServer {
     const step = this.platform.uploadBufferLength;
     for (let offset = 0; offset < bytes.length && this.updaterError === ''; offset += step) {
       const slice = bytes.subarray(offset, offset + step);
+      // The WebServer reads the upload off its socket one HTTP_UPLOAD_BUFLEN buffer at a time.
+      if (!this.context.imageBytesArrived(slice.length)) return;
       if (this.platform.update.write(slice) !== slice.length) this.setUpdaterError();
       await this.context.pace();
     }

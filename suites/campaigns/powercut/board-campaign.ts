@@ -1,5 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Target } from '../../../drivers/target/index.ts';
-import { SeededRandom } from '../../../fixtures/random/index.ts';
 import {
   BootWatch,
   bootVersionPatterns,
@@ -13,9 +13,19 @@ import { type CutResult, isUnsafe } from './cut-point.ts';
 import { CampaignError, campaignVersions, installForKnownState } from './emulator-campaign.ts';
 import { powerOnAndObserve } from './observe-after-cut.ts';
 import { rigStep } from './rig-step.ts';
+import { byteSweepPoints } from './sweep-points.ts';
 
-/** Profiles whose delivery reports image bytes as they go (espota's byte-count acks). */
-const COUNTING_PROFILES = new Set<Target['profile']>(['arduino-ota']);
+/**
+ * Profiles whose delivery reports image bytes as they go: espota's byte-count acks (acknowledged
+ * and sent), and the pull profiles' update server, which counts what it hands to the device (sent).
+ */
+const COUNTING_PROFILES: Record<'acknowledged' | 'sent', ReadonlySet<Target['profile']>> = {
+  acknowledged: new Set(['arduino-ota']),
+  sent: new Set(['arduino-ota', 'http-update', 'esp-https-ota', 'luartos']),
+};
+
+/** Where a board campaign cuts: at a byte count (acknowledged or sent), or at a console line. */
+export type BoardCutTrigger = { by: 'acknowledged' | 'sent' } | { atLine: RegExp };
 
 /**
  * A power-cut campaign on a board: nothing numbers its flash operations, so each cut is asked for
@@ -32,7 +42,7 @@ export class BoardCampaign {
 
   constructor(
     private readonly target: Target,
-    private readonly options: CampaignOptions & { by: 'acknowledged' | 'sent' },
+    private readonly options: CampaignOptions & BoardCutTrigger,
   ) {
     if (!target.power || !target.capabilities.has('power-cycle'))
       throw new CampaignError(
@@ -42,11 +52,11 @@ export class BoardCampaign {
       throw new CampaignError(
         `target ${target.name}: the campaign reads boots from the console and the rig gives none`,
       );
-    if (!COUNTING_PROFILES.has(target.profile))
+    if ('by' in options && !COUNTING_PROFILES[options.by].has(target.profile))
       throw new CampaignError(
-        `target ${target.name}: cutting at a byte count needs a delivery that reports its bytes; ${target.profile}'s does not yet (arduino-ota does)`,
+        `target ${target.name}: cutting at ${options.by} bytes needs a delivery that counts them; ${target.profile}'s does not (${options.by}: ${[...COUNTING_PROFILES[options.by]].join(', ')})`,
       );
-    if (options.by === 'sent' && target.profile === 'arduino-ota')
+    if ('by' in options && options.by === 'sent' && target.profile === 'arduino-ota')
       options.log?.('espota counts both; cutting at acknowledged bytes is the exact one');
     this.versions = campaignVersions(options.seed);
     this.newImage = imageFor(target, this.versions.new);
@@ -72,12 +82,18 @@ export class BoardCampaign {
     await this.prepare();
     const cuts: CutResult[] = [];
     let stopped: string | undefined;
-    for (const bytes of this.points()) {
-      const cut = await this.cutAt(bytes);
+    const atLine = 'atLine' in this.options;
+    for (const point of atLine ? range(1, this.options.points) : this.points()) {
+      const cut = atLine ? await this.cutAtLine(point) : await this.cutAt(point);
       cuts.push(cut);
-      this.options.log?.(`cut ${cuts.length}: ${this.options.by} ${bytes} → ${cut.outcome}`);
+      const where = atLine ? `line ${point}` : `${'by' in this.options ? this.options.by : ''} ${point}`;
+      this.options.log?.(`cut ${cuts.length}: ${where} → ${cut.outcome}`);
       if (cut.outcome === 'no-boot') {
-        stopped = `the cut at ${bytes} ${this.options.by} bytes left no bootable image; the board needs reflashing before more cuts`;
+        stopped = `the cut at ${where} left no bootable image; the board needs reflashing before more cuts`;
+        break;
+      }
+      if (atLine && cut.point.consoleLine === undefined) {
+        stopped = `the update printed fewer than ${point} lines matching ${this.options.atLine}`;
         break;
       }
     }
@@ -85,7 +101,7 @@ export class BoardCampaign {
     return campaignResult(this.target, {
       method: 'power-driver',
       seed: this.options.seed,
-      phases: ['transfer'],
+      phases: atLine ? [...this.options.phases] : ['transfer'],
       versions: { old: this.versions.old, new: this.versions.new },
       reference: [],
       cuts,
@@ -94,22 +110,97 @@ export class BoardCampaign {
     });
   }
 
-  /** Byte counts spread over the image, one per equal stretch, drawn from the seed. */
+  /** Byte counts spread over the image (short of its last byte), one per equal stretch, drawn from the seed. */
   points(): number[] {
-    const total = this.newImage.length;
-    const count = Math.min(this.options.points, total - 1);
-    const random = new SeededRandom(this.options.seed >>> 0);
-    const points = new Set<number>();
-    for (let stretch = 0; stretch < count; stretch++) {
-      const from = 1 + Math.floor((stretch * (total - 1)) / count);
-      const to = Math.max(from, Math.floor(((stretch + 1) * (total - 1)) / count));
-      points.add(random.int(from, to));
+    return byteSweepPoints(this.newImage.length - 1, this.options.points, this.options.seed);
+  }
+
+  /**
+   * One cut at a console line: the old image running, the update, the power switched off as the
+   * `occurrence`-th device line matching the campaign's pattern appears, power on. The line, the
+   * image bytes sent by then (where the delivery counts them) and the driver's latency are recorded.
+   */
+  async cutAtLine(occurrence: number): Promise<CutResult> {
+    if (!('atLine' in this.options))
+      throw new CampaignError('a cut at a console line needs the campaign pattern (--at-line)');
+    const pattern = this.options.atLine;
+    const { target } = this;
+    if (this.running !== this.versions.old) await this.install(this.versions.old);
+    const power = target.power!;
+    const consoleFrom = target.console!.lines().length;
+    let sent: number | undefined;
+    let seen = 0;
+    let cut: { line: string; sent?: number; latencyMs: number } | undefined;
+    let switching: Promise<void> | undefined;
+    const unsubscribe = target.console!.onLine((line) => {
+      if (switching || line.source !== 'device' || !pattern.test(line.text) || ++seen < occurrence) return;
+      const asked = performance.now();
+      const atSent = sent;
+      switching = power.off().then(() => {
+        cut = {
+          line: line.text,
+          ...(atSent === undefined ? {} : { sent: atSent }),
+          latencyMs: Math.round(performance.now() - asked),
+        };
+      });
+    });
+    let attempt: Awaited<ReturnType<typeof updateTarget>>;
+    try {
+      attempt = await updateTarget(target, this.newImage, {
+        armedCut: true,
+        onProgress: (progress) => {
+          sent = progress.sent;
+        },
+      });
+      // The line may come after the exchange: the restart into the new image, eboot's copy, the first boot.
+      const deadline = performance.now() + rebootTimeoutMs(target);
+      while (!switching && performance.now() < deadline) await sleep(20);
+    } finally {
+      unsubscribe();
     }
-    return [...points].sort((a, b) => a - b);
+    if (!switching) switching = power.off().then(() => undefined);
+    await rigStep(this.target, 'switch the power off', () => switching!);
+    return await this.observe(consoleFrom, {
+      point: {
+        phase: this.options.phases.length === 1 ? this.options.phases[0]! : 'transfer',
+        lineOccurrence: occurrence,
+        ...(cut ? { consoleLine: cut.line, driverLatencyMs: cut.latencyMs } : {}),
+        ...(cut?.sent === undefined ? {} : { wireBytes: cut.sent, wireCount: 'sent' as const }),
+      },
+      evidence: cut ? undefined : `no ${ordinal(occurrence)} line matching ${pattern} (${attempt.detail})`,
+    });
+  }
+
+  /** Power on after a cut, classify, and keep what the board runs now. */
+  private async observe(
+    consoleFrom: number,
+    found: { point: CutResult['point']; evidence: string | undefined },
+  ): Promise<CutResult> {
+    const observed = await powerOnAndObserve(this.target, {
+      versions: this.versions,
+      consoleFrom,
+      settleMs: this.options.settleMs,
+    });
+    this.running =
+      observed.outcome === 'new'
+        ? this.versions.new
+        : isUnsafe(observed.outcome)
+          ? undefined
+          : this.versions.old;
+    return {
+      seed: this.options.seed,
+      point: found.point,
+      outcome: observed.outcome,
+      evidence: found.evidence === undefined ? observed.evidence : `${found.evidence}; ${observed.evidence}`,
+      console: observed.console,
+    };
   }
 
   /** One cut: the old image running, the update, the power switched off at `bytes`, power on. */
   async cutAt(bytes: number): Promise<CutResult> {
+    if (!('by' in this.options))
+      throw new CampaignError('a cut at a byte count needs --by acknowledged or --by sent');
+    const by = this.options.by;
     const { target } = this;
     if (this.running !== this.versions.old) await this.install(this.versions.old);
     const power = target.power!;
@@ -118,7 +209,7 @@ export class BoardCampaign {
     let cut: { achieved: number; latencyMs: number } | undefined;
     let switching: Promise<void> | undefined;
     const count = (progress: WireProgress) =>
-      this.options.by === 'acknowledged' ? (progress.acknowledged ?? 0) : progress.sent;
+      by === 'acknowledged' ? (progress.acknowledged ?? 0) : progress.sent;
     const attempt = await updateTarget(target, this.newImage, {
       armedCut: true,
       onProgress: (progress) => {
@@ -133,32 +224,16 @@ export class BoardCampaign {
     // The update may end before the count was reached (a refusal, or bytes past the image).
     if (!switching) switching = power.off().then(() => undefined);
     await rigStep(this.target, 'switch the power off', () => switching!);
-    const observed = await powerOnAndObserve(target, {
-      versions: this.versions,
-      consoleFrom,
-      settleMs: this.options.settleMs,
-    });
-    this.running =
-      observed.outcome === 'new'
-        ? this.versions.new
-        : isUnsafe(observed.outcome)
-          ? undefined
-          : this.versions.old;
-    return {
-      seed: this.options.seed,
+    return await this.observe(consoleFrom, {
       point: {
         phase: 'transfer',
         requestedBytes: bytes,
         wireBytes: cut?.achieved ?? last,
-        wireCount: this.options.by,
+        wireCount: by,
         ...(cut ? { driverLatencyMs: cut.latencyMs } : {}),
       },
-      outcome: observed.outcome,
-      evidence: cut
-        ? observed.evidence
-        : `the count never reached ${bytes} (${attempt.detail}); ${observed.evidence}`,
-      console: observed.console,
-    };
+      evidence: cut ? undefined : `the count never reached ${bytes} (${attempt.detail})`,
+    });
   }
 
   async restoreKnownState(): Promise<void> {
@@ -169,4 +244,14 @@ export class BoardCampaign {
     await installForKnownState(this.target, version);
     this.running = version;
   }
+}
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: Math.max(0, to - from + 1) }, (_, index) => from + index);
+}
+
+function ordinal(n: number): string {
+  const tens = n % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th');
+  return `${n}${suffix}`;
 }

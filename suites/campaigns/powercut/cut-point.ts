@@ -44,13 +44,19 @@ export interface CutPoint {
   kind?: string;
   address?: number;
   length?: number;
-  /** Image bytes on the wire when power went: sent by the harness, or acknowledged by the device. */
+  /**
+   * Image bytes on the wire when power went: sent by the harness, acknowledged by the device, or
+   * (an emulator's transfer cut) received by the device's network side — exact there.
+   */
   wireBytes?: number;
   /** How wireBytes was counted. */
-  wireCount?: 'sent' | 'acknowledged';
+  wireCount?: 'sent' | 'acknowledged' | 'received';
   /** A board: the count the cut was asked for, and how long the power driver took to switch off. */
   requestedBytes?: number;
   driverLatencyMs?: number;
+  /** A cut at a console line (`--at-line`): which matching line it waited for (1 = the first), and the line. */
+  lineOccurrence?: number;
+  consoleLine?: string;
 }
 
 /** One cut and what followed. */
@@ -68,11 +74,14 @@ export interface CutResult {
   bisected?: boolean;
 }
 
-/** A replayable name for a cut: `<seed>:<operation>` (emulators) or `<seed>:b<bytes>` (boards). */
+/**
+ * A replayable name for a cut: `<seed>:<operation>` (a flash operation), `<seed>:b<bytes>` (a byte
+ * count) or `<seed>:l<k>` (the k-th console line matching the campaign's pattern).
+ */
 export function cutId(result: Pick<CutResult, 'seed' | 'point'>): string {
-  return result.point.operation !== undefined
-    ? `${result.seed}:${result.point.operation}`
-    : `${result.seed}:b${result.point.requestedBytes ?? result.point.wireBytes ?? 0}`;
+  if (result.point.operation !== undefined) return `${result.seed}:${result.point.operation}`;
+  if (result.point.lineOccurrence !== undefined) return `${result.seed}:l${result.point.lineOccurrence}`;
+  return `${result.seed}:b${result.point.requestedBytes ?? result.point.wireBytes ?? 0}`;
 }
 
 /** The torn bits of a cut depend on the campaign's seed and the operation only (replayable). */

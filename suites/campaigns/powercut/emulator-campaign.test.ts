@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectTarget, type Target, type TargetDescription } from '../../../drivers/target/index.ts';
 import { type StartedEmulator, startEmulator } from '../../../emulators/index.ts';
+import { freePort } from '../../runner/start-targets.ts';
 import type { CampaignOptions } from './campaign-result.ts';
 import { EmulatorCampaign } from './emulator-campaign.ts';
 
@@ -23,15 +24,25 @@ afterEach(async () => {
 const TOKEN = 'campaign-test-token';
 const PASSWORD = 'campaign-test-password';
 
-async function targetFor(profile: 'viperhttp' | 'web-update', defects: string[] = []): Promise<Target> {
+async function targetFor(
+  profile: 'viperhttp' | 'web-update' | 'http-update',
+  defects: string[] = [],
+): Promise<Target> {
+  // http-update pulls from the harness' update server at the address it was built with.
+  const updatePort = profile === 'http-update' ? await freePort() : undefined;
   const emulator = await startEmulator({
     profile,
     defects,
     console: 'tcp',
-    options: profile === 'viperhttp' ? { token: TOKEN } : { username: 'admin', password: PASSWORD },
+    options:
+      profile === 'viperhttp'
+        ? { token: TOKEN }
+        : profile === 'web-update'
+          ? { username: 'admin', password: PASSWORD }
+          : { updateUrl: `http://127.0.0.1:${updatePort}/firmware.bin` },
   });
   const endpoints = emulator.endpoints();
-  const http = endpoints.services.http!;
+  const http = endpoints.services.http;
   const description: TargetDescription = {
     name: `${profile}-campaign`,
     profile,
@@ -41,8 +52,13 @@ async function targetFor(profile: 'viperhttp' | 'web-update', defects: string[] 
       profile === 'viperhttp'
         ? ['console', 'power-cycle', 'power-cut-at-byte', 'rollback']
         : ['console', 'power-cycle', 'power-cut-at-byte', 'eboot-resume'],
-    url: `http://${http.host}:${http.port}`,
-    ...(profile === 'viperhttp' ? { token: TOKEN } : { username: 'admin', password: PASSWORD }),
+    ...(http ? { url: `http://${http.host}:${http.port}` } : {}),
+    ...(updatePort === undefined ? {} : { updateServer: { host: '127.0.0.1', port: updatePort } }),
+    ...(profile === 'viperhttp'
+      ? { token: TOKEN }
+      : profile === 'web-update'
+        ? { username: 'admin', password: PASSWORD }
+        : {}),
     console: { port: endpoints.console!, baudRate: 115200, reopen: true },
     power: { type: 'emulator-control', url: endpoints.control! },
     lockDir: mkdtempSync(join(tmpdir(), 'powercut-test-')),
@@ -135,3 +151,57 @@ describe('EmulatorCampaign on an ESP8266 (web-update, eboot)', () => {
     expect((await cutMidCopy(['eboot-clears-command-early'])).outcome).toBe('no-boot');
   }, 60_000);
 });
+
+describe('EmulatorCampaign in the transfer: the power goes at an exact count of image bytes received', () => {
+  const TRANSFER: CampaignOptions = { ...OPTIONS, phases: ['transfer'] };
+
+  /** The cut lands where asked, and the update's flash writes stop short of the reference's. */
+  async function cutHalfway(profile: 'viperhttp' | 'web-update' | 'http-update', defects: string[] = []) {
+    const campaign = new EmulatorCampaign(await targetFor(profile, defects), TRANSFER);
+    const reference = await campaign.prepare();
+    const imageBytes = imageSize(campaign);
+    const bytes = Math.floor(imageBytes / 2) + 17;
+    const cut = await campaign.cutAtReceived(bytes);
+    expect(cut.point).toMatchObject({
+      phase: 'transfer',
+      requestedBytes: bytes,
+      wireBytes: bytes,
+      wireCount: 'received',
+    });
+    const done = Number(/(\d+) flash operations done/.exec(cut.evidence)?.[1]);
+    const written = reference.filter((operation) => operation.phase === 'write').length;
+    expect(done).toBeLessThan(written);
+    return cut;
+  }
+
+  it('push, ESP32 (viperhttp chunks): the old image runs after a cut halfway through the image', async () => {
+    expect((await cutHalfway('viperhttp')).outcome).toBe('old');
+  }, 60_000);
+
+  it('push, ESP8266 (web-update multipart): the old sketch runs; with writes-sketch-in-place the same cut bricks it', async () => {
+    expect((await cutHalfway('web-update')).outcome).toBe('old');
+    expect((await cutHalfway('web-update', ['writes-sketch-in-place'])).outcome).toBe('no-boot');
+  }, 90_000);
+
+  it('pull, ESP8266 (http-update from the harness server): the old sketch runs; the same cut with writes-sketch-in-place bricks it', async () => {
+    expect((await cutHalfway('http-update')).outcome).toBe('old');
+    expect((await cutHalfway('http-update', ['writes-sketch-in-place'])).outcome).toBe('no-boot');
+  }, 90_000);
+
+  it('refuses a count past the image, and a transfer sweep mixed with flash-operation phases', async () => {
+    const target = await targetFor('viperhttp');
+    const campaign = new EmulatorCampaign(target, TRANSFER);
+    await campaign.prepare();
+    await expect(campaign.cutAtReceived(imageSize(campaign) + 1)).rejects.toThrow(/from 1 to the image/);
+    const mixed = new EmulatorCampaign(
+      target,
+      { ...OPTIONS, phases: ['transfer', 'write'] },
+      campaign.prepared,
+    );
+    await expect(mixed.run()).rejects.toThrow(/swept alone/);
+  }, 60_000);
+});
+
+function imageSize(campaign: EmulatorCampaign): number {
+  return campaign.imageBytes;
+}

@@ -17,7 +17,8 @@ import { type CutResult, type Phase, tornSeedFor } from './cut-point.ts';
 import { powerOnAndObserve } from './observe-after-cut.ts';
 import { type PhasedOperation, phaseOperations } from './phases.ts';
 import { rigStep } from './rig-step.ts';
-import { sweepPoints } from './sweep-points.ts';
+import { byteSweepPoints, sweepPoints } from './sweep-points.ts';
+import { cutPosition } from './windows.ts';
 
 /** Beyond every trace index: asks the control plane for the count only. */
 const COUNT_ONLY = Number.MAX_SAFE_INTEGER;
@@ -74,6 +75,10 @@ export class EmulatorCampaign {
   private newImage: Uint8Array;
   private saved: number | undefined;
   private reference: PhasedOperation[] = [];
+  /** The control plane's view: the chip's boot found nothing to run (see powerOnAndObserve). */
+  private readonly halted = async () => (await this.control.chipState()) === 'halted';
+  /** Whether the saved state's image needs confirming after each power-on (see bootSaved). */
+  private confirmEachBoot: boolean | undefined;
 
   /**
    * `prepared`: the known state and reference of an earlier instance on the same emulator (another
@@ -149,41 +154,122 @@ export class EmulatorCampaign {
     return this.reference;
   }
 
+  /** The size of the campaign's new image: the range of a transfer cut. */
+  get imageBytes(): number {
+    return this.newImage.length;
+  }
+
   /** The old and new image of the campaign (known once prepared). */
   get images(): { old: string; new: string } {
     return { old: this.versions.old, new: this.versions.new };
   }
 
-  /** The sweep (and bisection) over the chosen phases. */
+  /**
+   * The sweep (and bisection) over the chosen phases: flash operations of the reference update, or
+   * with `transfer` (swept alone) image bytes received by the emulator's network side (the control
+   * plane's `received` cut) spread over the whole image; each cut from the saved state.
+   */
   async run(): Promise<CampaignResult> {
     const started = performance.now();
-    const phases = this.options.phases.filter((phase) => phase !== 'transfer');
-    if (phases.length === 0)
+    const { phases } = this.options;
+    const transfer = phases.includes('transfer');
+    if (transfer && phases.length > 1)
       throw new CampaignError(
-        `target ${this.target.name}: an emulator is cut at flash operations (write, commit, first-boot, eboot-copy); a cut in the transfer is a board campaign's (--by acknowledged)`,
+        `target ${this.target.name}: --phase transfer is swept alone (its cuts are counted in image bytes received, the other phases' in flash operations)`,
       );
     const operations = await this.prepare();
-    const points = sweepPoints(operations, phases, this.options.points, this.options.seed);
+    const { points: count, seed } = this.options;
+    const points = transfer
+      ? byteSweepPoints(this.newImage.length, count, seed)
+      : sweepPoints(operations, phases, count, seed);
+    const cut = (point: number, bisected = false) =>
+      transfer ? this.cutAtReceived(point, bisected) : this.cutAt(point, bisected);
     const cuts: CutResult[] = [];
     for (const point of points) {
-      cuts.push(await this.cutAt(point));
-      this.options.log?.(`cut ${cuts.length}/${points.length}: op ${point} → ${cuts.at(-1)!.outcome}`);
+      cuts.push(await cut(point));
+      const where = transfer ? `received ${point}` : `op ${point}`;
+      this.options.log?.(`cut ${cuts.length}/${points.length}: ${where} → ${cuts.at(-1)!.outcome}`);
     }
-    if (this.options.bisect) {
-      const found = await bisectBoundaries(cuts, (operation) => this.cutAt(operation, true));
-      cuts.push(...found);
-    }
-    cuts.sort((a, b) => (a.point.operation ?? 0) - (b.point.operation ?? 0));
+    if (this.options.bisect) cuts.push(...(await bisectBoundaries(cuts, (point) => cut(point, true))));
+    cuts.sort((a, b) => cutPosition(a) - cutPosition(b));
     await this.restoreKnownState();
     return campaignResult(this.target, {
       method: 'control-plane',
-      seed: this.options.seed,
+      seed,
       phases,
       versions: { old: this.versions.old, new: this.versions.new },
       reference: operations,
       cuts,
       startedAt: started,
     });
+  }
+
+  /**
+   * One cut in the transfer: the saved state, the power armed to go as the `bytes`-th image byte
+   * reaches the emulated firmware from the network, the update, power on, the verdict.
+   */
+  async cutAtReceived(bytes: number, bisected = false): Promise<CutResult> {
+    const { target } = this;
+    if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > this.newImage.length)
+      throw new CampaignError(
+        `target ${target.name}: a transfer cut needs a byte count from 1 to the image's ${this.newImage.length}, got ${bytes}`,
+      );
+    await this.bootSaved();
+    const mark = (await this.control.flashTrace(COUNT_ONLY)).count;
+    const consoleFrom = target.console!.lines().length;
+    await this.control.cutAfterReceived(bytes);
+    const attempt = await updateTarget(target, this.newImage, { armedCut: true });
+    const fired = await this.waitReceivedCut(mark);
+    if (!fired) await this.control.off();
+    const observed = await powerOnAndObserve(target, {
+      versions: this.versions,
+      consoleFrom,
+      settleMs: this.options.settleMs,
+      halted: this.halted,
+    });
+    const last = fired?.lastOperation;
+    const lastDone = last ? `, the last a ${last.kind} at 0x${last.offset.toString(16)}` : '';
+    return {
+      seed: this.options.seed,
+      point: {
+        phase: 'transfer',
+        requestedBytes: bytes,
+        ...(fired ? { wireBytes: bytes, wireCount: 'received' as const } : {}),
+      },
+      outcome: observed.outcome,
+      evidence: fired
+        ? `power went at ${bytes} image bytes received (${fired.taken} handed to the update code, ${fired.operations} flash operations done${lastDone}); ${observed.evidence}`
+        : `the cut never fired (${attempt.detail}); ${observed.evidence}`,
+      console: observed.console,
+      ...(bisected ? { bisected } : {}),
+    };
+  }
+
+  /** Waits for the armed transfer cut (its trace marker); undefined when it never fired. */
+  private async waitReceivedCut(
+    mark: number,
+  ): Promise<
+    | { taken: number; operations: number; lastOperation?: EmulatorFlashTrace['operations'][number] }
+    | undefined
+  > {
+    const deadline = performance.now() + rebootTimeoutMs(this.target);
+    for (;;) {
+      const trace = await this.control.flashTrace(mark);
+      // Only what followed this cut's own power-on: an earlier cut's marker can share the index.
+      const marker = afterLastPowerOn(trace.markers).find(
+        (candidate) => candidate.kind === 'power-off' && candidate.detail.startsWith('received '),
+      );
+      if (marker) {
+        const done = trace.operations.filter((operation) => operation.index < marker.at);
+        return {
+          taken: Number(/(\d+) taken/.exec(marker.detail)?.[1] ?? Number.NaN),
+          operations: done.length,
+          ...(done.length > 0 ? { lastOperation: done.at(-1)! } : {}),
+        };
+      }
+      if (performance.now() > deadline) return undefined;
+      await sleep(20);
+    }
   }
 
   /** One cut: the saved state, a cut armed at `operation`, the update, power on, the verdict. */
@@ -203,11 +289,8 @@ export class EmulatorCampaign {
     if (target.capabilities.has('rollback')) await this.confirmUnlessDark(consoleFrom);
     const torn = await this.waitDark(mark);
     if (!torn) await this.control.off();
-    const traced = (await this.control.flashTrace(mark)).markers;
     // Only what followed the power-on this cut started from (see phaseOperations).
-    const markers = traced.slice(
-      traced.findLastIndex((marker) => marker.kind === 'boot' && marker.detail === 'power-on') + 1,
-    );
+    const markers = afterLastPowerOn((await this.control.flashTrace(mark)).markers);
     const restarted =
       torn !== undefined &&
       markers.some(
@@ -218,6 +301,7 @@ export class EmulatorCampaign {
       consoleFrom,
       restarted,
       settleMs: this.options.settleMs,
+      halted: this.halted,
     });
     return {
       seed: this.options.seed,
@@ -250,7 +334,9 @@ export class EmulatorCampaign {
       while (performance.now() < deadline) {
         if (!(await this.control.isOn())) return;
         if (watch.boots.some((boot) => boot.version === this.versions.new)) {
-          await confirmRunningImage(this.target).catch(() => undefined);
+          // Not awaited: a cut inside mark-valid means the acknowledgement never comes, and waiting
+          // for it cost each such cut confirm.ts's 3 s; waitDark sees the cut (or its absence).
+          await confirmRunningImage(this.target, { awaitAcknowledgement: false }).catch(() => undefined);
           return;
         }
         await sleep(20);
@@ -285,6 +371,18 @@ export class EmulatorCampaign {
       await this.control.restoreState(saved);
       return await this.waitForBoot(() => this.control.on());
     });
+    // The known state is the old image running *and confirmed in this boot*, as an app in the field
+    // confirms itself after each boot's self-test. A device whose confirmation does not stick (the
+    // otadata-in-place defect ANDs VALID into PENDING_VERIFY, leaving NEW, which the bootloader
+    // turns back into PENDING_VERIFY at every boot: esp-idf.md §3.4 step 4) would otherwise refuse
+    // every update at esp_ota_begin with ESP_ERR_OTA_ROLLBACK_INVALID_STATE (§3.5, esp_ota_ops.c
+    // L178-186), as real esp_ota_ops does. A confirmed image ignores the confirmation, and the
+    // first restore finds out (an image valid already prints nothing, so that one waits out
+    // confirm.ts's timeout, once); later restores confirm only where it was needed, awaiting the
+    // device's word so the confirmation's flash writes precede the cut's first counted operation.
+    if (!this.target.capabilities.has('rollback') || this.confirmEachBoot === false) return;
+    const confirmation = await confirmRunningImage(this.target).catch(() => undefined);
+    this.confirmEachBoot ??= confirmation?.acknowledged === true;
   }
 
   /** Runs `action` and returns the version (and the secure_version ESP-IDF prints) of the boot that follows. */
@@ -329,6 +427,12 @@ export class EmulatorCampaign {
       await sleep(20);
     }
   }
+}
+
+function afterLastPowerOn(markers: EmulatorFlashTrace['markers']): EmulatorFlashTrace['markers'] {
+  return markers.slice(
+    markers.findLastIndex((marker) => marker.kind === 'boot' && marker.detail === 'power-on') + 1,
+  );
 }
 
 function wireCountOf(target: Target): 'sent' | 'acknowledged' {

@@ -23,6 +23,8 @@ export interface PowercutRunOptions extends Omit<CampaignOptions, 'log'> {
   replay?: string[];
   /** Cut through the rig's power driver at a byte count instead of the emulator's control plane. */
   by?: 'acknowledged' | 'sent';
+  /** Cut through the rig's power driver as the k-th device console line matching this appears (k = 1..points). */
+  atLine?: RegExp;
   outDir?: string;
   env?: NodeJS.ProcessEnv;
   write?: (text: string) => void;
@@ -64,9 +66,11 @@ export async function runPowercut(options: PowercutRunOptions): Promise<Powercut
     try {
       const campaignOptions: CampaignOptions = { ...options, log: (line) => write(`${line}\n`) };
       const campaign =
-        options.by === undefined
-          ? new EmulatorCampaign(target, campaignOptions)
-          : new BoardCampaign(target, { ...campaignOptions, by: options.by });
+        options.atLine !== undefined
+          ? new BoardCampaign(target, { ...campaignOptions, atLine: options.atLine })
+          : options.by !== undefined
+            ? new BoardCampaign(target, { ...campaignOptions, by: options.by })
+            : new EmulatorCampaign(target, campaignOptions);
       if (options.replay?.length) return await replay(campaign, options.replay, options.seed, write);
       const result = await campaign.run();
       const report = writeCampaignReport(result, outDir);
@@ -117,12 +121,12 @@ async function replay(
   await campaign.prepare();
   const replays: { id: string; outcome: Outcome }[] = [];
   for (const id of ids) {
-    const match = /^(\d+):(b?)(\d+)$/.exec(id);
+    const match = /^(\d+):([bl]?)(\d+)$/.exec(id);
     if (!match || Number(match[1]) !== seed)
       throw new PowercutUsageError(
-        `--replay ${id}: expected <seed>:<operation> or <seed>:b<bytes> with the campaign's --seed ${seed}`,
+        `--replay ${id}: expected <seed>:<operation>, <seed>:b<bytes> or <seed>:l<line> with the campaign's --seed ${seed}`,
       );
-    const cut = await campaign.cutAt(Number(match[3]));
+    const cut = await replayOne(campaign, id, match[2] as '' | 'b' | 'l', Number(match[3]));
     replays.push({ id: cutId(cut), outcome: cut.outcome });
     write(
       `replay ${cutId(cut)}: ${cut.point.phase} ${cut.point.kind ?? ''} → ${cut.outcome} (${cut.evidence})\n`,
@@ -130,6 +134,23 @@ async function replay(
   }
   await campaign.restoreKnownState();
   return { exitCode: replays.some((entry) => isUnsafe(entry.outcome)) ? 1 : 0, replays };
+}
+
+/** `b`: bytes (a board's count through its power driver, an emulator's received-bytes cut); `l`: a console line. */
+async function replayOne(
+  campaign: EmulatorCampaign | BoardCampaign,
+  id: string,
+  kind: '' | 'b' | 'l',
+  point: number,
+) {
+  if (campaign instanceof EmulatorCampaign) {
+    if (kind === 'l')
+      throw new PowercutUsageError(`--replay ${id}: a console-line cut is a board campaign's (--at-line)`);
+    return kind === 'b' ? await campaign.cutAtReceived(point) : await campaign.cutAt(point);
+  }
+  if (kind === '')
+    throw new PowercutUsageError(`--replay ${id}: a board's cuts are byte counts (b) or console lines (l)`);
+  return kind === 'l' ? await campaign.cutAtLine(point) : await campaign.cutAt(point);
 }
 
 function summary(result: CampaignResult): string {

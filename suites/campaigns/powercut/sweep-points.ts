@@ -41,3 +41,19 @@ export function sweepPoints(
   }
   return [...chosen].sort((a, b) => a - b);
 }
+
+/**
+ * Byte counts for a transfer sweep: one per equal stretch of an image of `total` bytes, drawn from
+ * `seed` (at most one per byte), in order.
+ */
+export function byteSweepPoints(total: number, count: number, seed: number): number[] {
+  const points = new Set<number>();
+  const stretches = Math.min(count, total);
+  const random = new SeededRandom(seed >>> 0);
+  for (let stretch = 0; stretch < stretches; stretch++) {
+    const from = 1 + Math.floor((stretch * total) / stretches);
+    const to = Math.max(from, Math.floor(((stretch + 1) * total) / stretches));
+    points.add(random.int(from, to));
+  }
+  return [...points].sort((a, b) => a - b);
+}

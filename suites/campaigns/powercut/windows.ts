@@ -1,9 +1,14 @@
 import type { OutcomeWindow } from './campaign-result.ts';
 import type { CutResult } from './cut-point.ts';
 
-/** The position of a cut on the campaign's axis: its flash operation, else its bytes on the wire. */
+/**
+ * The position of a cut on the campaign's axis: its flash operation, else the console line it
+ * waited for, else its bytes on the wire.
+ */
 export function cutPosition(cut: CutResult): number {
-  return cut.point.operation ?? cut.point.wireBytes ?? cut.point.requestedBytes ?? 0;
+  return (
+    cut.point.operation ?? cut.point.lineOccurrence ?? cut.point.wireBytes ?? cut.point.requestedBytes ?? 0
+  );
 }
 
 /** Consecutive cuts (in position order) with the same outcome, merged into windows. */

@@ -80,6 +80,8 @@ export async function pullDelivery(
     watch: BootWatch | undefined;
     /** Tells the device to fetch the image at `url` (an MQTT trigger); default `ota check` or a power cycle. */
     trigger?: (url: string) => Promise<void>;
+    /** Image bytes the server has handed to the device so far (a board campaign's cut at N sent). */
+    onProgress?: (progress: { sent: number; total: number }) => void;
   },
 ): Promise<Delivered> {
   const where = target.description.updateServer;
@@ -91,7 +93,17 @@ export async function pullDelivery(
       `target ${target.name}: a cut during a pull update needs the console's \`ota check\` (a power cycle to trigger the check would disarm the cut)`,
     );
   const idle = idleAnswer(target.profile);
-  const offer = offerAnswer(target.profile, image);
+  const onProgress = options.onProgress;
+  let sent = 0; // over every request: Range pieces and retries add up
+  const offer: ScriptedResponse = onProgress
+    ? {
+        ...offerAnswer(target.profile, image),
+        onBodySent: (piece) => {
+          sent += piece;
+          onProgress({ sent, total: image.length });
+        },
+      }
+    : offerAnswer(target.profile, image);
   let idleFromNow = false;
   let server: StartedUpdateServer | undefined;
   const decide: DecideResponse = (request) => {
