@@ -18,8 +18,15 @@ import { targetDescribeName } from './target-describe.ts';
 export function loadTargetSuites(targetNames: readonly string[]): void {
   for (const targetName of targetNames) {
     describe(targetDescribeName(targetName), { concurrent: targetNames.length > 1 }, () => {
-      const { suiteFiles } = selectTarget(targetName);
+      const { suiteFiles, description } = selectTarget(targetName);
       afterAll(() => releaseTarget(targetName));
+      // The MQTT client loads here, while nothing runs yet, rather than inside the first MQTT
+      // requirement, where loading it would stall every target of the worker for a moment.
+      if (description.mqtt) {
+        describe('drivers', async () => {
+          await import('../../drivers/mqtt/index.ts');
+        });
+      }
       for (const file of suiteFiles) {
         describe(file.relative, { sequential: true }, async () => {
           selectTarget(targetName);
