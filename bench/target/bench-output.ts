@@ -18,10 +18,10 @@ function phaseCell(spread: Spread | undefined): string | number {
   return spread === undefined ? '' : fixed(spread.median * 1000, 0);
 }
 
-/** The terminal tables: throughput per row, the phases, and each emulator row against its chip's figures. */
 /** Baselines that run in a process of their own (the harness and the raw socket run in this one). */
 const OWN_PROCESS_CLIENTS = /^(curl|seed)/;
 
+/** The terminal tables: throughput per row, the phases, and each emulator row against its chip's figures. */
 export function benchTables(result: BenchResult): BenchReport[] {
   const throughput: BenchReport = {
     title: `Write path per target: KB/s over ${result.runs} runs (${result.warmup} warm-up not recorded), ${result.imageBytes / 1024} KiB images`,
