@@ -11,8 +11,8 @@ export interface ConformanceReporterOptions {
   /** Redacts every detail before it is printed or written. */
   redact?: (text: string) => string;
   root: string;
-  /** The target a test file runs against (a run names each target's entry file after it). */
-  targetOf?: (moduleId: string) => string | undefined;
+  /** The target of a describe (a run runs each target's suites under a describe named after it). */
+  targetOfSuite?: (name: string) => string | undefined;
   /** Print every skip as it happens; otherwise skips are folded into one line per reason at the end. */
   verbose?: boolean;
   /** Told of every result as it is recorded (progress of a long run). */
@@ -43,15 +43,21 @@ export class ConformanceReporter implements Reporter {
 
   /** The number of requirements each target will run, for the done/total on every line. */
   onTestModuleCollected(testModule: TestModule): void {
-    let total = 0;
-    for (const testCase of testModule.children.allTests()) {
-      if (testCase.meta().requirement && testCase.options.mode !== 'skip' && testCase.options.mode !== 'todo')
-        total++;
+    for (const target of this.targetsOf(testModule)) {
+      if (!this.progress.has(target)) this.progress.set(target, { done: 0, total: 0 });
     }
-    const target = this.targetOf(testModule);
-    const entry = this.progress.get(target) ?? { done: 0, total: 0 };
-    entry.total += total;
-    this.progress.set(target, entry);
+    for (const testCase of testModule.children.allTests()) {
+      if (
+        !testCase.meta().requirement ||
+        testCase.options.mode === 'skip' ||
+        testCase.options.mode === 'todo'
+      )
+        continue;
+      const target = this.targetOf(testCase);
+      const entry = this.progress.get(target) ?? { done: 0, total: 0 };
+      entry.total++;
+      this.progress.set(target, entry);
+    }
   }
 
   /** Requirements selected (and so reported) per target. */
@@ -61,17 +67,32 @@ export class ConformanceReporter implements Reporter {
 
   /** A suite file that does not load (or a hook that throws) is the harness failing: a rig error. */
   onTestSuiteResult(testSuite: TestSuite): void {
-    this.recordErrors(this.targetOf(testSuite.module), testSuite.name, testSuite.errors());
+    this.recordErrors(this.targetOf(testSuite), testSuite.name, testSuite.errors());
   }
 
   onTestModuleEnd(testModule: TestModule): void {
+    const errors = testModule.errors();
+    if (errors.length === 0) return;
+    // The file itself failed: every target it runs lost its requirements.
     const file = relative(this.options.root, testModule.moduleId);
-    this.recordErrors(this.targetOf(testModule), file, testModule.errors());
+    for (const target of this.targetsOf(testModule)) this.recordErrors(target, file, errors);
   }
 
-  /** The target a test file ran against; the project name when the run does not name it. */
-  private targetOf(testModule: TestModule): string {
-    return this.options.targetOf?.(testModule.moduleId) ?? testModule.project.name;
+  /** The target a test or describe ran against: its enclosing target describe, else the project name. */
+  private targetOf(task: TestCase | TestSuite): string {
+    for (let at: TestCase | TestSuite | TestModule = task; at.type !== 'module'; at = at.parent) {
+      const target = at.type === 'suite' ? this.options.targetOfSuite?.(at.name) : undefined;
+      if (target !== undefined) return target;
+    }
+    return task.project.name;
+  }
+
+  /** The targets a test file runs: its target describes (the project name when it has none). */
+  private targetsOf(testModule: TestModule): string[] {
+    const targets = [...testModule.children]
+      .map((child) => (child.type === 'suite' ? this.options.targetOfSuite?.(child.name) : undefined))
+      .filter((target): target is string => target !== undefined);
+    return targets.length > 0 ? targets : [testModule.project.name];
   }
 
   private recordErrors(target: string, file: string, errors: readonly { message: string }[]): void {
@@ -100,7 +121,7 @@ export class ConformanceReporter implements Reporter {
   onTestCaseResult(testCase: TestCase): void {
     const suiteLoad = testCase.meta().suiteLoad;
     if (suiteLoad !== undefined && testCase.result().state === 'failed') {
-      this.recordErrors(this.targetOf(testCase.module), suiteLoad, testCase.result().errors ?? []);
+      this.recordErrors(this.targetOf(testCase), suiteLoad, testCase.result().errors ?? []);
     }
     const meta = testCase.meta().requirement;
     if (!meta) return;
@@ -125,7 +146,7 @@ export class ConformanceReporter implements Reporter {
       detail = this.redact(first ? `${first.message}` : 'failed');
     }
     const entry: ConformanceResult = {
-      target: this.targetOf(testCase.module),
+      target: this.targetOf(testCase),
       id: meta.id,
       level: meta.level,
       text: meta.text,

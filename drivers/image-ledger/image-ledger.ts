@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 
 /** One image the harness sent to a target (or served it), by content. */
@@ -11,12 +12,19 @@ export interface ImageSent {
 }
 
 /**
- * The images sent since the last take, in this worker. A run gives every target a worker of its
- * own, so these are the images of the worker's target; the requirement wrapper takes them after
- * each requirement, and the run's metadata lists them by SHA-256 per target.
+ * The images sent since the last take. A worker runs several targets at once: each target's
+ * requirements record into that target's own ledger (`recordImagesInto`, an async context), the
+ * requirement wrapper takes them after each requirement, and the run's metadata lists them by
+ * SHA-256 per target. Code outside any ledger's context records into this worker's (when enabled).
  */
 const sent: ImageSent[] = [];
 let enabled = false;
+const current = new AsyncLocalStorage<ImageSent[]>();
+
+/** Runs `body` (and all it awaits or schedules) with the images it sends recorded into `ledger`. */
+export function recordImagesInto<T>(ledger: ImageSent[], body: () => T): T {
+  return current.run(ledger, body);
+}
 
 /**
  * Turns the ledger on in this worker (the conformance run does; benchmarks and the project's own
@@ -28,9 +36,10 @@ export function enableImageLedger(): void {
 
 /** Records an image a driver is about to send (or serve), whole. Costs one SHA-256 pass. */
 export function noteImageSent(image: Uint8Array, via: string): void {
-  if (!enabled) return;
+  const ledger = current.getStore() ?? (enabled ? sent : undefined);
+  if (ledger === undefined) return;
   const version = appDescriptorVersion(image);
-  sent.push({
+  ledger.push({
     sha256: createHash('sha256').update(image).digest('hex'),
     bytes: image.byteLength,
     via,
@@ -39,8 +48,8 @@ export function noteImageSent(image: Uint8Array, via: string): void {
 }
 
 /** The images noted since the last call, distinct by SHA-256 and how they went. */
-export function takeImagesSent(): ImageSent[] {
-  const taken = sent.splice(0);
+export function takeImagesSent(ledger: ImageSent[] = sent): ImageSent[] {
+  const taken = ledger.splice(0);
   const seen = new Set<string>();
   return taken.filter((image) => {
     const key = `${image.sha256} ${image.via}`;

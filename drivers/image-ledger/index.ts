@@ -1,1 +1,7 @@
-export { enableImageLedger, type ImageSent, noteImageSent, takeImagesSent } from './image-ledger.ts';
+export {
+  enableImageLedger,
+  type ImageSent,
+  noteImageSent,
+  recordImagesInto,
+  takeImagesSent,
+} from './image-ledger.ts';

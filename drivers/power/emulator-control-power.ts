@@ -63,19 +63,11 @@ export class EmulatorControlPower implements PowerDriver {
   /** `GET /power`: the control plane's view of the supply. */
   async state(): Promise<'on' | 'off'> {
     const step = 'read the power state';
-    const answer = await httpStep({
-      targetName: this.targetName,
-      step,
-      method: 'GET',
-      url: new URL('/power', this.base),
-      timeoutMs: this.timeoutMs,
-      headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` },
-      secrets: [this.token],
-    });
-    const power = (answer.body as { power?: unknown } | undefined)?.power;
+    const body = await this.readPower(step);
+    const power = body?.power;
     if (power !== 'on' && power !== 'off') {
       throw new PowerStateError(
-        `target '${this.targetName}': step '${step}': the control plane's answer names no power state: ${JSON.stringify(answer.body)}`,
+        `target '${this.targetName}': step '${step}': the control plane's answer names no power state: ${JSON.stringify(body)}`,
         this.targetName,
         step,
       );
@@ -151,18 +143,29 @@ export class EmulatorControlPower implements PowerDriver {
     }
   }
 
+  /** The emulated chip's own state from GET /power (`halted`: its last boot found nothing to run). */
+  async chipState(): Promise<string | undefined> {
+    const chip = (await this.readPower('read the chip state'))?.chip;
+    return typeof chip === 'string' ? chip : undefined;
+  }
+
   /** Whether the emulator has power now (GET /power). */
   async isOn(): Promise<boolean> {
+    return (await this.readPower('read the power state'))?.power === 'on';
+  }
+
+  /** GET /power: `{ power, chip? }`. */
+  private async readPower(step: string): Promise<{ power?: unknown; chip?: unknown } | undefined> {
     const answer = await httpStep({
       targetName: this.targetName,
-      step: 'read the power state',
+      step,
       method: 'GET',
       url: new URL('/power', this.base),
       timeoutMs: this.timeoutMs,
       headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` },
       secrets: [this.token],
     });
-    return (answer.body as { power?: unknown } | undefined)?.power === 'on';
+    return answer.body as { power?: unknown; chip?: unknown } | undefined;
   }
 
   /** The emulator's numbered flash operations and boots from operation `since` on. */

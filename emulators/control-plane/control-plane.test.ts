@@ -326,6 +326,7 @@ class CampaignDevice extends RecordingDevice {
   states: string[] = [];
   restored: number[] = [];
   readonly campaign = {
+    state: 'running',
     cutPowerAfterOperations: (operations: number, tornSeed?: number) => {
       this.armedOperations = { operations, ...(tornSeed === undefined ? {} : { tornSeed }) };
     },
@@ -404,6 +405,19 @@ describe('control plane: the power-cut campaign routes', () => {
       body: { parameter: 'state' },
     });
     expect(device.restored).toEqual([0]);
+  });
+
+  it("reports the chip's own state beside the power where the device says it (halted: nothing to run), and not where it does not", async () => {
+    const device = new CampaignDevice();
+    device.powered = true;
+    device.campaign.state = 'halted';
+    const plane = await start(device);
+    expect(await call(plane, 'GET', '/power')).toMatchObject({
+      status: 200,
+      body: { power: 'on', chip: 'halted' },
+    });
+    const plain = await start(new RecordingDevice());
+    expect((await call(plain, 'GET', '/power')).body).toEqual({ power: 'off' });
   });
 
   it('answers 501 where the device offers no campaign routes', async () => {

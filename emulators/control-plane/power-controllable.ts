@@ -19,6 +19,11 @@ export interface PowerControllable {
  * operation from now, the numbered operations and boots, and a known state to start each cut from.
  */
 export interface CampaignControllable {
+  /**
+   * What the chip does now (off, booting, running, halted, …): `halted` means the last boot found
+   * nothing to run and gave up, so no app will start before the next power cycle.
+   */
+  readonly state: string;
   cutPowerAfterOperations(operations: number, tornSeed?: number): void;
   /** A cut in the transfer: the power goes as the N-th image byte from now reaches the firmware. */
   cutPowerAfterReceived(bytes: number): void;

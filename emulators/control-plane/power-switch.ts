@@ -16,6 +16,11 @@ export class PowerSwitch {
     return this.device.powered;
   }
 
+  /** The chip's own state where the device says (CampaignControllable.state). */
+  get chipState(): string | undefined {
+    return this.device.campaign?.state;
+  }
+
   on(): Promise<void> {
     return this.serialized(() => this.device.powerOn());
   }

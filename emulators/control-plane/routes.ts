@@ -25,7 +25,12 @@ const MAX_CYCLE_OFF_MS = 600_000;
 const DEFAULT_CYCLE_OFF_MS = 1_000;
 
 const ok = (body: unknown): RouteReply => ({ status: 200, body });
-const nativeState = (power: PowerSwitch) => ({ power: power.isOn ? 'on' : 'off' });
+// `chip` (where the device says): e.g. `halted`, a boot that found nothing to run (campaigns stop
+// waiting for an app there).
+const nativeState = (power: PowerSwitch) => ({
+  power: power.isOn ? 'on' : 'off',
+  ...(power.chipState === undefined ? {} : { chip: power.chipState }),
+});
 
 const routes = new Map<string, Route>([
   // The project's own API: what the `emulator` power driver calls.

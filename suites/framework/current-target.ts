@@ -1,5 +1,6 @@
 import { inject } from 'vitest';
 import type { TargetDescription } from '../../drivers/target/index.ts';
+import { collectingTarget, currentTargetName } from './target-context.ts';
 
 /** One target of a run as the test files receive it (vitest `provide`, key `targets`). */
 export interface ProvidedTarget {
@@ -23,35 +24,38 @@ declare module 'vitest' {
   }
 }
 
-let selected: string | undefined;
-
 /**
- * Called by a run's entry file for its target before it loads the suite files (each entry file
- * runs in a worker of its own, so this is the target of every suite that worker loads).
+ * Called by a run's entry file for each of its targets before it loads that target's suite files:
+ * the code they run while they are collected is that target's.
  */
 export function selectTarget(name: string): ProvidedTarget {
   const provided = inject('targets')?.[name];
   if (provided === undefined) throw new Error(`the run provided no target named ${name}`);
-  selected = name;
+  collectingTarget(name);
   return provided;
 }
 
-/** The target the suites of this worker run against; undefined when they are only listed. */
+function provided(): ProvidedTarget | undefined {
+  const name = currentTargetName();
+  return name === undefined ? undefined : inject('targets')[name];
+}
+
+/** The target the code running now belongs to; undefined when the suites are only listed. */
 export function currentTarget(): TargetDescription | undefined {
-  return selected === undefined ? undefined : inject('targets')[selected]?.description;
+  return provided()?.description;
 }
 
 /**
- * Whether the run selected this requirement for the target of this worker: every requirement,
- * unless the run re-runs only some (`--rerun-failed`); outside a run, every one.
+ * Whether the run selected this requirement for the current target: every requirement, unless
+ * the run re-runs only some (`--rerun-failed`); outside a run, every one.
  */
 export function requirementSelected(id: string): boolean {
-  if (selected === undefined) return true;
-  const ids = inject('targets')[selected]?.requirementIds;
+  if (currentTargetName() === undefined) return true;
+  const ids = provided()?.requirementIds;
   return ids === undefined || ids.includes(id);
 }
 
-/** Why this worker's target is not run (its preflight failed), or undefined when it is. */
+/** Why the current target is not run (its preflight failed), or undefined when it is. */
 export function currentTargetNotRun(): string | undefined {
-  return selected === undefined ? undefined : inject('targets')[selected]?.notRun;
+  return provided()?.notRun;
 }

@@ -7,6 +7,7 @@ export {
   RequirementFailure,
   type RequirementMeta,
   RigFailure,
+  releaseTarget,
   requirement,
 } from './requirement.ts';
 export { closeWithRequirement, REQUIREMENT_TIMEOUT_MS } from './requirement-scope.ts';

@@ -8,6 +8,7 @@ import type {
 import { writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
 import { buildEsp32Image, buildEsp8266Image, patchChipId } from '../../fixtures/index.ts';
 import { cycleOffMs, RigFailure, startRigUpdateServer } from '../framework/index.ts';
+import { noRebootWindowMs } from '../framework/strategy/observe.ts';
 import { rigBootableImage } from '../framework/strategy/rig-images.ts';
 
 /*
@@ -23,15 +24,6 @@ export const RESET_BANNER = /rst:0x[0-9a-f]+ \(|ets Jan\s+8 2013,rst cause:\d/i;
 /** How long the device has to start an exchange (connect, request) or to boot after a restart. */
 export function exchangeTimeoutMs(target: Target): number {
   return target.description.limits?.rebootTimeoutMs ?? Math.max(target.stepTimeoutMs, 5_000);
-}
-
-/**
- * How long "no reboot" is watched for after a refused update. A device that restarts after a
- * failure does so within its restart delay (the ESP-IDF example waits 1 s; a rig says so in
- * `limits.rebootTimeoutMs`); the emulators restart within a few milliseconds.
- */
-export function noRebootWindowMs(target: Target): number {
-  return Math.min(target.description.limits?.rebootTimeoutMs ?? 600, 3_000);
 }
 
 /** Unique per run, so a version is never the one the device already runs from an earlier requirement. */

@@ -18,11 +18,17 @@ const SOURCE = `${REFERENCE} §3.3 (homie-esp8266 src/Homie/Boot/BootNormal.cpp 
 
 onlyForDialect('homie');
 
+/**
+ * The target this file was loaded for (one module instance per target): taken while the file is
+ * collected, because the beforeEach below runs outside the target's context.
+ */
+const loadedFor = currentTarget();
+
 /** `$implementation/ota/enabled` as the device announces it, read once per file. */
 let announcedEnabled: Promise<string | undefined> | undefined;
 function otaEnabledAnnounced(): Promise<string | undefined> {
   announcedEnabled ??= (async () => {
-    const description = currentTarget();
+    const description = loadedFor;
     const { MqttHarness } = await import('../../drivers/mqtt/index.ts');
     if (!description?.mqtt?.brokerUrl || !description.mqtt.topic) return undefined;
     const mqtt = await MqttHarness.connect({

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sweepStaleLeases, type TargetDescription } from '../../drivers/target/index.ts';
@@ -24,6 +25,7 @@ import { preflightTargets } from './preflight/index.ts';
 import { RedactingAllureReporter } from './redacting-allure-reporter.ts';
 import { failuresToRerun, rerunTargets, type Shard, shardTargets } from './run-selection.ts';
 import { startTargets } from './start-targets.ts';
+import { targetOfDescribe } from './target-describe.ts';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_RIG = join(PROJECT_ROOT, 'rigs', 'emulators.json');
@@ -149,7 +151,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
     write,
     redact: (text) => redactor.redact(text),
     root: PROJECT_ROOT,
-    targetOf: targetOfEntryFile,
+    targetOfSuite: targetOfDescribe,
     verbose: options.verbose ?? false,
   });
   // A target the run could not start is a rig error, reported (and kept) before anything runs.
@@ -186,7 +188,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   const grepPattern = options.grep
     ? `(?:^|\\.suite\\.ts )${options.grep.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`
     : undefined;
-  // One test file per target: a two-line entry that names it (target-suites.ts does the rest),
+  // A few test files, each a two-line entry naming its targets (target-suites.ts does the rest),
   // written in the run's folder (the --out folder is writable; the installed package may not be).
   const entriesDir = join(run.dir, 'entries');
   mkdirSync(entriesDir, { recursive: true });
@@ -202,11 +204,20 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
       })),
       ...(rerun?.get(description.name) ? { requirementIds: rerun.get(description.name) } : {}),
     };
-    writeFileSync(
-      join(entriesDir, entryFileName(description.name)),
-      `import { loadTargetSuites } from ${JSON.stringify(TARGET_SUITES)};\nloadTargetSuites(${JSON.stringify(description.name)});\n`,
-    );
   }
+  const groups = workerGroups(
+    started.descriptions.map((description) => ({
+      name: description.name,
+      weight: provided[description.name]!.suiteFiles.length,
+    })),
+    Number(env.OTA_RUN_WORKERS ?? defaultWorkers()),
+  );
+  groups.forEach((names, index) => {
+    writeFileSync(
+      join(entriesDir, `group-${index + 1}${ENTRY_SUFFIX}`),
+      `import { loadTargetSuites } from ${JSON.stringify(TARGET_SUITES)};\nloadTargetSuites(${JSON.stringify(names)});\n`,
+    );
+  });
   try {
     // Nothing started (every target a rig error): nothing to run, only the rig errors to report.
     if (started.descriptions.length > 0) await runSuites();
@@ -245,15 +256,15 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
         test: {
           reporters: [reporter, new RedactingAllureReporter(allureDir, redactor)],
           // One project, so one Vite server transforms each module once for every target; one
-          // worker per target, all at once (the suites wait on devices far more than they compute),
-          // each a fresh thread that runs its target's suites one after another from start to end.
+          // worker per entry file, all at once, each running its targets side by side (the suites
+          // wait on devices far more than they compute) and each target's suites one after another.
           name: 'conformance',
           include: [`${escapeGlob(entriesDir)}/*${ENTRY_SUFFIX}`],
           pool: 'threads',
           isolate: true,
-          maxWorkers: Number(
-            process.env.OTA_RUN_WORKERS ?? Math.max(1, Math.min(16, started.descriptions.length)),
-          ),
+          maxWorkers: groups.length,
+          // Targets at once, per worker: a rig of a few dozen (the kill matrix) takes turns.
+          maxConcurrency: Math.ceil(MAX_TARGETS_AT_ONCE / groups.length),
           setupFiles: ['allure-vitest/setup'],
           provide: { targets: provided },
           testTimeout: REQUIREMENT_TIMEOUT_MS,
@@ -290,7 +301,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   write(`\n${formatSummaryTable(summaries)}\n`);
   const exitCode = exitCodeFor(summaries, options.strict ?? false);
   const { junit } = await writeRunReports(run, metadata, results, exitCode, {
-    targetOfPath: targetOfEntryFile,
+    targetOfPath: targetOfDescribe,
     allureReport: options.allureReport,
     note: (text) => write(`note: ${text}\n`),
   });
@@ -312,20 +323,46 @@ const EXIT_MEANING: Record<ExitCode, string> = {
 const TARGET_SUITES = fileURLToPath(new URL('./target-suites.ts', import.meta.url));
 const ENTRY_SUFFIX = '.entry.ts';
 
-/** A target's entry file is named after it, so reports can tell which target a test ran against. */
-export function entryFileName(target: string): string {
-  return `${encodeURIComponent(target)}${ENTRY_SUFFIX}`;
+/**
+ * How many targets run at once, over all workers: the default rig's twenty all together; a larger
+ * rig (the kill matrix has a target per defect) in turns, so no device waits on a harness too busy
+ * to answer it in time.
+ */
+const MAX_TARGETS_AT_ONCE = 20;
+
+/**
+ * How many workers a run uses: two per core, at most four. Every worker loads the whole harness
+ * (most of a worker's CPU time), and the targets in one worker run side by side, so a few workers
+ * cost far less than one per target and wait on devices just as well.
+ */
+function defaultWorkers(): number {
+  return Math.min(4, Math.max(1, availableParallelism() * 2));
+}
+
+/**
+ * The targets split into at most `count` groups, one entry file each: heaviest first (the most
+ * suite files), each to the lightest group so far, so no worker gets all the long targets.
+ */
+export function workerGroups(
+  targets: readonly { name: string; weight: number }[],
+  count: number,
+): string[][] {
+  const size = Math.max(
+    1,
+    Math.min(Number.isFinite(count) && count >= 1 ? Math.floor(count) : 1, targets.length),
+  );
+  const groups = Array.from({ length: size }, () => ({ names: [] as string[], weight: 0 }));
+  for (const target of [...targets].sort((a, b) => b.weight - a.weight)) {
+    const lightest = groups.reduce((best, group) => (group.weight < best.weight ? group : best));
+    lightest.names.push(target.name);
+    lightest.weight += target.weight;
+  }
+  return groups.filter((group) => group.names.length > 0).map((group) => group.names);
 }
 
 /** A path as a literal in a glob (an --out folder may hold brackets or parentheses). */
 function escapeGlob(path: string): string {
   return path.replace(/[()[\]{}*?!+@\\]/g, '\\$&');
-}
-
-/** The target of a test file a run wrote (see entryFileName). */
-export function targetOfEntryFile(file: string): string | undefined {
-  const name = basename(file);
-  return name.endsWith(ENTRY_SUFFIX) ? decodeURIComponent(name.slice(0, -ENTRY_SUFFIX.length)) : undefined;
 }
 
 /**

@@ -74,54 +74,69 @@ export async function startTargets(
   const notStarted: StartedTargets['notStarted'] = [];
   const notes: string[] = [];
   const mqtt = new MqttWiring();
-  for (const loaded of targets) {
-    const { target } = resolveSecrets(loaded, options.env);
-    try {
-      if (target.kind === 'emulator') {
-        host ??= EmulatorHost.start();
-        const embedded = host;
-        descriptions.push(
-          await startEmbeddedEmulator(target, options.lockDir, mqtt, (device) =>
-            embedded.startEmulator(device),
-          ),
-        );
-      } else if (target.kind === 'emulator-process') {
-        // `ota-conformance emulate` in a process of its own, reached like a board.
-        const launch = async (device: EmulatorOptions) => {
-          const started = await startEmulateProcess(device);
-          stopAlso.push(started.stop);
-          return started;
-        };
-        descriptions.push(await startEmbeddedEmulator(target, options.lockDir, mqtt, launch));
-      } else if (target.kind === 'container') {
-        // testcontainers loads only for a rig that has a container.
-        const { startContainerTarget } = await import('../../drivers/container/index.ts');
-        const started = await startContainerTarget(target, options.lockDir);
+  const start = async (target: ResolvedTarget): Promise<TargetDescription | undefined> => {
+    if (target.kind === 'emulator') {
+      host ??= EmulatorHost.start();
+      const embedded = host;
+      return await startEmbeddedEmulator(target, options.lockDir, mqtt, (device) =>
+        embedded.startEmulator(device),
+      );
+    } else if (target.kind === 'emulator-process') {
+      // `ota-conformance emulate` in a process of its own, reached like a board.
+      const launch = async (device: EmulatorOptions) => {
+        const started = await startEmulateProcess(device);
         stopAlso.push(started.stop);
-        descriptions.push(await mqtt.wireBoard(target, started.description));
-      } else if (target.kind === 'update-server' && target.embedded) {
-        const server = await startEmbeddedUpdateServer(target, options.lockDir);
-        stopAlso.push(server.stop);
-        descriptions.push(server.description);
-      } else if (target.kind === 'update-server') {
-        descriptions.push(await describeServerUnderTest(target, options.lockDir));
-      } else if (target.kind === 'board') {
-        // The rig's identity picks (or checks) the board's port in serialport's port list.
-        const board = describeBoard(await resolveBoardPort(target), options.lockDir);
-        // `"prepare": "flash"`: the vendor's baseline written and booted before the suites run
-        // (issue 10); a board that cannot be flashed is this target's rig error.
-        if (board.prepare === 'flash') {
-          const { flashTarget } = await import('../../drivers/flasher/index.ts');
-          const flashed = await flashTarget(board);
-          notes.push(
-            `${target.name}: flashed ${flashed.build.version ?? flashed.build.source} (${flashed.files.length} files, MD5-verified, read back) in ${flashed.durationMs} ms`,
-          );
-        }
-        descriptions.push(await mqtt.wireBoard(target, board));
+        return started;
+      };
+      return await startEmbeddedEmulator(target, options.lockDir, mqtt, launch);
+    } else if (target.kind === 'container') {
+      // testcontainers loads only for a rig that has a container.
+      const { startContainerTarget } = await import('../../drivers/container/index.ts');
+      const started = await startContainerTarget(target, options.lockDir);
+      stopAlso.push(started.stop);
+      return await mqtt.wireBoard(target, started.description);
+    } else if (target.kind === 'update-server' && target.embedded) {
+      const server = await startEmbeddedUpdateServer(target, options.lockDir);
+      stopAlso.push(server.stop);
+      return server.description;
+    } else if (target.kind === 'update-server') {
+      return await describeServerUnderTest(target, options.lockDir);
+    } else if (target.kind === 'board') {
+      // The rig's identity picks (or checks) the board's port in serialport's port list.
+      const board = describeBoard(await resolveBoardPort(target), options.lockDir);
+      // `"prepare": "flash"`: the vendor's baseline written and booted before the suites run
+      // (issue 10); a board that cannot be flashed is this target's rig error.
+      if (board.prepare === 'flash') {
+        const { flashTarget } = await import('../../drivers/flasher/index.ts');
+        const flashed = await flashTarget(board);
+        notes.push(
+          `${target.name}: flashed ${flashed.build.version ?? flashed.build.source} (${flashed.files.length} files, MD5-verified, read back) in ${flashed.durationMs} ms`,
+        );
       }
-    } catch (error) {
-      notStarted.push({ target: target.name, reason: (error as Error).message });
+      return await mqtt.wireBoard(target, board);
     }
+    return undefined;
+  };
+  // Emulators, update servers and containers start side by side (emulator boots, certificates,
+  // brokers); boards one after another (two rig entries may name one board, and flashing it twice
+  // at once would break both). Descriptions and failures keep the rig's order.
+  const resolved = targets.map((loaded) => resolveSecrets(loaded, options.env).target);
+  const outcomes = new Map<ResolvedTarget, { description?: TargetDescription; reason?: string }>();
+  const attempt = async (target: ResolvedTarget) => {
+    try {
+      outcomes.set(target, { description: await start(target) });
+    } catch (error) {
+      outcomes.set(target, { reason: (error as Error).message });
+    }
+  };
+  const boards = async () => {
+    for (const target of resolved.filter((target) => target.kind === 'board')) await attempt(target);
+  };
+  await Promise.all([...resolved.filter((target) => target.kind !== 'board').map(attempt), boards()]);
+  for (const target of resolved) {
+    const outcome = outcomes.get(target);
+    if (outcome?.description) descriptions.push(outcome.description);
+    else if (outcome?.reason !== undefined) notStarted.push({ target: target.name, reason: outcome.reason });
   }
   void rig;
   return {

@@ -157,10 +157,11 @@ strategyRequirement(
   'MUST',
   'an image signed with another key is refused and the old image keeps running',
   { source: SOURCE, needs: [...NEEDS] },
-  (context) => {
+  async (context) => {
     const signing = targetSigning(context.target);
+    const otherKeyPem = await signing.otherKeyPem();
     return refuses(context, 'sig-other', 'an image signed with another key', (v) =>
-      sign(signing, imageFor(context.target, v), signing.otherKeyPem),
+      sign(signing, imageFor(context.target, v), otherKeyPem),
     );
   },
 );

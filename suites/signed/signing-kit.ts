@@ -3,7 +3,7 @@ import { crc32 } from 'node:zlib';
 import type { Target, TargetDescription } from '../../drivers/target/index.ts';
 import {
   align4096,
-  generateSigningKey,
+  generateSigningKeyInBackground,
   parseSigningScheme,
   type SigningScheme,
   signWithScheme,
@@ -20,11 +20,11 @@ import { RigFailure } from '../framework/index.ts';
 export interface TargetSigning {
   scheme: SigningScheme;
   privateKeyPem: string;
-  /** Another key of the same kind: what an attacker or a wrong build signs with. */
-  otherKeyPem: string;
+  /** Another key of the same kind (made once per worker): what an attacker or a wrong build signs with. */
+  otherKeyPem: () => Promise<string>;
 }
 
-const others = new Map<SigningScheme, string>();
+const others = new Map<SigningScheme, Promise<string>>();
 
 export function signingOf(description: TargetDescription | undefined): SigningScheme | undefined {
   const raw = description?.options?.signing as { scheme?: unknown } | undefined;
@@ -53,11 +53,14 @@ export function targetSigning(target: Target): TargetSigning {
   } else {
     privateKeyPem = testSigningKey(scheme).privateKeyPem;
   }
-  let otherKeyPem = others.get(scheme);
-  if (otherKeyPem === undefined) {
-    otherKeyPem = generateSigningKey(scheme).privateKeyPem;
-    others.set(scheme, otherKeyPem);
-  }
+  const otherKeyPem = () => {
+    let key = others.get(scheme);
+    if (key === undefined) {
+      key = generateSigningKeyInBackground(scheme).then((pair) => pair.privateKeyPem);
+      others.set(scheme, key);
+    }
+    return key;
+  };
   return { scheme, privateKeyPem, otherKeyPem };
 }
 

@@ -20,6 +20,12 @@ import { rigStep } from './rig-step.ts';
 import { byteSweepPoints, sweepPoints } from './sweep-points.ts';
 import { cutPosition } from './windows.ts';
 
+/**
+ * esp_ota_begin's refusal while the running app is PENDING_VERIFY (esp-idf.md §3.5, esp_ota_ops.c
+ * L178-186: `Running app has not confirmed state (ESP_OTA_IMG_PENDING_VERIFY)`).
+ */
+const UNCONFIRMED_REFUSAL = /has not confirmed state|ESP_ERR_OTA_ROLLBACK_INVALID_STATE/;
+
 /** Beyond every trace index: asks the control plane for the count only. */
 const COUNT_ONLY = Number.MAX_SAFE_INTEGER;
 /** The reference update is over once the flash has been still this long after the new image booted. */
@@ -34,6 +40,8 @@ export interface PreparedCampaign {
   saved: number;
   reference: PhasedOperation[];
   versions: ReturnType<typeof campaignVersions>;
+  /** The known state's image must be confirmed after each power-on (see bootSaved). */
+  confirmEachBoot?: boolean;
 }
 
 /**
@@ -75,8 +83,10 @@ export class EmulatorCampaign {
   private newImage: Uint8Array;
   private saved: number | undefined;
   private reference: PhasedOperation[] = [];
+  /** The control plane's view: the chip's boot found nothing to run (see powerOnAndObserve). */
+  private readonly halted = async () => (await this.control.chipState()) === 'halted';
   /** Whether the saved state's image needs confirming after each power-on (see bootSaved). */
-  private confirmEachBoot: boolean | undefined;
+  private confirmEachBoot = false;
 
   /**
    * `prepared`: the known state and reference of an earlier instance on the same emulator (another
@@ -99,13 +109,19 @@ export class EmulatorCampaign {
     this.versions = prepared?.versions ?? campaignVersions(options.seed);
     this.newImage = imageFor(target, this.versions.new);
     this.saved = prepared?.saved;
+    this.confirmEachBoot = prepared?.confirmEachBoot === true;
     this.reference = prepared?.reference ?? [];
   }
 
   /** What a later instance needs to cut from the same known state (see the constructor). */
   get prepared(): PreparedCampaign | undefined {
     if (this.saved === undefined) return undefined;
-    return { saved: this.saved, reference: this.reference, versions: this.versions };
+    return {
+      saved: this.saved,
+      reference: this.reference,
+      versions: this.versions,
+      ...(this.confirmEachBoot ? { confirmEachBoot: true } : {}),
+    };
   }
 
   /** Known state and reference update; returns the phased operations of the update. */
@@ -129,8 +145,15 @@ export class EmulatorCampaign {
     await this.control.off();
     this.saved = await this.control.saveState();
     await this.bootSaved();
-    const mark = (await this.control.flashTrace(COUNT_ONLY)).count;
-    const result = await updateTarget(target, this.newImage);
+    let mark = (await this.control.flashTrace(COUNT_ONLY)).count;
+    let result = await updateTarget(target, this.newImage);
+    if (!result.accepted && UNCONFIRMED_REFUSAL.test(result.detail) && target.capabilities.has('rollback')) {
+      // Its confirmation did not stick (see bootSaved): from now on each restore confirms again.
+      this.confirmEachBoot = true;
+      await this.bootSaved();
+      mark = (await this.control.flashTrace(COUNT_ONLY)).count;
+      result = await updateTarget(target, this.newImage);
+    }
     if (!result.accepted || result.booted?.version !== this.versions.new)
       throw new CampaignError(
         `target ${target.name}: the reference update (no cut) does not take: ${result.detail}; ${result.boots.map(describeBoot).join('; ')}`,
@@ -223,6 +246,7 @@ export class EmulatorCampaign {
       versions: this.versions,
       consoleFrom,
       settleMs: this.options.settleMs,
+      halted: this.halted,
     });
     const last = fired?.lastOperation;
     const lastDone = last ? `, the last a ${last.kind} at 0x${last.offset.toString(16)}` : '';
@@ -298,6 +322,7 @@ export class EmulatorCampaign {
       consoleFrom,
       restarted,
       settleMs: this.options.settleMs,
+      halted: this.halted,
     });
     return {
       seed: this.options.seed,
@@ -372,13 +397,10 @@ export class EmulatorCampaign {
     // otadata-in-place defect ANDs VALID into PENDING_VERIFY, leaving NEW, which the bootloader
     // turns back into PENDING_VERIFY at every boot: esp-idf.md §3.4 step 4) would otherwise refuse
     // every update at esp_ota_begin with ESP_ERR_OTA_ROLLBACK_INVALID_STATE (§3.5, esp_ota_ops.c
-    // L178-186), as real esp_ota_ops does. A confirmed image ignores the confirmation, and the
-    // first restore finds out (an image valid already prints nothing, so that one waits out
-    // confirm.ts's timeout, once); later restores confirm only where it was needed, awaiting the
-    // device's word so the confirmation's flash writes precede the cut's first counted operation.
-    if (!this.target.capabilities.has('rollback') || this.confirmEachBoot === false) return;
-    const confirmation = await confirmRunningImage(this.target).catch(() => undefined);
-    this.confirmEachBoot ??= confirmation?.acknowledged === true;
+    // L178-186), as real esp_ota_ops does. The reference update finds out (prepare); from then on
+    // each restore confirms, awaiting the device's word so the confirmation's flash writes precede
+    // the cut's first counted operation. A device whose confirmation sticks pays nothing.
+    if (this.confirmEachBoot) await confirmRunningImage(this.target).catch(() => undefined);
   }
 
   /** Runs `action` and returns the version (and the secure_version ESP-IDF prints) of the boot that follows. */

@@ -6,6 +6,8 @@ import type { Outcome } from './cut-point.ts';
 
 /** Console lines kept with each cut. */
 const KEPT_LINES = 80;
+/** After a halted boot: the quiet time that lets its last lines arrive over the console link. */
+const HALTED_SETTLE_MS = 100;
 
 export interface Observed {
   outcome: Outcome;
@@ -27,6 +29,12 @@ export async function powerOnAndObserve(
     settleMs: number;
     /** The rig saw the chip restart into the update before the cut (see classifyBoots). */
     restarted?: boolean;
+    /**
+     * Where the rig can see inside the chip (an emulator's control plane): true once the boot after
+     * power-on has found nothing to run and given up — no app can start before the next power
+     * cycle, so the watch ends there instead of at the reboot timeout.
+     */
+    halted?: () => Promise<boolean>;
   },
 ): Promise<Observed> {
   const console = target.console!;
@@ -36,31 +44,39 @@ export async function powerOnAndObserve(
   try {
     await target.power!.on();
     const limit = rebootTimeoutMs(target);
-    await watch.next({ timeoutMs: limit, step: 'power on after the cut' }).catch(() => undefined);
+    // A halted chip prints nothing more: only the lines already on their way are waited for.
+    const halted = (await options.halted?.()) === true;
+    if (!halted)
+      await watch.next({ timeoutMs: limit, step: 'power on after the cut' }).catch(() => undefined);
+    const settleMs = halted ? Math.min(options.settleMs, HALTED_SETTLE_MS) : options.settleMs;
     const deadline = performance.now() + limit;
     let seen = console.lines().length;
     let quietSince = performance.now();
-    while (performance.now() < deadline && performance.now() - quietSince < options.settleMs) {
-      await sleep(Math.min(50, options.settleMs));
+    while (performance.now() < deadline && performance.now() - quietSince < settleMs) {
+      await sleep(Math.min(50, settleMs));
       const now = console.lines().length;
       if (now !== seen) {
         seen = now;
         quietSince = performance.now();
       }
     }
-    const { outcome, evidence } = classifyBoots(
-      watch.boots,
-      before.boots,
-      options.versions,
-      options.restarted,
-    );
-    const lines = console
-      .lines()
-      .slice(options.consoleFrom)
-      .filter((line) => line.source === 'device')
-      .map((line) => line.text);
-    return { outcome, evidence, console: lines.slice(-KEPT_LINES) };
+    return classified(watch, before, options, console);
   } finally {
     watch.stop();
   }
+}
+
+function classified(
+  watch: BootWatch,
+  before: BootWatch,
+  options: { versions: { old: string; new: string }; consoleFrom: number; restarted?: boolean },
+  console: NonNullable<Target['console']>,
+): Observed {
+  const { outcome, evidence } = classifyBoots(watch.boots, before.boots, options.versions, options.restarted);
+  const lines = console
+    .lines()
+    .slice(options.consoleFrom)
+    .filter((line) => line.source === 'device')
+    .map((line) => line.text);
+  return { outcome, evidence, console: lines.slice(-KEPT_LINES) };
 }

@@ -6,6 +6,16 @@ export function rebootTimeoutMs(target: Target): number {
   return target.description.limits?.rebootTimeoutMs ?? Math.max(10_000, target.stepTimeoutMs * 2);
 }
 
+/**
+ * How long "no reboot" is watched for after a refused update (or after the device printed that its
+ * update failed). A device that restarts after a failure does so within its restart delay (the
+ * ESP-IDF advanced example waits 1 s before esp_restart(); a rig says how long its board takes in
+ * `limits.rebootTimeoutMs`); the emulators restart within a few milliseconds.
+ */
+export function noRebootWindowMs(target: Target): number {
+  return Math.min(target.description.limits?.rebootTimeoutMs ?? 600, 3_000);
+}
+
 /** The console, which the strategy reads boots from; without one it cannot tell what runs. */
 export function requireConsole(target: Target, why: string) {
   if (!target.console || !target.capabilities.has('console')) {

@@ -15,7 +15,7 @@ import { startRigUpdateServer } from '../rig-update-server.ts';
 import { updateFailedPatterns } from './boot-lines.ts';
 import type { BootWatch } from './boot-watch.ts';
 import { StrategyUnsupportedError } from './errors.ts';
-import { consoleTail, rebootTimeoutMs } from './observe.ts';
+import { consoleTail, noRebootWindowMs, rebootTimeoutMs } from './observe.ts';
 import type { Delivered, DownloadWindow } from './push-delivery.ts';
 
 /** Profiles whose device downloads the image from the harness' update server. */
@@ -43,15 +43,6 @@ function offerAnswer(profile: Target['profile'], image: Uint8Array): ScriptedRes
     body: image,
   };
 }
-
-/**
- * After the device printed its "update failed" line (boot-lines.ts UPDATE_FAILED_LINES), how long a
- * reboot may still come before the harness takes the update as refused. The reference examples
- * never restart after a failure; the longest pause they make before a restart is the advanced
- * example's 1 s `vTaskDelay` between "upgrade successful" and `esp_restart()`
- * (advanced_https_ota_example.c), so a firmware that restarts after a failure the same way is seen.
- */
-const LATE_REBOOT_GRACE_MS = 1_500;
 
 /** After a cut the device is dark once the server has heard nothing from it for this long. */
 const QUIET_AFTER_CUT_MS = 300;
@@ -173,7 +164,7 @@ export async function pullDelivery(
       .next({
         timeoutMs: rebootTimeoutMs(target),
         step: 'the device reboots after the download',
-        shorten: { when: failed.seen, graceMs: LATE_REBOOT_GRACE_MS },
+        shorten: { when: failed.seen, graceMs: noRebootWindowMs(target) },
       })
       .catch(() => undefined)
       .finally(failed.stop);

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { EspotaError } from '../../../drivers/espota/index.ts';
 import { HttpStepError, WebUpdateClient } from '../../../drivers/http/index.ts';
 import type { Target } from '../../../drivers/target/index.ts';
 import { RigFailure } from '../rig-failure.ts';
@@ -86,6 +87,9 @@ export async function webDelivery(target: Target, image: Uint8Array): Promise<De
   }
 }
 
+/** The BasicOTA example's line right after ArduinoOTA.begin() (emulators/firmware/arduino-ota mirrors it). */
+const READY_AFTER_BEGIN = /^Ready$/;
+
 /** arduino-ota: espota's invitation, challenge, connect-back and acked stream (arduino-ota.md §1); success is `OK`. */
 export async function espotaDelivery(
   target: Target,
@@ -94,12 +98,34 @@ export async function espotaDelivery(
 ): Promise<Delivered> {
   const uploader = espotaUploaderFor(target);
   let acknowledged = 0;
-  try {
-    const result = await uploader.upload(image, {
+  const upload = () =>
+    uploader.upload(image, {
       onProgress: (progress) => {
         acknowledged = progress.acked;
         onProgress?.({ ...progress, acknowledged: progress.acked });
       },
+    });
+  try {
+    const mark = target.console?.lines().length ?? 0;
+    const result = await upload().catch(async (error: unknown) => {
+      // The invitation went out while the sketch was still starting (the reboot of the previous
+      // update named its version, but ArduinoOTA.begin() had not run yet): a datagram nobody
+      // listened for. When the console shows the sketch coming up during the wait (BasicOTA prints
+      // `Ready` after begin()), the invitation is sent again, once; the ESP32 espota re-sends its
+      // invitation up to 10 times for the same reason (arduino-ota.md §1.6).
+      const cameUp = target.console
+        ?.lines()
+        .slice(mark)
+        .some((line) => READY_AFTER_BEGIN.test(line.text));
+      if (
+        !(error instanceof EspotaError) ||
+        error.code !== 'ESPOTA_NO_REPLY' ||
+        error.step !== 'invitation' ||
+        !cameUp
+      )
+        throw error;
+      target.transcript.record('invitation', 'event', 'the sketch came up during the wait: inviting again');
+      return await upload();
     });
     return {
       accepted: result.result === 'OK',
