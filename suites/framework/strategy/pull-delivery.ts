@@ -131,12 +131,38 @@ export async function pullDelivery(
         `target ${target.name}: neither a console nor a power switch to make the device check for an update`,
       );
     }
-    const first = await server
-      .waitForRequest(isDownload, {
-        timeoutMs: rebootTimeoutMs(target),
-        step: 'the device asks for the image',
-      })
-      .catch(() => undefined);
+    const triggeredAt = target.console?.lines().length ?? 0;
+    const askedFor = () =>
+      server!
+        .waitForRequest(isDownload, {
+          timeoutMs: rebootTimeoutMs(target),
+          step: 'the device asks for the image',
+        })
+        .catch(() => undefined);
+    let first: RecordedRequest | 'failed' | undefined;
+    // A failed check printed after the trigger and before any request is one the device was
+    // already making (lines before the trigger belong to checks that had ended).
+    const beforeCheck = failureLine(target, triggeredAt);
+    try {
+      first = await Promise.race([askedFor(), beforeCheck.seen.then(() => 'failed' as const)]);
+    } finally {
+      beforeCheck.stop();
+    }
+    if (first === 'failed' && server.requests().some(isDownload)) first = server.requests().find(isDownload);
+    if (first === 'failed') {
+      // The device printed a failed check before it asked us for anything: a check it was already
+      // making when `ota check` arrived (the one at boot, before our server listened), which it
+      // does not queue. Asked again, once, it checks against our server.
+      if (hasConsole && !options.trigger) {
+        target.transcript.record(
+          step,
+          'send',
+          'console: ota check (again: the device was busy with an earlier check)',
+        );
+        await target.console!.write('ota check\n', { step });
+      }
+      first = await askedFor();
+    }
     if (!first)
       return {
         accepted: false,
