@@ -44,6 +44,9 @@ function offerAnswer(profile: Target['profile'], image: Uint8Array): ScriptedRes
   };
 }
 
+/** After a failed earlier check: how long the device has to ask for the image before `ota check` is sent again. */
+const BUSY_CHECK_GRACE_MS = 300;
+
 /** After a cut the device is dark once the server has heard nothing from it for this long. */
 const QUIET_AFTER_CUT_MS = 300;
 /** After the reboot into the new image: how long to wait for the check it makes at boot. */
@@ -148,7 +151,13 @@ export async function pullDelivery(
     } finally {
       beforeCheck.stop();
     }
-    if (first === 'failed' && server.requests().some(isDownload)) first = server.requests().find(isDownload);
+    if (first === 'failed') {
+      // A device that queues the command (or took ours right after) asks within moments.
+      const soon = await server
+        .waitForRequest(isDownload, { timeoutMs: BUSY_CHECK_GRACE_MS, step: 'the device asks for the image' })
+        .catch(() => undefined);
+      if (soon !== undefined) first = soon;
+    }
     if (first === 'failed') {
       // The device printed a failed check before it asked us for anything: a check it was already
       // making when `ota check` arrived (the one at boot, before our server listened), which it
@@ -169,6 +178,7 @@ export async function pullDelivery(
         detail: `the device did not ask for the image (${consoleTail(target, mark)})`,
       };
     target.transcript.record('download', 'receive', first.requestLine);
+    const askedAt = target.console?.lines().length ?? 0;
     if (options.cut) {
       await quiet(server, QUIET_AFTER_CUT_MS, rebootTimeoutMs(target));
       idleFromNow = true;
@@ -185,7 +195,9 @@ export async function pullDelivery(
     }
     const watch = options.watch;
     if (!watch) return { accepted: true, detail: 'the device took the image' };
-    const failed = failureLine(target, mark);
+    // Only a failure printed once the device asked us for the image ends the wait early: one from
+    // an earlier check (the one at boot) says nothing about this download.
+    const failed = failureLine(target, askedAt);
     const booted = await watch
       .next({
         timeoutMs: rebootTimeoutMs(target),
