@@ -18,6 +18,9 @@ function phaseCell(spread: Spread | undefined): string | number {
   return spread === undefined ? '' : fixed(spread.median * 1000, 0);
 }
 
+/** Baselines that run in a process of their own (the harness and the raw socket run in this one). */
+const OWN_PROCESS_CLIENTS = /^(curl|seed)/;
+
 /** The terminal tables: throughput per row, the phases, and each emulator row against its chip's figures. */
 export function benchTables(result: BenchResult): BenchReport[] {
   const throughput: BenchReport = {
@@ -72,6 +75,12 @@ export function benchTables(result: BenchResult): BenchReport[] {
         '× harness: the row over the harness client on the same target and size. CPU µs/request: this process per request, median: the client, plus the device where it is an ' +
         'emulator embedded in this process (the same work for every client); an emulator-process target or a board costs this process nothing.',
       `Load average ${result.load.before.toFixed(1)} before, ${result.load.after.toFixed(1)} after; bench wall time ${result.wallSeconds.toFixed(1)} s.`,
+      ...(result.rows.some((row) => row.kind === 'emulator' && OWN_PROCESS_CLIENTS.test(row.client))
+        ? [
+            'An emulator embedded in this process shares one thread with the harness client, while curl and python run in their own processes beside it: ' +
+              'on these 2-core figures the baselines get a core the harness does not. Compare clients on an emulator-process target (kind "emulator-process").',
+          ]
+        : []),
       ...result.skipped.map((entry) => `Not benched: ${entry.target}: ${entry.reason}`),
     ],
   };

@@ -55,6 +55,9 @@ export async function webUpdateMeasurer(
         });
         const watch = RebootWatch.start(target);
         try {
+          // Timed like curl's time_total (below): from the connect to the answer's last byte. upload()
+          // connects first thing (Basic credentials need no challenge round trip) and returns once
+          // the answer is read.
           const started = performance.now();
           const answer = await client.upload(image);
           const answered = performance.now();
@@ -82,7 +85,8 @@ export async function webUpdateMeasurer(
         const args = ['-sS', '--max-time', String(Math.ceil((target.stepTimeoutMs * 6) / 1000))];
         if (username !== undefined && password !== undefined)
           args.push('--basic', '-u', `${username}:${password}`);
-        // curl measures its own time from the start of the connection, so process start-up is not counted.
+        // curl's time_total runs from the start of the transfer (connect included) to the answer's last
+        // byte, so its process start-up is not counted, as the harness's is not.
         args.push(
           '-F',
           `firmware=@${imagePath};filename=firmware.bin`,

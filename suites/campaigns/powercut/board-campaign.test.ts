@@ -124,7 +124,11 @@ describe('board campaign, cut when a console line appears', () => {
     const { exitCode, result, output } = await campaign(rig, { points: 1, atLine: /^rst:0x/ });
     expect(exitCode, output).toBe(0);
     const [cut] = result!.cuts;
-    expect(cut!.point).toMatchObject({ lineOccurrence: 1, consoleLine: expect.stringMatching(/^rst:0x/) });
+    expect(cut!.point).toMatchObject({
+      phase: 'first-boot',
+      lineOccurrence: 1,
+      consoleLine: expect.stringMatching(/^rst:0x/),
+    });
     expect(cut!.point.driverLatencyMs).toBeGreaterThanOrEqual(0);
     // The restart comes once the whole image was handed over.
     expect(cut!.point).toMatchObject({ wireCount: 'sent', wireBytes: expect.any(Number) });

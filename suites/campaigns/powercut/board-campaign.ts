@@ -24,6 +24,9 @@ const COUNTING_PROFILES: Record<'acknowledged' | 'sent', ReadonlySet<Target['pro
   sent: new Set(['arduino-ota', 'http-update', 'esp-https-ota', 'luartos']),
 };
 
+/** The ROM's reset banner (ESP32 `rst:0x…`, ESP8266 `ets … rst cause:`): the chip restarted (esp-idf.md §7.1, §7.3). */
+const ROM_RESET_LINE = /^rst:0x|rst cause:/;
+
 /** Where a board campaign cuts: at a byte count (acknowledged or sent), or at a console line. */
 export type BoardCutTrigger = { by: 'acknowledged' | 'sent' } | { atLine: RegExp };
 
@@ -101,7 +104,7 @@ export class BoardCampaign {
     return campaignResult(this.target, {
       method: 'power-driver',
       seed: this.options.seed,
-      phases: atLine ? [...this.options.phases] : ['transfer'],
+      phases: atLine ? [...new Set(cuts.map((cut) => cut.point.phase))] : ['transfer'],
       versions: { old: this.versions.old, new: this.versions.new },
       reference: [],
       cuts,
@@ -130,18 +133,17 @@ export class BoardCampaign {
     const consoleFrom = target.console!.lines().length;
     let sent: number | undefined;
     let seen = 0;
-    let cut: { line: string; sent?: number; latencyMs: number } | undefined;
+    let restarted = false;
+    let cut: { line: string; sent?: number; restarted: boolean; latencyMs: number } | undefined;
     let switching: Promise<void> | undefined;
     const unsubscribe = target.console!.onLine((line) => {
-      if (switching || line.source !== 'device' || !pattern.test(line.text) || ++seen < occurrence) return;
+      if (switching || line.source !== 'device') return;
+      if (ROM_RESET_LINE.test(line.text)) restarted = true;
+      if (!pattern.test(line.text) || ++seen < occurrence) return;
       const asked = performance.now();
-      const atSent = sent;
+      const at = { line: line.text, restarted, ...(sent === undefined ? {} : { sent }) };
       switching = power.off().then(() => {
-        cut = {
-          line: line.text,
-          ...(atSent === undefined ? {} : { sent: atSent }),
-          latencyMs: Math.round(performance.now() - asked),
-        };
+        cut = { ...at, latencyMs: Math.round(performance.now() - asked) };
       });
     });
     let attempt: Awaited<ReturnType<typeof updateTarget>>;
@@ -162,7 +164,9 @@ export class BoardCampaign {
     await rigStep(this.target, 'switch the power off', () => switching!);
     return await this.observe(consoleFrom, {
       point: {
-        phase: this.options.phases.length === 1 ? this.options.phases[0]! : 'transfer',
+        // Nothing numbers a board's flash operations: a line after the chip's own restart belongs
+        // to eboot's copy (ESP8266) or the first boot (ESP32), any earlier one to the transfer.
+        phase: cut?.restarted ? (target.platform === 'esp8266' ? 'eboot-copy' : 'first-boot') : 'transfer',
         lineOccurrence: occurrence,
         ...(cut ? { consoleLine: cut.line, driverLatencyMs: cut.latencyMs } : {}),
         ...(cut?.sent === undefined ? {} : { wireBytes: cut.sent, wireCount: 'sent' as const }),

@@ -128,9 +128,7 @@ async function replay(
       );
     const cut = await replayOne(campaign, id, match[2] as '' | 'b' | 'l', Number(match[3]));
     replays.push({ id: cutId(cut), outcome: cut.outcome });
-    write(
-      `replay ${cutId(cut)}: ${cut.point.phase} ${cut.point.kind ?? ''} → ${cut.outcome} (${cut.evidence})\n`,
-    );
+    write(`replay ${cutId(cut)}: ${where(cut)} → ${cut.outcome} (${cut.evidence})\n`);
   }
   await campaign.restoreKnownState();
   return { exitCode: replays.some((entry) => isUnsafe(entry.outcome)) ? 1 : 0, replays };
@@ -153,6 +151,15 @@ async function replayOne(
   return kind === 'l' ? await campaign.cutAtLine(point) : await campaign.cutAt(point);
 }
 
+/** A cut's point in one phrase: the torn flash operation, else the bytes on the wire or the console line. */
+function where(cut: CampaignResult['cuts'][number]): string {
+  const { point } = cut;
+  if (point.kind !== undefined && point.address !== undefined)
+    return `${point.phase}, ${point.kind} at 0x${point.address.toString(16)}`;
+  if (point.consoleLine !== undefined) return `${point.phase}, at console line '${point.consoleLine}'`;
+  return `${point.phase}, ${point.wireBytes ?? point.requestedBytes} bytes ${point.wireCount ?? ''}`.trimEnd();
+}
+
 function summary(result: CampaignResult): string {
   const lines = [
     `\n${result.target}: ${result.cuts.length} cuts (${result.method}, seed ${result.seed}) in ${(result.wallMs / 1000).toFixed(1)} s`,
@@ -164,9 +171,7 @@ function summary(result: CampaignResult): string {
   }
   const firstUnsafe = result.cuts.find((cut) => isUnsafe(cut.outcome));
   if (firstUnsafe)
-    lines.push(
-      `  first unsafe cut: ${cutId(firstUnsafe)} (${firstUnsafe.point.phase}, ${firstUnsafe.point.kind} at 0x${(firstUnsafe.point.address ?? 0).toString(16)}) → ${firstUnsafe.outcome}`,
-    );
+    lines.push(`  first unsafe cut: ${cutId(firstUnsafe)} (${where(firstUnsafe)}) → ${firstUnsafe.outcome}`);
   if (result.stopped) lines.push(`  stopped: ${result.stopped}`);
   return `${lines.join('\n')}\n`;
 }
