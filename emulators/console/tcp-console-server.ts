@@ -47,8 +47,17 @@ export class TcpConsoleServer {
 
   write(bytes: Buffer): void {
     for (const client of this.clients) {
-      if (client.writableLength > MAX_QUEUED_BYTES) this.droppedBytes += bytes.length;
-      else client.write(bytes);
+      if (client.writableLength > MAX_QUEUED_BYTES) {
+        this.droppedBytes += bytes.length;
+        continue;
+      }
+      // What the chip prints in one go (a boot log is dozens of lines) leaves in one write at the
+      // end of the tick, not one system call per line.
+      if (!client.writableCorked) {
+        client.cork();
+        process.nextTick(() => client.uncork());
+      }
+      client.write(bytes);
     }
   }
 

@@ -22,7 +22,7 @@ export function runInTarget<T>(name: string, body: () => T): T {
   return running.run(name, body);
 }
 
-/** The entry file collects the suites of `name` next. */
-export function collectingTarget(name: string): void {
+/** The entry file collects the suites of `name` next (undefined: collection is over). */
+export function collectingTarget(name: string | undefined): void {
   collecting = name;
 }

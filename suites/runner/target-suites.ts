@@ -1,5 +1,6 @@
-import { afterAll, describe, test } from 'vitest';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import { RigFailure, releaseTarget, selectTarget } from '../framework/index.ts';
+import { collectingTarget } from '../framework/target-context.ts';
 import { targetDescribeName } from './target-describe.ts';
 
 /*
@@ -19,6 +20,10 @@ export function loadTargetSuites(targetNames: readonly string[]): void {
   for (const targetName of targetNames) {
     describe(targetDescribeName(targetName), { concurrent: targetNames.length > 1 }, () => {
       const { suiteFiles, description } = selectTarget(targetName);
+      // Collection is over once anything runs: from then on only a requirement's own context
+      // (framework/target-context.ts) names its target, so code that lost it finds none rather
+      // than the target collected last.
+      beforeAll(() => collectingTarget(undefined));
       afterAll(() => releaseTarget(targetName));
       // The MQTT client loads here, while nothing runs yet, rather than inside the first MQTT
       // requirement, where loading it would stall every target of the worker for a moment.

@@ -180,13 +180,16 @@ async function homieDelivery(
     if (options.cut) return { status: undefined };
     throw (error as AggregateError).errors?.[0] ?? error;
   });
-  if (ended.status === undefined)
+  // The final status and the last will can arrive in one read (the device restarts right after it
+  // answers 200); then the status the device sent first is the answer, not $state lost.
+  const answer = ended.status ?? homie.statuses(since).find((candidate) => final(candidate.code));
+  if (answer === undefined)
     return {
       accepted: false,
       detail: `the device went away while taking ${image.length} bytes ($state lost)`,
     };
   return {
-    accepted: ended.status.code === 200,
-    detail: `$implementation/ota/status ${ended.status.text}`,
+    accepted: answer.code === 200,
+    detail: `$implementation/ota/status ${answer.text}`,
   };
 }

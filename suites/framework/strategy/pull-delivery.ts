@@ -44,6 +44,9 @@ function offerAnswer(profile: Target['profile'], image: Uint8Array): ScriptedRes
   };
 }
 
+/** After a failed earlier check: how long the device has to ask for the image before `ota check` is sent again. */
+const BUSY_CHECK_GRACE_MS = 300;
+
 /** After a cut the device is dark once the server has heard nothing from it for this long. */
 const QUIET_AFTER_CUT_MS = 300;
 /** After the reboot into the new image: how long to wait for the check it makes at boot. */
@@ -131,18 +134,51 @@ export async function pullDelivery(
         `target ${target.name}: neither a console nor a power switch to make the device check for an update`,
       );
     }
-    const first = await server
-      .waitForRequest(isDownload, {
-        timeoutMs: rebootTimeoutMs(target),
-        step: 'the device asks for the image',
-      })
-      .catch(() => undefined);
+    const triggeredAt = target.console?.lines().length ?? 0;
+    const askedFor = () =>
+      server!
+        .waitForRequest(isDownload, {
+          timeoutMs: rebootTimeoutMs(target),
+          step: 'the device asks for the image',
+        })
+        .catch(() => undefined);
+    let first: RecordedRequest | 'failed' | undefined;
+    // A failed check printed after the trigger and before any request is one the device was
+    // already making (lines before the trigger belong to checks that had ended).
+    const beforeCheck = failureLine(target, triggeredAt);
+    try {
+      first = await Promise.race([askedFor(), beforeCheck.seen.then(() => 'failed' as const)]);
+    } finally {
+      beforeCheck.stop();
+    }
+    if (first === 'failed') {
+      // A device that queues the command (or took ours right after) asks within moments.
+      const soon = await server
+        .waitForRequest(isDownload, { timeoutMs: BUSY_CHECK_GRACE_MS, step: 'the device asks for the image' })
+        .catch(() => undefined);
+      if (soon !== undefined) first = soon;
+    }
+    if (first === 'failed') {
+      // The device printed a failed check before it asked us for anything: a check it was already
+      // making when `ota check` arrived (the one at boot, before our server listened), which it
+      // does not queue. Asked again, once, it checks against our server.
+      if (hasConsole && !options.trigger) {
+        target.transcript.record(
+          step,
+          'send',
+          'console: ota check (again: the device was busy with an earlier check)',
+        );
+        await target.console!.write('ota check\n', { step });
+      }
+      first = await askedFor();
+    }
     if (!first)
       return {
         accepted: false,
         detail: `the device did not ask for the image (${consoleTail(target, mark)})`,
       };
     target.transcript.record('download', 'receive', first.requestLine);
+    const askedAt = target.console?.lines().length ?? 0;
     if (options.cut) {
       await quiet(server, QUIET_AFTER_CUT_MS, rebootTimeoutMs(target));
       idleFromNow = true;
@@ -159,7 +195,9 @@ export async function pullDelivery(
     }
     const watch = options.watch;
     if (!watch) return { accepted: true, detail: 'the device took the image' };
-    const failed = failureLine(target, mark);
+    // Only a failure printed once the device asked us for the image ends the wait early: one from
+    // an earlier check (the one at boot) says nothing about this download.
+    const failed = failureLine(target, askedAt);
     const booted = await watch
       .next({
         timeoutMs: rebootTimeoutMs(target),
