@@ -128,11 +128,8 @@ export class BoardCampaign {
       throw new CampaignError('a cut at a console line needs the campaign pattern (--at-line)');
     const pattern = this.options.atLine;
     const { target } = this;
-    const clock = cutStopwatch();
-    if (this.running !== this.versions.old) await this.install(this.versions.old);
-    clock.lap('restore');
+    const { clock, consoleFrom } = await this.fromOldImage();
     const power = target.power!;
-    const consoleFrom = target.console!.lines().length;
     let sent: number | undefined;
     let seen = 0;
     let restarted = false;
@@ -178,6 +175,14 @@ export class BoardCampaign {
     });
   }
 
+  /** Each cut starts with the old image running (reinstalled when a cut left another): its clock and console mark. */
+  private async fromOldImage(): Promise<{ clock: ReturnType<typeof cutStopwatch>; consoleFrom: number }> {
+    const clock = cutStopwatch();
+    if (this.running !== this.versions.old) await this.install(this.versions.old);
+    clock.lap('restore');
+    return { clock, consoleFrom: this.target.console!.lines().length };
+  }
+
   /** Power on after a cut, classify, and keep what the board runs now. */
   private async observe(
     consoleFrom: number,
@@ -212,11 +217,8 @@ export class BoardCampaign {
       throw new CampaignError('a cut at a byte count needs --by acknowledged or --by sent');
     const by = this.options.by;
     const { target } = this;
-    const clock = cutStopwatch();
-    if (this.running !== this.versions.old) await this.install(this.versions.old);
-    clock.lap('restore');
+    const { clock, consoleFrom } = await this.fromOldImage();
     const power = target.power!;
-    const consoleFrom = target.console!.lines().length;
     let last = 0;
     let cut: { achieved: number; latencyMs: number } | undefined;
     let switching: Promise<void> | undefined;
