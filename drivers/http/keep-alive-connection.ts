@@ -94,6 +94,7 @@ export class KeepAliveConnection {
   private timerMs = 0;
   private closed = false;
   private connections = 0;
+  private wireStartedAt = 0;
   /** The request in flight and how to settle it; undefined between requests. */
   private request: KeepAliveRequest | undefined;
   private resolveRequest: ((response: KeepAliveResponse) => void) | undefined;
@@ -118,6 +119,15 @@ export class KeepAliveConnection {
     return this.connections;
   }
 
+  /**
+   * When the last send() reached the network (performance.now()): its connect, or its first write
+   * on a connection kept from before. The request's own preparation (building the body and the
+   * head) is before it, as curl's `time_total` starts after curl has set up the transfer.
+   */
+  get lastWireStart(): number {
+    return this.wireStartedAt;
+  }
+
   send(request: KeepAliveRequest): Promise<KeepAliveResponse> {
     const promise = new Promise<KeepAliveResponse>(this.capture);
     this.inFlight = promise;
@@ -130,6 +140,7 @@ export class KeepAliveConnection {
       return promise;
     }
     this.armDeadline(request.timeoutMs);
+    this.wireStartedAt = performance.now();
     const socket = this.socket ?? this.open();
     const body = request.body;
     if (request.stream !== undefined) {
