@@ -16,6 +16,18 @@ export interface AllureReportOptions {
   name?: string;
 }
 
+let loading: Promise<unknown> | undefined;
+
+/**
+ * Starts loading Allure's report generator (half a second of imports) while a run still waits on
+ * its devices, so the report at the end does not pay for it.
+ */
+export function preloadAllureReport(): void {
+  loading ??= Promise.all([import('@allurereport/core'), import('@allurereport/plugin-awesome')]).catch(
+    () => undefined,
+  );
+}
+
 /**
  * The Allure report as one HTML file that opens from disk (Allure 3's awesome report in its
  * single-file mode: data and code inlined), tree by profile › group › target, with no request
