@@ -495,6 +495,8 @@ export class EmulatedDevice {
       outcome = this.platform === 'esp32' ? this.bootEsp32(resetKind) : this.bootEsp8266(resetKind);
       for (const line of outcome.log) this.console.line(line);
       if (!this.flash.powered) {
+        // The boot's own flash write was cut: the chip stopped where its log ends.
+        this.trace.mark('power-off', 'cut');
         this.stateValue = 'off';
         return;
       }

@@ -12,7 +12,7 @@ import {
   updateSecureVersion,
   verifyPartitionImage,
 } from '../../esp32-ota-ops/index.ts';
-import type { NorFlash } from '../../flash/index.ts';
+import { FlashPowerLostError, type NorFlash } from '../../flash/index.ts';
 import {
   isEntryInvalid,
   isEntryValid,
@@ -66,7 +66,13 @@ export type Esp32BootResult =
       table: PartitionTable;
       log: string[];
     }
-  | { booted: false; reason: string; log: string[] };
+  | {
+      booted: false;
+      reason: string;
+      log: string[];
+      /** The power went during one of the bootloader's own flash writes: the log ends where the chip stopped. */
+      powerLost?: true;
+    };
 
 /** Bootloader init time before the first `boot:` line, as on a real ESP32 (§7.2 sample). */
 const FIRST_LOG_MS = 27;
@@ -86,13 +92,27 @@ interface BootState {
  * One run of the ESP-IDF second-stage bootloader on an emulated ESP32 (`bootloader_utility.c`,
  * reference/esp-idf.md §3.4–3.6, §7): load the partition table, pick a partition from otadata
  * (rewriting otadata where the real one does), verify and load the image with the fallback walk,
- * and print the console a real chip prints. A power cut during one of its otadata writes throws
- * FlashPowerLostError, as the chip simply stops there.
+ * and print the console a real chip prints. A power cut during one of its otadata writes ends
+ * the boot there (`powerLost`), with the lines printed up to that moment, as a chip simply stops.
  */
 export function bootEsp32(options: Esp32BootOptions): Esp32BootResult {
+  const lines: string[] = [];
+  try {
+    return bootInto(options, lines);
+  } catch (error) {
+    if (!(error instanceof FlashPowerLostError)) throw error;
+    return {
+      booted: false,
+      reason: "the power went during the bootloader's flash write",
+      log: lines,
+      powerLost: true,
+    };
+  }
+}
+
+function bootInto(options: Esp32BootOptions, lines: string[]): Esp32BootResult {
   const { flash } = options;
   const chip = resolveEsp32Chip(options.chip);
-  const lines: string[] = [];
   const bootStartMs = flash.clock.now();
   let logCount = 0;
   const logger = new EspLogger(

@@ -10,7 +10,7 @@ import {
   OTA_SIZE_UNKNOWN,
   SecureVersionEfuse,
 } from '../../esp32-ota-ops/index.ts';
-import { NorFlash } from '../../flash/index.ts';
+import { FlashPowerLostError, NorFlash } from '../../flash/index.ts';
 import { readOtadata } from '../../otadata/index.ts';
 import {
   generatePartitionTable,
@@ -139,6 +139,8 @@ export class Esp32Rig {
   boot(resetReason: Esp32ResetReason = 'POWERON_RESET'): Esp32BootResult {
     const result = bootEsp32({ flash: this.flash, chip: this.chip, resetReason });
     this.consoleLog.push(...result.log);
+    // The rig's callers cut power around a whole step and learn of the cut by this error.
+    if (!result.booted && result.powerLost) throw new FlashPowerLostError(result.reason);
     return result;
   }
 

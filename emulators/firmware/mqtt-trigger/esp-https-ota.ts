@@ -1,13 +1,15 @@
 import type { FirmwareContext } from '../../device/index.ts';
 import { EspError, OTA_WITH_SEQUENTIAL_WRITES } from '../../esp32-ota-ops/index.ts';
 import { DEFECTS } from './dialect.ts';
-import { HttpTransportError, httpGet } from './http-get.ts';
+import { bodyReads, HttpTransportError, httpGet } from './http-get.ts';
 
 /** The `esp_err_t` name `esp_https_ota()` returned, or ESP_OK. */
 export type EspHttpsOtaResult = 'ESP_OK' | string;
 
 const TAG = 'esp_https_ota';
 const MAX_REDIRECTS = 10;
+/** esp_https_ota reads the body into a buffer of DEFAULT_OTA_BUF_SIZE = 1024 bytes (reference/esp-idf.md §5.1). */
+const OTA_BUFFER_SIZE = 1024;
 
 /**
  * `esp_https_ota()` on this boot's `esp_ota_ops` (reference/esp-idf.md §5): GET the URL, follow
@@ -85,7 +87,7 @@ export async function espHttpsOta(
   }
   let received = 0;
   try {
-    for await (const chunk of response as AsyncIterable<Buffer>) {
+    for await (const chunk of bodyReads(response as AsyncIterable<Buffer>, OTA_BUFFER_SIZE)) {
       if (context.signal.aborted || !context.imageBytesArrived(chunk.length)) throw new Error('boot ended');
       try {
         ota.write(handle, chunk);

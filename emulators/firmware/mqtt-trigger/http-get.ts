@@ -53,3 +53,13 @@ export function httpGet(
     req.end();
   });
 }
+
+/**
+ * A response body as the firmware reads it: pieces of at most `size` bytes (its read buffer),
+ * whatever sizes the socket delivered, so what it takes per read is what the chip takes.
+ */
+export async function* bodyReads(body: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+  for await (const chunk of body) {
+    for (let offset = 0; offset < chunk.length; offset += size) yield chunk.subarray(offset, offset + size);
+  }
+}

@@ -3,7 +3,7 @@ import { EspError, OTA_WITH_SEQUENTIAL_WRITES } from '../../esp32-ota-ops/index.
 import { roundUpToSector } from '../../esp8266-updater/index.ts';
 import { emulatedMac } from '../../rom-loader/index.ts';
 import { DEFECTS } from './dialect.ts';
-import { HttpTransportError, httpGet } from './http-get.ts';
+import { bodyReads, HttpTransportError, httpGet } from './http-get.ts';
 
 /** `t_httpUpdate_return` with the error ESP8266httpUpdate would report for it. */
 export type HttpUpdateOutcome =
@@ -12,6 +12,9 @@ export type HttpUpdateOutcome =
   | { result: 'HTTP_UPDATE_FAILED'; lastError: number; lastErrorString: string };
 
 /** getLastErrorString() texts (reference/arduino-ota.md §3.1). */
+/** Update.writeStream reads into its one-sector buffer (4096 bytes), on both cores. */
+const UPDATER_BUFFER_SIZE = 4096;
+
 const UPDATE_ERROR_TEXT: Record<number, string> = {
   [-100]: 'Not Enough space',
   [-101]: 'Server Did Not Report Size',
@@ -107,7 +110,7 @@ export async function httpUpdate(
   let received = 0;
   let started = false;
   try {
-    for await (const chunk of response as AsyncIterable<Buffer>) {
+    for await (const chunk of bodyReads(response as AsyncIterable<Buffer>, UPDATER_BUFFER_SIZE)) {
       if (context.signal.aborted || !context.imageBytesArrived(chunk.length))
         return failed(-1, 'HTTP error: connection lost');
       if (!started) {

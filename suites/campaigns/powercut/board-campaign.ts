@@ -9,7 +9,7 @@ import {
   type WireProgress,
 } from '../../framework/strategy/index.ts';
 import { type CampaignOptions, type CampaignResult, campaignResult } from './campaign-result.ts';
-import { type CutResult, isUnsafe } from './cut-point.ts';
+import { type CutResult, cutStopwatch, isUnsafe } from './cut-point.ts';
 import { CampaignError, campaignVersions, installForKnownState } from './emulator-campaign.ts';
 import { powerOnAndObserve } from './observe-after-cut.ts';
 import { rigStep } from './rig-step.ts';
@@ -128,7 +128,9 @@ export class BoardCampaign {
       throw new CampaignError('a cut at a console line needs the campaign pattern (--at-line)');
     const pattern = this.options.atLine;
     const { target } = this;
+    const clock = cutStopwatch();
     if (this.running !== this.versions.old) await this.install(this.versions.old);
+    clock.lap('restore');
     const power = target.power!;
     const consoleFrom = target.console!.lines().length;
     let sent: number | undefined;
@@ -162,7 +164,8 @@ export class BoardCampaign {
     }
     if (!switching) switching = power.off().then(() => undefined);
     await rigStep(this.target, 'switch the power off', () => switching!);
-    return await this.observe(consoleFrom, {
+    clock.lap('cut');
+    return await this.observe(consoleFrom, clock, {
       point: {
         // Nothing numbers a board's flash operations: a line after the chip's own restart belongs
         // to eboot's copy (ESP8266) or the first boot (ESP32), any earlier one to the transfer.
@@ -178,6 +181,7 @@ export class BoardCampaign {
   /** Power on after a cut, classify, and keep what the board runs now. */
   private async observe(
     consoleFrom: number,
+    clock: ReturnType<typeof cutStopwatch>,
     found: { point: CutResult['point']; evidence: string | undefined },
   ): Promise<CutResult> {
     const observed = await powerOnAndObserve(this.target, {
@@ -185,6 +189,7 @@ export class BoardCampaign {
       consoleFrom,
       settleMs: this.options.settleMs,
     });
+    clock.lap('observe');
     this.running =
       observed.outcome === 'new'
         ? this.versions.new
@@ -197,6 +202,7 @@ export class BoardCampaign {
       outcome: observed.outcome,
       evidence: found.evidence === undefined ? observed.evidence : `${found.evidence}; ${observed.evidence}`,
       console: observed.console,
+      timingsMs: clock.timings,
     };
   }
 
@@ -206,7 +212,9 @@ export class BoardCampaign {
       throw new CampaignError('a cut at a byte count needs --by acknowledged or --by sent');
     const by = this.options.by;
     const { target } = this;
+    const clock = cutStopwatch();
     if (this.running !== this.versions.old) await this.install(this.versions.old);
+    clock.lap('restore');
     const power = target.power!;
     const consoleFrom = target.console!.lines().length;
     let last = 0;
@@ -228,7 +236,8 @@ export class BoardCampaign {
     // The update may end before the count was reached (a refusal, or bytes past the image).
     if (!switching) switching = power.off().then(() => undefined);
     await rigStep(this.target, 'switch the power off', () => switching!);
-    return await this.observe(consoleFrom, {
+    clock.lap('cut');
+    return await this.observe(consoleFrom, clock, {
       point: {
         phase: 'transfer',
         requestedBytes: bytes,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SeenBoot } from '../../framework/strategy/index.ts';
 import { bisectBoundaries } from './bisect.ts';
-import type { CampaignResult } from './campaign-result.ts';
+import { type CampaignResult, campaignAxis, medianTimings } from './campaign-result.ts';
 import { classifyBoots } from './classify.ts';
 import { type CutResult, type Outcome, tornSeedFor } from './cut-point.ts';
 import { phaseOperations } from './phases.ts';
@@ -186,6 +186,31 @@ describe('report', () => {
     const table = campaignTable(result);
     expect(table).toContain('| no-boot (unsafe) | 5 | 5 |');
     expect(table).toContain('| 1:0 | write | 0 |');
+  });
+});
+
+describe('campaign axis and per-cut timings', () => {
+  const base = { method: 'control-plane' as const, phases: ['write' as const], cuts: [] as CutResult[] };
+
+  it('names what the cut points count: flash operations, received bytes, wire bytes or console lines', () => {
+    expect(campaignAxis(base).short).toBe('flash op');
+    expect(campaignAxis({ ...base, phases: ['transfer'] }).short).toBe('received bytes');
+    expect(campaignAxis({ ...base, method: 'power-driver', phases: ['transfer'] }).short).toBe('wire bytes');
+    const line = { ...cut(0, 'new'), point: { phase: 'first-boot' as const, lineOccurrence: 1 } };
+    expect(campaignAxis({ ...base, method: 'power-driver', cuts: [line] }).short).toBe('console line');
+  });
+
+  it('gives the median of each stage over the timed cuts, and nothing when none was timed', () => {
+    const timed = (restore: number, at: number, observe: number) => ({
+      ...cut(0, 'old'),
+      timingsMs: { restore, cut: at, observe },
+    });
+    expect(medianTimings({ cuts: [cut(0, 'old')] })).toBeUndefined();
+    expect(medianTimings({ cuts: [timed(10, 600, 400), timed(30, 700, 900), timed(20, 650, 450)] })).toEqual({
+      restore: 20,
+      cut: 650,
+      observe: 450,
+    });
   });
 });
 

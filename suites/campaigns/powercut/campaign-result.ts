@@ -1,5 +1,5 @@
 import type { Target } from '../../../drivers/target/index.ts';
-import type { CutResult, Outcome, Phase } from './cut-point.ts';
+import type { CutResult, CutTimings, Outcome, Phase } from './cut-point.ts';
 import type { PhasedOperation } from './phases.ts';
 import { outcomeWindows } from './windows.ts';
 
@@ -68,4 +68,34 @@ export function campaignResult(
     windows: outcomeWindows(fields.cuts),
     wallMs: Math.round(performance.now() - startedAt),
   };
+}
+
+/** What a campaign's cut points count: flash operations, image bytes, or matching console lines. */
+export function campaignAxis(result: Pick<CampaignResult, 'method' | 'phases' | 'cuts'>): {
+  short: string;
+  long: string;
+} {
+  if (result.cuts.some((cut) => cut.point.lineOccurrence !== undefined))
+    return { short: 'console line', long: 'matching console line the power went at (1 = the first)' };
+  if (result.method === 'control-plane' && !result.phases.includes('transfer'))
+    return { short: 'flash op', long: 'flash operation of the update (torn)' };
+  if (result.method === 'control-plane')
+    return { short: 'received bytes', long: 'image bytes received by the device when the power went' };
+  return { short: 'wire bytes', long: 'image bytes on the wire at the cut' };
+}
+
+/** The median time of each stage of a cut, or undefined when no cut was timed. */
+export function medianTimings(result: Pick<CampaignResult, 'cuts'>): CutTimings | undefined {
+  const timed = result.cuts.flatMap((cut) => (cut.timingsMs ? [cut.timingsMs] : []));
+  if (timed.length === 0) return undefined;
+  const median = (stage: keyof CutTimings) => {
+    const sorted = timed.map((timings) => timings[stage]).sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)]!;
+  };
+  return { restore: median('restore'), cut: median('cut'), observe: median('observe') };
+}
+
+/** One line: where a cut's time goes (medians). */
+export function describeTimings(timings: CutTimings): string {
+  return `per cut (median): restore ${timings.restore} ms, update to the cut ${timings.cut} ms, power-on and watch ${timings.observe} ms`;
 }

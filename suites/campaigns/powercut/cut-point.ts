@@ -72,6 +72,32 @@ export interface CutResult {
   console: string[];
   /** True when the cut was found by bisection rather than the sweep. */
   bisected?: boolean;
+  /**
+   * Where the cut's time went: back to the known state (restore, or reinstall on a board), the
+   * update until the power was gone (cut), power-on and the watch until the console settled
+   * (observe).
+   */
+  timingsMs?: CutTimings;
+}
+
+export interface CutTimings {
+  restore: number;
+  cut: number;
+  observe: number;
+}
+
+/** Laps of one cut's stages (CutResult.timingsMs). */
+export function cutStopwatch(): { lap(stage: keyof CutTimings): void; readonly timings: CutTimings } {
+  const timings: CutTimings = { restore: 0, cut: 0, observe: 0 };
+  let last = performance.now();
+  return {
+    lap(stage) {
+      const now = performance.now();
+      timings[stage] = Math.round(now - last);
+      last = now;
+    },
+    timings,
+  };
 }
 
 /**

@@ -104,6 +104,12 @@ describe('EmulatorCampaign on an ESP32 (viperhttp, rollback)', () => {
       outcome: 'rolled-back',
       point: { phase: 'first-boot', kind: 'erase-sector' },
     });
+    // The chip printed its restart and bootloader lines up to the moment the power went.
+    const restart = bootloaderErase.console.findIndex((line) => line.startsWith('rst:0xc (SW_CPU_RESET)'));
+    expect(restart).toBeGreaterThanOrEqual(0);
+    expect(bootloaderErase.console.slice(restart)).toContainEqual(
+      expect.stringMatching(/boot: Partition Table:/),
+    );
     // After the last operation the confirmed new image stays.
     expect((await campaign.cutAt(firstBoot.at(-1)!.operation)).outcome).not.toBe('no-boot');
   }, 60_000);

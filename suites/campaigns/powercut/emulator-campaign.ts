@@ -13,7 +13,7 @@ import {
 } from '../../framework/strategy/index.ts';
 import { bisectBoundaries } from './bisect.ts';
 import { type CampaignOptions, type CampaignResult, campaignResult } from './campaign-result.ts';
-import { type CutResult, type Phase, tornSeedFor } from './cut-point.ts';
+import { type CutResult, cutStopwatch, type Phase, tornSeedFor } from './cut-point.ts';
 import { powerOnAndObserve } from './observe-after-cut.ts';
 import { type PhasedOperation, phaseOperations } from './phases.ts';
 import { rigStep } from './rig-step.ts';
@@ -235,19 +235,23 @@ export class EmulatorCampaign {
       throw new CampaignError(
         `target ${target.name}: a transfer cut needs a byte count from 1 to the image's ${this.newImage.length}, got ${bytes}`,
       );
+    const clock = cutStopwatch();
     await this.bootSaved();
+    clock.lap('restore');
     const mark = (await this.control.flashTrace(COUNT_ONLY)).count;
     const consoleFrom = target.console!.lines().length;
     await this.control.cutAfterReceived(bytes);
     const attempt = await updateTarget(target, this.newImage, { armedCut: true });
     const fired = await this.waitReceivedCut(mark);
     if (!fired) await this.control.off();
+    clock.lap('cut');
     const observed = await powerOnAndObserve(target, {
       versions: this.versions,
       consoleFrom,
       settleMs: this.options.settleMs,
       halted: this.halted,
     });
+    clock.lap('observe');
     const last = fired?.lastOperation;
     const lastDone = last ? `, the last a ${last.kind} at 0x${last.offset.toString(16)}` : '';
     return {
@@ -263,6 +267,7 @@ export class EmulatorCampaign {
         : `the cut never fired (${attempt.detail}); ${observed.evidence}`,
       console: observed.console,
       ...(bisected ? { bisected } : {}),
+      timingsMs: clock.timings,
     };
   }
 
@@ -301,7 +306,9 @@ export class EmulatorCampaign {
       throw new CampaignError(
         `target ${target.name}: operation ${operation} is not part of the reference update (0..${this.reference.length - 1})`,
       );
+    const clock = cutStopwatch();
     await this.bootSaved();
+    clock.lap('restore');
     const mark = (await this.control.flashTrace(COUNT_ONLY)).count;
     const tornSeed = tornSeedFor(this.options.seed, operation);
     const consoleFrom = target.console!.lines().length;
@@ -317,6 +324,7 @@ export class EmulatorCampaign {
       markers.some(
         (marker) => marker.kind === 'boot' && marker.detail === 'software' && marker.at <= torn.index,
       );
+    clock.lap('cut');
     const observed = await powerOnAndObserve(target, {
       versions: this.versions,
       consoleFrom,
@@ -324,6 +332,7 @@ export class EmulatorCampaign {
       settleMs: this.options.settleMs,
       halted: this.halted,
     });
+    clock.lap('observe');
     return {
       seed: this.options.seed,
       tornSeed,
@@ -341,6 +350,7 @@ export class EmulatorCampaign {
       evidence: torn ? observed.evidence : `the cut never fired (${attempt.detail}); ${observed.evidence}`,
       console: observed.console,
       ...(bisected ? { bisected } : {}),
+      timingsMs: clock.timings,
     };
   }
 

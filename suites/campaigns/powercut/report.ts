@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CampaignResult } from './campaign-result.ts';
+import { type CampaignResult, campaignAxis, describeTimings, medianTimings } from './campaign-result.ts';
 import { cutId, isUnsafe, OUTCOMES, type Outcome, PHASES, type Phase } from './cut-point.ts';
 import { cutPosition } from './windows.ts';
 
@@ -9,12 +9,14 @@ const hex = (value: number | undefined) => (value === undefined ? '' : `0x${valu
 
 /** The campaign as a Markdown table: its windows, then every cut with its replay id. */
 export function campaignTable(result: CampaignResult): string {
-  const axis = result.method === 'control-plane' ? 'flash op' : 'wire bytes';
+  const axis = campaignAxis(result).short;
+  const timings = medianTimings(result);
   const lines = [
     `# Power-cut campaign: ${result.target} (${result.profile}, ${result.platform})`,
     '',
     `method ${result.method}, seed ${result.seed}, phases ${result.phases.join(', ')}, ${result.cuts.length} cuts, wall time ${(result.wallMs / 1000).toFixed(1)} s`,
     `old image ${result.versions.old}, new image ${result.versions.new}`,
+    ...(timings ? [describeTimings(timings)] : []),
     ...(result.stopped ? ['', `stopped early: ${result.stopped}`] : []),
     '',
     '## Windows (consecutive cut points with one outcome)',
@@ -110,10 +112,7 @@ export function campaignSvg(result: CampaignResult): string {
       `<circle cx="${x(cutPosition(cut)).toFixed(1)}" cy="${y(cut.outcome)}" r="${cut.bisected ? 4 : 3}" fill="${OUTCOME_COLOURS[cut.outcome]}"${cut.bisected ? ' stroke="#000"' : ''}><title>${xmlText(title)}</title></circle>`,
     );
   }
-  const axis =
-    result.method === 'control-plane'
-      ? 'flash operation of the update (torn)'
-      : 'image bytes on the wire at the cut';
+  const axis = campaignAxis(result).long;
   parts.push(
     `<text x="${(left + width - right) / 2}" y="${height - 8}" text-anchor="middle">${axis}; 0 … ${max}</text>`,
     '</svg>',

@@ -42,3 +42,27 @@ describe('powercut on esp-https-ota: a known state whose confirmation does not s
     expect(result!.cuts.every((cut) => cut.outcome === 'old' || cut.outcome === 'rolled-back')).toBe(true);
   }, 120_000);
 });
+
+describe('powercut --phase transfer on an MQTT-triggered ESP32 (buttonsMeshIDF, esp_https_ota)', () => {
+  it("cuts at the byte asked for, with the image before it written in esp_https_ota's 1024-byte reads", async () => {
+    const lines: string[] = [];
+    const { exitCode, result } = await runPowercut({
+      target: 'mqtt-trigger',
+      seed: 2,
+      points: 1,
+      phases: ['transfer'],
+      bisect: false,
+      settleMs: 400,
+      outDir: mkdtempSync(join(tmpdir(), 'powercut-run-')),
+      write: (text) => lines.push(text),
+    });
+    expect(exitCode, lines.join('')).toBe(0);
+    const [cut] = result!.cuts;
+    expect(cut!.point).toMatchObject({ wireCount: 'received', wireBytes: cut!.point.requestedBytes });
+    const taken = Number(/\((\d+) handed to the update code/.exec(cut!.evidence)?.[1]);
+    // Everything before the read that held the cut byte reached esp_ota_write, and no more.
+    expect(cut!.point.wireBytes! - taken).toBeGreaterThan(0);
+    expect(cut!.point.wireBytes! - taken).toBeLessThanOrEqual(1024);
+    expect(cut!.outcome).toBe('old');
+  }, 60_000);
+});

@@ -5,7 +5,12 @@ import { isRigError } from '../../framework/rig-failure.ts';
 import { DEFAULT_RIG, PROJECT_ROOT } from '../../runner/run-conformance.ts';
 import { startTargets } from '../../runner/start-targets.ts';
 import { BoardCampaign } from './board-campaign.ts';
-import type { CampaignOptions, CampaignResult } from './campaign-result.ts';
+import {
+  type CampaignOptions,
+  type CampaignResult,
+  describeTimings,
+  medianTimings,
+} from './campaign-result.ts';
 import { cutId, isUnsafe, type Outcome, type Phase } from './cut-point.ts';
 import { CampaignError, EmulatorCampaign } from './emulator-campaign.ts';
 import { writeCampaignReport } from './report.ts';
@@ -172,6 +177,8 @@ function summary(result: CampaignResult): string {
   const firstUnsafe = result.cuts.find((cut) => isUnsafe(cut.outcome));
   if (firstUnsafe)
     lines.push(`  first unsafe cut: ${cutId(firstUnsafe)} (${where(firstUnsafe)}) → ${firstUnsafe.outcome}`);
+  const timings = medianTimings(result);
+  if (timings) lines.push(`  ${describeTimings(timings)}`);
   if (result.stopped) lines.push(`  stopped: ${result.stopped}`);
   return `${lines.join('\n')}\n`;
 }
