@@ -16,16 +16,22 @@ export interface AllureReportOptions {
   name?: string;
 }
 
-let loading: Promise<unknown> | undefined;
+let loading: Promise<[typeof import('@allurereport/core'), unknown]> | undefined;
+
+/** Allure's report generator and the awesome plugin it loads, imported once. */
+function generator(): Promise<[typeof import('@allurereport/core'), unknown]> {
+  loading ??= Promise.all([import('@allurereport/core'), import('@allurereport/plugin-awesome')]);
+  return loading;
+}
 
 /**
  * Starts loading Allure's report generator (half a second of imports) while a run still waits on
  * its devices, so the report at the end does not pay for it.
  */
 export function preloadAllureReport(): void {
-  loading ??= Promise.all([import('@allurereport/core'), import('@allurereport/plugin-awesome')]).catch(
-    () => undefined,
-  );
+  generator().catch(() => {
+    loading = undefined;
+  });
 }
 
 /**
@@ -35,7 +41,7 @@ export function preloadAllureReport(): void {
  * generators.js, `analyticsEnable: true`), which is removed from the file.
  */
 export async function writeAllureReport(options: AllureReportOptions): Promise<string> {
-  const { AllureReport, resolveConfig } = await import('@allurereport/core');
+  const [{ AllureReport, resolveConfig }] = await generator();
   const output = `${options.file}.d`;
   rmSync(output, { recursive: true, force: true });
   const config = await resolveConfig({
