@@ -244,6 +244,17 @@ export class KeepAliveConnection {
     socket?.destroy();
   }
 
+  /**
+   * Forgets the socket at once, as retire() does, but closes it only after the caller has its
+   * answer: destroy() costs 0.1–0.2 ms that need not stand between the last byte and the answer.
+   */
+  private retireAfterAnswer(): void {
+    const socket = this.socket;
+    this.socket = undefined;
+    this.buffered = undefined;
+    if (socket !== undefined) setImmediate(() => socket.destroy());
+  }
+
   private armDeadline(timeoutMs: number): void {
     if (this.timer === undefined || this.timerMs !== timeoutMs) {
       if (this.timer !== undefined) clearTimeout(this.timer);
@@ -355,7 +366,7 @@ export class KeepAliveConnection {
     const resolve = this.resolveRequest!;
     this.settled();
     const { status, close } = this.facts;
-    if (close) this.retire();
+    if (close) this.retireAfterAnswer();
     const discard = request.read === 'on-error' && status >= 200 && status < 300;
     const response: KeepAliveResponse =
       discard && status === 200
