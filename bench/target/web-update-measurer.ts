@@ -55,17 +55,17 @@ export async function webUpdateMeasurer(
         });
         const watch = RebootWatch.start(target);
         try {
-          // Timed like curl's time_total (below): from the connect to the answer's last byte. upload()
-          // connects first thing (Basic credentials need no challenge round trip) and returns once
-          // the answer is read.
-          const started = performance.now();
+          // Timed like curl's time_total (below): from the connect to the answer's last byte. curl's
+          // clock starts once the tool has set up the transfer (its -F form included), so the
+          // harness's starts where its upload reaches the network, after the multipart body and the
+          // head are built; Basic credentials need no challenge round trip before it.
           const answer = await client.upload(image);
           const answered = performance.now();
           if (answer.outcome !== 'answered' || answer.status !== 200 || !SUCCESS.test(answer.body))
             throw new Error(
               `target ${target.name}: the upload was not taken: ${JSON.stringify(answer).slice(0, 200)}`,
             );
-          return await rebooted(watch, image, versionOf, started, answered);
+          return await rebooted(watch, image, versionOf, answer.wireStartedAt, answered);
         } finally {
           watch.stop();
           await client.destroy();

@@ -57,9 +57,23 @@ describe('WebUpdateClient against the web-update emulator (ESP32 HTTPUpdateServe
     expect(form.status).toBe(200);
     expect(form.body).toContain("name='firmware'");
     const progress: number[] = [];
+    let firstPieceAt = Number.NaN;
     const update = image('2.0.0');
-    const result = await client.upload(update, { onProgress: (sent) => progress.push(sent) });
+    const called = performance.now();
+    const result = await client.upload(update, {
+      // The first piece is taken once the upload is on the network: its clock has started by then.
+      onProgress: (sent) => {
+        progress.push(sent);
+        if (progress.length === 1) firstPieceAt = performance.now();
+      },
+    });
+    const returned = performance.now();
     expect(result).toMatchObject({ outcome: 'answered', status: 200, body: SUCCESS });
+    // The bench's clock (like curl's time_total): from the connect, after the request was built.
+    const wireStartedAt = result.outcome === 'answered' ? result.wireStartedAt : Number.NaN;
+    expect(wireStartedAt).toBeGreaterThanOrEqual(called);
+    expect(wireStartedAt).toBeLessThanOrEqual(firstPieceAt);
+    expect(wireStartedAt).toBeLessThan(returned);
     expect(progress.at(-1)).toBe(update.length);
     await runsVersion(emulator, '2.0.0');
     const post = events.find((event) => event.method === 'POST')!;

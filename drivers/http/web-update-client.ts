@@ -53,7 +53,15 @@ export interface WebAnswer {
  * both with 200, §2.1). `cut`: a truncated upload ended with the connection closed.
  */
 export type WebUploadResult =
-  | ({ outcome: 'answered'; sentBytes: number } & WebAnswer)
+  | ({
+      outcome: 'answered';
+      sentBytes: number;
+      /**
+       * performance.now() when the upload went to the network (its connect): a clock that, like
+       * curl's `time_total`, leaves out building the request.
+       */
+      wireStartedAt: number;
+    } & WebAnswer)
   | { outcome: 'cut'; sentBytes: number; detail: string };
 
 type Scheme = 'none' | 'basic' | 'digest';
@@ -179,6 +187,7 @@ export class WebUpdateClient {
     return {
       outcome: 'answered',
       sentBytes: body.streamedLength,
+      wireStartedAt: this.uploads.lastWireStart,
       status: answer.status,
       headers: answer.headers,
       body: answer.body.toString('utf8'),

@@ -16,6 +16,24 @@ export interface AllureReportOptions {
   name?: string;
 }
 
+let loading: Promise<[typeof import('@allurereport/core'), unknown]> | undefined;
+
+/** Allure's report generator and the awesome plugin it loads, imported once. */
+function generator(): Promise<[typeof import('@allurereport/core'), unknown]> {
+  loading ??= Promise.all([import('@allurereport/core'), import('@allurereport/plugin-awesome')]);
+  return loading;
+}
+
+/**
+ * Starts loading Allure's report generator (half a second of imports) while a run still waits on
+ * its devices, so the report at the end does not pay for it.
+ */
+export function preloadAllureReport(): void {
+  generator().catch(() => {
+    loading = undefined;
+  });
+}
+
 /**
  * The Allure report as one HTML file that opens from disk (Allure 3's awesome report in its
  * single-file mode: data and code inlined), tree by profile › group › target, with no request
@@ -23,7 +41,7 @@ export interface AllureReportOptions {
  * generators.js, `analyticsEnable: true`), which is removed from the file.
  */
 export async function writeAllureReport(options: AllureReportOptions): Promise<string> {
-  const { AllureReport, resolveConfig } = await import('@allurereport/core');
+  const [{ AllureReport, resolveConfig }] = await generator();
   const output = `${options.file}.d`;
   rmSync(output, { recursive: true, force: true });
   const config = await resolveConfig({
