@@ -241,7 +241,10 @@ export class EmulatorCampaign {
     const mark = (await this.control.flashTrace(COUNT_ONLY)).count;
     const consoleFrom = target.console!.lines().length;
     await this.control.cutAfterReceived(bytes);
-    const attempt = await updateTarget(target, this.newImage, { armedCut: true });
+    const power = this.powerGone();
+    const attempt = await updateTarget(target, this.newImage, { armedCut: true, dark: power.gone }).finally(
+      power.stop,
+    );
     const fired = await this.waitReceivedCut(mark);
     if (!fired) await this.control.off();
     clock.lap('cut');
@@ -313,7 +316,10 @@ export class EmulatorCampaign {
     const tornSeed = tornSeedFor(this.options.seed, operation);
     const consoleFrom = target.console!.lines().length;
     await this.control.cutAfterOperations(operation, tornSeed);
-    const attempt = await updateTarget(target, this.newImage, { armedCut: true });
+    const power = this.powerGone();
+    const attempt = await updateTarget(target, this.newImage, { armedCut: true, dark: power.gone }).finally(
+      power.stop,
+    );
     if (target.capabilities.has('rollback')) await this.confirmUnlessDark(consoleFrom);
     const torn = await this.waitDark(mark);
     if (!torn) await this.control.off();
@@ -445,6 +451,28 @@ export class EmulatorCampaign {
   }
 
   /** Waits for the armed cut to tear an operation; returns it, or undefined when it never fired. */
+  /**
+   * Resolves once the control plane says the power is off (the armed cut fired), so a pull update
+   * returns at once instead of waiting for the device's requests to fall silent; `stop` ends the
+   * polling (the update ended first).
+   */
+  private powerGone(): { gone: Promise<void>; stop: () => void } {
+    let stopped = false;
+    const gone = (async () => {
+      while (!stopped) {
+        if (!(await this.control.isOn().catch(() => true))) return;
+        await sleep(POWER_POLL_MS);
+      }
+      await new Promise<never>(() => {});
+    })();
+    return {
+      gone,
+      stop: () => {
+        stopped = true;
+      },
+    };
+  }
+
   private async waitDark(mark: number): Promise<EmulatorFlashTrace['operations'][number] | undefined> {
     const deadline = performance.now() + rebootTimeoutMs(this.target);
     for (;;) {
@@ -456,6 +484,9 @@ export class EmulatorCampaign {
     }
   }
 }
+
+/** How often the control plane's power state is read while an armed cut may fire. */
+const POWER_POLL_MS = 25;
 
 function afterLastPowerOn(markers: EmulatorFlashTrace['markers']): EmulatorFlashTrace['markers'] {
   return markers.slice(

@@ -30,7 +30,7 @@ const TASMOTA_POLL_MS = 1_000;
 export async function mqttDelivery(
   target: Target,
   image: Uint8Array,
-  options: { cut: boolean; watch: BootWatch | undefined },
+  options: { cut: boolean; watch: BootWatch | undefined; dark?: Promise<unknown> },
 ): Promise<Delivered> {
   const dialect = dialectOf(target.description);
   if (dialect === undefined)

@@ -85,6 +85,8 @@ export async function pullDelivery(
     trigger?: (url: string) => Promise<void>;
     /** Image bytes the server has handed to the device so far (a board campaign's cut at N sent). */
     onProgress?: (progress: { sent: number; total: number }) => void;
+    /** With a cut: resolves once the power is known to be off (see UpdateOptions.dark). */
+    dark?: Promise<unknown>;
   },
 ): Promise<Delivered> {
   const where = target.description.updateServer;
@@ -180,7 +182,8 @@ export async function pullDelivery(
     target.transcript.record('download', 'receive', first.requestLine);
     const askedAt = target.console?.lines().length ?? 0;
     if (options.cut) {
-      await quiet(server, QUIET_AFTER_CUT_MS, rebootTimeoutMs(target));
+      const silent = quiet(server, QUIET_AFTER_CUT_MS, rebootTimeoutMs(target));
+      await (options.dark ? Promise.race([silent, options.dark]) : silent);
       idleFromNow = true;
       const served = servedBytes(server.requests());
       const sent = server

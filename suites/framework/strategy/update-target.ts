@@ -25,6 +25,12 @@ export interface UpdateOptions {
    * returns like one with `cutAfterBytes`, without arming anything.
    */
   armedCut?: boolean;
+  /**
+   * With a cut: resolves once the caller knows the device has lost power (an emulator's control
+   * plane says so). A pull update then returns at once instead of waiting for the device's
+   * requests to fall silent, which a board's cut needs.
+   */
+  dark?: Promise<unknown>;
   /** Image bytes on the wire as the delivery sees them (push: sent and acknowledged; pull: sent). */
   onProgress?: (progress: WireProgress) => void;
   /**
@@ -97,6 +103,7 @@ export async function updateTarget(
       reboot,
       watch: cut ? undefined : watch,
       onProgress: options.onProgress,
+      ...(cut && options.dark ? { dark: options.dark } : {}),
     });
     const boots = () => [...(watch?.boots ?? [])];
     if (cut) {
@@ -127,6 +134,7 @@ function deliver(
     reboot: boolean;
     watch: BootWatch | undefined;
     onProgress: ((progress: WireProgress) => void) | undefined;
+    dark?: Promise<unknown>;
   },
 ): Promise<Delivered> {
   if (PULL_PROFILES.has(target.profile)) return pullDelivery(target, image, options);
