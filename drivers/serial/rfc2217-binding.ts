@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { ReceivedBytes } from './received-bytes.ts';
 
 /*
  * RFC 2217 (Telnet COM-PORT-OPTION) as pyserial's client speaks it, so a board behind ser2net,
@@ -99,9 +100,7 @@ type ParseState = 'data' | 'iac' | 'option' | 'sb' | 'sb-iac';
 class Rfc2217Port {
   isOpen = true;
   readonly openOptions: Record<string, unknown>;
-  private readonly received: Buffer[] = [];
-  private ended: Error | undefined;
-  private waiting: (() => void) | undefined;
+  private readonly received = new ReceivedBytes();
   private state: ParseState = 'data';
   private command = 0;
   private subnegotiation: number[] = [];
@@ -117,8 +116,7 @@ class Rfc2217Port {
     this.openOptions = { ...options, dataBits: 8, stopBits: 1, parity: 'none', lock: false };
     socket.on('data', (data: Buffer) => this.parse(data));
     const gone = (error?: Error) => {
-      this.ended ??= error ?? new Error('the RFC 2217 server closed the connection');
-      this.wake();
+      this.received.end(error ?? new Error('the RFC 2217 server closed the connection'));
       for (const waiter of this.replyWaiters.splice(0)) waiter();
     };
     socket.on('end', () => gone());
@@ -131,7 +129,7 @@ class Rfc2217Port {
     this.send([IAC, WILL, BINARY, IAC, DO, BINARY, IAC, DO, SGA, IAC, WILL, COM_PORT]);
     const deadline = Date.now() + NEGOTIATION_TIMEOUT_MS;
     while (!this.agreed.has(`DO ${COM_PORT}`) && !this.agreed.has(`WILL ${COM_PORT}`)) {
-      if (this.ended) throw this.ended;
+      if (this.received.ended) throw this.received.ended;
       if (Date.now() > deadline) {
         throw new Rfc2217Error(
           `${this.openOptions.path}: the server did not accept COM-PORT-OPTION (44) within ${NEGOTIATION_TIMEOUT_MS} ms: not an RFC 2217 server`,
@@ -169,7 +167,7 @@ class Rfc2217Port {
         }
         return;
       }
-      if (this.ended) throw this.ended;
+      if (this.received.ended) throw this.received.ended;
       if (Date.now() > deadline) {
         throw new Rfc2217Error(
           `${this.openOptions.path}: no answer to ${what} within ${NEGOTIATION_TIMEOUT_MS} ms`,
@@ -235,7 +233,6 @@ class Rfc2217Port {
     if (plain.length > 0) {
       this.received.push(Buffer.from(plain));
       plain = [];
-      this.wake();
     }
   }
 
@@ -255,30 +252,12 @@ class Rfc2217Port {
     for (const waiter of this.replyWaiters.splice(0)) waiter();
   }
 
-  private wake(): void {
-    const waiting = this.waiting;
-    this.waiting = undefined;
-    waiting?.();
-  }
-
-  async read(buffer: Buffer, offset: number, length: number): Promise<{ buffer: Buffer; bytesRead: number }> {
-    while (this.received.length === 0) {
-      if (!this.isOpen) throw Object.assign(new Error('Port is closed'), { canceled: true });
-      if (this.ended) throw this.ended;
-      await new Promise<void>((resolve) => {
-        this.waiting = resolve;
-      });
-    }
-    const chunk = this.received[0]!;
-    const bytesRead = Math.min(length, chunk.length);
-    chunk.copy(buffer, offset, 0, bytesRead);
-    if (bytesRead === chunk.length) this.received.shift();
-    else this.received[0] = chunk.subarray(bytesRead);
-    return { buffer, bytesRead };
+  read(buffer: Buffer, offset: number, length: number): Promise<{ buffer: Buffer; bytesRead: number }> {
+    return this.received.read(buffer, offset, length, () => this.isOpen);
   }
 
   async write(buffer: Buffer): Promise<void> {
-    if (this.ended) throw this.ended;
+    if (this.received.ended) throw this.received.ended;
     await new Promise<void>((resolve, reject) =>
       this.socket.write(escapeIac(buffer), (error) => (error ? reject(error) : resolve())),
     );
@@ -287,7 +266,7 @@ class Rfc2217Port {
   async close(): Promise<void> {
     this.isOpen = false;
     this.socket.destroy();
-    this.wake();
+    this.received.wake();
   }
 
   async update(options: { baudRate: number }): Promise<void> {
@@ -323,7 +302,7 @@ class Rfc2217Port {
   }
 
   async flush(): Promise<void> {
-    this.received.length = 0;
+    this.received.clear();
   }
 
   async drain(): Promise<void> {}

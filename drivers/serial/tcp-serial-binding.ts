@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { ReceivedBytes } from './received-bytes.ts';
 
 /** `tcp://host:port`: a UART offered over raw TCP (ser2net's raw mode, an emulator's console). */
 export const TCP_SERIAL_PREFIX = 'tcp://';
@@ -43,9 +44,7 @@ export const TcpSerialBinding = {
 class TcpSerialPort {
   isOpen = true;
   readonly openOptions: Record<string, unknown>;
-  private readonly received: Buffer[] = [];
-  private ended: Error | undefined;
-  private waiting: (() => void) | undefined;
+  private readonly received = new ReceivedBytes();
 
   constructor(
     private readonly socket: Socket,
@@ -54,41 +53,21 @@ class TcpSerialPort {
     this.openOptions = { ...options, dataBits: 8, stopBits: 1, parity: 'none', lock: false };
     socket.on('data', (data: Buffer) => {
       this.received.push(data);
-      this.wake();
     });
     const gone = (error?: Error) => {
-      this.ended ??= error ?? new Error('the console server closed the connection');
-      this.wake();
+      this.received.end(error ?? new Error('the console server closed the connection'));
     };
     socket.on('end', () => gone());
     socket.on('close', () => gone());
     socket.on('error', (error) => gone(error));
   }
 
-  private wake(): void {
-    const waiting = this.waiting;
-    this.waiting = undefined;
-    waiting?.();
-  }
-
-  async read(buffer: Buffer, offset: number, length: number): Promise<{ buffer: Buffer; bytesRead: number }> {
-    while (this.received.length === 0) {
-      if (!this.isOpen) throw Object.assign(new Error('Port is closed'), { canceled: true });
-      if (this.ended) throw this.ended;
-      await new Promise<void>((resolve) => {
-        this.waiting = resolve;
-      });
-    }
-    const chunk = this.received[0]!;
-    const bytesRead = Math.min(length, chunk.length);
-    chunk.copy(buffer, offset, 0, bytesRead);
-    if (bytesRead === chunk.length) this.received.shift();
-    else this.received[0] = chunk.subarray(bytesRead);
-    return { buffer, bytesRead };
+  read(buffer: Buffer, offset: number, length: number): Promise<{ buffer: Buffer; bytesRead: number }> {
+    return this.received.read(buffer, offset, length, () => this.isOpen);
   }
 
   async write(buffer: Buffer): Promise<void> {
-    if (this.ended) throw this.ended;
+    if (this.received.ended) throw this.received.ended;
     await new Promise<void>((resolve, reject) =>
       this.socket.write(buffer, (error) => (error ? reject(error) : resolve())),
     );
@@ -97,7 +76,7 @@ class TcpSerialPort {
   async close(): Promise<void> {
     this.isOpen = false;
     this.socket.destroy();
-    this.wake();
+    this.received.wake();
   }
 
   async update(): Promise<void> {}
@@ -109,7 +88,7 @@ class TcpSerialPort {
     return { baudRate: Number(this.openOptions.baudRate) };
   }
   async flush(): Promise<void> {
-    this.received.length = 0;
+    this.received.clear();
   }
   async drain(): Promise<void> {}
 }
