@@ -65,7 +65,8 @@ export async function createTestCertificates(
     }
   };
   try {
-    await openssl([
+    // The CA's key and the server's key are made side by side (RSA key generation is most of the time).
+    const ca = openssl([
       'req',
       '-x509',
       ...keyArguments(keyType),
@@ -83,7 +84,7 @@ export async function createTestCertificates(
       '-out',
       file('ca.pem'),
     ]);
-    await openssl([
+    const request = openssl([
       'req',
       '-new',
       ...keyArguments(keyType),
@@ -95,6 +96,7 @@ export async function createTestCertificates(
       '-out',
       file('server.csr'),
     ]);
+    await Promise.all([ca, request]);
     await writeFile(
       file('server.ext'),
       [

@@ -3,7 +3,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { EmulatorEndpoints, EmulatorOptions, Platform, Profile } from '../../emulators/index.ts';
 
-const CLI = fileURLToPath(new URL('../../bin/ota-conformance.js', import.meta.url));
+/** The host's own launcher: the TypeScript loader and the host loop, not the whole CLI. */
+const HOST = fileURLToPath(new URL('../../bin/emulator-host.js', import.meta.url));
 
 /** What the host reports for an emulator it started. */
 export interface HostedEmulator {
@@ -76,7 +77,7 @@ export class EmulatorHost {
   }
 
   static start(): EmulatorHost {
-    const child = spawn(process.execPath, [CLI, 'emulator-host'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [HOST], { stdio: ['pipe', 'pipe', 'inherit'] });
     return new EmulatorHost(child);
   }
 

@@ -274,6 +274,11 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
           provide: { targets: provided },
           testTimeout: REQUIREMENT_TIMEOUT_MS,
           hookTimeout: REQUIREMENT_TIMEOUT_MS,
+          // Vite's transformed modules kept on disk between runs (keyed by each file's content and the
+          // config): a run after the first loads its workers about a second sooner (2.4 → 1.2 s from
+          // vitest's start to the first result on the default rig). Beside the run folders, which a
+          // run can always write.
+          experimental: { fsModuleCache: true, fsModuleCachePath: join(outDir, MODULE_CACHE) },
         },
       },
     );
@@ -324,6 +329,9 @@ const EXIT_MEANING: Record<ExitCode, string> = {
   [EXIT_CODES.usage]: 'bad arguments or rig',
   [EXIT_CODES.rigOrNothingRan]: 'no device failure, but rig errors or a target that ran nothing',
 };
+
+/** Vite's module cache, in the --out root beside the run folders. */
+const MODULE_CACHE = '.module-cache';
 
 const TARGET_SUITES = fileURLToPath(new URL('./target-suites.ts', import.meta.url));
 const ENTRY_SUFFIX = '.entry.ts';

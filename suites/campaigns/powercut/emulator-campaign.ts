@@ -475,14 +475,30 @@ export class EmulatorCampaign {
 
   private async waitDark(mark: number): Promise<EmulatorFlashTrace['operations'][number] | undefined> {
     const deadline = performance.now() + rebootTimeoutMs(this.target);
+    // The update is over (updateTarget returned): once the flash has been still for longer than
+    // the firmware's restart delay and a settle, with the power on, no operation is left to cut
+    // (a point past the update's last operation waited the whole reboot timeout, 10 s).
+    const stillFor = FLASH_QUIET_MS * 2 + restartDelayOf(this.target);
+    let count = -1;
+    let changedAt = performance.now();
     for (;;) {
       const trace = await this.control.flashTrace(mark);
       const torn = trace.operations.find((operation) => !operation.completed);
       if (torn && !(await this.control.isOn())) return torn;
+      if (trace.count !== count) {
+        count = trace.count;
+        changedAt = performance.now();
+      } else if (!torn && performance.now() - changedAt > stillFor) return undefined;
       if (performance.now() > deadline) return undefined;
       await sleep(20);
     }
   }
+}
+
+/** The firmware's restart delay where its options give one; else the ESP-IDF example's 1 s. */
+function restartDelayOf(target: Target): number {
+  const delay = target.description.options?.restartDelayMs;
+  return typeof delay === 'number' && delay >= 0 ? delay : 1_000;
 }
 
 /** How often the control plane's power state is read while an armed cut may fire. */

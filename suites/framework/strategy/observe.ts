@@ -9,12 +9,29 @@ export function rebootTimeoutMs(target: Target): number {
 /**
  * How long "no reboot" is watched for after a refused update (or after the device printed that its
  * update failed). A device that restarts after a failure does so within its restart delay (the
- * ESP-IDF advanced example waits 1 s before esp_restart(); a rig says how long its board takes in
- * `limits.rebootTimeoutMs`); the emulators restart within a few milliseconds.
+ * ESP-IDF advanced example waits 1 s before esp_restart()): a rig says how long its board takes in
+ * `limits.rebootTimeoutMs`; where the target's options give the firmware's own restart delay
+ * (`options.restartDelayMs`, what an emulator is configured with), the window is that delay and
+ * a margin for a loaded machine; otherwise 600 ms.
  */
 export function noRebootWindowMs(target: Target): number {
-  return Math.min(target.description.limits?.rebootTimeoutMs ?? 600, 3_000);
+  const limit = target.description.limits?.rebootTimeoutMs;
+  const restartDelay = target.description.options?.restartDelayMs;
+  const window =
+    limit ??
+    (typeof restartDelay === 'number' && restartDelay >= 0
+      ? restartDelay + RESTART_MARGIN_MS
+      : DEFAULT_NO_REBOOT_WINDOW_MS);
+  return Math.min(window, 3_000);
 }
+
+const DEFAULT_NO_REBOOT_WINDOW_MS = 600;
+/**
+ * Beyond a known restart delay: the failure line and the boot banner that would follow it cross
+ * the same console, so the watch starts at most this much late on a loaded machine (the kill
+ * matrix runs twenty devices at once on two cores and still sees every restart after a failure).
+ */
+const RESTART_MARGIN_MS = 250;
 
 /** The console, which the strategy reads boots from; without one it cannot tell what runs. */
 export function requireConsole(target: Target, why: string) {

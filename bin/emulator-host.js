@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+// The embedded emulators' own process (suites/runner/emulator-host.ts spawns it): the TypeScript
+// loader and the host loop only, not the whole CLI, so a run's emulators are up sooner.
+import { register } from 'tsx/esm/api';
+
+register();
+const { runEmulatorHost } = await import('./commands/emulator-host.ts');
+await runEmulatorHost();
