@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { PROFILES, type Profile } from '../../emulators/device/types.ts';
 import {
@@ -126,26 +127,37 @@ Exit codes:
       }
       const adHoc = flags.target.length > 0 ? adHocTargets(flags, process.env) : undefined;
       if (adHoc) for (const target of adHoc) process.stdout.write(`${describeAssumptions(target)}\n`);
-      // Loaded when the command runs: `--help` and the other verbs need none of it.
-      const { runConformance } = await import('../../suites/runner/run-conformance.ts');
-      const { parseShard } = await import('../../suites/runner/run-selection.ts');
-      const outcome = await runConformance({
-        rig: flags.rig,
-        adHocTargets: adHoc,
-        only: flags.only,
-        ...(flags.tags ? { tags: flags.tags } : {}),
-        grep: flags.grep,
-        strict: flags.strict,
-        junit: flags.junit,
-        outDir: flags.out,
-        verbose: flags.verbose,
-        ...(flags.shard ? { shard: parseShard(flags.shard) } : {}),
-        ...(flags.rerunFailed ? { rerunFailed: flags.rerunFailed } : {}),
-        allureReport: flags.allureReport,
-      });
-      process.exitCode = outcome.exitCode;
+      // The embedded emulators' process boots while the run's own code loads.
+      const { EmulatorHost } = await import('../../suites/runner/emulator-host.ts');
+      const emulatorHost = adHoc ? undefined : EmulatorHost.startEarlyFor(flags.rig ?? DEFAULT_RIG_FILE);
+      try {
+        // Loaded when the command runs: `--help` and the other verbs need none of it.
+        const { runConformance } = await import('../../suites/runner/run-conformance.ts');
+        const { parseShard } = await import('../../suites/runner/run-selection.ts');
+        const outcome = await runConformance({
+          rig: flags.rig,
+          adHocTargets: adHoc,
+          only: flags.only,
+          ...(flags.tags ? { tags: flags.tags } : {}),
+          grep: flags.grep,
+          strict: flags.strict,
+          junit: flags.junit,
+          outDir: flags.out,
+          verbose: flags.verbose,
+          ...(flags.shard ? { shard: parseShard(flags.shard) } : {}),
+          ...(flags.rerunFailed ? { rerunFailed: flags.rerunFailed } : {}),
+          allureReport: flags.allureReport,
+          ...(emulatorHost ? { emulatorHost } : {}),
+        });
+        process.exitCode = outcome.exitCode;
+      } finally {
+        await emulatorHost?.stop();
+      }
     });
 }
+
+/** The default rig (the embedded emulators); run-conformance.ts says the same once loaded. */
+const DEFAULT_RIG_FILE = fileURLToPath(new URL('../../rigs/emulators.json', import.meta.url));
 
 /** `--target viperhttp=http://10.0.0.5:8080` → a board target, secrets from flags or environment. */
 export function adHocTargets(

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { EmulatorEndpoints, EmulatorOptions, Platform, Profile } from '../../emulators/index.ts';
@@ -47,6 +48,7 @@ export class EmulatorHost {
   private readonly crashList: EmulatorCrash[] = [];
   private readonly hosted = new Set<string>();
   private stopping = false;
+  private stopped: Promise<void> | undefined;
 
   private constructor(private readonly child: ChildProcess) {
     const lines = createInterface({ input: child.stdout! });
@@ -76,6 +78,20 @@ export class EmulatorHost {
     });
   }
 
+  /**
+   * Starts the host when the rig file has an embedded emulator, before the run's own code loads
+   * (each side takes a few hundred milliseconds, on a core of its own); undefined for any other
+   * rig, or one that cannot be read (the run reports that). The caller stops it.
+   */
+  static startEarlyFor(rigFile: string): EmulatorHost | undefined {
+    try {
+      const rig = JSON.parse(readFileSync(rigFile, 'utf8')) as { targets?: { kind?: unknown }[] };
+      return rig.targets?.some((target) => target?.kind === 'emulator') ? EmulatorHost.start() : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   static start(): EmulatorHost {
     const child = spawn(process.execPath, [HOST], { stdio: ['pipe', 'pipe', 'inherit'] });
     return new EmulatorHost(child);
@@ -98,8 +114,13 @@ export class EmulatorHost {
     return this.crashList;
   }
 
-  /** Stops every emulator (sockets, consoles, PTYs) and ends the host. */
-  async stop(): Promise<void> {
+  /** Stops every emulator (sockets, consoles, PTYs) and ends the host; a second call waits for the first. */
+  stop(): Promise<void> {
+    this.stopped ??= this.end();
+    return this.stopped;
+  }
+
+  private async end(): Promise<void> {
     this.stopping = true;
     if (this.exited) return;
     try {

@@ -21,6 +21,7 @@ import { preloadAllureReport, writeRunJson, writeRunReports } from '../../report
 import { type LoadedTarget, loadRig, type Rig, redactorForRig } from '../../rigs/index.ts';
 import type { ProvidedTarget } from '../framework/current-target.ts';
 import { REQUIREMENT_TIMEOUT_MS } from '../framework/requirement-scope.ts';
+import type { EmulatorHost } from './emulator-host.ts';
 import { preflightTargets } from './preflight/index.ts';
 import { RedactingAllureReporter } from './redacting-allure-reporter.ts';
 import { failuresToRerun, rerunTargets, type Shard, shardTargets } from './run-selection.ts';
@@ -61,6 +62,8 @@ export interface RunOptions {
   suitesDir?: string;
   /** Print every skip as it happens instead of one line per reason at the end. */
   verbose?: boolean;
+  /** The embedded emulators' host, started before this module loaded (EmulatorHost.startEarlyFor); the run stops it. */
+  emulatorHost?: EmulatorHost;
 }
 
 /** `--grep` (or `--only`) selected no requirement of any target: bad arguments, exit 2. */
@@ -135,7 +138,7 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
       `  targets: ${targets.map((target) => `${target.name} (${target.profile}, ${target.kind})`).join(', ')}\n` +
       `  output:  ${run.dir}\n`,
   );
-  const starting = startTargets(rig, targets, { env, lockDir });
+  const starting = startTargets(rig, targets, { env, lockDir, emulatorHost: options.emulatorHost });
   // vitest (with Vite) loads here while the emulator process boots on the other core.
   const loadingVitest = import('vitest/node');
   loadingVitest.catch(() => {});
@@ -215,7 +218,10 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
       name: description.name,
       weight: provided[description.name]!.suiteFiles.length,
     })),
-    Number(env.OTA_RUN_WORKERS ?? defaultWorkers()),
+    Number(
+      env.OTA_RUN_WORKERS ??
+        defaultWorkers(started.descriptions.some((description) => description.kind === 'emulator')),
+    ),
   );
   groups.forEach((names, index) => {
     writeFileSync(
@@ -344,13 +350,14 @@ const ENTRY_SUFFIX = '.entry.ts';
 const MAX_TARGETS_AT_ONCE = 20;
 
 /**
- * How many workers a run uses: one per core, at most four. Every worker loads the whole harness
- * (most of a worker's CPU time), and the targets in one worker run side by side, so a few workers
- * cost far less than one per target and wait on devices just as well (the default rig on 2 cores:
- * 21–23 s with two workers, 22–24 s with four, 23 s with one).
+ * How many workers a run uses: one per core, less the core the embedded emulators' host keeps busy
+ * when the run has one, at most four. Every worker loads the whole harness (most of a worker's CPU
+ * time), and the targets in one worker run side by side, so a few workers cost far less than one
+ * per target and wait on devices just as well (the default rig on 2 cores: 14.7–14.9 s with one
+ * worker beside the host, 15.0–15.5 s with two; the kill matrix 226 s with one, 236 s with two).
  */
-function defaultWorkers(): number {
-  return Math.min(4, Math.max(1, availableParallelism()));
+export function defaultWorkers(hasEmulatorHost: boolean, cores = availableParallelism()): number {
+  return Math.min(4, Math.max(1, cores - (hasEmulatorHost ? 1 : 0)));
 }
 
 /**

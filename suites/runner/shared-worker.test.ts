@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PROJECT_ROOT, runConformance, workerGroups } from './run-conformance.ts';
+import { defaultWorkers, PROJECT_ROOT, runConformance, workerGroups } from './run-conformance.ts';
 
 /*
  * Several targets share a worker and run side by side: what one target's requirement does must
@@ -105,5 +105,15 @@ describe('workerGroups', () => {
     ]);
     expect(workerGroups([{ name: 'only', weight: 1 }], 4)).toEqual([['only']]);
     expect(workerGroups([{ name: 'x', weight: 1 }], Number.NaN)).toEqual([['x']]);
+  });
+});
+
+describe('defaultWorkers', () => {
+  it('leaves a core to the embedded emulators host when the run has one, at least one, at most four', () => {
+    expect(defaultWorkers(true, 2)).toBe(1);
+    expect(defaultWorkers(false, 2)).toBe(2);
+    expect(defaultWorkers(true, 1)).toBe(1);
+    expect(defaultWorkers(true, 16)).toBe(4);
+    expect(defaultWorkers(false, 3)).toBe(3);
   });
 });

@@ -65,10 +65,15 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
 export async function startTargets(
   rig: Rig,
   targets: readonly LoadedTarget[],
-  options: { env: NodeJS.ProcessEnv; lockDir: string },
+  options: {
+    env: NodeJS.ProcessEnv;
+    lockDir: string;
+    /** A host the caller started early (EmulatorHost.startEarlyFor); stopped with the targets. */
+    emulatorHost?: EmulatorHost;
+  },
 ): Promise<StartedTargets> {
   // Started on the first emulator target: a rig of boards needs no emulator process.
-  let host: EmulatorHost | undefined;
+  let host: EmulatorHost | undefined = options.emulatorHost;
   const stopAlso: (() => Promise<void>)[] = [];
   const descriptions: TargetDescription[] = [];
   const notStarted: StartedTargets['notStarted'] = [];
