@@ -28,6 +28,9 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions = {}): 
   const broker = await Aedes.createBroker();
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
+    // A PUBLISH right behind another would otherwise wait for the peer's delayed ACK (Nagle: 40 ms
+    // on Linux loopback per command and its answer).
+    socket.setNoDelay(true);
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     broker.handle(socket);

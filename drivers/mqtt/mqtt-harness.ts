@@ -144,7 +144,11 @@ export class MqttHarness {
           if (error) reject(error);
           else resolve();
         };
-        const onConnect = () => settle();
+        const onConnect = () => {
+          // A publish right behind another would otherwise wait for the broker's delayed ACK.
+          (client.stream as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
+          settle();
+        };
         const onError = (error: Error) => settle(error);
         const onClose = () => settle(new Error('connection closed before CONNACK'));
         client.on('connect', onConnect);

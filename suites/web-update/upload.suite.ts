@@ -2,6 +2,7 @@ import type { WebUploadResult } from '../../drivers/http/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
 import { gzipImage, SeededRandom } from '../../fixtures/index.ts';
 import { requirement } from '../framework/index.ts';
+import { noRebootWindowMs } from '../framework/strategy/observe.ts';
 import { notAnImage as rigNotAnImage } from '../framework/strategy/rig-images.ts';
 import {
   type Boot,
@@ -22,8 +23,6 @@ import {
 const SOURCE =
   'docs/protocols/arduino-ota.md §2.1 Responses/Behaviours (ESP8266HTTPUpdateServer-impl.h L15-149), §2.2';
 const NEEDS = ['console', 'reset'] as const;
-/** How long a device that restarts after a failure takes to do it: the page, delay(100), restart. */
-const RESTART_WINDOW_MS = 1_000;
 /**
  * Without `limits.partitionSize` in the rig: larger than the space left for a new sketch on any
  * ESP8266 of up to 4 MB flash (FS_start − running sketch) and than the usual ESP32 OTA slot.
@@ -55,7 +54,8 @@ async function goodImageInstalls(
 
 /**
  * A refused upload must leave the device running: no boot banner from the upload on for
- * RESTART_WINDOW_MS after its answer, then the old image after a reset (or power cycle).
+ * the no-reboot window after its answer (a device that restarts after a failure does it after the
+ * page and delay(100): noRebootWindowMs), then the old image after a reset (or power cycle).
  */
 async function keepsOldImage(
   target: Target,
@@ -65,8 +65,9 @@ async function keepsOldImage(
   since: number,
   how: 'reset' | 'power-cycle' = 'reset',
 ): Promise<void> {
-  const banner = await step(`watch the console for ${RESTART_WINDOW_MS} ms: no restart`, () =>
-    bannerWithin(target, since, RESTART_WINDOW_MS),
+  const window = noRebootWindowMs(target);
+  const banner = await step(`watch the console for ${window} ms: no restart`, () =>
+    bannerWithin(target, since, window),
   );
   check(
     banner === undefined,

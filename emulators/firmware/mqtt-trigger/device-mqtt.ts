@@ -47,6 +47,7 @@ export class DeviceMqtt {
         : undefined,
     });
     this.client.on('connect', () => {
+      noDelay(this.client);
       if (context.signal.aborted) return;
       context.console.line(`MQT: Connected to ${options.brokerUrl} as ${settings.clientId}`);
       void settings.onConnect();
@@ -102,4 +103,13 @@ export class DeviceMqtt {
   closeAbruptly(): void {
     this.client.end(true);
   }
+}
+
+/**
+ * Small packets go out at once: a publish right behind another would otherwise wait for the
+ * broker's delayed ACK (Nagle: 40 ms on Linux loopback per command and its answer).
+ */
+export function noDelay(client: MqttClient): void {
+  const stream = client.stream as { setNoDelay?: (on: boolean) => void } | undefined;
+  stream?.setNoDelay?.(true);
 }

@@ -28,10 +28,11 @@ export function noRebootWindowMs(target: Target): number {
 const DEFAULT_NO_REBOOT_WINDOW_MS = 600;
 /**
  * Beyond a known restart delay: the failure line and the boot banner that would follow it cross
- * the same console, so the watch starts at most this much late on a loaded machine (the kill
- * matrix runs twenty devices at once on two cores and still sees every restart after a failure).
+ * the same console one after the other, so only the difference in their delays needs a margin
+ * (the kill matrix runs twenty devices at once on two cores and still sees every restart after a
+ * failure, in each of the requirements that look for one).
  */
-const RESTART_MARGIN_MS = 250;
+const RESTART_MARGIN_MS = 150;
 
 /** The console, which the strategy reads boots from; without one it cannot tell what runs. */
 export function requireConsole(target: Target, why: string) {
