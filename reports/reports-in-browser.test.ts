@@ -22,14 +22,20 @@ async function twoRuns(): Promise<{ root: string; first: RunOutcome; second: Run
   const dir = mkdtempSync(join(tmpdir(), 'reports-browser-'));
   const suites = join(dir, 'suites');
   mkdirSync(join(suites, 'viperhttp'), { recursive: true });
+  // The run loads this file once for each target it collects; it loads the two suites once for
+  // that target too (a query of the target's name), as the run does a suite file, so each target
+  // registers their requirements in a module instance of its own (the targets share a worker).
+  const context = join(PROJECT_ROOT, 'suites', 'framework', 'target-context.ts');
   writeFileSync(
     join(suites, 'viperhttp', 'selected.suite.ts'),
-    ['auth', 'rollback']
-      .map(
+    [
+      `import { currentTargetName } from ${JSON.stringify(context)};`,
+      "const target = '?target=' + encodeURIComponent(currentTargetName() ?? '');",
+      ...['auth', 'rollback'].map(
         (group) =>
-          `import ${JSON.stringify(join(PROJECT_ROOT, 'suites', 'viperhttp', `${group}.suite.ts`))};`,
-      )
-      .join('\n'),
+          `await import(${JSON.stringify(join(PROJECT_ROOT, 'suites', 'viperhttp', `${group}.suite.ts`))} + target);`,
+      ),
+    ].join('\n'),
   );
   const rig = writeViperhttpRig(
     dir,
