@@ -14,8 +14,8 @@ const percent = (value: number) => (Number.isFinite(value) ? `${(value * 100).to
 const sizeLabel = (row: Pick<BenchRow, 'chunkBytes' | 'sizeUnit'>) =>
   row.chunkBytes === 0 ? row.sizeUnit : `${row.chunkBytes} B ${row.sizeUnit}`;
 
-function phaseCell(spread: Spread | undefined): string | number {
-  return spread === undefined ? '' : fixed(spread.median * 1000, 0);
+function phaseCell(spread: Spread | undefined, digits = 0): string | number {
+  return spread === undefined ? '' : fixed(spread.median * 1000, digits);
 }
 
 /** Baselines that run in a process of their own (the harness and the raw socket run in this one). */
@@ -87,12 +87,13 @@ export function benchTables(result: BenchResult): BenchReport[] {
   const phased = result.rows.filter((row) => row.kbps.runs > 0 && Object.keys(row.phases).length > 0);
   const phases: BenchReport = {
     title:
-      'Phases (median ms): transfer, flash write where the target shows it apart, verify, reboot to first answer',
-    columns: ['target', 'client', 'size', 'transfer', 'write', 'verify', 'reboot', 'total (s)'],
+      'Phases (median ms): connect (the TCP setup, part of the transfer, where the client reports it), transfer, flash write where the target shows it apart, verify, reboot to first answer',
+    columns: ['target', 'client', 'size', 'connect', 'transfer', 'write', 'verify', 'reboot', 'total (s)'],
     rows: phased.map((row) => [
       row.target,
       row.client,
       sizeLabel(row),
+      phaseCell(row.phases.connect, 2),
       phaseCell(row.phases.transfer),
       phaseCell(row.phases.write),
       phaseCell(row.phases.verify),

@@ -1,8 +1,12 @@
 import type { Target } from '../../drivers/target/index.ts';
 
-/** The phases a target shows apart (DESIGN.md: transfer, flash write, verify, reboot to first answer). */
-export type Phase = 'transfer' | 'write' | 'verify' | 'reboot';
-export const PHASES: readonly Phase[] = ['transfer', 'write', 'verify', 'reboot'];
+/**
+ * The phases a target shows apart (DESIGN.md: transfer, flash write, verify, reboot to first
+ * answer), and `connect`: the TCP connection's setup, the first part of the transfer, where a
+ * client reports it (web-update: the harness and curl's time_connect).
+ */
+export type Phase = 'connect' | 'transfer' | 'write' | 'verify' | 'reboot';
+export const PHASES: readonly Phase[] = ['connect', 'transfer', 'write', 'verify', 'reboot'];
 
 /** One measured update. */
 export interface RunSample {

@@ -77,8 +77,15 @@ describe('ota-conformance bench', () => {
     const web = row('web-update', 'harness')!;
     expect(web.chunkBytes).toBe(0);
     expect(web.verifiedBy).toMatch(/^boots bench-/);
+    // Its connection's setup apart, for both clients (curl's own time_connect), within the transfer.
+    expect(web.phases.connect?.median).toBeGreaterThan(0);
+    expect(web.phases.connect!.median).toBeLessThan(web.phases.transfer!.median);
     const curl = row('web-update', 'curl')!;
     expect(curl.kbps.runs === 2 || /curl is not installed/.test(curl.unavailable ?? '')).toBe(true);
+    if (curl.kbps.runs === 2) {
+      expect(curl.phases.connect?.median).toBeGreaterThan(0);
+      expect(curl.phases.connect!.median).toBeLessThan(curl.phases.transfer!.median);
+    }
     // A pull profile: served by the update server, written, rebooted into the new version.
     const pull = row('http-update', 'harness')!;
     expect(pull.verifiedBy).toMatch(/^the device's own check, then boots bench-/);

@@ -65,7 +65,13 @@ export async function webUpdateMeasurer(
             throw new Error(
               `target ${target.name}: the upload was not taken: ${JSON.stringify(answer).slice(0, 200)}`,
             );
-          return await rebooted(watch, image, versionOf, answer.wireStartedAt, answered);
+          const sample = await rebooted(watch, image, versionOf, answer.wireStartedAt, answered);
+          return answer.connectedAt === undefined
+            ? sample
+            : {
+                ...sample,
+                phases: { ...sample.phases, connect: (answer.connectedAt - answer.wireStartedAt) / 1000 },
+              };
         } finally {
           watch.stop();
           await client.destroy();
@@ -91,18 +97,23 @@ export async function webUpdateMeasurer(
           '-F',
           `firmware=@${imagePath};filename=firmware.bin`,
           '-w',
-          '\\n%{time_total}',
+          '\\n%{time_connect} %{time_total}',
           `${url.replace(/\/$/, '')}/update`,
         );
         const started = performance.now();
         const { stdout } = await run('curl', args);
         const answered = performance.now();
         const lines = stdout.trimEnd().split('\n');
-        const timeTotal = Number(lines.pop());
+        const [timeConnect, timeTotal] = (lines.pop() ?? '').split(' ').map(Number);
         if (!SUCCESS.test(lines.join('\n')))
           throw new Error(`curl: the device did not report success: ${lines.join(' ').slice(0, 200)}`);
         const sample = await rebooted(watch, image, versionOf, started, answered);
-        return { ...sample, seconds: timeTotal };
+        return {
+          ...sample,
+          seconds: timeTotal!,
+          // curl's own clock, not this process's (which counts curl starting up).
+          phases: { ...sample.phases, connect: timeConnect!, transfer: timeTotal! },
+        };
       } finally {
         watch.stop();
       }

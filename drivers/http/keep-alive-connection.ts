@@ -95,6 +95,7 @@ export class KeepAliveConnection {
   private closed = false;
   private connections = 0;
   private wireStartedAt = 0;
+  private connectedAt = 0;
   /** The request in flight and how to settle it; undefined between requests. */
   private request: KeepAliveRequest | undefined;
   private resolveRequest: ((response: KeepAliveResponse) => void) | undefined;
@@ -126,6 +127,11 @@ export class KeepAliveConnection {
    */
   get lastWireStart(): number {
     return this.wireStartedAt;
+  }
+
+  /** When the last connection this client opened was established (performance.now()); 0 before any. */
+  get lastConnected(): number {
+    return this.connectedAt;
   }
 
   send(request: KeepAliveRequest): Promise<KeepAliveResponse> {
@@ -219,6 +225,7 @@ export class KeepAliveConnection {
     this.socket = socket;
     this.socketErrorCode = undefined;
     socket.on('connect', () => {
+      this.connectedAt = performance.now();
       this.connections++;
     });
     socket.on('data', (data: Buffer) => {

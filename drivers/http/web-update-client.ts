@@ -61,6 +61,8 @@ export type WebUploadResult =
        * curl's `time_total`, leaves out building the request.
        */
       wireStartedAt: number;
+      /** performance.now() when the connection the upload opened was established (curl's `time_connect` after that clock's start). */
+      connectedAt?: number;
     } & WebAnswer)
   | { outcome: 'cut'; sentBytes: number; detail: string };
 
@@ -188,6 +190,9 @@ export class WebUpdateClient {
       outcome: 'answered',
       sentBytes: body.streamedLength,
       wireStartedAt: this.uploads.lastWireStart,
+      ...(this.uploads.lastConnected >= this.uploads.lastWireStart
+        ? { connectedAt: this.uploads.lastConnected }
+        : {}),
       status: answer.status,
       headers: answer.headers,
       body: answer.body.toString('utf8'),
