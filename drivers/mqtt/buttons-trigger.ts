@@ -15,6 +15,11 @@ export interface ButtonsState {
   uptime?: number;
   /** The whole object as received. */
   raw: Record<string, unknown>;
+  /**
+   * Replayed by the broker from its retained store when the harness subscribed (a state from
+   * before then), not published while the harness listened; set by `states` and `expectState`.
+   */
+  retained?: boolean;
 }
 
 /** Parses a state-topic payload; undefined when it is not a JSON object. */
@@ -102,14 +107,17 @@ export class ButtonsTrigger {
       },
       { step: 'wait for a state message', ...options },
     );
-    return parseButtonsState(message.payload)!;
+    return { ...parseButtonsState(message.payload)!, retained: message.retain };
   }
 
   /** Every parsed state message logged since `since`. */
   states(since = 0): ButtonsState[] {
     return this.harness
       .messages(BUTTONS_STATE_TOPIC, since)
-      .map((message) => parseButtonsState(message.payload))
+      .map((message): ButtonsState | undefined => {
+        const state = parseButtonsState(message.payload);
+        return state === undefined ? undefined : { ...state, retained: message.retain };
+      })
       .filter((state): state is ButtonsState => state !== undefined && this.mine(state));
   }
 }
