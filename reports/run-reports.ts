@@ -1,9 +1,6 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { preloadAllureReport, writeAllureReport } from './allure/allure-report.ts';
-
-export { preloadAllureReport };
-
+import { writeAllureReport } from './allure/allure-report.ts';
 import { normalizeAllureResults } from './allure/allure-results.ts';
 import type { ConformanceResult } from './conformance-result.ts';
 import { writeEvidenceIndex } from './evidence-index.ts';

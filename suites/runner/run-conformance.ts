@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sweepStaleLeases, type TargetDescription } from '../../drivers/target/index.ts';
+import { preloadAllureReport } from '../../reports/allure/allure-report.ts';
 import { ConformanceReporter } from '../../reports/conformance-reporter.ts';
 import {
   type ConformanceResult,
@@ -17,7 +18,7 @@ import {
 import { RESULTS_FILE } from '../../reports/results-file.ts';
 import { openRunFolder, type RunFolder } from '../../reports/run-folder.ts';
 import { startRunMetadata } from '../../reports/run-metadata.ts';
-import { preloadAllureReport, writeRunJson, writeRunReports } from '../../reports/run-reports.ts';
+import { writeRunJson, writeRunReports } from '../../reports/run-reports.ts';
 import { type LoadedTarget, loadRig, type Rig, redactorForRig } from '../../rigs/index.ts';
 import type { ProvidedTarget } from '../framework/current-target.ts';
 import { REQUIREMENT_TIMEOUT_MS } from '../framework/requirement-scope.ts';

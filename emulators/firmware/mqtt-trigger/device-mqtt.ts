@@ -109,7 +109,7 @@ export class DeviceMqtt {
  * Small packets go out at once: a publish right behind another would otherwise wait for the
  * broker's delayed ACK (Nagle: 40 ms on Linux loopback per command and its answer).
  */
-export function noDelay(client: MqttClient): void {
+function noDelay(client: MqttClient): void {
   const stream = client.stream as { setNoDelay?: (on: boolean) => void } | undefined;
   stream?.setNoDelay?.(true);
 }

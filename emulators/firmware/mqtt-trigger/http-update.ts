@@ -11,10 +11,10 @@ export type HttpUpdateOutcome =
   | { result: 'HTTP_UPDATE_NO_UPDATES' }
   | { result: 'HTTP_UPDATE_FAILED'; lastError: number; lastErrorString: string };
 
-/** getLastErrorString() texts (reference/arduino-ota.md §3.1). */
 /** Update.writeStream reads into its one-sector buffer (4096 bytes), on both cores. */
 const UPDATER_BUFFER_SIZE = 4096;
 
+/** getLastErrorString() texts (reference/arduino-ota.md §3.1). */
 const UPDATE_ERROR_TEXT: Record<number, string> = {
   [-100]: 'Not Enough space',
   [-101]: 'Server Did Not Report Size',

@@ -8,6 +8,7 @@ import {
   describeBoot,
   HARNESS_SECURE_VERSION,
   imageFor,
+  knownRestartDelayMs,
   rebootTimeoutMs,
   updateTarget,
 } from '../../framework/strategy/index.ts';
@@ -450,7 +451,6 @@ export class EmulatorCampaign {
     }
   }
 
-  /** Waits for the armed cut to tear an operation; returns it, or undefined when it never fired. */
   /**
    * Resolves once the control plane says the power is off (the armed cut fired), so a pull update
    * returns at once instead of waiting for the device's requests to fall silent; `stop` ends the
@@ -473,12 +473,14 @@ export class EmulatorCampaign {
     };
   }
 
+  /** Waits for the armed cut to tear an operation; returns it, or undefined when it never fired. */
   private async waitDark(mark: number): Promise<EmulatorFlashTrace['operations'][number] | undefined> {
     const deadline = performance.now() + rebootTimeoutMs(this.target);
     // The update is over (updateTarget returned): once the flash has been still for longer than
     // the firmware's restart delay and a settle, with the power on, no operation is left to cut
     // (a point past the update's last operation waited the whole reboot timeout, 10 s).
-    const stillFor = FLASH_QUIET_MS * 2 + restartDelayOf(this.target);
+    // Without a known restart delay, the ESP-IDF example's 1 s.
+    const stillFor = FLASH_QUIET_MS * 2 + (knownRestartDelayMs(this.target) ?? 1_000);
     let count = -1;
     let changedAt = performance.now();
     for (;;) {
@@ -493,12 +495,6 @@ export class EmulatorCampaign {
       await sleep(20);
     }
   }
-}
-
-/** The firmware's restart delay where its options give one; else the ESP-IDF example's 1 s. */
-function restartDelayOf(target: Target): number {
-  const delay = target.description.options?.restartDelayMs;
-  return typeof delay === 'number' && delay >= 0 ? delay : 1_000;
 }
 
 /** How often the control plane's power state is read while an armed cut may fire. */

@@ -22,7 +22,7 @@ export {
   imageFor,
   STRATEGY_PROJECT,
 } from './image-for.ts';
-export { noRebootWindowMs, rebootTimeoutMs } from './observe.ts';
+export { knownRestartDelayMs, noRebootWindowMs, rebootTimeoutMs } from './observe.ts';
 export { type AfterCut, armPowerCut, powerCycle, powerOnAfterCut } from './power.ts';
 export {
   deriveEsp32Version,

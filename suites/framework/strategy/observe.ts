@@ -16,13 +16,20 @@ export function rebootTimeoutMs(target: Target): number {
  */
 export function noRebootWindowMs(target: Target): number {
   const limit = target.description.limits?.rebootTimeoutMs;
-  const restartDelay = target.description.options?.restartDelayMs;
+  const restartDelay = knownRestartDelayMs(target);
   const window =
-    limit ??
-    (typeof restartDelay === 'number' && restartDelay >= 0
-      ? restartDelay + RESTART_MARGIN_MS
-      : DEFAULT_NO_REBOOT_WINDOW_MS);
+    limit ?? (restartDelay === undefined ? DEFAULT_NO_REBOOT_WINDOW_MS : restartDelay + RESTART_MARGIN_MS);
   return Math.min(window, 3_000);
+}
+
+/**
+ * How long the firmware waits before it restarts, where the target's options say
+ * (`options.restartDelayMs`: what an emulator is configured with, or a rig's word on its board);
+ * undefined otherwise.
+ */
+export function knownRestartDelayMs(target: Target): number | undefined {
+  const delay = target.description.options?.restartDelayMs;
+  return typeof delay === 'number' && delay >= 0 ? delay : undefined;
 }
 
 const DEFAULT_NO_REBOOT_WINDOW_MS = 600;
