@@ -32,6 +32,8 @@ function generator(): Promise<[typeof import('@allurereport/core'), unknown]> {
  * its devices, so the report at the end does not pay for it.
  */
 export function preloadAllureReport(): void {
+  // Called on every result: once loading, nothing more to do.
+  if (loading) return;
   generator().catch(() => {
     loading = undefined;
   });
