@@ -124,6 +124,22 @@ describe('ota-conformance bench', () => {
     expect(readFileSync(join(out, 'bench', 'good.svg'), 'utf8')).toMatch(/^<svg/);
   }, 120_000);
 
+  it('names what the web form answered when it does not take the image (here: larger than the OTA slot)', async () => {
+    const result = await runTargetBench({
+      targets: ['web-update'],
+      runs: 1,
+      warmup: 0,
+      imageBytes: 2048 * 1024,
+      outDir: mkdtempSync(join(tmpdir(), 'bench-out-')),
+      env: {},
+    });
+    const harness = result.rows.find((row) => row.target === 'web-update' && row.client === 'harness');
+    expect(harness?.kbps.runs).toBe(0);
+    expect(harness?.failed).toMatch(
+      /^harness: target web-update: the upload of \d+ bytes was not taken: HTTP 200, "Update error: .*Not Enough Space/,
+    );
+  }, 60_000);
+
   it('exits 2 for a target the rig does not have, naming the rig targets', async () => {
     const rig = rigFile([viperhttp('only', 'bench-token')]);
     const { code, stderr } = await bench(['--rig', rig, '--target', 'nope']);

@@ -55,17 +55,22 @@ export async function webUpdateMeasurer(
         });
         const watch = RebootWatch.start(target);
         try {
-          // Timed like curl's time_total (below): from the connect to the answer's last byte. curl's
-          // clock starts once the tool has set up the transfer (its -F form included), so the
-          // harness's starts where its upload reaches the network, after the multipart body and the
-          // head are built; Basic credentials need no challenge round trip before it.
+          // Timed like curl's time_total (below): from the connect to the answer's last byte, both
+          // ends as the client saw them on the wire. curl's clock starts once the tool has set up
+          // the transfer (its -F form included) and stops inside the transfer, so the harness's
+          // starts where its upload reaches the network, after the multipart body and the head are
+          // built, and stops when the answer is complete, before its headers are parsed for the
+          // caller; Basic credentials need no challenge round trip before it.
           const answer = await client.upload(image);
-          const answered = performance.now();
           if (answer.outcome !== 'answered' || answer.status !== 200 || !SUCCESS.test(answer.body))
             throw new Error(
-              `target ${target.name}: the upload was not taken: ${JSON.stringify(answer).slice(0, 200)}`,
+              `target ${target.name}: the upload of ${image.length} bytes was not taken: ${
+                answer.outcome === 'answered'
+                  ? `HTTP ${answer.status}, ${JSON.stringify(answer.body.slice(0, 200))}`
+                  : answer.detail
+              }`,
             );
-          const sample = await rebooted(watch, image, versionOf, answer.wireStartedAt, answered);
+          const sample = await rebooted(watch, image, versionOf, answer.wireStartedAt, answer.answeredAt);
           return answer.connectedAt === undefined
             ? sample
             : {

@@ -96,6 +96,7 @@ export class KeepAliveConnection {
   private connections = 0;
   private wireStartedAt = 0;
   private connectedAt = 0;
+  private answeredAt = 0;
   /** The request in flight and how to settle it; undefined between requests. */
   private request: KeepAliveRequest | undefined;
   private resolveRequest: ((response: KeepAliveResponse) => void) | undefined;
@@ -132,6 +133,16 @@ export class KeepAliveConnection {
   /** When the last connection this client opened was established (performance.now()); 0 before any. */
   get lastConnected(): number {
     return this.connectedAt;
+  }
+
+  /**
+   * When the last answer was complete (performance.now()): its last byte read and its framing
+   * understood, before the head's headers are parsed for the caller and the promise settles. The
+   * end of the wire exchange, as lastWireStart is its start (curl's `time_total` likewise stops
+   * inside the transfer, not after the tool has handed the answer on).
+   */
+  get lastAnswered(): number {
+    return this.answeredAt;
   }
 
   send(request: KeepAliveRequest): Promise<KeepAliveResponse> {
@@ -369,6 +380,7 @@ export class KeepAliveConnection {
   }
 
   private complete(received: Buffer, bodyStart: number, bodyEnd: number): void {
+    this.answeredAt = performance.now();
     const request = this.request!;
     const resolve = this.resolveRequest!;
     this.settled();

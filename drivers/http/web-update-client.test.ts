@@ -58,6 +58,7 @@ describe('WebUpdateClient against the web-update emulator (ESP32 HTTPUpdateServe
     expect(form.body).toContain("name='firmware'");
     const progress: number[] = [];
     let firstPieceAt = Number.NaN;
+    let lastPieceAt = Number.NaN;
     const update = image('2.0.0');
     const called = performance.now();
     const result = await client.upload(update, {
@@ -65,6 +66,7 @@ describe('WebUpdateClient against the web-update emulator (ESP32 HTTPUpdateServe
       onProgress: (sent) => {
         progress.push(sent);
         if (progress.length === 1) firstPieceAt = performance.now();
+        lastPieceAt = performance.now();
       },
     });
     const returned = performance.now();
@@ -74,6 +76,10 @@ describe('WebUpdateClient against the web-update emulator (ESP32 HTTPUpdateServe
     expect(wireStartedAt).toBeGreaterThanOrEqual(called);
     expect(wireStartedAt).toBeLessThanOrEqual(firstPieceAt);
     expect(wireStartedAt).toBeLessThan(returned);
+    // …to the answer complete on the wire: after the whole body went, before the caller has it.
+    const answeredAt = result.outcome === 'answered' ? result.answeredAt : Number.NaN;
+    expect(answeredAt).toBeGreaterThanOrEqual(lastPieceAt);
+    expect(answeredAt).toBeLessThanOrEqual(returned);
     expect(progress.at(-1)).toBe(update.length);
     await runsVersion(emulator, '2.0.0');
     const post = events.find((event) => event.method === 'POST')!;

@@ -63,6 +63,8 @@ export type WebUploadResult =
       wireStartedAt: number;
       /** performance.now() when the connection the upload opened was established (curl's `time_connect` after that clock's start). */
       connectedAt?: number;
+      /** performance.now() when the answer's last byte was in and its framing read (the wire exchange's end). */
+      answeredAt: number;
     } & WebAnswer)
   | { outcome: 'cut'; sentBytes: number; detail: string };
 
@@ -190,6 +192,7 @@ export class WebUpdateClient {
       outcome: 'answered',
       sentBytes: body.streamedLength,
       wireStartedAt: this.uploads.lastWireStart,
+      answeredAt: this.uploads.lastAnswered,
       ...(this.uploads.lastConnected >= this.uploads.lastWireStart
         ? { connectedAt: this.uploads.lastConnected }
         : {}),
