@@ -6,9 +6,9 @@ import { runCli } from '../../bin/cli-process.test-support.ts';
 import {
   type EmulatorBoard,
   startEmulatorBoard,
-  VECTORS,
   writeRig,
 } from '../../drivers/flasher/test-support/emulator-board.ts';
+import { itWithVectors, VECTORS } from '../../fixtures/golden-vectors.test-support.ts';
 import { issuedImages } from '../../suites/framework/strategy/rig-images.ts';
 import { compareTable } from './bench-output.ts';
 import { runTargetBench } from './target-bench.ts';
@@ -221,40 +221,46 @@ describe('ota-conformance bench against a board (an emulator process described a
     board = undefined;
   });
 
-  it('sends only the rig build and versions derived from it, each run verified by the digest the device reports', async () => {
-    board = await startEmulatorBoard(['--profile', 'viperhttp', '--option', 'token=board-token']);
-    const rig = boardRig('bench-esp32', board, {
-      console: { port: board.socketUrl },
-      power: { type: 'emulator-control', url: board.endpoints.control },
-      firmware: {
-        baseline: join(VECTORS, 'esp32-app-v1.0.0.bin'),
-        update: join(VECTORS, 'esp32-app-v1.1.0.bin'),
-      },
-    });
-    const out = mkdtempSync(join(tmpdir(), 'bench-board-'));
-    const result = await runTargetBench({
-      rig,
-      sizes: [2048],
-      runs: 2,
-      warmup: 0,
-      outDir: out,
-      env: { BENCH_BOARD_TOKEN: 'board-token' },
-    });
-    expect(result.skipped).toEqual([]);
-    const harness = result.rows.find((row) => row.client === 'harness')!;
-    expect(harness.kind).toBe('board');
-    expect(harness.timing).toBeUndefined();
-    expect(harness.kbps.runs).toBe(2);
-    expect(harness.verifiedBy).toMatch(/^sha256 [0-9a-f]{12}… at finalize$/);
-    // Every image sent is the rig's update build with only its descriptor's version rewritten and resealed.
-    const update = readFileSync(join(VECTORS, 'esp32-app-v1.1.0.bin'));
-    expect(harness.imageBytes).toBe(update.length);
-    const sent = issuedImages().filter((image) => image.target === 'bench-esp32');
-    expect(sent.length).toBeGreaterThanOrEqual(6);
-    expect(
-      sent.every((image) => image.origin.startsWith('derived:') && image.origin.endsWith('from rig:update')),
-    ).toBe(true);
-  }, 120_000);
+  itWithVectors(
+    'sends only the rig build and versions derived from it, each run verified by the digest the device reports',
+    async () => {
+      board = await startEmulatorBoard(['--profile', 'viperhttp', '--option', 'token=board-token']);
+      const rig = boardRig('bench-esp32', board, {
+        console: { port: board.socketUrl },
+        power: { type: 'emulator-control', url: board.endpoints.control },
+        firmware: {
+          baseline: join(VECTORS, 'esp32-app-v1.0.0.bin'),
+          update: join(VECTORS, 'esp32-app-v1.1.0.bin'),
+        },
+      });
+      const out = mkdtempSync(join(tmpdir(), 'bench-board-'));
+      const result = await runTargetBench({
+        rig,
+        sizes: [2048],
+        runs: 2,
+        warmup: 0,
+        outDir: out,
+        env: { BENCH_BOARD_TOKEN: 'board-token' },
+      });
+      expect(result.skipped).toEqual([]);
+      const harness = result.rows.find((row) => row.client === 'harness')!;
+      expect(harness.kind).toBe('board');
+      expect(harness.timing).toBeUndefined();
+      expect(harness.kbps.runs).toBe(2);
+      expect(harness.verifiedBy).toMatch(/^sha256 [0-9a-f]{12}… at finalize$/);
+      // Every image sent is the rig's update build with only its descriptor's version rewritten and resealed.
+      const update = readFileSync(join(VECTORS, 'esp32-app-v1.1.0.bin'));
+      expect(harness.imageBytes).toBe(update.length);
+      const sent = issuedImages().filter((image) => image.target === 'bench-esp32');
+      expect(sent.length).toBeGreaterThanOrEqual(6);
+      expect(
+        sent.every(
+          (image) => image.origin.startsWith('derived:') && image.origin.endsWith('from rig:update'),
+        ),
+      ).toBe(true);
+    },
+    120_000,
+  );
 
   it('does not bench a board whose rig names no builds (synthetic images are for emulators)', async () => {
     board = await startEmulatorBoard(['--profile', 'viperhttp', '--option', 'token=board-token']);

@@ -7,12 +7,12 @@ import {
   type EmulatorBoard,
   runCli,
   startEmulatorBoard,
-  VECTORS,
   writeRig,
 } from '../../drivers/flasher/test-support/emulator-board.ts';
 import { auditReceivedImages } from '../../drivers/flasher/test-support/image-audit.ts';
 import { createTestCertificates } from '../../drivers/update-server/index.ts';
 import { buildEsp8266Sketch } from '../../fixtures/esp8266-sketch/index.ts';
+import { describeWithVectors, readVector, VECTORS } from '../../fixtures/golden-vectors.test-support.ts';
 
 /*
  * Issue 10's acceptance on ESP32: an emulator process described as a board (console on a TCP
@@ -39,10 +39,11 @@ const firmware = {
   update: join(VECTORS, 'esp32-app-v1.1.0.bin'),
   partitionTable: join(VECTORS, 'two_ota.bin'),
 };
-const allowed = {
-  'v1.0.0': new Uint8Array(readFileSync(firmware.baseline)),
-  'v1.1.0': new Uint8Array(readFileSync(firmware.update)),
-};
+/** The images the ESP32 runs may send, read when a test asks for them (the vectors may be missing). */
+const allowed = (): Record<string, Uint8Array> => ({
+  'v1.0.0': readVector('esp32-app-v1.0.0.bin'),
+  'v1.1.0': readVector('esp32-app-v1.1.0.bin'),
+});
 
 async function run(rig: string, env: Record<string, string> = {}) {
   const out = mkdtempSync(join(tmpdir(), 'ota-acceptance-out-'));
@@ -82,7 +83,7 @@ function freePort(): Promise<number> {
 
 function expectOnlyAllowedImages(
   received: string,
-  images: Record<string, Uint8Array> = allowed,
+  images: Record<string, Uint8Array> = allowed(),
   flashed = 'v1.0.0',
 ) {
   const audit = auditReceivedImages(received, images);
@@ -94,7 +95,7 @@ function expectOnlyAllowedImages(
   return audit;
 }
 
-describe('board acceptance (ESP32 vectors on an emulator process described as a board)', () => {
+describeWithVectors('board acceptance (ESP32 vectors on an emulator process described as a board)', () => {
   it(
     'viperhttp: flashed to v1.0.0, every MUST passes, only the vectors and their derivations reach the device',
     async () => {
@@ -180,7 +181,7 @@ describe('board acceptance (ESP32 vectors on an emulator process described as a 
       expect(result.code).toBe(1);
       await board.stop();
       // The baseline reached the factory slot twice: by prepare, and again after the failure.
-      const baselineWrites = auditReceivedImages(received, allowed).filter(
+      const baselineWrites = auditReceivedImages(received, allowed()).filter(
         (image) => image.file.endsWith('-0x10000.bin') && image.from === 'v1.0.0' && image.changedBytes === 0,
       );
       expect(baselineWrites).toHaveLength(2);

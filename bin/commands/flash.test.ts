@@ -6,9 +6,9 @@ import {
   type EmulatorBoard,
   runCli,
   startEmulatorBoard,
-  VECTORS,
   writeRig,
 } from '../../drivers/flasher/test-support/emulator-board.ts';
+import { itWithVectors, VECTORS } from '../../fixtures/golden-vectors.test-support.ts';
 
 let board: EmulatorBoard | undefined;
 afterEach(async () => {
@@ -41,56 +41,59 @@ function esp32BoardRig(endpoints: EmulatorBoard['endpoints'], port: string, plat
 }
 
 describe('ota-conformance flash (an emulator process described as a board: socket:// console, control-plane power)', () => {
-  it('brings the board to v1.0.0 through the ROM protocol, MD5-verified and read back; flash read decodes it', async () => {
-    board = await startEmulatorBoard(['--profile', 'viperhttp']);
-    const rig = esp32BoardRig(board.endpoints, board.socketUrl);
-    const flashed = await cli('flash', '--rig', rig, '--target', 'bench-esp32', '--json');
-    expect(flashed.stderr).toBe('');
-    expect(flashed.code).toBe(0);
-    const outcome = JSON.parse(flashed.stdout);
-    expect(outcome.bootedVersion).toBe('1.0.0');
-    expect(outcome.files.map((f: { name: string; address: number }) => [f.name, f.address])).toEqual([
-      ['partition-table', 0x8000],
-      ['otadata', 0xd000],
-      ['app', 0x10000],
-    ]);
-    for (const file of outcome.files) {
-      expect(file.verifiedMd5).toBe(file.md5);
-      expect(file.readBackEqual).toBe(true);
-    }
+  itWithVectors(
+    'brings the board to v1.0.0 through the ROM protocol, MD5-verified and read back; flash read decodes it',
+    async () => {
+      board = await startEmulatorBoard(['--profile', 'viperhttp']);
+      const rig = esp32BoardRig(board.endpoints, board.socketUrl);
+      const flashed = await cli('flash', '--rig', rig, '--target', 'bench-esp32', '--json');
+      expect(flashed.stderr).toBe('');
+      expect(flashed.code).toBe(0);
+      const outcome = JSON.parse(flashed.stdout);
+      expect(outcome.bootedVersion).toBe('1.0.0');
+      expect(outcome.files.map((f: { name: string; address: number }) => [f.name, f.address])).toEqual([
+        ['partition-table', 0x8000],
+        ['otadata', 0xd000],
+        ['app', 0x10000],
+      ]);
+      for (const file of outcome.files) {
+        expect(file.verifiedMd5).toBe(file.md5);
+        expect(file.readBackEqual).toBe(true);
+      }
 
-    const read = await cli(
-      'flash',
-      'read',
-      '--rig',
-      rig,
-      '--target',
-      'bench-esp32',
-      '--json',
-      '--out',
-      join(rig, '..', 'dump.bin'),
-      '--size',
-      '0x30000',
-    );
-    expect(read.code).toBe(0);
-    const report = JSON.parse(read.stdout);
-    expect(report.otadata.copies.map((c: { seq: number }) => c.seq)).toEqual([0xffffffff, 0xffffffff]);
-    expect(report.otadata.activeCopy).toBe(-1);
-    expect(report.otadata.bootSlot).toBe('factory');
-    const factory = report.apps.find((app: { label: string }) => app.label === 'factory');
-    expect(factory.image).toMatchObject({
-      version: '1.0.0',
-      projectName: 'ota-demo',
-      checksumValid: true,
-      sha256Valid: true,
-    });
-    const dump = readFileSync(join(rig, '..', 'dump.bin'));
-    const app = readFileSync(join(VECTORS, 'esp32-app-v1.0.0.bin'));
-    expect(dump.subarray(0x10000, 0x10000 + app.length).equals(app)).toBe(true);
-    expect(dump.subarray(0x8000, 0x8000 + 3072).equals(readFileSync(join(VECTORS, 'two_ota.bin')))).toBe(
-      true,
-    );
-  });
+      const read = await cli(
+        'flash',
+        'read',
+        '--rig',
+        rig,
+        '--target',
+        'bench-esp32',
+        '--json',
+        '--out',
+        join(rig, '..', 'dump.bin'),
+        '--size',
+        '0x30000',
+      );
+      expect(read.code).toBe(0);
+      const report = JSON.parse(read.stdout);
+      expect(report.otadata.copies.map((c: { seq: number }) => c.seq)).toEqual([0xffffffff, 0xffffffff]);
+      expect(report.otadata.activeCopy).toBe(-1);
+      expect(report.otadata.bootSlot).toBe('factory');
+      const factory = report.apps.find((app: { label: string }) => app.label === 'factory');
+      expect(factory.image).toMatchObject({
+        version: '1.0.0',
+        projectName: 'ota-demo',
+        checksumValid: true,
+        sha256Valid: true,
+      });
+      const dump = readFileSync(join(rig, '..', 'dump.bin'));
+      const app = readFileSync(join(VECTORS, 'esp32-app-v1.0.0.bin'));
+      expect(dump.subarray(0x10000, 0x10000 + app.length).equals(app)).toBe(true);
+      expect(dump.subarray(0x8000, 0x8000 + 3072).equals(readFileSync(join(VECTORS, 'two_ota.bin')))).toBe(
+        true,
+      );
+    },
+  );
 
   it('fails within its timeout with one clear error: a port that does not exist', async () => {
     const rig = esp32BoardRig(

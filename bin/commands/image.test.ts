@@ -5,6 +5,12 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
+  describeWithVectors,
+  itWithVectors,
+  readVector,
+  VECTORS,
+} from '../../fixtures/golden-vectors.test-support.ts';
+import {
   flipBit,
   parseEsp32Image,
   parseEsp8266Image,
@@ -16,7 +22,7 @@ import {
 import { registerImageCommand } from './image.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'image-command-'));
-const vector = new URL('../../../shared/vectors/esp32-app-v1.1.0.bin', import.meta.url);
+const vector = join(VECTORS, 'esp32-app-v1.1.0.bin');
 let output = '';
 
 async function run(...args: string[]): Promise<number | undefined> {
@@ -40,8 +46,8 @@ afterEach(() => {
 });
 
 describe('image inspect', () => {
-  it('prints the golden vector like esptool and exits 0', async () => {
-    expect(await run('image', 'inspect', vector.pathname)).toBe(0);
+  itWithVectors('prints the golden vector like esptool and exits 0', async () => {
+    expect(await run('image', 'inspect', vector)).toBe(0);
     expect(output).toContain('Checksum: 0xe6 (valid)');
     expect(output).toContain(
       'Validation hash: a5cb50e41535b0bc0ad34c4f3996bbb8df40adbe7687da9ca6fcf50c9281728b (valid)',
@@ -50,27 +56,30 @@ describe('image inspect', () => {
     expect(output).toMatch(/Findings\n=+\nnone/);
   });
 
-  it('exits 1 with the findings for a wrong chip, a small partition and a low secure version', async () => {
-    const code = await run(
-      'image',
-      'inspect',
-      vector.pathname,
-      '--chip',
-      'esp32c3',
-      '--partition-size',
-      '0x1000',
-      '--min-secure-version',
-      '3',
-    );
-    expect(code).toBe(1);
-    expect(output).toContain('chip-id-mismatch at 0xc');
-    expect(output).toContain('oversize at 0x1000');
-    expect(output).toContain('secure-version-too-low at 0x24');
-  });
+  itWithVectors(
+    'exits 1 with the findings for a wrong chip, a small partition and a low secure version',
+    async () => {
+      const code = await run(
+        'image',
+        'inspect',
+        vector,
+        '--chip',
+        'esp32c3',
+        '--partition-size',
+        '0x1000',
+        '--min-secure-version',
+        '3',
+      );
+      expect(code).toBe(1);
+      expect(output).toContain('chip-id-mismatch at 0xc');
+      expect(output).toContain('oversize at 0x1000');
+      expect(output).toContain('secure-version-too-low at 0x24');
+    },
+  );
 
-  it('prints JSON', async () => {
+  itWithVectors('prints JSON', async () => {
     const path = join(dir, 'flipped.bin');
-    writeFileSync(path, flipBit(new Uint8Array(readFileSync(vector)), 0x300 * 8));
+    writeFileSync(path, flipBit(readVector('esp32-app-v1.1.0.bin'), 0x300 * 8));
     expect(await run('image', 'inspect', path, '--json')).toBe(1);
     const json = JSON.parse(output);
     expect(json.findings.map((f: { code: string }) => f.code)).toEqual([
@@ -85,10 +94,10 @@ describe('image inspect', () => {
   });
 });
 
-describe('image inspect on a bad digest', () => {
+describeWithVectors('image inspect on a bad digest', () => {
   it('shows the stored and the computed SHA-256', async () => {
     const path = join(dir, 'bad-hash.bin');
-    const bytes = new Uint8Array(readFileSync(vector));
+    const bytes = readVector('esp32-app-v1.1.0.bin');
     bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
     writeFileSync(path, bytes);
     expect(await run('image', 'inspect', path)).toBe(1);

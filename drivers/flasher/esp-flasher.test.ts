@@ -1,14 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type StartedEmulator, startEmulator } from '../../emulators/index.ts';
+import { itWithVectors, readVector } from '../../fixtures/golden-vectors.test-support.ts';
 import { controlPlaneLines } from './control-plane-lines.ts';
 import { EspFlasher } from './esp-flasher.ts';
-
-const VECTORS = new URL('../../../shared/vectors/', import.meta.url);
-const appV1 = new Uint8Array(readFileSync(new URL('esp32-app-v1.0.0.bin', VECTORS)));
-const partitionTable = new Uint8Array(readFileSync(new URL('two_ota.bin', VECTORS)));
 
 let emulator: StartedEmulator | undefined;
 afterEach(async () => {
@@ -22,32 +18,37 @@ async function esp32(): Promise<StartedEmulator> {
 }
 
 describe('EspFlasher (esptool-js) against the emulator ROM loader over socket://', () => {
-  it('writes partition table, erased otadata and the v1.0.0 vector, verifies, reads back and boots it', async () => {
-    const started = await esp32();
-    const endpoints = started.endpoints();
-    const port = endpoints.console!.replace('tcp://', 'socket://');
-    const flasher = await EspFlasher.connect({
-      targetName: 'bench-esp32',
-      port,
-      platform: 'esp32',
-      lineSink: controlPlaneLines(endpoints.control!),
-    });
-    expect(flasher.chipName).toBe('ESP32');
-    expect(started.device.state).toBe('download');
-    const written = await flasher.write([
-      { name: 'partition-table', address: 0x8000, data: partitionTable },
-      { name: 'otadata', address: 0xd000, data: new Uint8Array(0x2000).fill(0xff) },
-      { name: 'app', address: 0x10000, data: appV1 },
-    ]);
-    expect(written.map((file) => file.readBackEqual)).toEqual([true, true, true]);
-    expect(written[2]!.verifiedMd5).toBe(createHash('md5').update(appV1).digest('hex'));
-    const dump = started.device.flash.read(0x10000, appV1.length);
-    expect(Buffer.from(dump).equals(Buffer.from(appV1))).toBe(true);
-    await flasher.resetIntoApp();
-    await flasher.close();
-    await expect.poll(() => started.device.running?.version, { timeout: 5_000 }).toBe('1.0.0');
-    expect(started.device.running?.partition).toBe('factory');
-  });
+  itWithVectors(
+    'writes partition table, erased otadata and the v1.0.0 vector, verifies, reads back and boots it',
+    async () => {
+      const appV1 = readVector('esp32-app-v1.0.0.bin');
+      const partitionTable = readVector('two_ota.bin');
+      const started = await esp32();
+      const endpoints = started.endpoints();
+      const port = endpoints.console!.replace('tcp://', 'socket://');
+      const flasher = await EspFlasher.connect({
+        targetName: 'bench-esp32',
+        port,
+        platform: 'esp32',
+        lineSink: controlPlaneLines(endpoints.control!),
+      });
+      expect(flasher.chipName).toBe('ESP32');
+      expect(started.device.state).toBe('download');
+      const written = await flasher.write([
+        { name: 'partition-table', address: 0x8000, data: partitionTable },
+        { name: 'otadata', address: 0xd000, data: new Uint8Array(0x2000).fill(0xff) },
+        { name: 'app', address: 0x10000, data: appV1 },
+      ]);
+      expect(written.map((file) => file.readBackEqual)).toEqual([true, true, true]);
+      expect(written[2]!.verifiedMd5).toBe(createHash('md5').update(appV1).digest('hex'));
+      const dump = started.device.flash.read(0x10000, appV1.length);
+      expect(Buffer.from(dump).equals(Buffer.from(appV1))).toBe(true);
+      await flasher.resetIntoApp();
+      await flasher.close();
+      await expect.poll(() => started.device.running?.version, { timeout: 5_000 }).toBe('1.0.0');
+      expect(started.device.running?.partition).toBe('factory');
+    },
+  );
 
   it('refuses a chip of another family before writing anything (and its acceptance twin above)', async () => {
     emulator = await startEmulator({ profile: 'arduino-ota', platform: 'esp8266', console: 'tcp' });

@@ -1,18 +1,14 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { type StartedEmulator, startEmulator } from '../../emulators/index.ts';
 import { readOtadata } from '../../emulators/otadata/index.ts';
+import { describeWithVectors, readVector } from '../../fixtures/golden-vectors.test-support.ts';
 import { controlPlaneLines } from './control-plane-lines.ts';
 import { EspFlasher } from './esp-flasher.ts';
 import { decodeFlash } from './flash-report.ts';
 
-const VECTORS = new URL('../../../shared/vectors/', import.meta.url);
-const appV1 = new Uint8Array(readFileSync(new URL('esp32-app-v1.0.0.bin', VECTORS)));
-const appV11 = new Uint8Array(readFileSync(new URL('esp32-app-v1.1.0.bin', VECTORS)));
-const partitionTable = new Uint8Array(readFileSync(new URL('two_ota.bin', VECTORS)));
 const TOKEN = 'ota-e2e-token';
 
 let emulator: StartedEmulator | undefined;
@@ -40,6 +36,7 @@ function post(url: string, body: Uint8Array | string, type: string): Promise<num
 
 /** v1.1.0 pushed through the device's own OTA API (ViperHTTP begin/chunk/finalize), as a lab update would. */
 async function updateThroughTheDevice(base: string): Promise<void> {
+  const appV11 = readVector('esp32-app-v1.1.0.bin');
   const sha = createHash('sha256').update(appV11).digest('hex');
   const json = 'application/json';
   expect(
@@ -58,8 +55,10 @@ async function updateThroughTheDevice(base: string): Promise<void> {
   );
 }
 
-describe('flash read: the otadata decoder agrees with the device', () => {
+describeWithVectors('flash read: the otadata decoder agrees with the device', () => {
   it('after a flash the device boots factory with both copies erased; after an OTA update the decoder names the slot the device boots, with its seq and state', async () => {
+    const appV1 = readVector('esp32-app-v1.0.0.bin');
+    const partitionTable = readVector('two_ota.bin');
     emulator = await startEmulator({ profile: 'viperhttp', console: 'tcp' });
     const started = emulator;
     const endpoints = started.endpoints();

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { itWithVectors, readVector, readVectorText } from '../../fixtures/golden-vectors.test-support.ts';
 import {
   factoryPartition,
   generatePartitionTable,
@@ -16,9 +16,9 @@ import {
   subtypeName,
 } from './index.ts';
 
-const vectors = new URL('../../../shared/vectors/', import.meta.url);
-const twoOtaBin = new Uint8Array(readFileSync(new URL('two_ota.bin', vectors)));
-const twoOtaCsv = readFileSync(new URL('two_ota.csv', vectors), 'utf8');
+// Read in the tests that need them (a fresh copy each time): they may be missing.
+const twoOtaBin = () => readVector('two_ota.bin');
+const twoOtaCsv = () => readVectorText('two_ota.csv');
 
 const entry = (
   label: string,
@@ -65,20 +65,20 @@ function expectTableError(action: () => unknown, code: string, entryIndex?: numb
 }
 
 describe('golden vector two_ota', () => {
-  it('parses two_ota.bin into the layout of two_ota.csv with a valid MD5', () => {
-    const table = parsePartitionTable(twoOtaBin, { flashSize: 4 * 1024 * 1024 });
+  itWithVectors('parses two_ota.bin into the layout of two_ota.csv with a valid MD5', () => {
+    const table = parsePartitionTable(twoOtaBin(), { flashSize: 4 * 1024 * 1024 });
     expect(table.entries).toEqual(twoOtaLayout);
     expect(table.md5).toEqual({ present: true, valid: true });
   });
 
-  it('reads two_ota.csv into the same layout, placing the empty offsets', () => {
-    expect(parsePartitionCsv(twoOtaCsv)).toEqual(twoOtaLayout);
+  itWithVectors('reads two_ota.csv into the same layout, placing the empty offsets', () => {
+    expect(parsePartitionCsv(twoOtaCsv())).toEqual(twoOtaLayout);
   });
 
-  it('generates two_ota.bin byte for byte from two_ota.csv', () => {
-    const generated = generatePartitionTable(parsePartitionCsv(twoOtaCsv));
+  itWithVectors('generates two_ota.bin byte for byte from two_ota.csv', () => {
+    const generated = generatePartitionTable(parsePartitionCsv(twoOtaCsv()));
     expect(generated.length).toBe(PARTITION_TABLE_LENGTH);
-    expect(Buffer.from(generated).equals(Buffer.from(twoOtaBin))).toBe(true);
+    expect(Buffer.from(generated).equals(Buffer.from(twoOtaBin()))).toBe(true);
   });
 
   it('writes the MD5 entry as EB EB, 14 x FF and the MD5 of all preceding entries, then 0xFF fill', () => {
@@ -105,12 +105,12 @@ describe('golden vector two_ota', () => {
 });
 
 describe("the bootloader's table checks (each with its accepted twin)", () => {
-  it('refuses an entry with a bad magic and names its index; the intact table passes', () => {
-    const broken = twoOtaBin.slice();
+  itWithVectors('refuses an entry with a bad magic and names its index; the intact table passes', () => {
+    const broken = twoOtaBin();
     broken[2 * 32] = 0xab;
     const error = expectTableError(() => parsePartitionTable(broken), 'invalid-magic', 2);
     expect(error.bootloaderLog).toBe('partition 2 invalid magic number 0x50ab');
-    expect(parsePartitionTable(twoOtaBin).entries).toHaveLength(6);
+    expect(parsePartitionTable(twoOtaBin()).entries).toHaveLength(6);
   });
 
   it('refuses a second MD5 entry; a single one passes', () => {
@@ -126,14 +126,20 @@ describe("the bootloader's table checks (each with its accepted twin)", () => {
     expect(parsePartitionTable(single).md5).toEqual({ present: true, valid: true });
   });
 
-  it('refuses an MD5 that does not match the entries; with verifyMd5 false it reports valid: false', () => {
-    const tampered = twoOtaBin.slice();
-    tampered[4 * 32 + 12] = 'O'.charCodeAt(0); // relabel ota_0 without fixing the MD5
-    const error = expectTableError(() => parsePartitionTable(tampered), 'md5-mismatch', 6);
-    expect(error.bootloaderLog).toBe('Incorrect MD5 checksum');
-    expect(parsePartitionTable(tampered, { verifyMd5: false }).md5).toEqual({ present: true, valid: false });
-    expect(parsePartitionTable(tampered, { verifyMd5: false }).entries[4]?.label).toBe('Ota_0');
-  });
+  itWithVectors(
+    'refuses an MD5 that does not match the entries; with verifyMd5 false it reports valid: false',
+    () => {
+      const tampered = twoOtaBin();
+      tampered[4 * 32 + 12] = 'O'.charCodeAt(0); // relabel ota_0 without fixing the MD5
+      const error = expectTableError(() => parsePartitionTable(tampered), 'md5-mismatch', 6);
+      expect(error.bootloaderLog).toBe('Incorrect MD5 checksum');
+      expect(parsePartitionTable(tampered, { verifyMd5: false }).md5).toEqual({
+        present: true,
+        valid: false,
+      });
+      expect(parsePartitionTable(tampered, { verifyMd5: false }).entries[4]?.label).toBe('Ota_0');
+    },
+  );
 
   it('refuses a table without a terminator in its 96 slots; one free slot is enough', () => {
     const full = new Uint8Array(PARTITION_TABLE_LENGTH);
@@ -147,16 +153,16 @@ describe("the bootloader's table checks (each with its accepted twin)", () => {
     expect(error.bootloaderLog).toBe('partition table has no terminating entry, not valid');
   });
 
-  it('refuses an entry beyond the flash size; the same table fits a larger flash', () => {
+  itWithVectors('refuses an entry beyond the flash size; the same table fits a larger flash', () => {
     const error = expectTableError(
-      () => parsePartitionTable(twoOtaBin, { flashSize: 0x300000 }),
+      () => parsePartitionTable(twoOtaBin(), { flashSize: 0x300000 }),
       'exceeds-flash-size',
       5,
     );
     expect(error.bootloaderLog).toBe(
       'partition 5 invalid - offset 0x210000 size 0x100000 exceeds flash chip size 0x300000',
     );
-    expect(parsePartitionTable(twoOtaBin, { flashSize: 0x310000 }).entries).toHaveLength(6);
+    expect(parsePartitionTable(twoOtaBin(), { flashSize: 0x310000 }).entries).toHaveLength(6);
   });
 
   it('checks the end with uint32 arithmetic, as the bootloader does, so a wrapping size slips through', () => {
@@ -217,9 +223,8 @@ describe('encoding', () => {
 });
 
 describe('lookups and names', () => {
-  const table = parsePartitionTable(twoOtaBin);
-
-  it('finds OTA apps in table order, the factory app and otadata', () => {
+  itWithVectors('finds OTA apps in table order, the factory app and otadata', () => {
+    const table = parsePartitionTable(twoOtaBin());
     expect(otaAppPartitions(table).map((p) => p.label)).toEqual(['ota_0', 'ota_1']);
     expect(factoryPartition(table)?.offset).toBe(0x10000);
     expect(otadataPartition(table)?.offset).toBe(0xd000);
@@ -248,7 +253,8 @@ describe('lookups and names', () => {
     expect(subtypeName(0x40, 0x00)).toBe('0x00');
   });
 
-  it("gives the bootloader's usage strings", () => {
+  itWithVectors("gives the bootloader's usage strings", () => {
+    const table = parsePartitionTable(twoOtaBin());
     const usage = (type: number, subtype: number) => partitionUsage({ type, subtype });
     expect(table.entries.map(partitionUsage)).toEqual([
       'WiFi data',

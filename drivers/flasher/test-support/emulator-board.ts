@@ -8,8 +8,6 @@ import { fileURLToPath } from 'node:url';
 
 /** The project's CLI, for tests that run it as a user would. */
 export const CLI = fileURLToPath(new URL('../../../bin/ota-conformance.js', import.meta.url));
-/** Golden vectors made by Espressif's tools (../shared/vectors/README.md). */
-export const VECTORS = fileURLToPath(new URL('../../../../shared/vectors/', import.meta.url));
 
 export interface EmulatorBoardEndpoints {
   services: Record<string, { protocol: string; host: string; port: number }>;

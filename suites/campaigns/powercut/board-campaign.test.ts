@@ -5,9 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   type EmulatorBoard,
   startEmulatorBoard,
-  VECTORS,
   writeRig,
 } from '../../../drivers/flasher/test-support/emulator-board.ts';
+import { itWithVectors, VECTORS } from '../../../fixtures/golden-vectors.test-support.ts';
 import { freePort } from '../../runner/start-targets.ts';
 import { CampaignError } from './emulator-campaign.ts';
 import { runPowercut } from './run-campaign.ts';
@@ -79,20 +79,24 @@ async function campaign(rig: string, extra: { points: number; by?: 'sent'; atLin
 }
 
 describe('board campaign, pull profile, cut at bytes the harness update server has sent', () => {
-  it('records for each cut the count asked for, the count sent when the switch answered and its latency; the device keeps a good image', async () => {
-    const rig = await httpUpdateBoard();
-    const { exitCode, result, output } = await campaign(rig, { points: 3, by: 'sent' });
-    expect(exitCode, output).toBe(0);
-    expect(result!.method).toBe('power-driver');
-    expect(result!.cuts).toHaveLength(3);
-    for (const cut of result!.cuts) {
-      expect(cut.point.wireCount).toBe('sent');
-      expect(cut.point.driverLatencyMs).toBeGreaterThanOrEqual(0);
-      // The count is taken after each piece the server hands over: never short of what was asked.
-      expect(cut.point.wireBytes!).toBeGreaterThanOrEqual(cut.point.requestedBytes!);
-      expect(['old', 'new']).toContain(cut.outcome);
-    }
-  }, 120_000);
+  itWithVectors(
+    'records for each cut the count asked for, the count sent when the switch answered and its latency; the device keeps a good image',
+    async () => {
+      const rig = await httpUpdateBoard();
+      const { exitCode, result, output } = await campaign(rig, { points: 3, by: 'sent' });
+      expect(exitCode, output).toBe(0);
+      expect(result!.method).toBe('power-driver');
+      expect(result!.cuts).toHaveLength(3);
+      for (const cut of result!.cuts) {
+        expect(cut.point.wireCount).toBe('sent');
+        expect(cut.point.driverLatencyMs).toBeGreaterThanOrEqual(0);
+        // The count is taken after each piece the server hands over: never short of what was asked.
+        expect(cut.point.wireBytes!).toBeGreaterThanOrEqual(cut.point.requestedBytes!);
+        expect(['old', 'new']).toContain(cut.outcome);
+      }
+    },
+    120_000,
+  );
 
   it('is refused, naming the profiles that count, on a profile whose delivery counts no bytes (web-update)', async () => {
     board = await startEmulatorBoard(['--profile', 'web-update', '--option', 'password=pw']);
@@ -119,28 +123,36 @@ describe('board campaign, pull profile, cut at bytes the harness update server h
 });
 
 describe('board campaign, cut when a console line appears', () => {
-  it('cuts as the chip restarts into the new image (its ROM reset line), recording the line, the bytes sent by then and the latency', async () => {
-    const rig = await httpUpdateBoard();
-    const { exitCode, result, output } = await campaign(rig, { points: 1, atLine: /^rst:0x/ });
-    expect(exitCode, output).toBe(0);
-    const [cut] = result!.cuts;
-    expect(cut!.point).toMatchObject({
-      phase: 'first-boot',
-      lineOccurrence: 1,
-      consoleLine: expect.stringMatching(/^rst:0x/),
-    });
-    expect(cut!.point.driverLatencyMs).toBeGreaterThanOrEqual(0);
-    // The restart comes once the whole image was handed over.
-    expect(cut!.point).toMatchObject({ wireCount: 'sent', wireBytes: expect.any(Number) });
-    expect(['old', 'new']).toContain(cut!.outcome);
-    expect(result!.stopped).toBeUndefined();
-  }, 120_000);
+  itWithVectors(
+    'cuts as the chip restarts into the new image (its ROM reset line), recording the line, the bytes sent by then and the latency',
+    async () => {
+      const rig = await httpUpdateBoard();
+      const { exitCode, result, output } = await campaign(rig, { points: 1, atLine: /^rst:0x/ });
+      expect(exitCode, output).toBe(0);
+      const [cut] = result!.cuts;
+      expect(cut!.point).toMatchObject({
+        phase: 'first-boot',
+        lineOccurrence: 1,
+        consoleLine: expect.stringMatching(/^rst:0x/),
+      });
+      expect(cut!.point.driverLatencyMs).toBeGreaterThanOrEqual(0);
+      // The restart comes once the whole image was handed over.
+      expect(cut!.point).toMatchObject({ wireCount: 'sent', wireBytes: expect.any(Number) });
+      expect(['old', 'new']).toContain(cut!.outcome);
+      expect(result!.stopped).toBeUndefined();
+    },
+    120_000,
+  );
 
-  it('stops the sweep with the reason when the update prints fewer matching lines than asked', async () => {
-    const rig = await httpUpdateBoard();
-    const { result } = await campaign(rig, { points: 2, atLine: /no such line ever/ });
-    expect(result!.cuts).toHaveLength(1);
-    expect(result!.cuts[0]!.point.consoleLine).toBeUndefined();
-    expect(result!.stopped).toMatch(/fewer than 1 lines matching/);
-  }, 120_000);
+  itWithVectors(
+    'stops the sweep with the reason when the update prints fewer matching lines than asked',
+    async () => {
+      const rig = await httpUpdateBoard();
+      const { result } = await campaign(rig, { points: 2, atLine: /no such line ever/ });
+      expect(result!.cuts).toHaveLength(1);
+      expect(result!.cuts[0]!.point.consoleLine).toBeUndefined();
+      expect(result!.stopped).toMatch(/fewer than 1 lines matching/);
+    },
+    120_000,
+  );
 });
