@@ -342,6 +342,39 @@ describe('esp-https-ota: redirects, chunked transfer, certificates', () => {
     await waitForLine(device, BOOT_VERSION('1.1.0'));
   });
 
+  it('writes full read buffers whatever pieces the network brings: the same flash operations for the image sent whole or in 333-byte pieces', async () => {
+    // esp_http_client_read fills the buffer before it returns, so an update's esp_ota_write calls,
+    // and the flash operations a power-cut campaign numbers, are the same however TCP cut the body.
+    const programs = async (pieceBytes: number | undefined): Promise<string[]> => {
+      let gets = 0;
+      const updates = await server(async (_request, response) => {
+        if (gets++ > 0) return void response.writeHead(404).end();
+        response.writeHead(200, {
+          'Content-Type': 'application/octet-stream',
+          'Content-Length': image110.length,
+        });
+        const step = pieceBytes ?? image110.length;
+        for (let offset = 0; offset < image110.length; offset += step) {
+          response.write(Buffer.from(image110.subarray(offset, offset + step)));
+          // Each piece on its own: the device's reads see the body as it was cut.
+          if (pieceBytes !== undefined) await new Promise((resolve) => setImmediate(resolve));
+        }
+        response.end();
+      });
+      const device = await emulator(`${updates.url}/ota.bin`);
+      await waitForLine(device, SUCCESS);
+      await waitForLine(device, BOOT_VERSION('1.1.0'));
+      return device.device
+        .flashTrace(0)
+        .operations.filter((operation) => operation.kind === 'program' && operation.offset >= 0x110000)
+        .map((operation) => `${operation.offset.toString(16)}+${operation.length}`);
+    };
+    const whole = await programs(undefined);
+    const pieces = await programs(333);
+    expect(whole.length).toBeGreaterThanOrEqual(image110.length / 256);
+    expect(pieces).toEqual(whole);
+  });
+
   it('refuses a certificate for another name unless skipCertCommonNameCheck is set', async () => {
     const updates = await server(serveOnce(image110), pki.otherName);
     const strict = await emulator(`${updates.url}/ota.bin`);

@@ -35,6 +35,9 @@ export type BodyRead =
  * headers, and a body read in caller-sized pieces. Node does the TLS and HTTP/1.1 framing
  * (Content-Length, chunked, close-delimited); this class adds the chip's reading discipline.
  */
+/** The socket is paused while more than this is queued and no read waits for more. */
+const PAUSE_ABOVE_BYTES = 64 * 1024;
+
 export class HttpExchange {
   private readonly queue: Buffer[] = [];
   private queued = 0;
@@ -42,6 +45,8 @@ export class HttpExchange {
   private broken = false;
   private wake: (() => void) | undefined;
   private bytesRead = 0;
+  /** What the read in progress waits to fill: the socket is not paused below it. */
+  private wanted = 0;
 
   constructor(
     private readonly request: ClientRequest,
@@ -52,7 +57,7 @@ export class HttpExchange {
       this.queue.push(chunk);
       this.queued += chunk.length;
       // Back-pressure: the chip reads at flash speed; do not let the socket run ahead unbounded.
-      if (this.queued > 64 * 1024) response.pause();
+      if (this.queued > Math.max(PAUSE_ABOVE_BYTES, this.wanted)) response.pause();
       this.notify();
     });
     response.on('end', () => {
@@ -100,13 +105,31 @@ export class HttpExchange {
     return this.ended && !this.broken && this.queued === 0;
   }
 
+  /**
+   * One `esp_http_client_read(buffer, maximum)`: it goes on reading the transport until the buffer
+   * is full or the body is over (`while (need_read > 0 && is_data_remain)`), so every read but the
+   * last of a body is a full buffer whatever sizes the network delivered; a transport read that
+   * waits `timeout_ms` in vain, or a broken connection, returns what the buffer holds so far, and
+   * EAGAIN or -1 only when it holds nothing (esp-idf components/esp_http_client/esp_http_client.c,
+   * esp_http_client_read, v5.x). The esp_ota_write calls, and so the flash operations, of an
+   * update therefore do not depend on how TCP cut the body.
+   */
   async read(maximum: number): Promise<BodyRead> {
-    for (;;) {
-      if (this.queued > 0) return { kind: 'data', bytes: this.take(maximum) };
-      if (this.broken) return { kind: 'broken' };
-      if (this.ended) return { kind: 'end' };
-      const woke = await this.waitForEvent();
-      if (!woke) return { kind: 'timeout' };
+    this.wanted = maximum;
+    try {
+      for (;;) {
+        if (this.queued >= maximum) return { kind: 'data', bytes: this.take(maximum) };
+        if (this.ended || this.broken) {
+          if (this.queued > 0) return { kind: 'data', bytes: this.take(this.queued) };
+          return { kind: this.broken ? 'broken' : 'end' };
+        }
+        if (this.response.isPaused()) this.response.resume();
+        const woke = await this.waitForEvent();
+        if (!woke)
+          return this.queued > 0 ? { kind: 'data', bytes: this.take(this.queued) } : { kind: 'timeout' };
+      }
+    } finally {
+      this.wanted = 0;
     }
   }
 
@@ -123,16 +146,24 @@ export class HttpExchange {
     this.response.destroy();
   }
 
-  private take(maximum: number): Buffer {
-    const first = this.queue[0]!;
-    let bytes: Buffer;
-    if (first.length <= maximum) {
-      this.queue.shift();
-      bytes = first;
-    } else {
-      bytes = first.subarray(0, maximum);
-      this.queue[0] = first.subarray(maximum);
+  /** The first `count` queued bytes (count ≤ queued), in one buffer. */
+  private take(count: number): Buffer {
+    const parts: Buffer[] = [];
+    let have = 0;
+    while (have < count) {
+      const first = this.queue[0]!;
+      const wanted = count - have;
+      if (first.length <= wanted) {
+        this.queue.shift();
+        parts.push(first);
+        have += first.length;
+      } else {
+        parts.push(first.subarray(0, wanted));
+        this.queue[0] = first.subarray(wanted);
+        have = count;
+      }
     }
+    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, count);
     this.queued -= bytes.length;
     this.bytesRead += bytes.length;
     if (this.queued <= 16 * 1024 && this.response.isPaused()) this.response.resume();

@@ -55,11 +55,38 @@ export function httpGet(
 }
 
 /**
- * A response body as the firmware reads it: pieces of at most `size` bytes (its read buffer),
- * whatever sizes the socket delivered, so what it takes per read is what the chip takes.
+ * A response body as the firmware reads it: full buffers of `size` bytes, whatever sizes the
+ * socket delivered, and the rest at the end. Both readers fill their buffer before they return:
+ * esp_http_client_read reads the transport until `need_read` is 0 or the body is over
+ * (esp-idf components/esp_http_client/esp_http_client.c, esp_http_client_read), and the Arduino
+ * Updater's writeStream reads with Stream::readBytes, which waits for the whole count or its
+ * timeout. So the firmware's writes, and the flash operations a power-cut campaign numbers, do not
+ * depend on how TCP cut the body. When the body fails, what was read before it is still handed
+ * over (esp_http_client_read returns the bytes it has before it reports the error).
  */
 export async function* bodyReads(body: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
-  for await (const chunk of body) {
-    for (let offset = 0; offset < chunk.length; offset += size) yield chunk.subarray(offset, offset + size);
+  let parts: Buffer[] = [];
+  let have = 0;
+  const gathered = () => {
+    const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, have);
+    parts = [];
+    have = 0;
+    return bytes;
+  };
+  try {
+    for await (const chunk of body) {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const taken = Math.min(size - have, chunk.length - offset);
+        parts.push(chunk.subarray(offset, offset + taken));
+        have += taken;
+        offset += taken;
+        if (have === size) yield gathered();
+      }
+    }
+  } catch (error) {
+    if (have > 0) yield gathered();
+    throw error;
   }
+  if (have > 0) yield gathered();
 }
