@@ -189,8 +189,10 @@ describe('buttons-u (HEAD: one byte U, compile-time URL, retained status, last w
 
   it('ignores malformed payloads and stays connected; the crash defect drops the session and the will fires', async () => {
     for (const defects of [[], ['crashes-on-malformed-trigger']]) {
+      // Its one "connected" can come before buttons() returns: counted from before the start.
+      const started = observer.mark();
       const emulator = await buttons('buttons-u', { defects });
-      await observer.waitFor(STATE, (text) => json(text).status === 'connected', 8000, observer.mark());
+      await observer.waitFor(STATE, (text) => json(text).status === 'connected', 8000, started);
       const mark = observer.mark();
       await observer.publish(`/switch/cmd/${DEVICE_ID}`, 'UU');
       await observer.publish(`/switch/cmd/${DEVICE_ID}`, 'X');
@@ -213,8 +215,10 @@ describe('buttons-u (HEAD: one byte U, compile-time URL, retained status, last w
 
   it('leaves the retained ungraceful disconnected status on a power cut; no-last-will leaves "connected"', async () => {
     for (const defects of [[], ['no-last-will']]) {
+      // Its one "connected" can come before buttons() returns: counted from before the start.
+      const started = observer.mark();
       const emulator = await buttons('buttons-u', { defects });
-      await observer.waitFor(STATE, (text) => json(text).status === 'connected', 8000, observer.mark());
+      await observer.waitFor(STATE, (text) => json(text).status === 'connected', 8000, started);
       const response = await fetch(`${emulator.endpoints().control}/power/off`, { method: 'POST' });
       expect(response.status).toBe(200);
       await settle(300);
@@ -242,10 +246,25 @@ describe('buttons-u (HEAD: one byte U, compile-time URL, retained status, last w
     const url = server.serve('/firmware.bin', 500);
     const emulator = await buttons('buttons-u', { otaUrl: url });
     await observer.waitFor(STATE, (text) => json(text).status === 'connected');
+    const triggered = observer.mark();
     await observer.publish(`/switch/cmd/${DEVICE_ID}`, 'U');
     await waitForConsole(emulator, /E \(\d+\) esp_https_ota: Server error \(500\)/);
     await waitForConsole(emulator, /W \(\d+\) HEALTH_OTA: Rebooting to retry OTA later\.\.\./);
-    await observer.waitFor(STATE, (text) => json(text).status === 'connected', 8000, observer.mark());
+    // Back after the reboot: the "connected" that follows the "disconnected" it left with. Counted
+    // from the trigger, not from the console line: under load the device can be back before the
+    // line is seen here.
+    const left = await observer.waitFor(
+      STATE,
+      (text) => json(text).status === 'disconnected',
+      8000,
+      triggered,
+    );
+    await observer.waitFor(
+      STATE,
+      (text) => json(text).status === 'connected',
+      8000,
+      observer.messages.indexOf(left) + 1,
+    );
     expect(softwareResets(emulator)).toBe(1);
     expect(emulator.device.running?.version).toBe('1.0.0');
   });
@@ -253,8 +272,10 @@ describe('buttons-u (HEAD: one byte U, compile-time URL, retained status, last w
     const next = esp32App('3.2.0', 33, 'Jul 10 2026', '11:00:00');
     const url = server.serve('/firmware.bin', next.image);
     for (const defects of [[], ['no-graceful-disconnect']]) {
+      // Its one "connected" can come before buttons() returns: counted from before the start.
+      const started = observer.mark();
       const emulator = await buttons('buttons-u', { defects, otaUrl: url });
-      await observer.waitFor(STATE, (text) => json(text).status === 'connected', 8000, observer.mark());
+      await observer.waitFor(STATE, (text) => json(text).status === 'connected', 8000, started);
       const mark = observer.mark();
       await observer.publish(`/switch/cmd/${DEVICE_ID}`, 'U');
       const leaving = await observer.waitFor(
