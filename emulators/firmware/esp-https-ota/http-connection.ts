@@ -30,14 +30,14 @@ export type BodyRead =
   | { kind: 'timeout' }
   | { kind: 'broken' };
 
+/** The socket is paused while more than this is queued and no read waits for more. */
+const PAUSE_ABOVE_BYTES = 64 * 1024;
+
 /**
  * One HTTP exchange as esp_http_client sees it after `open` + `fetch_headers`: the status, the
  * headers, and a body read in caller-sized pieces. Node does the TLS and HTTP/1.1 framing
  * (Content-Length, chunked, close-delimited); this class adds the chip's reading discipline.
  */
-/** The socket is paused while more than this is queued and no read waits for more. */
-const PAUSE_ABOVE_BYTES = 64 * 1024;
-
 export class HttpExchange {
   private readonly queue: Buffer[] = [];
   private queued = 0;
