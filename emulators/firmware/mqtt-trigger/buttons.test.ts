@@ -47,6 +47,17 @@ async function buttons(
   return emulator;
 }
 
+/**
+ * A buttons-u device started and seen saying "connected". Its one "connected" can come before
+ * buttons() returns, so it is counted from before the start.
+ */
+async function connectedButtonsU(extra: { defects?: string[]; otaUrl?: string } = {}) {
+  const started = observer.mark();
+  const emulator = await buttons('buttons-u', extra);
+  await observer.waitFor(STATE, (text) => json(text).status === 'connected', 8000, started);
+  return emulator;
+}
+
 async function retire(emulator: StartedEmulator): Promise<void> {
   emulators.splice(emulators.indexOf(emulator), 1);
   await emulator.stop();
@@ -171,8 +182,7 @@ describe('buttons-u (HEAD: one byte U, compile-time URL, retained status, last w
   it('acts only on its id or a broadcast of its type; U on /switch/cmd/root and other ids are no-ops', async () => {
     const next = esp32App('3.1.0', 32, 'Jul  9 2026', '10:00:00');
     const url = server.serve('/firmware.bin', next.image);
-    const emulator = await buttons('buttons-u', { otaUrl: url });
-    await observer.waitFor(STATE, (text) => json(text).status === 'connected');
+    const emulator = await connectedButtonsU({ otaUrl: url });
     await observer.publish('/switch/cmd/root', 'U');
     await observer.publish('/relay/cmd', 'U');
     await observer.publish('/switch/cmd/123456', 'U');
@@ -189,10 +199,7 @@ describe('buttons-u (HEAD: one byte U, compile-time URL, retained status, last w
 
   it('ignores malformed payloads and stays connected; the crash defect drops the session and the will fires', async () => {
     for (const defects of [[], ['crashes-on-malformed-trigger']]) {
-      // Its one "connected" can come before buttons() returns: counted from before the start.
-      const started = observer.mark();
-      const emulator = await buttons('buttons-u', { defects });
-      await observer.waitFor(STATE, (text) => json(text).status === 'connected', 8000, started);
+      const emulator = await connectedButtonsU({ defects });
       const mark = observer.mark();
       await observer.publish(`/switch/cmd/${DEVICE_ID}`, 'UU');
       await observer.publish(`/switch/cmd/${DEVICE_ID}`, 'X');
@@ -215,10 +222,7 @@ describe('buttons-u (HEAD: one byte U, compile-time URL, retained status, last w
 
   it('leaves the retained ungraceful disconnected status on a power cut; no-last-will leaves "connected"', async () => {
     for (const defects of [[], ['no-last-will']]) {
-      // Its one "connected" can come before buttons() returns: counted from before the start.
-      const started = observer.mark();
-      const emulator = await buttons('buttons-u', { defects });
-      await observer.waitFor(STATE, (text) => json(text).status === 'connected', 8000, started);
+      const emulator = await connectedButtonsU({ defects });
       const response = await fetch(`${emulator.endpoints().control}/power/off`, { method: 'POST' });
       expect(response.status).toBe(200);
       await settle(300);
@@ -244,8 +248,7 @@ describe('buttons-u (HEAD: one byte U, compile-time URL, retained status, last w
 
   it('reboots to retry after a failed download, counting failures in NVS', async () => {
     const url = server.serve('/firmware.bin', 500);
-    const emulator = await buttons('buttons-u', { otaUrl: url });
-    await observer.waitFor(STATE, (text) => json(text).status === 'connected');
+    const emulator = await connectedButtonsU({ otaUrl: url });
     const triggered = observer.mark();
     await observer.publish(`/switch/cmd/${DEVICE_ID}`, 'U');
     await waitForConsole(emulator, /E \(\d+\) esp_https_ota: Server error \(500\)/);
@@ -272,10 +275,7 @@ describe('buttons-u (HEAD: one byte U, compile-time URL, retained status, last w
     const next = esp32App('3.2.0', 33, 'Jul 10 2026', '11:00:00');
     const url = server.serve('/firmware.bin', next.image);
     for (const defects of [[], ['no-graceful-disconnect']]) {
-      // Its one "connected" can come before buttons() returns: counted from before the start.
-      const started = observer.mark();
-      const emulator = await buttons('buttons-u', { defects, otaUrl: url });
-      await observer.waitFor(STATE, (text) => json(text).status === 'connected', 8000, started);
+      const emulator = await connectedButtonsU({ defects, otaUrl: url });
       const mark = observer.mark();
       await observer.publish(`/switch/cmd/${DEVICE_ID}`, 'U');
       const leaving = await observer.waitFor(
