@@ -14,10 +14,8 @@ import type { DeviceConsole } from '../console/index.ts';
 import { type Esp32ChipOptions, EspOtaOps, SecureVersionEfuse } from '../esp32-ota-ops/index.ts';
 import {
   APP_START_OFFSET,
-  type CoreVersion,
   type Esp8266Layout,
   Esp8266Updater,
-  type Esp8266UpdaterOptions,
   LAYOUT_4M_FS2M,
   RTC_USER_MEMORY_BYTES,
   RtcUserMemory,
@@ -28,8 +26,6 @@ import {
   generatePartitionTable,
   otaAppPartitions,
   PARTITION_TABLE_OFFSET,
-  type PartitionEntry,
-  type PartitionTable,
   parsePartitionCsv,
 } from '../partition-table/index.ts';
 import {
@@ -45,6 +41,10 @@ import { FlashTrace } from './flash-trace.ts';
 import { ReceivedBytesCut } from './received-bytes-cut.ts';
 import type {
   Endpoint,
+  Esp32DeviceOptions,
+  Esp32Services,
+  Esp8266DeviceOptions,
+  Esp8266Services,
   FirmwareContext,
   FirmwareModule,
   Platform,
@@ -81,22 +81,6 @@ export interface FactoryFirmware {
   seed: number;
 }
 
-export interface Esp32DeviceOptions {
-  /** Partition table CSV; defaults to FACTORY_TWO_OTA_CSV. */
-  partitionCsv?: string;
-  flashSize?: number;
-  chip?: Omit<Esp32ChipOptions, 'efuse'> & { efuseSecureVersion?: number };
-}
-
-export interface Esp8266DeviceOptions {
-  layout?: Esp8266Layout;
-  core?: CoreVersion;
-  /** Options the firmware's Updater is built with (a signing build's verifier, ATOMIC_FS_UPDATE). */
-  updater?: Pick<Esp8266UpdaterOptions, 'verifier' | 'atomicFsUpdate'>;
-  /** Whether RTC user memory survives a real power-off (reference: UNCONFIRMED; default retain). */
-  rtcPowerOff?: 'retain' | 'lose';
-}
-
 export interface EmulatedDeviceOptions {
   name: string;
   platform: Platform;
@@ -114,31 +98,6 @@ export interface EmulatedDeviceOptions {
   esp8266?: Esp8266DeviceOptions;
   /** Saves every run of contiguous flash writes of 4 KiB or more here (WriteRunRecorder). */
   receivedDir?: string;
-}
-
-/** Services an ESP32 firmware uses during one boot. */
-export interface Esp32Services {
-  readonly ota: EspOtaOps;
-  readonly table: PartitionTable;
-  readonly runningPartition: PartitionEntry;
-  readonly efuse: SecureVersionEfuse;
-  readonly rollback: boolean;
-  readonly antiRollback: boolean;
-  readonly chipId: number;
-}
-
-/** Services an ESP8266 firmware uses during one boot. */
-export interface Esp8266Services {
-  readonly layout: Esp8266Layout;
-  readonly rtc: RtcUserMemory;
-  readonly core: CoreVersion;
-  /**
-   * A fresh `Update` object (the Arduino core's global Updater, as it is after boot); a firmware's
-   * defect may ask for a broken one.
-   */
-  createUpdater(
-    broken?: Pick<Esp8266UpdaterOptions, 'writeSketchInPlace' | 'signatureDefect'>,
-  ): Esp8266Updater;
 }
 
 /** `reset`: EN held low; `download`: the ROM serial loader runs (IO0 was low when EN rose). */

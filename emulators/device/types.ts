@@ -1,10 +1,13 @@
-import type { NorFlash } from '../flash/index.ts';
+import type { Esp32ChipOptions, EspOtaOps, SecureVersionEfuse } from '../esp32-ota-ops/index.ts';
 import type {
-  Esp32DeviceOptions,
-  Esp32Services,
-  Esp8266DeviceOptions,
-  Esp8266Services,
-} from './emulated-device.ts';
+  CoreVersion,
+  Esp8266Layout,
+  Esp8266Updater,
+  Esp8266UpdaterOptions,
+  RtcUserMemory,
+} from '../esp8266-updater/index.ts';
+import type { NorFlash } from '../flash/index.ts';
+import type { PartitionEntry, PartitionTable } from '../partition-table/index.ts';
 
 /** The protocol profiles of DESIGN.md: one emulated firmware each. */
 export const PROFILES = [
@@ -130,4 +133,45 @@ export interface FirmwareModule {
   /** The chip this firmware is normally built for (partition layout, rollback, core version). */
   readonly deviceDefaults?: { esp32?: Esp32DeviceOptions; esp8266?: Esp8266DeviceOptions };
   start(context: FirmwareContext): Promise<RunningFirmware>;
+}
+
+export interface Esp32DeviceOptions {
+  /** Partition table CSV; defaults to FACTORY_TWO_OTA_CSV. */
+  partitionCsv?: string;
+  flashSize?: number;
+  chip?: Omit<Esp32ChipOptions, 'efuse'> & { efuseSecureVersion?: number };
+}
+
+export interface Esp8266DeviceOptions {
+  layout?: Esp8266Layout;
+  core?: CoreVersion;
+  /** Options the firmware's Updater is built with (a signing build's verifier, ATOMIC_FS_UPDATE). */
+  updater?: Pick<Esp8266UpdaterOptions, 'verifier' | 'atomicFsUpdate'>;
+  /** Whether RTC user memory survives a real power-off (reference: UNCONFIRMED; default retain). */
+  rtcPowerOff?: 'retain' | 'lose';
+}
+
+/** Services an ESP32 firmware uses during one boot. */
+export interface Esp32Services {
+  readonly ota: EspOtaOps;
+  readonly table: PartitionTable;
+  readonly runningPartition: PartitionEntry;
+  readonly efuse: SecureVersionEfuse;
+  readonly rollback: boolean;
+  readonly antiRollback: boolean;
+  readonly chipId: number;
+}
+
+/** Services an ESP8266 firmware uses during one boot. */
+export interface Esp8266Services {
+  readonly layout: Esp8266Layout;
+  readonly rtc: RtcUserMemory;
+  readonly core: CoreVersion;
+  /**
+   * A fresh `Update` object (the Arduino core's global Updater, as it is after boot); a firmware's
+   * defect may ask for a broken one.
+   */
+  createUpdater(
+    broken?: Pick<Esp8266UpdaterOptions, 'writeSketchInPlace' | 'signatureDefect'>,
+  ): Esp8266Updater;
 }

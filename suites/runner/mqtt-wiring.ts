@@ -1,7 +1,7 @@
 import { type StartedBroker, startEmbeddedBroker } from '../../drivers/mqtt/index.ts';
 import type { TargetDescription } from '../../drivers/target/index.ts';
 import type { MqttConfig, Resolved } from '../../rigs/index.ts';
-import { freePort } from './start-targets.ts';
+import { freePort } from './free-port.ts';
 
 /** The part of a rig entry the MQTT wiring reads (emulator and board entries both have it). */
 interface MqttTargetEntry {

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { describeBoard, resolveBoardPort } from '../../drivers/board/index.ts';
 import type { TargetDescription } from '../../drivers/target/index.ts';
 import type { EmulatorOptions } from '../../emulators/index.ts';
@@ -11,6 +10,7 @@ import {
 } from '../../rigs/index.ts';
 import { startEmulateProcess } from './emulate-process.ts';
 import { type EmulatorCrash, EmulatorHost, type HostedEmulator } from './emulator-host.ts';
+import { freePort } from './free-port.ts';
 import { MqttWiring } from './mqtt-wiring.ts';
 import { startEmbeddedUpdateServer, wirePullEmulator } from './pull-wiring.ts';
 import { describeServerUnderTest } from './server-under-test.ts';
@@ -27,36 +27,6 @@ export interface StartedTargets {
 }
 
 /** Ports handed out by this process: each goes to one server only. */
-const reservedPorts = new Set<number>();
-/** Below Linux's ephemeral range (32768–60999): no client connection is ever given one of these. */
-const RESERVED_PORT_RANGE = { from: 20_000, to: 32_000 } as const;
-
-/**
- * A free loopback port for a server a worker will start later at an address the device already
- * knows (its update URL). It is chosen below the ephemeral range, so between now and that bind no
- * outgoing connection can take it, and never twice in one run.
- */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const port =
-      RESERVED_PORT_RANGE.from +
-      Math.floor(Math.random() * (RESERVED_PORT_RANGE.to - RESERVED_PORT_RANGE.from));
-    if (reservedPorts.has(port)) continue;
-    const server = createServer();
-    const bound = await new Promise<boolean>((resolve) => {
-      server.once('error', () => resolve(false));
-      server.listen(port, host, () => resolve(true));
-    });
-    if (!bound) continue;
-    await new Promise((resolve) => server.close(resolve));
-    reservedPorts.add(port);
-    return port;
-  }
-  throw new Error(
-    `no free port between ${RESERVED_PORT_RANGE.from} and ${RESERVED_PORT_RANGE.to} on ${host}`,
-  );
-}
-
 /**
  * Starts what the rig says the harness runs itself (embedded emulators) and turns every target
  * into the description a suite sees: endpoints, console port and power switch — for an emulator

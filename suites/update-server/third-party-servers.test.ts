@@ -8,8 +8,8 @@ import { reachServer } from '../../drivers/pull-client/index.ts';
 import { createTestCertificates } from '../../drivers/update-server/index.ts';
 import { buildEsp32Image } from '../../fixtures/index.ts';
 import type { ConformanceResult } from '../../reports/conformance-result.ts';
+import { freePort } from '../runner/free-port.ts';
 import { runConformance } from '../runner/run-conformance.ts';
-import { freePort } from '../runner/start-targets.ts';
 
 /*
  * The esp_https_ota server suite against servers nobody here wrote: a real nginx (the hosting

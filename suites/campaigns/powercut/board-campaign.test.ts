@@ -8,7 +8,7 @@ import {
   writeRig,
 } from '../../../drivers/flasher/test-support/emulator-board.ts';
 import { itWithVectors, VECTORS } from '../../../fixtures/golden-vectors.test-support.ts';
-import { freePort } from '../../runner/start-targets.ts';
+import { freePort } from '../../runner/free-port.ts';
 import { CampaignError } from './emulator-campaign.ts';
 import { runPowercut } from './run-campaign.ts';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectTarget, type Target, type TargetDescription } from '../../../drivers/target/index.ts';
 import { type StartedEmulator, startEmulator } from '../../../emulators/index.ts';
-import { freePort } from '../../runner/start-targets.ts';
+import { freePort } from '../../runner/free-port.ts';
 import type { CampaignOptions } from './campaign-result.ts';
 import { EmulatorCampaign } from './emulator-campaign.ts';
 
