@@ -9,6 +9,7 @@ import { writeSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
 import { buildEsp32Image, buildEsp8266Image, patchChipId } from '../../fixtures/index.ts';
 import { cycleOffMs, RigFailure, startRigUpdateServer } from '../framework/index.ts';
 import { noRebootWindowMs } from '../framework/strategy/observe.ts';
+import { checkCommand } from '../framework/strategy/pull-delivery.ts';
 import { rigBootableImage } from '../framework/strategy/rig-images.ts';
 
 /*
@@ -123,12 +124,13 @@ export class PullSession {
     for (const path of Object.keys(routes)) this.routed.add(path);
   }
 
-  /** Makes the device check for an update: `ota check` on its console, else a power cycle (it checks at boot). */
+  /** Makes the device check for an update: its check command on the console, else a power cycle (it checks at boot). */
   async trigger(step: string): Promise<void> {
     const target = this.target;
-    this.target.transcript.record(step, 'send', target.console ? 'console: ota check' : 'power cycle');
+    const command = checkCommand(target);
+    this.target.transcript.record(step, 'send', target.console ? `console: ${command}` : 'power cycle');
     if (target.console && target.capabilities.has('console')) {
-      await target.console.write('ota check\n', { step });
+      await target.console.write(`${command}\n`, { step });
     } else if (target.power) {
       await target.power.cycle(cycleOffMs(target));
     } else {

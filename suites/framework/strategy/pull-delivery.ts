@@ -31,6 +31,20 @@ function idleAnswer(profile: Target['profile']): ScriptedResponse {
   return profile === 'luartos' ? luaNoUpdate() : notModified();
 }
 
+/**
+ * What the harness types on a pull device's console to make it check for an update now, without
+ * the line end. Lua RTOS has no command of its own: its console is the Lua REPL, and `net.ota()`
+ * is the call that checks (Lua-RTOS-ESP32 6b455df4 `components/lua/modules/net/net.c` 373–381,
+ * registered as `net.ota`; viperhttp-luartos-mqtt.md §2.1), so `ota check` there is a Lua syntax
+ * error. The other profiles run the lab's own sketch or app, which takes `ota check` (README); a
+ * rig whose firmware takes something else names it in `options.checkCommand`.
+ */
+export function checkCommand(target: Pick<Target, 'profile' | 'description'>): string {
+  const own = target.description.options?.checkCommand;
+  if (typeof own === 'string' && own.trim() !== '') return own.trim();
+  return target.profile === 'luartos' ? 'net.ota()' : 'ota check';
+}
+
 /** Lua RTOS reads `Content-Type` and `Content-Length` only in that exact case (§2.3). */
 function offerAnswer(profile: Target['profile'], image: Uint8Array): ScriptedResponse {
   if (profile !== 'luartos') return firmware(image);
@@ -44,7 +58,7 @@ function offerAnswer(profile: Target['profile'], image: Uint8Array): ScriptedRes
   };
 }
 
-/** After a failed earlier check: how long the device has to ask for the image before `ota check` is sent again. */
+/** After a failed earlier check: how long the device has to ask for the image before the check command is sent again. */
 const BUSY_CHECK_GRACE_MS = 300;
 
 /** After a cut the device is dark once the server has heard nothing from it for this long. */
@@ -71,7 +85,7 @@ function servedBytes(requests: readonly RecordedRequest[]): number {
 /**
  * A pull update: the harness serves `image` at the address the device was given
  * (`description.updateServer`) until the device has taken all of it, then answers "no update";
- * it triggers a check with the console command `ota check`, else with a power cycle (a device
+ * it triggers a check with the console's check command (checkCommand), else with a power cycle (a device
  * checks at boot). With a cut armed it returns once the device fell silent; otherwise once the
  * device rebooted and its boot check was answered.
  */
@@ -81,7 +95,7 @@ export async function pullDelivery(
   options: {
     cut: boolean;
     watch: BootWatch | undefined;
-    /** Tells the device to fetch the image at `url` (an MQTT trigger); default `ota check` or a power cycle. */
+    /** Tells the device to fetch the image at `url` (an MQTT trigger); default the check command or a power cycle. */
     trigger?: (url: string) => Promise<void>;
     /** Image bytes the server has handed to the device so far (a board campaign's cut at N sent). */
     onProgress?: (progress: { sent: number; total: number }) => void;
@@ -95,8 +109,9 @@ export async function pullDelivery(
   const hasConsole = target.console !== undefined && target.capabilities.has('console');
   if (options.cut && !hasConsole && !options.trigger)
     throw new StrategyUnsupportedError(
-      `target ${target.name}: a cut during a pull update needs the console's \`ota check\` (a power cycle to trigger the check would disarm the cut)`,
+      `target ${target.name}: a cut during a pull update needs the console's \`${checkCommand(target)}\` (a power cycle to trigger the check would disarm the cut)`,
     );
+  const command = checkCommand(target);
   const idle = idleAnswer(target.profile);
   const onProgress = options.onProgress;
   let sent = 0; // over every request: Range pieces and retries add up
@@ -126,8 +141,8 @@ export async function pullDelivery(
       const base = (where.publicUrl ?? server.url).replace(/\/$/, '');
       await options.trigger(`${base}/firmware.bin`);
     } else if (hasConsole) {
-      target.transcript.record(step, 'send', 'console: ota check');
-      await target.console!.write('ota check\n', { step });
+      target.transcript.record(step, 'send', `console: ${command}`);
+      await target.console!.write(`${command}\n`, { step });
     } else if (target.power && target.capabilities.has('power-cycle')) {
       target.transcript.record(step, 'send', 'power cycle (the device checks at boot)');
       await target.power.cycle(cycleOffMs(target));
@@ -162,15 +177,15 @@ export async function pullDelivery(
     }
     if (first === 'failed') {
       // The device printed a failed check before it asked us for anything: a check it was already
-      // making when `ota check` arrived (the one at boot, before our server listened), which it
+      // making when our check command arrived (the one at boot, before our server listened), which it
       // does not queue. Asked again, once, it checks against our server.
       if (hasConsole && !options.trigger) {
         target.transcript.record(
           step,
           'send',
-          'console: ota check (again: the device was busy with an earlier check)',
+          `console: ${command} (again: the device was busy with an earlier check)`,
         );
-        await target.console!.write('ota check\n', { step });
+        await target.console!.write(`${command}\n`, { step });
       }
       first = await askedFor();
     }

@@ -89,9 +89,10 @@ export function rigBootableImage(
       : undefined;
   const mine = own(images.update, 'update') ?? own(images.baseline, 'baseline');
   if (mine) return mine;
-  if (target.platform !== 'esp32') {
+  const only = onlyOwnBuilds(target);
+  if (only !== undefined) {
     throw new ImageUnavailableError(
-      `target ${target.name}: an ESP8266 boots only the rig's own builds (baseline ${images.baseline.version ?? '?'}, update ${images.update.version ?? '?'}); this requirement needs version ${version}`,
+      `target ${target.name}: ${only} (baseline ${images.baseline.version ?? '?'}, update ${images.update.version ?? '?'}); this requirement needs version ${version}`,
     );
   }
   return record(
@@ -100,6 +101,21 @@ export function rigBootableImage(
     deriveEsp32Version(images.update.app, version, options.secureVersion),
     `derived:${version} from rig:update`,
   );
+}
+
+/**
+ * Why only the rig's own builds can stand for a version on this target, or undefined where a
+ * derived image can. An ESP8266 has no app descriptor to rewrite. Lua RTOS names its build by the
+ * commit compiled into its code (the boot banner's `commit %s` of BUILD_COMMIT, and the `commit=`
+ * of every check; Lua-RTOS-ESP32 6b455df4 `components/sys/sys/sys_init.c` 217–220, net.c 470)
+ * and logs below the level of ESP-IDF's `App version:`, so a rewritten descriptor boots looking
+ * like the build it came from.
+ */
+function onlyOwnBuilds(target: Target): string | undefined {
+  if (target.platform === 'esp8266') return "an ESP8266 boots only the rig's own builds";
+  if (target.profile === 'luartos')
+    return "Lua RTOS tells its builds apart by the commit in their code, so only the rig's own builds carry a version it reports";
+  return undefined;
 }
 
 /** The rig's baseline or update version, for requirements that alternate between the two. */
@@ -134,13 +150,13 @@ function record(target: Target, version: string, bytes: Uint8Array, origin: stri
 }
 
 /**
- * For a board that boots only the rig's own builds (ESP8266), the version a requirement should
+ * For a board that boots only the rig's own builds (ESP8266, Lua RTOS), the version a requirement should
  * install next: the rig's baseline or update, whichever the board is not running, read from the
  * last boot line its console printed (the board runs the baseline after `flash` when none is
  * seen yet). Undefined for every other target: they take fresh versions.
  */
 export function otherRigVersion(target: Target): string | undefined {
-  if (target.platform !== 'esp8266') return undefined;
+  if (onlyOwnBuilds(target) === undefined) return undefined;
   const images = rigImages(target);
   if (images === undefined) return undefined;
   const patterns = bootVersionPatterns(target);

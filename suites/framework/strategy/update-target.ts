@@ -77,7 +77,7 @@ export function updateSupport(
  * Updates the target to `image` through its own protocol (STYLE.md: the strategy that walks a
  * target into "runs image X"): viperhttp / viperhttp-doc push, web-update multipart, arduino-ota
  * espota, the pull profiles (http-update, esp-https-ota, luartos) from the harness' update
- * server at `description.updateServer`, triggered with `ota check` or a power cycle, and
+ * server at `description.updateServer`, triggered with the console's check command or a power cycle, and
  * mqtt-trigger in its dialect (buttons-json, buttons-u, Tasmota pull; Homie over MQTT). A profile it
  * cannot drive yet throws StrategyUnsupportedError (a rig error), so such a target is never passed
  * unseen.
