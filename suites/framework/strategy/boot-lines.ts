@@ -44,12 +44,21 @@ export function bootVersionPatterns(target: Pick<Target, 'profile' | 'descriptio
  *   finish); the simple_ota example logs `Firmware upgrade failed`.
  * - http-update: the httpUpdate examples print `HTTP_UPDATE_FAILED Error (<code>): <text>` (the
  *   ESP8266 example spells it `HTTP_UPDATE_FAILD`), reference/arduino-ota.md §3.1.
+ * - luartos: net.ota() prints `Failed, error <err>` when esp_ota_begin fails, `Chunk written
+ *   unsuccessfully in partition (offset 0x…), error <err>` when a write does, and `Failed` when
+ *   esp_ota_end refuses the image, and returns each time without a restart (Lua-RTOS-ESP32 6b455df4
+ *   `components/sys/drivers/net.c` 494, 509, 524; viperhttp-luartos-mqtt.md §2.4). Not its
+ *   `Failed, err <err>` of a refused boot partition (531): the device still restarts after it.
  * Other profiles (and a lab's firmware that prints something else) wait out the reboot window,
  * unless the rig names the line in `options.updateFailedPattern`.
  */
 export const UPDATE_FAILED_LINES: Readonly<Partial<Record<Profile, readonly RegExp[]>>> = {
   'esp-https-ota': [/ESP_HTTPS_OTA upgrade failed|ESP HTTPS OTA Begin failed|Firmware upgrade failed/],
   'http-update': [/HTTP_UPDATE_FAILE?D Error \(-?\d+\)/],
+  luartos: [
+    /^Failed(, error -?\d+)?$/,
+    /^Chunk written unsuccessfully in partition \(offset 0x[0-9a-f]+\), error -?\d+/,
+  ],
 };
 
 /** The per-profile failure lines, with the rig's own pattern first when it gives one. */

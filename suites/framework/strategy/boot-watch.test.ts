@@ -101,11 +101,32 @@ describe('BootWatch', () => {
         pattern.test('I (1) advanced_https_ota_example: ESP_HTTPS_OTA upgrade successful'),
       ),
     ).toBe(false);
+    const lua = UPDATE_FAILED_LINES.luartos!;
+    for (const line of [
+      'Failed, error 5379',
+      'Failed',
+      'Chunk written unsuccessfully in partition (offset 0x00110000), error 5379',
+    ])
+      expect(
+        lua.some((pattern) => pattern.test(line)),
+        line,
+      ).toBe(true);
+    // A refused boot partition still restarts (net.c 531), and these are progress, not failure.
+    for (const line of ['Failed, err 5378', 'Chunk written successfully in partition at offset 0x00110000'])
+      expect(
+        lua.some((pattern) => pattern.test(line)),
+        line,
+      ).toBe(false);
     const own = updateFailedPatterns({
-      profile: 'luartos',
-      description: { options: { updateFailedPattern: '^Failed, error' } } as never,
+      profile: 'web-update',
+      description: { options: { updateFailedPattern: '^Update error' } } as never,
     });
-    expect(own.map(String)).toEqual(['/^Failed, error/']);
+    expect(own.map(String)).toEqual(['/^Update error/']);
+    const first = updateFailedPatterns({
+      profile: 'luartos',
+      description: { options: { updateFailedPattern: '^net.ota' } } as never,
+    });
+    expect(first.map(String)).toEqual(['/^net.ota/', ...lua.map(String)]);
   });
 
   it('reads an ESP32 boot: reset reason, partition offset and App version', async () => {
