@@ -1,5 +1,11 @@
-import type { FirmwareModule } from '../../device/index.ts';
-import { DEFAULT_LUARTOS_OPTIONS, LuaDriverError, type LuaRtosOptions, netOta } from './net-ota.ts';
+import type { FirmwareContext, FirmwareModule } from '../../device/index.ts';
+import {
+  DEFAULT_LUARTOS_OPTIONS,
+  LUA_OS_VER,
+  LuaDriverError,
+  type LuaRtosOptions,
+  netOta,
+} from './net-ota.ts';
 
 export { type LuaRtosOptions, luaRtosRequest } from './net-ota.ts';
 
@@ -69,6 +75,7 @@ export const luartosFirmware: FirmwareModule = {
   async start(context) {
     if (!context.esp32) throw new RangeError('the luartos firmware runs on ESP32 only');
     const options = { ...DEFAULT_LUARTOS_OPTIONS, ...context.options } as LuaRtosOptions;
+    printBanner(context, options);
     let busy = false;
     const check = async () => {
       if (busy || context.signal.aborted) return;
@@ -97,3 +104,21 @@ export const luartosFirmware: FirmwareModule = {
     };
   },
 };
+
+/**
+ * What Lua RTOS prints as it boots, once ESP-IDF has handed over (Lua-RTOS-ESP32 6b455df4
+ * `components/sys/sys/sys_init.c` 208–222): the build's commit and the partition it runs from are
+ * what a real board says about itself, since its build logs below ESP-IDF's `App version:` line.
+ * Not emulated: the screen clear (`console_clear()`, an ANSI escape) between the first two lines.
+ */
+function printBanner(context: FirmwareContext, options: LuaRtosOptions): void {
+  const running = context.esp32!.ota.getRunningPartition();
+  context.console.line('Booting Lua RTOS...');
+  context.console.line(`Lua RTOS ${LUA_OS_VER}. Copyright (C) 2015 - 2020 whitecatboard.org`);
+  context.console.line('');
+  context.console.line(`build ${options.buildTime}`);
+  context.console.line(`commit ${options.commit}`);
+  context.console.line(`Running from ${running.label} partition`);
+  // CONFIG_LUA_RTOS_BOARD_TYPE: the firmware id boards/gen_info.py writes for the build's board.
+  context.console.line(`board type ${options.firmware}`);
+}

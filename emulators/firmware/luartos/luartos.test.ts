@@ -185,6 +185,31 @@ describe('luartos net.ota(): the request', () => {
   });
 });
 
+describe('luartos boot banner (sys_init.c 208–222)', () => {
+  it('names the build commit and the partition it runs from, before net.ota() runs, and again after an update', async () => {
+    const server = await rawTlsServer((socket, index) =>
+      index === 0 ? octetStream(socket, image) : socket.end('HTTP/1.1 471 unknown\r\n\r\n'),
+    );
+    const device = await luartos(server.port, { buildTime: 1_700_000_000 });
+    await waitForLine(device, bootVersion('2.0.0'));
+    await waitForLine(device, /^Running from ota_0 partition$/);
+    const log = lines(device);
+    const first = log.indexOf('Booting Lua RTOS...');
+    expect(log.slice(first, first + 7)).toEqual([
+      'Booting Lua RTOS...',
+      'Lua RTOS beta 0.1. Copyright (C) 2015 - 2020 whitecatboard.org',
+      '',
+      'build 1700000000',
+      `commit ${COMMIT}`,
+      'Running from factory partition',
+      'board type ESP32-CORE-BOARD-OTA',
+    ]);
+    expect(log.indexOf('Running from factory partition')).toBeLessThan(
+      log.indexOf('Connecting to https://127.0.0.1 ...'),
+    );
+  });
+});
+
 describe('luartos net.ota(): the answers (reference §2.3–2.4)', () => {
   it('200 with an image: writes the next slot, verifies, sets boot, restarts into the new firmware', async () => {
     const server = await rawTlsServer((socket, index) =>

@@ -14,6 +14,8 @@ export interface LuaRtosOptions {
   firmware: string;
   /** BUILD_COMMIT. */
   commit: string;
+  /** BUILD_TIME: the epoch second of the build (`date +%s`, components/sys/Makefile.projbuild 54–60). */
+  buildTime: number;
   checkOnBoot: boolean;
   checkIntervalMs: number;
   /** `SO_RCVTIMEO` of the socket (10 s in net_http.c). */
@@ -25,10 +27,14 @@ export const DEFAULT_LUARTOS_OPTIONS: LuaRtosOptions = {
   port: 443,
   firmware: 'GENERIC-OTA',
   commit: '6b455df4965c2242754a80896562e254ba0ee528',
+  buildTime: 1_669_939_200,
   checkOnBoot: true,
   checkIntervalMs: 0,
   receiveTimeoutMs: 10_000,
 };
+
+/** LUA_OS_VER (components/lua/common/luaconf_custom.h 11). */
+export const LUA_OS_VER = 'beta 0.1';
 
 const CHUNK_SIZE = 1024;
 const LINE_LIMIT = 2048;
