@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createReadStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
@@ -207,6 +207,44 @@ describe('luartos boot banner (sys_init.c 208–222)', () => {
     expect(log.indexOf('Running from factory partition')).toBeLessThan(
       log.indexOf('Connecting to https://127.0.0.1 ...'),
     );
+  });
+});
+
+describe('luartos net.ota(): a body that stalls', () => {
+  it('raises the receive timeout to the REPL, and the next net.ota() begins again and updates', async () => {
+    const stalled: TLSSocket[] = [];
+    const server = await rawTlsServer((socket, index) => {
+      if (index > 0) return octetStream(socket, image);
+      // Half the image, then silence with the connection open: SO_RCVTIMEO runs out.
+      socket.write(
+        Buffer.concat([
+          Buffer.from(
+            `HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: ${image.length}\r\n\r\n`,
+            'latin1',
+          ),
+          image.subarray(0, image.length / 2),
+        ]),
+      );
+      stalled.push(socket);
+    });
+    cleanups.push(async () => {
+      for (const socket of stalled) socket.destroy();
+    });
+    const device = await startEmulator({
+      profile: 'luartos',
+      console: 'tcp',
+      options: { server: '127.0.0.1', port: server.port, commit: COMMIT, receiveTimeoutMs: 300 },
+    });
+    cleanups.push(() => device.stop());
+    await waitForLine(device, /^net\.ota: CannotConnect: .*receive timeout/);
+    const url = new URL(device.endpoints().console!);
+    const typing = tcpConnect({ host: url.hostname, port: Number(url.port) });
+    typing.on('error', () => {});
+    cleanups.push(async () => void typing.destroy());
+    await once(typing, 'connect');
+    typing.write('net.ota()\n');
+    await waitForLine(device, bootVersion('2.0.0'));
+    expect(lines(device).filter((line) => /^Failed/.test(line))).toEqual([]);
   });
 });
 

@@ -250,7 +250,16 @@ async function writePartition(
   let remaining = size;
   let offset = update.offset;
   while (remaining > 0) {
-    const bytes = await reader.read(Math.min(remaining, CHUNK_SIZE));
+    let bytes: Buffer;
+    try {
+      bytes = await reader.read(Math.min(remaining, CHUNK_SIZE));
+    } catch (error) {
+      // The receive timeout raises to the Lua caller with the handle still open. The IDF Lua RTOS
+      // builds with (cc9b06d4, its Makefile) has no "already in progress" check in esp_ota_begin,
+      // so the next net.ota() begins again; the emulated chip, which has that check, forgets it.
+      ota.abort(handle);
+      throw error;
+    }
     // A premature EOF is undefined on the chip (the loop spins); the emulator stops reading.
     if (bytes.length === 0) break;
     if (!context.imageBytesArrived(bytes.length)) return false;
