@@ -131,6 +131,27 @@ describe('buttons-json (seed dialect: {"type":"ota_trigger","url":…} on /switc
   });
 });
 
+describe('buttons-json: what the update server answers', () => {
+  // Found by `npm run fuzz -- --seed 1 --profile mqtt-trigger/buttons-json` (answer 85): the URL
+  // parser threw out of the download, an unhandled rejection, and OTA stayed "in progress".
+  it('a redirect whose Location does not parse fails the download (Error parse url); the next trigger downloads', async () => {
+    const emulator = await buttons('buttons-json');
+    await observer.waitFor(STATE, (text) => json(text).type === 'root');
+    const bad = server.serve('/fw/moved.bin', { status: 307, location: 'http://[' });
+    await observer.publish('/switch/cmd/root', JSON.stringify({ type: 'ota_trigger', url: bad }));
+    await waitForConsole(emulator, /E \(\d+\) HTTP_CLIENT: Error parse url http:\/\/\[$/);
+    await waitForConsole(emulator, /E \(\d+\) HEALTH_OTA: OTA update failed: ESP_ERR_INVALID_ARG/);
+    expect(softwareResets(emulator)).toBe(0);
+
+    const next = esp32App('2.1.0', 22);
+    const url = server.serve('/fw/next.bin', next.image);
+    const mark = observer.mark();
+    await observer.publish('/switch/cmd/root', JSON.stringify({ type: 'ota_trigger', url }));
+    await observer.waitFor(STATE, (text) => json(text).firmware === next.elfPrefix, 8000, mark);
+    expect(emulator.device.running?.version).toBe('2.1.0');
+  });
+});
+
 describe('buttons-u (HEAD: one byte U, compile-time URL, retained status, last will)', () => {
   it('answers U on its own topic: graceful disconnected, download, then connected with the new firmware time', async () => {
     const next = esp32App('3.0.0', 31, 'Jul  8 2026', '09:30:00');

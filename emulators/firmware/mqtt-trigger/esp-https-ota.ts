@@ -43,6 +43,14 @@ export async function espHttpsOta(
     const location = response.headers.location;
     if ([301, 302, 303, 307, 308].includes(status) && location && redirects < MAX_REDIRECTS) {
       response.resume();
+      // esp_http_client_set_redirection() → esp_http_client_set_url(): a Location http_parser
+      // refuses is "Error parse url %s" and ESP_ERR_INVALID_ARG, and esp_https_ota gives up
+      // (reference/esp-idf.md §5.2 step 8, §5.3); the chip goes on running.
+      if (!URL.canParse(location, target)) {
+        context.console.log('E', 'HTTP_CLIENT', `Error parse url ${location}`);
+        context.console.log('E', TAG, 'Failed to establish HTTP connection');
+        return 'ESP_ERR_INVALID_ARG';
+      }
       target = new URL(location, target);
       continue;
     }

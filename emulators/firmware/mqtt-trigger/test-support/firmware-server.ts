@@ -7,10 +7,16 @@ export interface ServedRequest {
   headers: IncomingHttpHeaders;
 }
 
-/** The minimal update server a test runs: paths to bytes or to a bare status code. */
+/** A redirect the server answers with: its status and the Location, sent as given. */
+export interface Redirect {
+  status: 301 | 302 | 303 | 307 | 308;
+  location: string;
+}
+
+/** The minimal update server a test runs: paths to bytes, to a bare status code or to a redirect. */
 export class FirmwareServer {
   readonly requests: ServedRequest[] = [];
-  private readonly files = new Map<string, Uint8Array | number>();
+  private readonly files = new Map<string, Uint8Array | number | Redirect>();
   private constructor(
     private readonly server: Server,
     readonly baseUrl: string,
@@ -29,6 +35,8 @@ export class FirmwareServer {
         response.writeHead(404).end();
       } else if (typeof entry === 'number') {
         response.writeHead(entry).end();
+      } else if (!(entry instanceof Uint8Array)) {
+        response.writeHead(entry.status, { Location: entry.location }).end();
       } else {
         response.writeHead(200, {
           'Content-Type': 'application/octet-stream',
@@ -45,7 +53,7 @@ export class FirmwareServer {
     return instance;
   }
 
-  serve(path: string, body: Uint8Array | number): string {
+  serve(path: string, body: Uint8Array | number | Redirect): string {
     this.files.set(path, body);
     return `${this.baseUrl}${path}`;
   }
