@@ -1,5 +1,5 @@
 import type { FirmwareContext } from '../../device/index.ts';
-import { HttpUpdateError, HttpUpdateResult, lastErrorString } from './http-update-errors.ts';
+import { HttpClientError, HttpUpdateError, HttpUpdateResult, lastErrorString } from './http-update-errors.ts';
 import { type Http10Response, HttpTransportError, http10Get, type TlsTrust } from './http10-client.ts';
 import type { PullPlatform, StreamSettings, UpdateTarget } from './pull-platform.ts';
 import { type DeviceIdentity, updateRequestHeaders } from './update-request.ts';
@@ -124,6 +124,15 @@ export class HttpUpdateClient {
         location !== '' &&
         [301, 302, 303, 307].includes(response.status);
       if (!follows) return response;
+      if (!URL.canParse(location, url)) {
+        // setURL() takes a path or a URL of the same scheme and hands it to beginInternal(), which
+        // refuses no host: a Location this parser cannot read names no host the chip can reach,
+        // and the next connect() fails (-1). Any other Location fails setURL(): the 3xx stands
+        // (reference/arduino-ota.md §3.1 Redirects; ESP8266HTTPClient.cpp setURL, sendRequest).
+        if (!location.startsWith('/') && !location.startsWith(url.protocol)) return response;
+        response.socket.destroy();
+        throw new HttpTransportError(HttpClientError.CONNECTION_FAILED, `cannot connect to ${location}`);
+      }
       // setURL() keeps the scheme: a switch between http and https ends the loop on the 3xx.
       const next = new URL(location, url);
       if (next.protocol !== url.protocol) return response;

@@ -419,4 +419,27 @@ describe('http-update (ESP8266): redirects', () => {
       server.requests[0]!.header('x-ESP8266-sketch-md5'),
     );
   });
+
+  // Found by `npm run fuzz -- --profile http-update/esp32` (seed 20261207, answer 12): the URL
+  // parser threw out of the update, and the sketch printed an emulator fault instead of a result.
+  it('a Location of its scheme naming no reachable host fails to connect (-1); one of another scheme leaves the 3xx (-104)', async () => {
+    const server = await updateServer();
+    const image = sketch('2.0.0', 20);
+    const moved = (location: string) => ({
+      head: `HTTP/1.1 307 Temporary Redirect\r\nLocation: ${location}\r\nContent-Length: 0\r\n\r\n`,
+    });
+    const valid = { head: okHead(image.length, { 'x-MD5': md5(image) }), body: image };
+    server.answer = (_request, index) =>
+      [moved('http://['), moved('ftp://['), valid][index] ?? { head: notModified() };
+    const emulator = await start(server, { options: { followRedirects: 'strict', checkIntervalMs: 100 } });
+    await waitForLine(emulator, /^Sketch \S+ version 2\.0\.0$/);
+    const results = consoleText(emulator).filter((line) => line.startsWith('HTTP_UPDATE_'));
+    expect(results.slice(0, 2)).toEqual([
+      'HTTP_UPDATE_FAILED Error (-1): HTTP error: connection failed',
+      'HTTP_UPDATE_FAILED Error (-104): Wrong HTTP Code',
+    ]);
+    expect(server.requests.map((request) => request.requestLine)[2]).toBe(
+      'GET /esp/update.php?channel=stable HTTP/1.0',
+    );
+  });
 });
