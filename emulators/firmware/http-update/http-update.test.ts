@@ -169,6 +169,23 @@ describe('http-update (ESP8266): answers without an update', () => {
     await settle();
     expect(restarts(good.emulator)).toBe(0);
   });
+
+  // Found by the pull-side network fuzzing (a device stuck polling for 15 s): every check left an
+  // abort listener on the boot's signal, so a sketch that checks on an interval leaked without end.
+  it('checks hundreds of times in one boot and leaves nothing behind on the boot (no listener leak)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    cleanups.push(async () => void process.off('warning', onWarning));
+    const server = await updateServer();
+    const emulator = await start(server, { options: { checkIntervalMs: 1 } });
+    await server.waitForRequests(300, 15_000);
+    expect(consoleText(emulator).filter((line) => line === 'HTTP_UPDATE_NO_UPDATES').length).toBeGreaterThan(
+      250,
+    );
+    expect(restarts(emulator)).toBe(0);
+    expect(warnings.filter((warning) => warning.startsWith('MaxListenersExceededWarning'))).toEqual([]);
+  });
 });
 
 describe('http-update (ESP8266): 200 with an image', () => {

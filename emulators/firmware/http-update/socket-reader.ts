@@ -54,6 +54,8 @@ export class SocketReader {
         const timer = setTimeout(done, left);
         function done() {
           clearTimeout(timer);
+          // A boot's signal outlives many waits (a sketch that checks on an interval): leave nothing on it.
+          signal?.removeEventListener('abort', done);
           resolve();
         }
         this.waiter = done;
@@ -129,14 +131,12 @@ export class SocketReader {
 function sleepUnless(milliseconds: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
-    const timer = setTimeout(resolve, milliseconds);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, milliseconds);
+    signal?.addEventListener('abort', done, { once: true });
   });
 }
