@@ -108,11 +108,12 @@ export class EspHttpsOta {
   private written = 0;
   private readonly receiveBufferSize: number;
 
+  /** A reset drops the TCP connection with the rest of the chip's RAM. */
+  private readonly dropOnReset = () => this.closeExchange();
+
   constructor(private readonly config: HttpsOtaConfig) {
     this.url = URL.canParse(config.url) ? new URL(config.url) : undefined;
     this.receiveBufferSize = Math.max(config.bufferSize, 1024);
-    // A reset drops the TCP connection with the rest of the chip's RAM.
-    config.http.signal.addEventListener('abort', () => this.closeExchange(), { once: true });
   }
 
   /** Bytes written to flash so far (`esp_https_ota_get_image_len_read`). */
@@ -384,6 +385,11 @@ export class EspHttpsOta {
         return HTTPS_OTA_ERR[code];
       }
       this.exchange = exchange;
+      // Listened for only while a connection is open: one OTA task after another runs in a boot,
+      // and the boot's signal must not collect a listener per task.
+      const { signal } = this.config.http;
+      signal.addEventListener('abort', this.dropOnReset, { once: true });
+      if (signal.aborted) this.closeExchange();
       const status = exchange.status;
       if (REDIRECT_STATUSES.has(status)) {
         const location = exchange.headers.location;
@@ -459,6 +465,7 @@ export class EspHttpsOta {
   private closeExchange(): void {
     this.exchange?.close();
     this.exchange = undefined;
+    this.config.http.signal.removeEventListener('abort', this.dropOnReset);
   }
 
   private log(level: 'E' | 'W' | 'I' | 'D', message: string, tag?: string): void {
