@@ -124,7 +124,7 @@ export class HttpUpdateClient {
         location !== '' &&
         [301, 302, 303, 307].includes(response.status);
       if (!follows) return response;
-      if (!URL.canParse(location, url)) {
+      if (!URL.canParse(location, url.href)) {
         // setURL() takes a path or a URL of the same scheme and hands it to beginInternal(), which
         // refuses no host: a Location this parser cannot read names no host the chip can reach,
         // and the next connect() fails (-1). Any other Location fails setURL(): the 3xx stands

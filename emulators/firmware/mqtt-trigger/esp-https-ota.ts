@@ -46,7 +46,7 @@ export async function espHttpsOta(
       // esp_http_client_set_redirection() → esp_http_client_set_url(): a Location http_parser
       // refuses is "Error parse url %s" and ESP_ERR_INVALID_ARG, and esp_https_ota gives up
       // (reference/esp-idf.md §5.2 step 8, §5.3); the chip goes on running.
-      if (!URL.canParse(location, target)) {
+      if (!URL.canParse(location, target.href)) {
         context.console.log('E', 'HTTP_CLIENT', `Error parse url ${location}`);
         context.console.log('E', TAG, 'Failed to establish HTTP connection');
         return 'ESP_ERR_INVALID_ARG';
