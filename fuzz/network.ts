@@ -83,6 +83,50 @@ const PROFILES: Profile[] = [
     },
   },
   {
+    name: 'viperhttp-doc',
+    transport: 'tcp',
+    service: 'http',
+    // A short session timeout: a session a fuzzed begin opened must not block the update afterwards
+    // for the seed's default 5 s (the doc dialect has no abort route).
+    start: () =>
+      startEmulator({
+        profile: 'viperhttp-doc',
+        options: { token: 'fuzz-token', sessionTimeoutMs: 300 },
+        timing: 'none',
+      }),
+    seeds: () => [
+      Buffer.from('GET /ota/status HTTP/1.1\r\nHost: d\r\nAuthorization: Bearer fuzz-token\r\n\r\n'),
+      Buffer.from(
+        'POST /ota/begin HTTP/1.1\r\nAuthorization: Bearer fuzz-token\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{"size":1024}',
+      ),
+      Buffer.from(
+        'POST /ota/write HTTP/1.1\r\nAuthorization: bearer fuzz-token\r\nContent-Type: application/octet-stream\r\nContent-Length: 4\r\n\r\n\xe9\x00\x00\x00',
+      ),
+      Buffer.from(
+        `POST /ota/finalize HTTP/1.1\r\nAuthorization: Bearer fuzz-token\r\nContent-Length: 91\r\n\r\n{"sha256":"${'ab'.repeat(32)}","reboot":true}`,
+      ),
+    ],
+    async update(emulator, version) {
+      const { host, port } = emulator.endpoints().services.http!;
+      const client = new ViperHttpClient({
+        baseUrl: `http://${host}:${port}`,
+        targetName: 'fuzzed-viperhttp-doc',
+        dialect: 'viperhttp-doc',
+        token: 'fuzz-token',
+        timeouts: { stepMs: 10_000 },
+      });
+      try {
+        // An idle session a fuzzed begin left open times out first (seeds/viperhttp-ota.md § OTA Session Management).
+        const deadline = Date.now() + 3000;
+        while ((await client.status()).active === true && Date.now() < deadline)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        await client.pushImage(buildEsp32Image({ version, size: 64 * 1024, seed: 4 }), { reboot: true });
+      } finally {
+        await client.destroy();
+      }
+    },
+  },
+  {
     name: 'web-update',
     transport: 'tcp',
     service: 'http',
