@@ -53,7 +53,8 @@ const INTERESTING = [
 ].map((text) => Buffer.from(text, 'latin1'));
 const INTERESTING_BYTES = [0x00, 0x01, 0x7f, 0x80, 0xff, 0xe9, 0xc0, 0xdb, 0x0d, 0x0a, 0x20, 0x22];
 
-function mutate(random: SeededRandom, input: Uint8Array): Uint8Array {
+/** One to four edits of `input`: bit flips, interesting bytes and tokens, inserts, deletes, cuts, repeats. */
+export function mutate(random: SeededRandom, input: Uint8Array): Uint8Array {
   let bytes: Uint8Array = Uint8Array.from(input);
   const rounds = random.int(1, 4);
   for (let round = 0; round < rounds; round++) {
