@@ -1,7 +1,9 @@
 /**
- * Network fuzzing of running emulators: each profile's sockets (its service and its power control
- * plane) get random and mutated traffic from a seeded generator; afterwards the emulator must still
- * answer, and a valid update must still install and boot. In-process emulators on loopback.
+ * Network fuzzing of running emulators: each push profile's sockets (its service and its power
+ * control plane) get random and mutated traffic from a seeded generator; afterwards the emulator
+ * must still answer, and a valid update must still install and boot. The pull profiles, where the
+ * device is the client, are fuzzed from the other side (network-pull.ts). In-process emulators on
+ * loopback; an uncaught exception or unhandled rejection anywhere fails the profile that ran.
  */
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
@@ -14,6 +16,8 @@ import { type StartedEmulator, startEmulator } from '../emulators/start-emulator
 import { buildEsp32Image } from '../fixtures/esp32-image/index.ts';
 import { writeSketchDescriptor } from '../fixtures/esp8266-sketch/index.ts';
 import { SeededRandom } from '../fixtures/random/index.ts';
+import { waitForVersion, watchProcessFaults } from './device-survives.ts';
+import { fuzzPullProfile, PULL_PROFILES } from './network-pull.ts';
 
 /** Messages per socket: enough to walk every parser state, few enough for a 2-core machine. */
 const MESSAGES = 400;
@@ -242,61 +246,90 @@ const CONTROL_SEEDS = [
   Buffer.from('GET // HTTP/1.1\r\n\r\n'),
 ];
 
-async function waitForVersion(emulator: StartedEmulator, version: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (emulator.device.running?.version !== version) {
-    if (Date.now() > deadline)
-      throw new Error(
-        `the device still runs ${emulator.device.running?.version ?? 'nothing'}, not ${version}`,
-      );
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+/** The names `--profile` takes: every push profile, then every pull profile. */
+export function networkProfileNames(): string[] {
+  return [...PROFILES, ...PULL_PROFILES].map(({ name }) => name);
 }
 
 export async function fuzzEmulators(options: {
   seed: number;
   write: (line: string) => void;
+  /** Only the profile of this name (`viperhttp`, `http-update/esp8266`, `mqtt-trigger/homie`…). */
+  profile?: string;
 }): Promise<NetworkFuzzReport> {
+  const wanted = (name: string) => options.profile === undefined || options.profile === name;
+  const faults = watchProcessFaults();
   let failures = 0;
-  for (const profile of PROFILES) {
-    const started = performance.now();
-    const random = new SeededRandom(options.seed ^ profile.name.length);
-    const emulator = await profile.start();
-    let sent = 0;
-    try {
-      const endpoint = emulator.endpoints().services[profile.service]!;
-      const seeds = profile.seeds(emulator);
-      const messages = Array.from({ length: MESSAGES }, (_, index) =>
-        index % 3 === 0
-          ? Buffer.from(random.bytes(random.int(1, 700)))
-          : mutate(random, seeds[index % seeds.length]!),
-      );
-      if (profile.transport === 'udp') await sendUdp(endpoint.host, endpoint.port, messages);
-      else await sendTcpBatches(endpoint.host, endpoint.port, messages);
-      sent += messages.length;
-      const control = new URL(emulator.endpoints().control!);
-      for (let index = 0; index < MESSAGES / 4; index++) {
-        const message =
-          index % 2 === 0
-            ? Buffer.from(random.bytes(random.int(1, 300)))
-            : mutate(random, CONTROL_SEEDS[index % CONTROL_SEEDS.length]!);
-        await sendTcp(control.hostname, Number(control.port), message);
-        sent++;
-      }
-      // The control plane may have been told to switch the power off: a known state first.
-      await emulator.device.powerOn();
-      const version = `7.7.${options.seed % 100}`;
-      await profile.update(emulator, version);
-      await waitForVersion(emulator, version);
-      options.write(
-        `network ${profile.name.padEnd(31)} ${String(sent).padStart(7)} messages  still answers, valid update boots ${version}  ${((performance.now() - started) / 1000).toFixed(1)} s`,
-      );
-    } catch (error) {
-      failures++;
-      options.write(`network ${profile.name}: FAILED after ${sent} messages: ${(error as Error).message}`);
-    } finally {
-      await emulator.stop();
-    }
+  // A fault thrown outside any await of the profile still belongs to the profile that ran.
+  const settle = (name: string, passed: boolean) => {
+    const thrown = faults.take();
+    for (const fault of thrown)
+      options.write(`network ${name}: FAILED, uncaught in the process:\n${indent(fault)}`);
+    if (!passed || thrown.length > 0) failures++;
+  };
+  try {
+    for (const profile of PROFILES.filter(({ name }) => wanted(name)))
+      settle(profile.name, await fuzzPushProfile(profile, options));
+    for (const profile of PULL_PROFILES.filter(({ name }) => wanted(name)))
+      settle(profile.name, await fuzzPullProfile(profile, options));
+  } finally {
+    faults.dispose();
   }
   return { failures };
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .slice(0, 8)
+    .map((line) => `  | ${line}`)
+    .join('\n');
+}
+
+async function fuzzPushProfile(
+  profile: Profile,
+  options: { seed: number; write: (line: string) => void },
+): Promise<boolean> {
+  const started = performance.now();
+  const random = new SeededRandom(options.seed ^ profile.name.length);
+  const emulator = await profile.start();
+  let sent = 0;
+  try {
+    const endpoint = emulator.endpoints().services[profile.service]!;
+    const seeds = profile.seeds(emulator);
+    const messages = Array.from({ length: MESSAGES }, (_, index) =>
+      index % 3 === 0
+        ? Buffer.from(random.bytes(random.int(1, 700)))
+        : mutate(random, seeds[index % seeds.length]!),
+    );
+    if (profile.transport === 'udp') await sendUdp(endpoint.host, endpoint.port, messages);
+    else await sendTcpBatches(endpoint.host, endpoint.port, messages);
+    sent += messages.length;
+    const control = new URL(emulator.endpoints().control!);
+    for (let index = 0; index < MESSAGES / 4; index++) {
+      const message =
+        index % 2 === 0
+          ? Buffer.from(random.bytes(random.int(1, 300)))
+          : mutate(random, CONTROL_SEEDS[index % CONTROL_SEEDS.length]!);
+      await sendTcp(control.hostname, Number(control.port), message);
+      sent++;
+    }
+    // The control plane may have been told to switch the power off: a known state first.
+    await emulator.device.powerOn();
+    const version = `7.7.${options.seed % 100}`;
+    await profile.update(emulator, version);
+    await waitForVersion(emulator, version);
+    options.write(
+      `network ${profile.name.padEnd(31)} ${String(sent).padStart(7)} messages  still answers, valid update boots ${version}  ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+    return true;
+  } catch (error) {
+    options.write(
+      `network ${profile.name}: FAILED after ${sent} messages: ${(error as Error).message}\n` +
+        `  replay: npm run fuzz -- --seed ${options.seed} --profile ${profile.name}`,
+    );
+    return false;
+  } finally {
+    await emulator.stop();
+  }
 }

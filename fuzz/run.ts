@@ -1,13 +1,15 @@
 /**
- * `npm run fuzz [-- --cases N] [--seed S] [--target text] [--case I] [--network]`: drives every
- * parser declared in a `*.fuzz.ts` file with N seeded cases each (default 100,000) and prints
- * cases, crashes and time per parser; a crash prints the replay command. `--case I` replays one
- * case and prints its input. Exit 1 when anything crashed, 2 for bad arguments.
+ * `npm run fuzz [-- --cases N] [--seed S] [--target text] [--case I] [--no-network] [--profile P]`:
+ * drives every parser declared in a `*.fuzz.ts` file with N seeded cases each (default 100,000) and
+ * prints cases, crashes and time per parser; a crash prints the replay command. `--case I` replays
+ * one case and prints its input. Then the network fuzzing of every emulator (network.ts);
+ * `--profile P` runs only that profile's network fuzzing, which is how a network failure replays.
+ * Exit 1 when anything crashed, 2 for bad arguments.
  */
 import { parseArgs } from 'node:util';
 import { caseFor, type FuzzOutcome, fuzz, structuredBatch } from './engine.ts';
 import { findFuzzTargets } from './find-targets.ts';
-import { fuzzEmulators } from './network.ts';
+import { fuzzEmulators, networkProfileNames } from './network.ts';
 
 const { values } = parseArgs({
   options: {
@@ -17,6 +19,7 @@ const { values } = parseArgs({
     case: { type: 'string' },
     network: { type: 'boolean', default: true },
     'no-network': { type: 'boolean', default: false },
+    profile: { type: 'string' },
   },
 });
 const cases = Number(values.cases);
@@ -32,11 +35,19 @@ if (
   process.exit(2);
 }
 
+if (values.profile !== undefined && !networkProfileNames().includes(values.profile)) {
+  process.stderr.write(
+    `fuzz: no network profile '${values.profile}'; there are ${networkProfileNames().join(', ')}\n`,
+  );
+  process.exit(2);
+}
+
 const started = performance.now();
-const targets = (await findFuzzTargets()).filter(
-  ({ target }) => !values.target || target.name.includes(values.target),
-);
-if (targets.length === 0) {
+const targets =
+  values.profile === undefined
+    ? (await findFuzzTargets()).filter(({ target }) => !values.target || target.name.includes(values.target))
+    : [];
+if (targets.length === 0 && values.profile === undefined) {
   process.stderr.write(`fuzz: no fuzz target matches '${values.target ?? ''}'\n`);
   process.exit(2);
 }
@@ -68,7 +79,11 @@ for (const { file, target } of targets) {
 }
 let networkCrashes = 0;
 if (values.network && !values['no-network'] && only === undefined && !values.target) {
-  const report = await fuzzEmulators({ seed, write: (line) => process.stdout.write(`${line}\n`) });
+  const report = await fuzzEmulators({
+    seed,
+    write: (line) => process.stdout.write(`${line}\n`),
+    ...(values.profile === undefined ? {} : { profile: values.profile }),
+  });
   networkCrashes = report.failures;
 }
 const crashes = outcomes.reduce((sum, outcome) => sum + outcome.crashes.length, 0) + networkCrashes;
