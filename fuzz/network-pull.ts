@@ -1,7 +1,8 @@
 /**
  * Network fuzzing of the pull profiles, where the emulated device is the client: it downloads from
  * a fuzzing update server on loopback (HostileUpdateServer) that answers each request with random
- * bytes or a valid answer with one fault. The device must keep asking and never crash, hang or boot
+ * bytes or a valid answer with one fault, and for MQTT triggers it also gets random and mutated
+ * messages on its command topics. The device must keep asking and never crash, hang or boot
  * garbage; afterwards a well-behaved server (the harness's own update server, on the same port)
  * offers a valid update, which must install and boot. Every input is drawn from the seed and the
  * answer's index, so a failure replays with `npm run fuzz -- --seed S --profile <name>`.
@@ -18,6 +19,7 @@ import { SeededRandom } from '../fixtures/random/index.ts';
 import { emulatorFaultLines, lastConsoleLines, waitForVersion } from './device-survives.ts';
 import { hostileAnswer } from './hostile-answers.ts';
 import { type HostileServerTls, HostileUpdateServer } from './hostile-update-server.ts';
+import { MQTT_PROFILES } from './network-mqtt.ts';
 import {
   esp32App,
   esp8266Sketch,
@@ -132,7 +134,7 @@ const HTTP_PROFILES: PullProfile[] = [
   },
 ];
 
-export const PULL_PROFILES: readonly PullProfile[] = HTTP_PROFILES;
+export const PULL_PROFILES: readonly PullProfile[] = [...HTTP_PROFILES, ...MQTT_PROFILES];
 
 export interface PullFuzzOptions {
   seed: number;
