@@ -30,7 +30,7 @@ export interface HostileAnswer {
   kind: HostileKind;
   bytes: Buffer;
   /** `close`: FIN after the bytes; `reset`: RST; `stall`: silence for `stallMs`, then FIN. */
-  then: 'close' | 'reset' | 'stall';
+  ending: 'close' | 'reset' | 'stall';
   stallMs: number;
   /** Sizes of the first writes, each its own TCP segment a moment apart; the rest goes in one. */
   pieces?: readonly number[];
@@ -251,17 +251,17 @@ export function hostileAnswer(
     }
     draw -= weight;
   }
-  const answer = (bytes: Buffer, then: HostileAnswer['then'] = 'close'): HostileAnswer => ({
+  const answer = (bytes: Buffer, ending: HostileAnswer['ending'] = 'close'): HostileAnswer => ({
     kind,
     bytes,
-    then,
-    stallMs: then === 'stall' ? options.stallMs : 0,
+    ending,
+    stallMs: ending === 'stall' ? options.stallMs : 0,
   });
   const body = Buffer.from(valid.body.buffer, valid.body.byteOffset, valid.body.byteLength);
   const validHead = head(valid.statusLine, valid.headers);
   const whole = Buffer.concat([validHead, body]);
   const cut = () => whole.subarray(0, random.int(0, whole.length - 1));
-  const ending = (): HostileAnswer['then'] => {
+  const anyEnding = (): HostileAnswer['ending'] => {
     const draw = random.int(0, 19);
     return draw < 16 ? 'close' : draw < 19 ? 'reset' : 'stall';
   };
@@ -272,15 +272,15 @@ export function hostileAnswer(
         random.int(0, 1) === 0 ? 'close' : 'reset',
       );
     case 'mutated-head':
-      return answer(Buffer.concat([mutate(random, validHead), body]), ending());
+      return answer(Buffer.concat([mutate(random, validHead), body]), anyEnding());
     case 'status': {
       if (random.int(0, 2) === 0) {
         const status = pick(random, REDIRECTS);
         const location = pick(random, locations(options.origin));
         const headers = withHeader(valid.headers, 'Location', random.int(0, 5) === 0 ? undefined : location);
-        return answer(Buffer.concat([head(`HTTP/1.1 ${status} Moved`, headers), body]), ending());
+        return answer(Buffer.concat([head(`HTTP/1.1 ${status} Moved`, headers), body]), anyEnding());
       }
-      return answer(Buffer.concat([head(pick(random, STATUS_LINES), valid.headers), body]), ending());
+      return answer(Buffer.concat([head(pick(random, STATUS_LINES), valid.headers), body]), anyEnding());
     }
     case 'content-length': {
       const value = pick(random, CONTENT_LENGTHS(body.length));
@@ -288,7 +288,7 @@ export function hostileAnswer(
         random.int(0, 3) === 0
           ? [...valid.headers, ['Content-Length', value] as const]
           : withHeader(valid.headers, 'Content-Length', value);
-      return answer(Buffer.concat([head(valid.statusLine, headers), body]), ending());
+      return answer(Buffer.concat([head(valid.statusLine, headers), body]), anyEnding());
     }
     case 'chunked': {
       const headers = withHeader(
@@ -296,7 +296,7 @@ export function hostileAnswer(
         'Transfer-Encoding',
         pick(random, TRANSFER_ENCODINGS),
       );
-      return answer(Buffer.concat([head(valid.statusLine, headers), chunkedBody(random, body)]), ending());
+      return answer(Buffer.concat([head(valid.statusLine, headers), chunkedBody(random, body)]), anyEnding());
     }
     case 'x-md5': {
       const value = md5Value(random, valid);
@@ -304,14 +304,14 @@ export function hostileAnswer(
         random.int(0, 3) === 0
           ? [...valid.headers, ['x-MD5', value] as const]
           : withHeader(valid.headers, 'x-MD5', value);
-      return answer(Buffer.concat([head(valid.statusLine, headers), body]), ending());
+      return answer(Buffer.concat([head(valid.statusLine, headers), body]), anyEnding());
     }
     case 'header-flood': {
       const flood: [string, string][] =
         random.int(0, 1) === 0
           ? Array.from({ length: random.int(50, 400) }, (_, index) => [`X-Flood-${index}`, 'y'.repeat(40)])
           : [['X-Long', 'z'.repeat(random.int(2000, 20_000))]];
-      return answer(Buffer.concat([head(valid.statusLine, [...flood, ...valid.headers]), body]), ending());
+      return answer(Buffer.concat([head(valid.statusLine, [...flood, ...valid.headers]), body]), anyEnding());
     }
     case 'early-close':
       return answer(cut());
@@ -323,7 +323,7 @@ export function hostileAnswer(
         const at = random.int(0, corrupted.length - 1);
         corrupted[at] = corrupted[at]! ^ (1 << random.int(0, 7));
       }
-      return answer(Buffer.concat([validHead, corrupted]), ending());
+      return answer(Buffer.concat([validHead, corrupted]), anyEnding());
     }
     case 'stall':
       return answer(cut(), 'stall');
@@ -342,11 +342,11 @@ export function hostileAnswer(
   }
 }
 
-/** True when `location`, resolved against `origin`, is unparseable or names a loopback address. */
-export function staysOnLoopback(location: string, origin: string): boolean {
+/** True when `location` (resolved against `base`, if given) is unparseable or names a loopback address. */
+export function staysOnLoopback(location: string, base?: string): boolean {
   let url: URL;
   try {
-    url = new URL(location, origin);
+    url = new URL(location, base);
   } catch {
     return true;
   }
@@ -354,6 +354,15 @@ export function staysOnLoopback(location: string, origin: string): boolean {
   if (host === '') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1';
+}
+
+/**
+ * True when a URL a device is sent (an MQTT trigger's, an OtaUrl) cannot lead it off loopback: the
+ * device parses it on its own (`new URL(url)`, where `http:host` names a host), and it is checked
+ * against the origin as base too.
+ */
+export function urlStaysOnLoopback(url: string, origin: string): boolean {
+  return staysOnLoopback(url) && staysOnLoopback(url, origin);
 }
 
 /**

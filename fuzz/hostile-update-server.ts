@@ -134,8 +134,8 @@ export class HostileUpdateServer {
     if (socket.destroyed || this.stopped) return;
     socket.write(answer.bytes.subarray(offset), () => {
       if (this.stopped || raw.destroyed) return;
-      if (answer.then === 'reset') raw.resetAndDestroy();
-      else if (answer.then === 'close') socket.end();
+      if (answer.ending === 'reset') raw.resetAndDestroy();
+      else if (answer.ending === 'close') socket.end();
       else {
         const timer = setTimeout(() => {
           this.timers.delete(timer);

@@ -9,7 +9,7 @@ import { startEmbeddedBroker } from '../drivers/mqtt/index.ts';
 import { type StartedEmulator, startEmulator } from '../emulators/start-emulator.ts';
 import type { SeededRandom } from '../fixtures/random/index.ts';
 import { mutate } from './engine.ts';
-import { staysOnLoopback } from './hostile-answers.ts';
+import { urlStaysOnLoopback } from './hostile-answers.ts';
 import {
   type AskOptions,
   esp32App,
@@ -159,7 +159,7 @@ function triggerStaysOnLoopback(payload: Buffer, origin: string): boolean {
   }
   if (typeof url !== 'string') return true;
   const kept = Buffer.from(url, 'utf8').subarray(0, BUTTONS_URL_BYTES).toString('utf8');
-  return staysOnLoopback(url, origin) && staysOnLoopback(kept, origin);
+  return urlStaysOnLoopback(url, origin) && urlStaysOnLoopback(kept, origin);
 }
 
 /** buttonsMeshIDF HEAD: one byte `U` on /switch/cmd/<id>, the compile-time URL, a reboot after each failure. */
@@ -226,7 +226,7 @@ function tasmota(): PullProfile {
               // The device stores what OtaUrl is given and downloads it at the next Upgrade.
               if (
                 command.toLowerCase() === 'otaurl' &&
-                !staysOnLoopback(payload.toString('utf8').trim(), origin)
+                !urlStaysOnLoopback(payload.toString('utf8').trim(), origin)
               )
                 return undefined;
               return [`cmnd/${TASMOTA_TOPIC}/${command}`, payload];
