@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { fuzz } from './engine.ts';
 import { findFuzzTargets } from './find-targets.ts';
+import { resolveOnlyLocalhost } from './loopback-only.ts';
 import { fuzzPullProfile, PULL_PROFILES } from './network-pull.ts';
 
 const SEED = 20261207;
@@ -37,11 +38,12 @@ describe('network fuzzing of a pull profile (seeded, 20 hostile answers)', () =>
   it('http-update/esp8266 keeps downloading through 20 hostile answers, then a valid update boots', async () => {
     const profile = PULL_PROFILES.find(({ name }) => name === 'http-update/esp8266')!;
     const lines: string[] = [];
+    const restoreLookup = resolveOnlyLocalhost();
     const passed = await fuzzPullProfile(profile, {
       seed: SEED,
       count: 20,
       write: (line) => lines.push(line),
-    });
+    }).finally(restoreLookup);
     expect(passed, lines.join('\n')).toBe(true);
     expect(lines.join('\n')).toMatch(
       /http-update\/esp8266 \(pull\) +2\d answers +still downloads, valid update boots 7\.7\.7/,

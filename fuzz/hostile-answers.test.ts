@@ -40,6 +40,10 @@ describe('the loopback-only rule of the fuzzing update server', () => {
       'https://example.com/',
       '//example.com/x',
       'http://0x7f000101.example/',
+      // WHATWG cannot parse these; a device's own parser may still take the address out of them.
+      'http://10.0.0.1 x/',
+      'http://[fe80::1]x/',
+      'http://127.0.0.1:1@10.1.2.3 /',
     ])
       expect(staysOnLoopback(location, ORIGIN), location).toBe(false);
   });

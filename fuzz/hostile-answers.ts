@@ -342,18 +342,30 @@ export function hostileAnswer(
   }
 }
 
-/** True when `location` (resolved against `base`, if given) is unparseable or names a loopback address. */
+/**
+ * True when `location` (resolved against `base`, if given) names a loopback address, or does not
+ * parse and holds no IP address off loopback that a laxer parser than WHATWG's (a device's) could
+ * still pick out of it. A name such a parser finds goes nowhere: the fuzzing process resolves none
+ * (loopback-only.ts).
+ */
 export function staysOnLoopback(location: string, base?: string): boolean {
   let url: URL;
   try {
     url = new URL(location, base);
   } catch {
-    return true;
+    return !holdsOffLoopbackAddress(location);
   }
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (host === '') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1';
+}
+
+function holdsOffLoopbackAddress(text: string): boolean {
+  for (const [quad] of text.matchAll(/\d+\.\d+\.\d+\.\d+/g)) if (!quad.startsWith('127.')) return true;
+  for (const [, inside] of text.matchAll(/\[([^\]]*)\]/g))
+    if (isIP(inside!) === 6 && inside !== '::1') return true;
+  return false;
 }
 
 /**

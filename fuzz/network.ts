@@ -17,6 +17,7 @@ import { buildEsp32Image } from '../fixtures/esp32-image/index.ts';
 import { writeSketchDescriptor } from '../fixtures/esp8266-sketch/index.ts';
 import { SeededRandom } from '../fixtures/random/index.ts';
 import { waitForVersion, watchProcessFaults } from './device-survives.ts';
+import { resolveOnlyLocalhost } from './loopback-only.ts';
 import { fuzzPullProfile, PULL_PROFILES } from './network-pull.ts';
 
 /** Messages per socket: enough to walk every parser state, few enough for a 2-core machine. */
@@ -259,6 +260,7 @@ export async function fuzzEmulators(options: {
 }): Promise<NetworkFuzzReport> {
   const wanted = (name: string) => options.profile === undefined || options.profile === name;
   const faults = watchProcessFaults();
+  const restoreLookup = resolveOnlyLocalhost();
   let failures = 0;
   // A fault thrown outside any await of the profile still belongs to the profile that ran.
   const settle = (name: string, passed: boolean) => {
@@ -273,6 +275,7 @@ export async function fuzzEmulators(options: {
     for (const profile of PULL_PROFILES.filter(({ name }) => wanted(name)))
       settle(profile.name, await fuzzPullProfile(profile, options));
   } finally {
+    restoreLookup();
     faults.dispose();
   }
   return { failures };
