@@ -3,7 +3,7 @@ import { esp32UpdateFor, updateCommands } from '../../esp32-arduino-update/index
 import { magicFlashChipSize, roundUpToSector } from '../../esp8266-updater/index.ts';
 import { PartitionType } from '../../partition-table/index.ts';
 import { WRITES_SKETCH_IN_PLACE } from '../esp8266-staging-defect.ts';
-import type { SocketReader } from './socket-reader.ts';
+import { type SocketReader, sleepUnless } from './socket-reader.ts';
 
 export type UpdateTarget = 'sketch' | 'spiffs';
 
@@ -134,7 +134,7 @@ function esp32Platform(context: FirmwareContext, settings: { streamTimeoutReads:
   const update = esp32UpdateFor(context, {
     streamTimeoutReads: settings.streamTimeoutReads,
     // delay(100) between empty reads, cut short when this boot ends so a dead loop does not outlive it.
-    streamRetryDelay: (milliseconds) => delayUnlessAborted(milliseconds, context.signal),
+    streamRetryDelay: (milliseconds) => sleepUnless(milliseconds, context.signal),
   });
   const commands = updateCommands(update.core);
   const next = esp32.ota.getNextUpdatePartition();
@@ -176,17 +176,4 @@ function esp32Platform(context: FirmwareContext, settings: { streamTimeoutReads:
     getError: () => update.getError(),
     printError: () => update.printError(),
   };
-}
-
-function delayUnlessAborted(milliseconds: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, milliseconds);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -128,7 +128,8 @@ export class SocketReader {
   }
 }
 
-function sleepUnless(milliseconds: number, signal?: AbortSignal): Promise<void> {
+/** Waits `milliseconds`, or less if `signal` aborts; leaves no listener on the signal either way. */
+export function sleepUnless(milliseconds: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const done = () => {
