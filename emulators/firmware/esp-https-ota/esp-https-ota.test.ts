@@ -7,6 +7,7 @@ import { buildEsp32Image } from '../../../fixtures/esp32-image/index.ts';
 import { SeededRandom } from '../../../fixtures/random/index.ts';
 import { socatMissing } from '../../console/socat.test-support.ts';
 import { type EmulatorOptions, type StartedEmulator, startEmulator } from '../../start-emulator.ts';
+import { watchListenerLeaks } from '../test-support/listener-leaks.ts';
 import {
   consoleText,
   countLines,
@@ -444,10 +445,8 @@ describe('esp-https-ota: interrupted and stalled downloads', () => {
   // Found by the pull-side network fuzzing: every OTA task left an abort listener on the boot's
   // signal, so an app that checks on a timer leaked without end (MaxListenersExceededWarning).
   it('checks hundreds of times in one boot (304 each time) and leaves nothing behind on the boot', async () => {
-    const warnings: string[] = [];
-    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
-    process.on('warning', onWarning);
-    cleanups.push(async () => void process.off('warning', onWarning));
+    const listeners = watchListenerLeaks();
+    cleanups.push(listeners.stop);
     const updates = await server((_request, response) => void response.writeHead(304).end());
     const device = await emulator(`${updates.url}/ota.bin`, { checkIntervalMs: 1 });
     await waitUntil(() => updates.requests.length >= 300, 20_000, '300 checks');
@@ -455,7 +454,7 @@ describe('esp-https-ota: interrupted and stalled downloads', () => {
       countLines(device, /OTA image not modified since last request \(status code: 304\)$/),
     ).toBeGreaterThan(250);
     expect(countLines(device, SOFTWARE_RESET)).toBe(0);
-    expect(warnings.filter((warning) => warning.startsWith('MaxListenersExceededWarning'))).toEqual([]);
+    expect(listeners.leaks).toEqual([]);
   });
 });
 

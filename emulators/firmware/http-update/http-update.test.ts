@@ -10,6 +10,7 @@ import {
   settle,
   waitForLine,
 } from '../test-support/console-lines.ts';
+import { watchListenerLeaks } from '../test-support/listener-leaks.ts';
 import { notModified, okHead, ScriptedUpdateServer, statusOnly } from './update-server.test-support.ts';
 
 const BOOT_AFTER_RESTART = 'ets Jan  8 2013,rst cause:3, boot mode:(3,6)';
@@ -173,10 +174,8 @@ describe('http-update (ESP8266): answers without an update', () => {
   // Found by the pull-side network fuzzing (a device stuck polling for 15 s): every check left an
   // abort listener on the boot's signal, so a sketch that checks on an interval leaked without end.
   it('checks hundreds of times in one boot and leaves nothing behind on the boot (no listener leak)', async () => {
-    const warnings: string[] = [];
-    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
-    process.on('warning', onWarning);
-    cleanups.push(async () => void process.off('warning', onWarning));
+    const listeners = watchListenerLeaks();
+    cleanups.push(listeners.stop);
     const server = await updateServer();
     const emulator = await start(server, { options: { checkIntervalMs: 1 } });
     await server.waitForRequests(300, 15_000);
@@ -184,7 +183,7 @@ describe('http-update (ESP8266): answers without an update', () => {
       250,
     );
     expect(restarts(emulator)).toBe(0);
-    expect(warnings.filter((warning) => warning.startsWith('MaxListenersExceededWarning'))).toEqual([]);
+    expect(listeners.leaks).toEqual([]);
   });
 });
 
