@@ -166,6 +166,16 @@ function withHeader(
   return value === undefined ? kept : [...kept, [name, value]];
 }
 
+/** `name` set to `value` in place of the valid one, or one time in four sent beside it (twice). */
+function replaceOrRepeat(
+  random: SeededRandom,
+  headers: readonly (readonly [string, string])[],
+  name: string,
+  value: string,
+): (readonly [string, string])[] {
+  return random.int(0, 3) === 0 ? [...headers, [name, value] as const] : withHeader(headers, name, value);
+}
+
 /** The body in chunked framing with one fault (or none): sizes, separators or the end are wrong. */
 function chunkedBody(random: SeededRandom, body: Uint8Array): Buffer {
   const pieces: Buffer[] = [];
@@ -283,11 +293,12 @@ export function hostileAnswer(
       return answer(Buffer.concat([head(pick(random, STATUS_LINES), valid.headers), body]), anyEnding());
     }
     case 'content-length': {
-      const value = pick(random, CONTENT_LENGTHS(body.length));
-      const headers =
-        random.int(0, 3) === 0
-          ? [...valid.headers, ['Content-Length', value] as const]
-          : withHeader(valid.headers, 'Content-Length', value);
+      const headers = replaceOrRepeat(
+        random,
+        valid.headers,
+        'Content-Length',
+        pick(random, CONTENT_LENGTHS(body.length)),
+      );
       return answer(Buffer.concat([head(valid.statusLine, headers), body]), anyEnding());
     }
     case 'chunked': {
@@ -299,11 +310,7 @@ export function hostileAnswer(
       return answer(Buffer.concat([head(valid.statusLine, headers), chunkedBody(random, body)]), anyEnding());
     }
     case 'x-md5': {
-      const value = md5Value(random, valid);
-      const headers =
-        random.int(0, 3) === 0
-          ? [...valid.headers, ['x-MD5', value] as const]
-          : withHeader(valid.headers, 'x-MD5', value);
+      const headers = replaceOrRepeat(random, valid.headers, 'x-MD5', md5Value(random, valid));
       return answer(Buffer.concat([head(valid.statusLine, headers), body]), anyEnding());
     }
     case 'header-flood': {
