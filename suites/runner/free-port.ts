@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 
+/** Ports handed out by this process: each goes to one server only. */
 const reservedPorts = new Set<number>();
 /** Below Linux's ephemeral range (32768–60999): no client connection is ever given one of these. */
 const RESERVED_PORT_RANGE = { from: 20_000, to: 32_000 } as const;

@@ -26,7 +26,6 @@ export interface StartedTargets {
   stop(): Promise<void>;
 }
 
-/** Ports handed out by this process: each goes to one server only. */
 /**
  * Starts what the rig says the harness runs itself (embedded emulators) and turns every target
  * into the description a suite sees: endpoints, console port and power switch — for an emulator

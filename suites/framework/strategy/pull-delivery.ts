@@ -107,11 +107,11 @@ export async function pullDelivery(
   if (where?.port === undefined)
     throw new RigFailure(`target ${target.name}: the rig gives no update server port for a pull update`);
   const hasConsole = target.console !== undefined && target.capabilities.has('console');
+  const command = checkCommand(target);
   if (options.cut && !hasConsole && !options.trigger)
     throw new StrategyUnsupportedError(
-      `target ${target.name}: a cut during a pull update needs the console's \`${checkCommand(target)}\` (a power cycle to trigger the check would disarm the cut)`,
+      `target ${target.name}: a cut during a pull update needs the console's \`${command}\` (a power cycle to trigger the check would disarm the cut)`,
     );
-  const command = checkCommand(target);
   const idle = idleAnswer(target.profile);
   const onProgress = options.onProgress;
   let sent = 0; // over every request: Range pieces and retries add up
