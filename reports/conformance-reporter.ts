@@ -65,6 +65,13 @@ export class ConformanceReporter implements Reporter {
     return new Map([...this.progress].map(([target, { total }]) => [target, total]));
   }
 
+  /** Targets collected so far that still have requirements to report. */
+  unfinishedTargets(): number {
+    let unfinished = 0;
+    for (const { done, total } of this.progress.values()) if (done < total) unfinished++;
+    return unfinished;
+  }
+
   /** A suite file that does not load (or a hook that throws) is the harness failing: a rig error. */
   onTestSuiteResult(testSuite: TestSuite): void {
     this.recordErrors(this.targetOf(testSuite), testSuite.name, testSuite.errors());
@@ -159,9 +166,9 @@ export class ConformanceReporter implements Reporter {
     };
     this.results.push(entry);
     appendFileSync(this.options.resultsFile, `${JSON.stringify(entry)}\n`);
-    this.options.onResult?.(entry);
     const progress = this.progress.get(entry.target);
     if (progress) progress.done++;
+    this.options.onResult?.(entry);
     // Skips and requirements not run are folded into one line per reason at the end of the run.
     if ((outcome === 'skip' && !this.options.verbose) || outcome === 'not-run') return;
     const count = progress ? ` ${progress.done}/${progress.total}` : '';

@@ -151,9 +151,12 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   const reporter = new ConformanceReporter({
     resultsFile: join(run.dir, RESULTS_FILE),
     onResult: (result) => {
-      // The first result means the workers are loaded and the run waits on devices: the main
-      // thread has time to load the Allure report's generator now.
-      if (options.allureReport ?? true) preloadAllureReport();
+      // The Allure report's generator (a second or more of module loading on the main thread) loads
+      // once no more targets are left running than there are cores, so that it takes a core the run
+      // no longer keeps busy. Loaded with the first result instead, it took CPU from the worker
+      // while every target was starting (2 cores: the default run's tail is one target for 2 s).
+      if ((options.allureReport ?? true) && reporter.unfinishedTargets() <= availableParallelism())
+        preloadAllureReport();
       options.onResult?.(result);
     },
     header: metadata,
