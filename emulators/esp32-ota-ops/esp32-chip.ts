@@ -73,19 +73,28 @@ export function verifyPartitionImage(
   chip: Esp32Chip,
   minSecureVersion?: number,
 ): ImageVerdict {
-  const bytes = flash.read(partition.offset, partition.size);
+  // Parsed in place: only the image's own bytes and its stored digest are copied out, so nothing
+  // returned changes when the partition is written again.
+  const bytes = flash.view(partition.offset, partition.size);
   const analysis = analyzeImage(bytes, {
     platform: 'esp32',
     expectedChipId: chip.chipId,
     partitionSize: partition.size,
     ...(minSecureVersion === undefined ? {} : { minSecureVersion }),
   });
-  const image = analysis.esp32;
+  const image = analysis.esp32 && ownedImage(analysis.esp32);
   const first = [...analysis.findings].sort((a, b) => checkOrder(a) - checkOrder(b))[0];
   if (first !== undefined)
     return image ? { valid: false, finding: first, image } : { valid: false, finding: first };
   if (!image) throw new Error(`the validator accepted '${partition.label}' without parsing an ESP32 image`);
-  return { valid: true, image, bytes: bytes.subarray(0, image.imageLength) };
+  return { valid: true, image, bytes: bytes.slice(0, image.imageLength) };
+}
+
+/** The parsed image with its stored digest copied out of the flash it was read from in place. */
+function ownedImage(image: Esp32Image): Esp32Image {
+  return image.sha256 === undefined
+    ? image
+    : { ...image, sha256: { ...image.sha256, stored: image.sha256.stored.slice() } };
 }
 
 /** The order `esp_image_verify` meets problems in: header, chip, segments, checksum, fit, hash, then the load-time secure version. */

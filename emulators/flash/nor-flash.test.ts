@@ -71,6 +71,18 @@ describe('NorFlash contents', () => {
     });
   });
 
+  it('view() reads like read() without a copy: it shows the next program, a read() does not, and both need power and range', () => {
+    const flash = new NorFlash({ size: 2 * SECTOR });
+    const view = flash.view(SECTOR, 4);
+    const copy = flash.read(SECTOR, 4);
+    flash.program(SECTOR + 1, Uint8Array.of(0x12));
+    expect(view).toEqual(Uint8Array.of(0xff, 0x12, 0xff, 0xff));
+    expect(copy).toEqual(Uint8Array.of(0xff, 0xff, 0xff, 0xff));
+    expect(thrownBy(() => flash.view(2 * SECTOR - 1, 2))).toBeInstanceOf(FlashAddressError);
+    flash.powerOff();
+    expect(thrownBy(() => flash.view(0, 1))).toMatchObject({ code: expect.stringMatching(/^FLASH_/) });
+  });
+
   it('programs by AND: bits only go from 1 to 0 until an erase sets the sector back to 0xFF', () => {
     const flash = new NorFlash({ size: 2 * SECTOR });
     flash.program(10, Uint8Array.of(0xf0, 0x00));
