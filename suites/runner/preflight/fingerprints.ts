@@ -1,5 +1,5 @@
+import { get as httpGet } from 'node:http';
 import { createServer, Socket } from 'node:net';
-import { Agent, request } from 'undici';
 import { ViperHttpClient, WebUpdateClient } from '../../../drivers/http/index.ts';
 import type { Target, TargetDescription } from '../../../drivers/target/index.ts';
 import { espotaUploaderFor } from '../../framework/strategy/espota-uploader.ts';
@@ -228,10 +228,6 @@ function brokerAnswers(brokerUrl: string): PreflightStep {
 }
 
 /**
- * A server under test (the harness plays the device) answers HTTP at its URL, whatever the status.
- * Its certificate is not judged here: that is a requirement of its own (update-server/luartos/4).
- */
-/**
  * A server under test is there: plain HTTP answers a GET; over https the port accepts a
  * connection. How its TLS treats a device (the version it accepts, SNI, the certificate) is what
  * the requirements judge (update-server/luartos/4, esp-https-ota/10), so a server that refuses the
@@ -250,20 +246,35 @@ function serverUnderTestAnswers(): PreflightStep {
         );
         return;
       }
-      const dispatcher = new Agent();
-      try {
-        const response = await request(url, {
-          method: 'GET',
-          signal: AbortSignal.timeout(target.stepTimeoutMs),
-          reset: true,
-          dispatcher,
-        });
-        await response.body.dump();
-      } finally {
-        await dispatcher.close();
-      }
+      await httpAnswers(url, target.stepTimeoutMs);
     },
   };
+}
+
+/** A GET of `url` is answered, with any status, and its answer read to the end within `timeoutMs`. */
+function httpAnswers(url: URL, timeoutMs: number): Promise<void> {
+  const where = redactUserInfo(url.href);
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      outgoing.destroy();
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const outgoing = httpGet(url, { agent: false, headers: { connection: 'close' } }, (incoming) => {
+      incoming.on('error', (error) => finish(new Error(`GET ${where}: ${error.message}`)));
+      incoming.on('end', () => finish());
+      incoming.resume();
+    });
+    outgoing.on('error', (error) => finish(new Error(`GET ${where}: ${error.message}`)));
+    const timer = setTimeout(
+      () => finish(new Error(`no complete HTTP answer from ${where} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
 }
 
 function tcpConnects(host: string, port: number, timeoutMs: number): Promise<void> {

@@ -123,6 +123,44 @@ describe('preflightTarget', () => {
     expect(failure!.durationMs).toBeLessThan(WITHIN_MS);
   });
 
+  it('server under test: a closed port and a server that never answers fail the step; any HTTP answer passes', async () => {
+    const serverUnderTest = (url: string) =>
+      board({ name: 'vendor-server', profile: 'http-update', kind: 'update-server', url });
+    const step = 'the update server answers';
+
+    const refused = await preflightTarget(serverUnderTest(`http://127.0.0.1:${await closedPort()}/update`));
+    expect(refused).toMatchObject({
+      target: 'vendor-server',
+      step,
+      reason: expect.stringMatching(/ECONNREFUSED/),
+    });
+
+    const silent = createServer((socket) => socket.resume());
+    const silentPort = await listening(silent);
+    const hung = await preflightTarget(serverUnderTest(`http://127.0.0.1:${silentPort}/update`));
+    expect(hung).toMatchObject({
+      step,
+      reason: expect.stringMatching(new RegExp(`within ${STEP_TIMEOUT_MS} ms`)),
+    });
+    expect(hung!.durationMs).toBeLessThan(WITHIN_MS);
+
+    // A head and then silence: the answer is not complete, so the step still fails at its timeout.
+    const stalled = createServer((socket) =>
+      socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc')),
+    );
+    const stalledPort = await listening(stalled);
+    expect(await preflightTarget(serverUnderTest(`http://127.0.0.1:${stalledPort}/update`))).toMatchObject({
+      step,
+      reason: expect.stringMatching(/no complete HTTP answer/),
+    });
+
+    const notFound = createHttpServer((_request, response) => response.writeHead(404).end('no such page'));
+    const answeringPort = await listening(notFound);
+    expect(
+      await preflightTarget(serverUnderTest(`http://127.0.0.1:${answeringPort}/update`)),
+    ).toBeUndefined();
+  });
+
   it('passes on emulated ViperHTTP, web-update and ArduinoOTA devices, console and power switch included', async () => {
     const devices = [
       { profile: 'viperhttp', options: { token: 'preflight-test-token' } },
