@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import { stripVTControlCharacters } from 'node:util';
-import { create } from 'xmlbuilder2';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import type { ConformanceResult } from './conformance-result.ts';
 import type { RunMetadata, TargetIdentity } from './run-metadata.ts';
@@ -13,6 +13,23 @@ export function xmlSafe(text: string): string {
   return stripVTControlCharacters(text);
 }
 
+const require = createRequire(import.meta.url);
+let xmlbuilder: typeof import('xmlbuilder2') | undefined;
+
+/**
+ * xmlbuilder2, loaded when first used rather than with this module: its 0.25 s of imports would
+ * otherwise sit in a run's start-up, before any device is asked anything.
+ */
+function xml(): typeof import('xmlbuilder2') {
+  xmlbuilder ??= require('xmlbuilder2') as typeof import('xmlbuilder2');
+  return xmlbuilder;
+}
+
+/** Loads the JUnit writer's XML library on the next turn of the event loop (a run calls it once it has cores to spare). */
+export function preloadJunitWriter(): void {
+  if (xmlbuilder === undefined) setImmediate(xml);
+}
+
 const visible = (char: string) => `\\x${char.codePointAt(0)!.toString(16).padStart(2, '0')}`;
 
 /**
@@ -22,17 +39,16 @@ const visible = (char: string) => `\\x${char.codePointAt(0)!.toString(16).padSta
  * what XML 1.0 cannot hold.
  */
 export function toJunitXml(results: readonly ConformanceResult[], metadata?: RunMetadata): string {
-  const root = create({ version: '1.0', encoding: 'UTF-8', invalidCharReplacement: visible }).ele(
-    'testsuites',
-    {
+  const root = xml()
+    .create({ version: '1.0', encoding: 'UTF-8', invalidCharReplacement: visible })
+    .ele('testsuites', {
       name: 'ota-conformance',
       tests: results.length,
       failures: results.filter((r) => r.outcome === 'fail').length,
       errors: results.filter((r) => r.outcome === 'rig-error').length,
       skipped: results.filter((r) => r.outcome === 'skip' || r.outcome === 'not-run').length,
       ...(metadata ? { timestamp: metadata.startedAt } : {}),
-    },
-  );
+    });
   const byTarget = new Map<string, ConformanceResult[]>();
   for (const result of results) byTarget.set(result.target, [...(byTarget.get(result.target) ?? []), result]);
   for (const [target, cases] of byTarget) {

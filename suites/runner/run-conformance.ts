@@ -15,6 +15,7 @@ import {
   summarize,
   type TargetSummary,
 } from '../../reports/conformance-result.ts';
+import { preloadJunitWriter } from '../../reports/junit.ts';
 import { RESULTS_FILE } from '../../reports/results-file.ts';
 import { openRunFolder, type RunFolder } from '../../reports/run-folder.ts';
 import { startRunMetadata } from '../../reports/run-metadata.ts';
@@ -151,12 +152,15 @@ export async function runConformance(options: RunOptions = {}): Promise<RunOutco
   const reporter = new ConformanceReporter({
     resultsFile: join(run.dir, RESULTS_FILE),
     onResult: (result) => {
-      // The Allure report's generator (a second or more of module loading on the main thread) loads
-      // once no more targets are left running than there are cores, so that it takes a core the run
-      // no longer keeps busy. Loaded with the first result instead, it took CPU from the worker
-      // while every target was starting (2 cores: the default run's tail is one target for 2 s).
-      if ((options.allureReport ?? true) && reporter.unfinishedTargets() <= availableParallelism())
-        preloadAllureReport();
+      // The report writers' libraries (Allure's generator, a second or more of module loading on the
+      // main thread, and xmlbuilder2 for JUnit) load once no more targets are left running than
+      // there are cores, so that they take a core the run no longer keeps busy. Loaded with the
+      // first result instead, they took CPU from the worker while every target was starting (2
+      // cores: the default run's tail is one target for 2 s).
+      if (reporter.unfinishedTargets() <= availableParallelism()) {
+        preloadJunitWriter();
+        if (options.allureReport ?? true) preloadAllureReport();
+      }
       options.onResult?.(result);
     },
     header: metadata,
