@@ -8,7 +8,9 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{bench,bin,drivers,emulators,fixtures,fuzz,rigs,reports,suites}/**/*.test.ts'],
+          include: [
+            '{bench,bin,drivers,emulators,fixtures,fuzz,rigs,reports,suites,vocabulary}/**/*.test.ts',
+          ],
           testTimeout: 30_000,
           hookTimeout: 30_000,
           // Many tests drive real sockets, PTYs and child processes on 2 cores: a test is failed

@@ -1,4 +1,4 @@
-import type { Level } from '../suites/framework/index.ts';
+import type { Level } from '../vocabulary/index.ts';
 import type { ImageSent } from './run-metadata.ts';
 
 /**

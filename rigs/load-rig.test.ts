@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PROFILES } from '../emulators/device/types.ts';
+import { PROFILES } from '../vocabulary/index.ts';
 import {
   emulatorOptionsFor,
   findTarget,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type Platform, PROFILES, type Profile } from '../emulators/device/types.ts';
+import { PLATFORMS, type Platform, PROFILES, type Profile } from '../vocabulary/index.ts';
 
 /*
  * The rig schema: *where* each target is and how to reach, power and watch it (labgrid's
@@ -12,7 +12,7 @@ import { type Platform, PROFILES, type Profile } from '../emulators/device/types
  * tools read unchanged.
  */
 
-export const PLATFORMS = ['esp32', 'esp8266'] as const satisfies readonly Platform[];
+export { PLATFORMS };
 
 /** The harness pushes the image to the device. */
 export const PUSH_PROFILES = [

@@ -1,4 +1,4 @@
-import type { Profile } from '../../emulators/device/types.ts';
+import type { Profile } from '../../vocabulary/index.ts';
 
 /** Options every firmware takes from a rig entry (emulatorOptionsFor: credentials and limits). */
 const RIG_KEYS = [

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { type Command, Option } from 'commander';
-import { PROFILES, type Profile } from '../../emulators/device/types.ts';
 import type { EmulatorOptions } from '../../emulators/index.ts';
+import { PROFILES, type Profile } from '../../vocabulary/index.ts';
 import { checkOptionKeys, optionsHelp } from './emulate-options.ts';
 
 export class EmulateUsageError extends Error {

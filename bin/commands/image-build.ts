@@ -7,10 +7,10 @@ import {
   checkBuildTime,
   gzipImage,
   ImageBuildError,
-  type Platform,
   type SigningScheme,
   signWithScheme,
 } from '../../fixtures/index.ts';
+import type { Platform } from '../../vocabulary/index.ts';
 
 export interface BuildFlags {
   out: string;

@@ -7,13 +7,13 @@ import {
   formatImageAnalysis,
   generateSigningKey,
   loadPublicKey,
-  type Platform,
   parseSigningScheme,
   resolveChipId,
   type SigningScheme,
   signWithScheme,
   type ValidateOptions,
 } from '../../fixtures/index.ts';
+import type { Platform } from '../../vocabulary/index.ts';
 import { type BuildFlags, buildImageFromFlags } from './image-build.ts';
 
 /** Thrown when a file named on the command line cannot be read. */

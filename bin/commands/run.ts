@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { PROFILES, type Profile } from '../../emulators/device/types.ts';
 import {
   CAPABILITIES,
   type Capability,
@@ -9,6 +8,7 @@ import {
   limitsSchema,
   PULL_PROFILES,
 } from '../../rigs/index.ts';
+import { PROFILES, type Profile } from '../../vocabulary/index.ts';
 
 /** `--target update-server:<profile>=<url>`: a server under test (role 2) instead of a device. */
 const SERVER_PREFIX = 'update-server:';

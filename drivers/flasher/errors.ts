@@ -1,4 +1,4 @@
-import { codedError } from '../../emulators/errors.ts';
+import { codedError } from '../../vocabulary/index.ts';
 
 /** The serial port (device path, `socket://` or `tcp://`) cannot be opened. */
 export class FlasherPortError extends codedError('FLASHER_PORT', 'FlasherPortError') {}

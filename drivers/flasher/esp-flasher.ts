@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ESPLoader, Transport } from 'esptool-js';
-import type { Platform } from '../../emulators/device/types.ts';
+import type { Platform } from '../../vocabulary/index.ts';
 import {
   FlasherChipMismatchError,
   FlasherPortError,

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Platform } from '../../emulators/device/types.ts';
 import { IMAGE_MAGIC, parseEsp32Image } from '../../fixtures/esp32-image/index.ts';
 import { readSketchDescriptor } from '../../fixtures/esp8266-sketch/index.ts';
+import type { Platform } from '../../vocabulary/index.ts';
 import type { TargetDescription } from '../target/index.ts';
 import { FirmwareSourceError } from './errors.ts';
 

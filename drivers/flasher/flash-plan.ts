@@ -1,4 +1,3 @@
-import type { Platform } from '../../emulators/device/types.ts';
 import {
   factoryPartition,
   otaAppPartitions,
@@ -7,6 +6,7 @@ import {
   type PartitionTable,
   parsePartitionTable,
 } from '../../emulators/partition-table/index.ts';
+import type { Platform } from '../../vocabulary/index.ts';
 import { FirmwareSourceError } from './errors.ts';
 import type { FlashFile } from './esp-flasher.ts';
 import type { FirmwareBuild } from './firmware-source.ts';

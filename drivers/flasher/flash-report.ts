@@ -1,4 +1,3 @@
-import type { Platform } from '../../emulators/device/types.ts';
 import {
   decodeOtaEntry,
   isEntryValid,
@@ -31,6 +30,7 @@ import {
   SKETCH_DESCRIPTOR_LENGTH,
   SKETCH_DESCRIPTOR_OFFSET,
 } from '../../fixtures/esp8266-sketch/index.ts';
+import type { Platform } from '../../vocabulary/index.ts';
 
 /** Reads `size` bytes of flash at `address` (a dump in memory, or READ_FLASH on a chip). */
 export type FlashReader = (address: number, size: number) => Promise<Uint8Array>;

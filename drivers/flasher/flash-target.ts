@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Platform } from '../../emulators/device/types.ts';
 import { PARTITION_TABLE_LENGTH, PARTITION_TABLE_OFFSET } from '../../emulators/partition-table/index.ts';
+import type { Platform } from '../../vocabulary/index.ts';
 import { cleanConsoleLine, parseBootLine } from '../serial/index.ts';
 import type { TargetDescription } from '../target/index.ts';
 import { controlPlaneLines } from './control-plane-lines.ts';

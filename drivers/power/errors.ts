@@ -1,4 +1,4 @@
-import { codedError } from '../../emulators/errors.ts';
+import { codedError } from '../../vocabulary/index.ts';
 
 /** A power or reset step did not finish within its timeout (a dead plug, a hung command). */
 export class PowerTimeoutError extends codedError('POWER_TIMEOUT', 'PowerTimeoutError') {

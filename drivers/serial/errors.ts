@@ -1,4 +1,4 @@
-import { codedError } from '../../emulators/errors.ts';
+import { codedError } from '../../vocabulary/index.ts';
 
 /** An expected console line did not come within its timeout. */
 export class ConsoleTimeoutError extends codedError('CONSOLE_TIMEOUT', 'ConsoleTimeoutError') {

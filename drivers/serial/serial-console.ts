@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SerialPort } from 'serialport';
-import { codedError } from '../../emulators/errors.ts';
+import { codedError } from '../../vocabulary/index.ts';
 import { type BootEvent, BootLogTracker, type CrashEvent } from './boot-log.ts';
 import {
   ConsoleClosedError,

@@ -1,4 +1,3 @@
-import type { Platform, Profile } from '../../emulators/device/index.ts';
 import type {
   Capability,
   FirmwareConfig,
@@ -11,6 +10,7 @@ import type {
 } from '../../rigs/index.ts';
 import { type Credential, Redactor } from '../../rigs/redactor.ts';
 import { SECRET_KEYS } from '../../rigs/schema.ts';
+import type { Platform, Profile } from '../../vocabulary/index.ts';
 import {
   DtrRtsReset,
   EmulatorControlPower,

@@ -1,4 +1,4 @@
-import { codedError } from '../errors.ts';
+import { codedError } from '../../vocabulary/index.ts';
 
 /** The console was asked for a pseudo-terminal but socat could not be started or made no PTY. */
 export class ConsoleUnavailableError extends codedError(

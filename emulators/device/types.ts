@@ -1,3 +1,4 @@
+import type { Platform, Profile } from '../../vocabulary/index.ts';
 import type { Esp32ChipOptions, EspOtaOps, SecureVersionEfuse } from '../esp32-ota-ops/index.ts';
 import type {
   CoreVersion,
@@ -9,20 +10,7 @@ import type {
 import type { NorFlash } from '../flash/index.ts';
 import type { PartitionEntry, PartitionTable } from '../partition-table/index.ts';
 
-/** The protocol profiles of DESIGN.md: one emulated firmware each. */
-export const PROFILES = [
-  'viperhttp',
-  'viperhttp-doc',
-  'arduino-ota',
-  'web-update',
-  'http-update',
-  'esp-https-ota',
-  'mqtt-trigger',
-  'luartos',
-] as const;
-export type Profile = (typeof PROFILES)[number];
-
-export type Platform = 'esp32' | 'esp8266';
+export { type Platform, PROFILES, type Profile } from '../../vocabulary/index.ts';
 
 /** What runs on the chip now, as read from the flash after the boot — never from a shortcut. */
 export interface RunningImage {

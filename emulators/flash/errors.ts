@@ -1,4 +1,4 @@
-import { codedError } from '../errors.ts';
+import { codedError } from '../../vocabulary/index.ts';
 
 /** Thrown by every read, erase and program while the chip has no power (after a cut or powerOff()). */
 export class FlashPowerLostError extends codedError('FLASH_POWER_LOST', 'FlashPowerLostError') {}

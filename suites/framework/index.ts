@@ -2,7 +2,6 @@ export { currentTarget, type ProvidedTarget, selectTarget } from './current-targ
 export { cycleOffMs } from './power-off-time.ts';
 export {
   isRigError,
-  type Level,
   type RequirementContext,
   RequirementFailure,
   type RequirementMeta,

@@ -8,8 +8,8 @@ import {
   type TargetDescription,
 } from '../../drivers/target/index.ts';
 import { Transcript } from '../../drivers/target/transcript.ts';
-import type { Platform } from '../../emulators/device/types.ts';
 import type { Capability } from '../../rigs/index.ts';
+import type { Level, Platform } from '../../vocabulary/index.ts';
 import { currentTarget, currentTargetNotRun, requirementSelected } from './current-target.ts';
 import { restartToKnownState } from './known-state.ts';
 import { closeWhatTheRequirementOpened } from './requirement-scope.ts';
@@ -17,8 +17,6 @@ import { isRigError, RigFailure } from './rig-failure.ts';
 import { restoreKnownState } from './strategy/known-state.ts';
 import { ImageUnavailableError } from './strategy/rig-images.ts';
 import { currentTargetName, runInTarget } from './target-context.ts';
-
-export type Level = 'MUST' | 'SHOULD' | 'MAY';
 
 /** What a requirement is, as listed and reported: the h2spec shape (ID, level, text, source). */
 export interface RequirementMeta {

@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { EmulatorEndpoints, EmulatorOptions, Platform, Profile } from '../../emulators/index.ts';
+import type { EmulatorEndpoints, EmulatorOptions } from '../../emulators/index.ts';
+import type { Platform, Profile } from '../../vocabulary/index.ts';
 
 /** The host's own launcher: the TypeScript loader and the host loop, not the whole CLI. */
 const HOST = fileURLToPath(new URL('../../bin/emulator-host.js', import.meta.url));

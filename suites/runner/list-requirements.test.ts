@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PROFILES } from '../../emulators/device/index.ts';
+import { PROFILES } from '../../vocabulary/index.ts';
 import { listRequirements } from './list-requirements.ts';
 
 describe('listRequirements', () => {

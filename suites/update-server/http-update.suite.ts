@@ -1,6 +1,6 @@
 import { headerOf, httpUpdateRequest, sendPullRequest } from '../../drivers/pull-client/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
-import type { Platform } from '../../emulators/device/types.ts';
+import type { Platform } from '../../vocabulary/index.ts';
 import {
   authorizationLines,
   endpoint,

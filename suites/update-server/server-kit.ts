@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { PullTls } from '../../drivers/pull-client/index.ts';
 import type { Target } from '../../drivers/target/index.ts';
-import type { Platform } from '../../emulators/device/types.ts';
+import type { Platform } from '../../vocabulary/index.ts';
 import { RigFailure, requirement } from '../framework/index.ts';
 
 type ServerProfile = 'http-update' | 'luartos' | 'esp-https-ota' | 'mqtt-trigger';

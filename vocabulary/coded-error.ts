@@ -5,7 +5,6 @@
  * `code` and `name` are own fields with literal types, set as soon as Error's constructor returns,
  * as `readonly code = …` in the error class itself would set them. The constructor is Error's
  * (a message, and options with a `cause`); an error class with more fields declares its own.
- * Drivers use it too: they may import from emulators, emulators never import from drivers.
  */
 export function codedError<const Code extends string, const Name extends string>(code: Code, name: Name) {
   return class CodedError extends Error {
