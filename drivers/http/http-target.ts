@@ -1,5 +1,5 @@
-import type { Readable } from 'node:stream';
-import type { Client } from 'undici';
+import { Agent, type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { HttpStepError, type HttpStepErrorCode } from './errors.ts';
 import { MAX_DEVICE_RESPONSE_BYTES, MAX_RESPONSE_HEAD_BYTES, overLimit } from './response-limits.ts';
 import { redactHeaders, type TranscriptHook } from './transcript.ts';
@@ -12,15 +12,8 @@ export interface TargetRequest {
   /** Path and query, as sent. */
   path: string;
   headers: Readonly<Record<string, string>>;
-  body?: Uint8Array | string | Readable;
-  /** For a streamed body: how many bytes it carries (for the transcript only). */
-  bodyLength?: number;
+  body?: Uint8Array | string;
   timeoutMs: number;
-  /**
-   * For a streamed body: the stream's producer calls `touch()` for every piece it hands over, which
-   * restarts the step's deadline (a stream cannot be observed without taking its data).
-   */
-  pulse?: { touch: () => void };
   /** 'on-error' discards a 2xx body unread: the chunk path needs only the status. */
   read: 'always' | 'on-error';
 }
@@ -35,13 +28,18 @@ export interface TargetResponse {
 export interface HttpTargetOptions {
   baseUrl: string;
   targetName: string;
-  /** Connect timeout and default per-request timeout. */
-  stepMs: number;
   scrub: (text: string) => string;
   transcript?: TranscriptHook;
   /** Header names that carry a credential (masked whole in transcripts). */
   credentialHeaders?: ReadonlySet<string>;
 }
+
+const CLOSED_BY_TARGET = 'CLOSED_BY_TARGET';
+const CUT_BY_TARGET = 'CUT_BY_TARGET';
+const CLIENT_CLOSED = 'CLIENT_CLOSED';
+
+/** Codes this module gives to what Node reports without one of its own; not shown in messages. */
+const INTERNAL_CODES: ReadonlySet<string> = new Set([CLOSED_BY_TARGET, CUT_BY_TARGET, CLIENT_CLOSED]);
 
 const CONNECTION_CODES: Readonly<Record<string, string>> = {
   ECONNREFUSED: 'connection refused (nothing listens there)',
@@ -50,69 +48,68 @@ const CONNECTION_CODES: Readonly<Record<string, string>> = {
   EHOSTUNREACH: 'host unreachable',
   ENETUNREACH: 'network unreachable',
   ENOTFOUND: 'host name not found',
-  UND_ERR_SOCKET: 'the target closed the connection',
-  UND_ERR_CLOSED: 'the client was closed',
-  UND_ERR_DESTROYED: 'the client was closed',
-  UND_ERR_REQ_CONTENT_LENGTH_MISMATCH: 'the request body did not match its Content-Length',
-};
-
-const TIMEOUT_CODES: Readonly<Record<string, string>> = {
-  UND_ERR_CONNECT_TIMEOUT: 'could not connect',
-  UND_ERR_HEADERS_TIMEOUT: 'got no response',
-  UND_ERR_BODY_TIMEOUT: 'stopped sending the response body',
+  [CLOSED_BY_TARGET]: 'the target closed the connection',
+  [CUT_BY_TARGET]: 'the target closed the connection before its response was complete',
+  [CLIENT_CLOSED]: 'the client was closed',
 };
 
 function errorCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'UND_ERR') return code;
+    if (typeof code === 'string') {
+      // Node says 'socket hang up' (ECONNRESET) for a connection closed before any answer and
+      // 'aborted' for one closed inside it, with or without a reset; a reset has its own message.
+      if (code === 'ECONNRESET' && current.message === 'socket hang up') return CLOSED_BY_TARGET;
+      if (code === 'ECONNRESET' && current.message === 'aborted') return CUT_BY_TARGET;
+      return code;
+    }
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
 }
 
+/** An error with one of this module's codes (no stack is wanted: it never reaches a report as is). */
+function codedFailure(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** The answer's headers by lower-case name: a header sent once as its value, a repeated one as the list. */
+function headersOf(incoming: IncomingMessage): TargetResponse['headers'] {
+  const headers: TargetResponse['headers'] = {};
+  for (const [name, values] of Object.entries(incoming.headersDistinct))
+    if (values !== undefined) headers[name] = values.length === 1 ? values[0] : values;
+  return headers;
+}
+
 /**
- * One target reached over HTTP/1.1: one undici Client (one keep-alive connection, no pipelining,
- * as a device serves one request at a time). A device that closes after its per-connection request
- * budget announces it with `Connection: close`, and the Client opens the next connection itself.
+ * One target reached over HTTP/1.1 with Node's own client: one keep-alive connection (an Agent
+ * with one socket, so requests go one at a time, as a device serves them). A device that closes
+ * after its per-connection request budget announces it with `Connection: close`, and the next
+ * request opens a new connection. One native timer per request is its whole deadline: connecting,
+ * the answer's head and its body.
  */
 export class HttpTarget {
   readonly targetName: string;
   readonly origin: URL;
-  /** Made on the first request: undici loads only where a suite sends one. */
-  private client: Client | undefined;
-  private readonly clientOptions: ConstructorParameters<typeof Client>[1];
-  private readonly stepMs: number;
+  /** Made on the first request. */
+  private agent: Agent | undefined;
   private readonly scrub: (text: string) => string;
   private readonly transcript: TranscriptHook | undefined;
   private readonly credentialHeaders: ReadonlySet<string>;
   private connections = 0;
+  /** Requests in flight: how to fail each when the client is destroyed under it, and when it ends. */
+  private readonly inFlight = new Map<
+    ClientRequest,
+    { fail: (error: Error) => void; ended: Promise<void> }
+  >();
 
   constructor(options: HttpTargetOptions) {
     this.targetName = options.targetName;
     this.origin = new URL(options.baseUrl);
-    this.stepMs = options.stepMs;
     this.scrub = options.scrub;
     this.transcript = options.transcript;
     this.credentialHeaders = options.credentialHeaders ?? new Set();
-    this.clientOptions = {
-      connect: { timeout: options.stepMs },
-      headersTimeout: options.stepMs,
-      bodyTimeout: options.stepMs,
-      pipelining: 1,
-      maxHeaderSize: MAX_RESPONSE_HEAD_BYTES,
-    };
-  }
-
-  private async connection(): Promise<Client> {
-    if (this.client === undefined) {
-      const { Client } = await import('undici');
-      this.client ??= new Client(this.origin.origin, this.clientOptions).on('connect', () => {
-        this.connections++;
-      });
-    }
-    return this.client;
   }
 
   /** TCP connections opened so far (a reconnect after the device's request budget adds one). */
@@ -140,77 +137,114 @@ export class HttpTarget {
 
   async send(request: TargetRequest): Promise<TargetResponse> {
     const startedAt = this.transcript ? Date.now() : 0;
-    let status: number | undefined;
-    let responseHeaders: TargetResponse['headers'] = {};
-    let received = 0;
-    // undici's own header/body timers tick at a coarse resolution (a 400 ms timeout fires after
-    // about a second), so the step's deadline is a native timer; for a streamed body it measures
-    // silence, restarted by every piece the body's producer hands over (`pulse`), so a long upload is not cut short.
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, request.timeoutMs);
-    if (request.pulse) request.pulse.touch = () => timer.refresh();
+    const answer: Answer = { status: undefined, headers: {}, connected: false };
     try {
-      const client = await this.connection();
-      const response = await client.request({
-        method: request.method,
-        path: request.path,
-        headers: request.headers,
-        body: request.body,
-        signal: controller.signal,
-      });
-      status = response.statusCode;
-      responseHeaders = response.headers;
-      let body: Buffer;
-      if (request.read === 'on-error' && status >= 200 && status < 300) {
-        await response.body.dump();
-        body = EMPTY;
-      } else {
-        body = await this.readCapped(request, response.body);
-        received = body.length;
-      }
-      clearTimeout(timer);
-      if (this.transcript) this.recordSend(request, startedAt, status, responseHeaders, received);
-      return { status, headers: responseHeaders, body };
-    } catch (error) {
-      clearTimeout(timer);
-      const failure = timedOut
-        ? this.timeoutError(
-            request.step,
-            `(${request.method} ${request.path}) ${status === undefined ? 'got no response' : 'did not finish its response'}`,
-            request.timeoutMs,
-          )
-        : this.failure(request, error);
+      const body = await this.exchange(request, answer);
+      if (this.transcript) this.recordSend(request, startedAt, answer.status, answer.headers, body.length);
+      return { status: answer.status!, headers: answer.headers, body };
+    } catch (caught) {
+      const failure =
+        caught === TIMED_OUT
+          ? this.timeoutError(
+              request.step,
+              `(${request.method} ${request.path}) ${
+                !answer.connected
+                  ? 'could not connect'
+                  : answer.status === undefined
+                    ? 'got no response'
+                    : 'did not finish its response'
+              }`,
+              request.timeoutMs,
+            )
+          : this.failure(request, caught);
       if (this.transcript) {
-        this.recordSend(request, startedAt, status, responseHeaders, received, failure.message);
+        this.recordSend(request, startedAt, answer.status, answer.headers, 0, failure.message);
       }
       throw failure;
     }
   }
 
-  /** The body, up to MAX_DEVICE_RESPONSE_BYTES: a longer one is HTTP_RESPONSE_TOO_LARGE, unread past the limit. */
-  private async readCapped(
-    request: TargetRequest,
-    body: AsyncIterable<Buffer> & { destroy(): void },
-  ): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    for await (const chunk of body) {
-      length += chunk.length;
-      if (length > MAX_DEVICE_RESPONSE_BYTES) {
-        body.destroy();
-        throw this.stepError(
-          'HTTP_RESPONSE_TOO_LARGE',
-          request.step,
-          `(${request.method} ${request.path}) ${overLimit('a response body', length, MAX_DEVICE_RESPONSE_BYTES)}`,
+  /**
+   * The request and its answer's body (up to MAX_DEVICE_RESPONSE_BYTES: a longer one is
+   * HTTP_RESPONSE_TOO_LARGE, unread past the limit), within the request's deadline; `answer` learns
+   * the status and headers as they come, for the error and the transcript of a request that fails.
+   */
+  private exchange(request: TargetRequest, answer: Answer): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      const secure = this.origin.protocol === 'https:';
+      this.agent ??= new (secure ? HttpsAgent : Agent)({ keepAlive: true, maxSockets: 1 });
+      const outgoing = (secure ? httpsRequest : httpRequest)({
+        host: this.host,
+        port: this.port,
+        method: request.method,
+        path: request.path,
+        headers: request.headers,
+        agent: this.agent,
+        maxHeaderSize: MAX_RESPONSE_HEAD_BYTES,
+      });
+      let settled = false;
+      let ended = () => {};
+      const finish = (error: unknown, body?: Buffer) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        this.inFlight.delete(outgoing);
+        ended();
+        if (body !== undefined) resolve(body);
+        else {
+          outgoing.destroy();
+          reject(error);
+        }
+      };
+      const timer = setTimeout(() => finish(TIMED_OUT), request.timeoutMs);
+      this.inFlight.set(outgoing, {
+        fail: finish,
+        ended: new Promise<void>((resolve) => {
+          ended = resolve;
+        }),
+      });
+      outgoing.on('socket', (socket) => {
+        if (outgoing.reusedSocket) answer.connected = true;
+        else
+          socket.once(secure ? 'secureConnect' : 'connect', () => {
+            answer.connected = true;
+            this.connections++;
+          });
+      });
+      outgoing.on('error', (error) => finish(error));
+      outgoing.on('response', (incoming: IncomingMessage) => {
+        answer.status = incoming.statusCode ?? 0;
+        answer.headers = headersOf(incoming);
+        incoming.on('error', (error) => finish(error));
+        incoming.on('close', () => {
+          if (!incoming.complete)
+            finish(codedFailure(CUT_BY_TARGET, 'the response ended before its last byte'));
+        });
+        if (request.read === 'on-error' && answer.status >= 200 && answer.status < 300) {
+          incoming.on('end', () => finish(undefined, EMPTY));
+          incoming.resume();
+          return;
+        }
+        const pieces: Buffer[] = [];
+        let length = 0;
+        incoming.on('data', (piece: Buffer) => {
+          length += piece.length;
+          if (length <= MAX_DEVICE_RESPONSE_BYTES) pieces.push(piece);
+          else
+            finish(
+              this.stepError(
+                'HTTP_RESPONSE_TOO_LARGE',
+                request.step,
+                `(${request.method} ${request.path}) ${overLimit('a response body', length, MAX_DEVICE_RESPONSE_BYTES)}`,
+              ),
+            );
+        });
+        incoming.on('end', () =>
+          finish(undefined, pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, length)),
         );
-      }
-      chunks.push(chunk);
-    }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length);
+      });
+      outgoing.end(request.body);
+    });
   }
 
   /** A step error whose message names the target and the step. */
@@ -261,24 +295,19 @@ export class HttpTarget {
     if (error instanceof HttpStepError) return error;
     const code = errorCode(error);
     const where = `(${request.method} ${request.path})`;
-    if (code === 'UND_ERR_HEADERS_OVERFLOW')
+    if (code === 'HPE_HEADER_OVERFLOW')
       return this.stepError(
         'HTTP_RESPONSE_TOO_LARGE',
         request.step,
         `${where} sent a response head over the harness's limit of ${MAX_RESPONSE_HEAD_BYTES} bytes; stopped reading`,
       );
     // llhttp's codes: the target answered, but not with HTTP/1.x (garbage is not "no response").
-    if (code?.startsWith('HPE_') || (error instanceof Error && error.name === 'HTTPParserError'))
+    if (code?.startsWith('HPE_'))
       return this.stepError(
         'HTTP_MALFORMED_RESPONSE',
         request.step,
         `${where} answered something that is not an HTTP/1.x response (${error instanceof Error ? error.message : String(error)})`,
       );
-    const timeoutWhat = code === undefined ? undefined : TIMEOUT_CODES[code];
-    if (timeoutWhat !== undefined) {
-      const timeoutMs = code === 'UND_ERR_CONNECT_TIMEOUT' ? this.stepMs : request.timeoutMs;
-      return this.timeoutError(request.step, `${where} ${timeoutWhat}`, timeoutMs);
-    }
     return this.connectionError(
       request.step,
       where,
@@ -297,7 +326,7 @@ export class HttpTarget {
     return new HttpStepError(
       'HTTP_CONNECTION',
       this.scrub(
-        `target ${this.describe()}: step '${step}' ${where} failed: ${said}${code ? ` (${code})` : ''}`,
+        `target ${this.describe()}: step '${step}' ${where} failed: ${said}${code && !INTERNAL_CODES.has(code) ? ` (${code})` : ''}`,
       ),
       { targetName: this.targetName, step },
     );
@@ -317,12 +346,7 @@ export class HttpTarget {
     error?: string,
   ): void {
     const sent =
-      request.bodyLength ??
-      (typeof request.body === 'string'
-        ? Buffer.byteLength(request.body)
-        : request.body instanceof Uint8Array
-          ? request.body.length
-          : 0);
+      typeof request.body === 'string' ? Buffer.byteLength(request.body) : (request.body?.length ?? 0);
     this.record(request, startedAt, status, responseHeaders, sent, received, error);
   }
 
@@ -351,15 +375,28 @@ export class HttpTarget {
     });
   }
 
-  /** Lets queued requests finish, then closes the connection. */
+  /** Lets the request in flight finish, then closes the connection. */
   async close(): Promise<void> {
-    if (this.client !== undefined && !this.client.closed) await this.client.close();
+    await Promise.all([...this.inFlight.values()].map(({ ended }) => ended));
+    this.agent?.destroy();
   }
 
   /** Drops the connection and fails whatever is in flight. */
   async destroy(): Promise<void> {
-    if (this.client !== undefined && !this.client.destroyed) await this.client.destroy();
+    for (const { fail } of [...this.inFlight.values()])
+      fail(codedFailure(CLIENT_CLOSED, 'the client was closed'));
+    this.agent?.destroy();
   }
 }
+
+/** What a request learnt of its answer before it ended (or failed). */
+interface Answer {
+  status: number | undefined;
+  headers: TargetResponse['headers'];
+  connected: boolean;
+}
+
+/** What a request's deadline ends it with (a symbol: no stack to build). */
+const TIMED_OUT = Symbol('timed out');
 
 const EMPTY = Buffer.alloc(0);

@@ -46,7 +46,6 @@ function channel(port: number, transcript?: (event: TranscriptEvent) => void): K
   const target = new HttpTarget({
     baseUrl: `http://127.0.0.1:${port}`,
     targetName: 'dut-lean',
-    stepMs: 1000,
     scrub: (text) => text.replaceAll('s3cret', '***'),
     ...(transcript === undefined ? {} : { transcript }),
     credentialHeaders: new Set(['x-ota-token']),

@@ -1,5 +1,5 @@
 /**
- * Hostile answers to both HTTP paths (the raw keep-alive connection and the undici target): each
+ * Hostile answers to both HTTP paths (the raw keep-alive connection and the HttpTarget on Node's client): each
  * ends in an error naming the target, the step and what the target did, and nothing is buffered
  * past the limits of response-limits.ts. The servers are scripted loopback sockets.
  */
@@ -53,7 +53,6 @@ function target(port: number): HttpTarget {
   const created = new HttpTarget({
     baseUrl: `http://127.0.0.1:${port}`,
     targetName: 'dut',
-    stepMs: 2000,
     scrub: (text) => text,
   });
   cleanups.push(() => created.destroy());
@@ -81,7 +80,7 @@ function keepAlive(port: number) {
       );
 }
 
-function undici(port: number) {
+function nodeClient(port: number) {
   const client = target(port);
   return () =>
     client
@@ -104,7 +103,7 @@ type Failure = Error & { code: string; step: string; targetName: string };
 
 describe.each([
   ['the raw keep-alive connection', keepAlive],
-  ['the undici target', undici],
+  ['the HttpTarget (node:http)', nodeClient],
 ] as const)('%s', (_name, client) => {
   it('a 2 GB body with Content-Length stops at the body limit with HTTP_RESPONSE_TOO_LARGE naming target, step and limit', async () => {
     const port = await device((socket) =>

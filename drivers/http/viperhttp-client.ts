@@ -187,8 +187,8 @@ export class ViperHttpClient {
   /** `&token=…` / `?token=…` when the token travels in the query. */
   private readonly tokenQueryPair: string;
   /**
-   * The device's own routes (status through finalize, chunks, upload) travel here; undici (in
-   * `target`) carries only `request()`, whose arbitrary methods, headers and answer framings (HEAD,
+   * The device's own routes (status through finalize, chunks, upload) travel here; Node's HTTP client
+   * (in `target`) carries only `request()`, whose arbitrary methods, headers and answer framings (HEAD,
    * chunked) the device's routes never use.
    */
   private readonly connection: KeepAliveConnection;
@@ -211,7 +211,6 @@ export class ViperHttpClient {
     this.target = new HttpTarget({
       baseUrl: options.baseUrl,
       targetName: options.targetName,
-      stepMs: this.stepMs,
       scrub: this.scrub,
       transcript: options.transcript,
       credentialHeaders: new Set([this.tokenHeaderName]),

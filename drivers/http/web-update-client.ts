@@ -85,7 +85,8 @@ export class WebUpdateClient {
   /**
    * The upload itself goes over node:net: the body's pieces are handed to the socket as it takes
    * them, with no stream or request machinery between (undici with a Readable body took a third
-   * longer than curl for the same image on loopback). The form and the auth probe stay on undici.
+   * longer than curl for the same image on loopback). The form and the auth probe go
+   * through Node's HTTP client (`target`).
    */
   private readonly uploads: KeepAliveConnection;
 
@@ -99,7 +100,6 @@ export class WebUpdateClient {
     this.target = new HttpTarget({
       baseUrl: options.baseUrl,
       targetName: options.targetName,
-      stepMs: this.stepMs,
       scrub: this.scrub,
       transcript: options.transcript,
     });
