@@ -3,47 +3,23 @@
  * cuts its answer short, spends its per-connection request budget or repeats a header reaches the
  * caller, and that destroying the client fails the request in flight.
  */
-import { once } from 'node:events';
-import { createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpStepError } from './errors.ts';
-import { HttpTarget } from './http-target.ts';
+import type { HttpTarget } from './http-target.ts';
+import { type Cleanups, loopbackDevice, loopbackTarget } from './loopback-device.test-support.ts';
 
-const cleanups: Array<() => Promise<void> | void> = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 /** Calls `answer` with each request's bytes as they arrive on each connection (connection index too). */
-async function device(
-  answer: (socket: Socket, request: string, connection: number) => void,
-): Promise<number> {
-  const sockets = new Set<Socket>();
-  let connections = 0;
-  const server = createServer((socket) => {
-    const index = connections++;
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('data', (data) => answer(socket, data.toString('latin1'), index));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(() => {
-    for (const socket of sockets) socket.destroy();
-    server.close();
-  });
-  return (server.address() as { port: number }).port;
-}
-
-function target(port: number): HttpTarget {
-  const created = new HttpTarget({
-    baseUrl: `http://127.0.0.1:${port}`,
-    targetName: 'dut',
-    scrub: (text) => text,
-  });
-  cleanups.push(() => created.destroy());
-  return created;
-}
+const device = (answer: (socket: Socket, request: string, connection: number) => void) =>
+  loopbackDevice(cleanups, (socket, index) =>
+    socket.on('data', (data) => answer(socket, data.toString('latin1'), index)),
+  );
+const target = (port: number) => loopbackTarget(cleanups, port);
 
 const status = (client: HttpTarget, timeoutMs = 2000) =>
   client.send({ step: 'status', method: 'GET', path: '/ota/status', headers: {}, timeoutMs, read: 'always' });

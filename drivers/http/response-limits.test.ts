@@ -3,34 +3,20 @@
  * ends in an error naming the target, the step and what the target did, and nothing is buffered
  * past the limits of response-limits.ts. The servers are scripted loopback sockets.
  */
-import { once } from 'node:events';
-import { createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HttpTarget } from './http-target.ts';
 import { KeepAliveConnection } from './keep-alive-connection.ts';
+import { type Cleanups, loopbackDevice, loopbackTarget } from './loopback-device.test-support.ts';
 import { MAX_DEVICE_RESPONSE_BYTES, MAX_RESPONSE_HEAD_BYTES } from './response-limits.ts';
 
-const cleanups: Array<() => Promise<void> | void> = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 /** Answers every connection's first request with `answer(socket)`. */
-async function device(answer: (socket: Socket) => void): Promise<number> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.once('data', () => answer(socket));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(() => {
-    for (const socket of sockets) socket.destroy();
-    server.close();
-  });
-  return (server.address() as { port: number }).port;
-}
+const device = (answer: (socket: Socket) => void) =>
+  loopbackDevice(cleanups, (socket) => socket.once('data', () => answer(socket)));
 
 /** Streams `total` bytes of body without ever building it, stopping when the client goes. */
 function stream(socket: Socket, head: string, total: number): void {
@@ -49,15 +35,7 @@ function stream(socket: Socket, head: string, total: number): void {
   pump();
 }
 
-function target(port: number): HttpTarget {
-  const created = new HttpTarget({
-    baseUrl: `http://127.0.0.1:${port}`,
-    targetName: 'dut',
-    scrub: (text) => text,
-  });
-  cleanups.push(() => created.destroy());
-  return created;
-}
+const target = (port: number) => loopbackTarget(cleanups, port);
 
 function keepAlive(port: number) {
   const connection = new KeepAliveConnection(target(port));

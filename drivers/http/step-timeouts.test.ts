@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpStepError } from './errors.ts';
+import { type Cleanups, loopbackDevice } from './loopback-device.test-support.ts';
 import { ViperHttpClient } from './viperhttp-client.ts';
 import { WebUpdateClient } from './web-update-client.ts';
 
@@ -12,7 +13,7 @@ const STEP_MS = 400;
 const SLACK_MS = 250;
 const TOKEN = 'hang-test-secret-token';
 
-const cleanups: Array<() => Promise<void> | void> = [];
+const cleanups: Cleanups = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
@@ -28,21 +29,7 @@ async function deadPort(): Promise<number> {
 }
 
 /** Accepts connections and reads requests, but never answers. */
-async function hangingServer(): Promise<number> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.resume();
-    socket.on('error', () => {});
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  cleanups.push(() => {
-    for (const socket of sockets) socket.destroy();
-    server.close();
-  });
-  return (server.address() as { port: number }).port;
-}
+const hangingServer = () => loopbackDevice(cleanups, (socket) => socket.resume());
 
 function viper(port: number): ViperHttpClient {
   const client = new ViperHttpClient({

@@ -77,7 +77,7 @@ export async function httpStep(step: HttpStep): Promise<HttpAnswer> {
   return { status, body, text };
 }
 
-/** What the deadline destroys the request with (a symbol: no stack to build). */
+/** What the deadline ends the request with (a symbol: no stack to build). */
 const TIMED_OUT = Symbol('timed out');
 
 /** The request, its answer's status and body as text, within one deadline. */
