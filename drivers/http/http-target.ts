@@ -1,6 +1,14 @@
-import { Agent, type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { Agent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import { HttpStepError, type HttpStepErrorCode } from './errors.ts';
+import {
+  AnswerCutShort,
+  AnswerOverLimit,
+  DEADLINE_PASSED,
+  type ExchangeProgress,
+  type Exchanging,
+  oneExchange,
+} from './one-exchange.ts';
 import { MAX_DEVICE_RESPONSE_BYTES, MAX_RESPONSE_HEAD_BYTES, overLimit } from './response-limits.ts';
 import { redactHeaders, type TranscriptHook } from './transcript.ts';
 
@@ -74,14 +82,6 @@ function codedFailure(code: string, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
-/** The answer's headers by lower-case name: a header sent once as its value, a repeated one as the list. */
-function headersOf(incoming: IncomingMessage): TargetResponse['headers'] {
-  const headers: TargetResponse['headers'] = {};
-  for (const [name, values] of Object.entries(incoming.headersDistinct))
-    if (values !== undefined) headers[name] = values.length === 1 ? values[0] : values;
-  return headers;
-}
-
 /**
  * One target reached over HTTP/1.1 with Node's own client: one keep-alive connection (an Agent
  * with one socket, so requests go one at a time, as a device serves them). A device that closes
@@ -98,11 +98,8 @@ export class HttpTarget {
   private readonly transcript: TranscriptHook | undefined;
   private readonly credentialHeaders: ReadonlySet<string>;
   private connections = 0;
-  /** Requests in flight: how to fail each when the client is destroyed under it, and when it ends. */
-  private readonly inFlight = new Map<
-    ClientRequest,
-    { fail: (error: Error) => void; ended: Promise<void> }
-  >();
+  /** Requests in flight: each is cancelled when the client is destroyed under it. */
+  private readonly inFlight = new Set<Exchanging>();
 
   constructor(options: HttpTargetOptions) {
     this.targetName = options.targetName;
@@ -137,14 +134,21 @@ export class HttpTarget {
 
   async send(request: TargetRequest): Promise<TargetResponse> {
     const startedAt = this.transcript ? Date.now() : 0;
-    const answer: Answer = { status: undefined, headers: {}, connected: false };
+    const answer: ExchangeProgress = {
+      connected: false,
+      status: undefined,
+      headers: {},
+      onConnect: () => {
+        this.connections++;
+      },
+    };
     try {
-      const body = await this.exchange(request, answer);
-      if (this.transcript) this.recordSend(request, startedAt, answer.status, answer.headers, body.length);
-      return { status: answer.status!, headers: answer.headers, body };
+      const { status, headers, body } = await this.exchange(request, answer);
+      if (this.transcript) this.recordSend(request, startedAt, status, headers, body.length);
+      return { status, headers, body };
     } catch (caught) {
       const failure =
-        caught === TIMED_OUT
+        caught === DEADLINE_PASSED
           ? this.timeoutError(
               request.step,
               `(${request.method} ${request.path}) ${
@@ -165,15 +169,16 @@ export class HttpTarget {
   }
 
   /**
-   * The request and its answer's body (up to MAX_DEVICE_RESPONSE_BYTES: a longer one is
-   * HTTP_RESPONSE_TOO_LARGE, unread past the limit), within the request's deadline; `answer` learns
-   * the status and headers as they come, for the error and the transcript of a request that fails.
+   * The request and its answer's body (up to MAX_DEVICE_RESPONSE_BYTES: a longer one is unread past
+   * the limit), within the request's deadline, on the target's one kept-alive connection; `answer`
+   * learns the status and headers as they come, for the error and the transcript of one that fails.
    */
-  private exchange(request: TargetRequest, answer: Answer): Promise<Buffer> {
-    return new Promise<Buffer>((resolve, reject) => {
-      const secure = this.origin.protocol === 'https:';
-      this.agent ??= new (secure ? HttpsAgent : Agent)({ keepAlive: true, maxSockets: 1 });
-      const outgoing = (secure ? httpsRequest : httpRequest)({
+  private async exchange(request: TargetRequest, answer: ExchangeProgress) {
+    const secure = this.origin.protocol === 'https:';
+    this.agent ??= new (secure ? HttpsAgent : Agent)({ keepAlive: true, maxSockets: 1 });
+    const exchanging = oneExchange({
+      secure,
+      options: {
         host: this.host,
         port: this.port,
         method: request.method,
@@ -181,70 +186,19 @@ export class HttpTarget {
         headers: request.headers,
         agent: this.agent,
         maxHeaderSize: MAX_RESPONSE_HEAD_BYTES,
-      });
-      let settled = false;
-      let ended = () => {};
-      const finish = (error: unknown, body?: Buffer) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.inFlight.delete(outgoing);
-        ended();
-        if (body !== undefined) resolve(body);
-        else {
-          outgoing.destroy();
-          reject(error);
-        }
-      };
-      const timer = setTimeout(() => finish(TIMED_OUT), request.timeoutMs);
-      this.inFlight.set(outgoing, {
-        fail: finish,
-        ended: new Promise<void>((resolve) => {
-          ended = resolve;
-        }),
-      });
-      outgoing.on('socket', (socket) => {
-        if (outgoing.reusedSocket) answer.connected = true;
-        else
-          socket.once(secure ? 'secureConnect' : 'connect', () => {
-            answer.connected = true;
-            this.connections++;
-          });
-      });
-      outgoing.on('error', (error) => finish(error));
-      outgoing.on('response', (incoming: IncomingMessage) => {
-        answer.status = incoming.statusCode ?? 0;
-        answer.headers = headersOf(incoming);
-        incoming.on('error', (error) => finish(error));
-        incoming.on('close', () => {
-          if (!incoming.complete)
-            finish(codedFailure(CUT_BY_TARGET, 'the response ended before its last byte'));
-        });
-        if (request.read === 'on-error' && answer.status >= 200 && answer.status < 300) {
-          incoming.on('end', () => finish(undefined, EMPTY));
-          incoming.resume();
-          return;
-        }
-        const pieces: Buffer[] = [];
-        let length = 0;
-        incoming.on('data', (piece: Buffer) => {
-          length += piece.length;
-          if (length <= MAX_DEVICE_RESPONSE_BYTES) pieces.push(piece);
-          else
-            finish(
-              this.stepError(
-                'HTTP_RESPONSE_TOO_LARGE',
-                request.step,
-                `(${request.method} ${request.path}) ${overLimit('a response body', length, MAX_DEVICE_RESPONSE_BYTES)}`,
-              ),
-            );
-        });
-        incoming.on('end', () =>
-          finish(undefined, pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, length)),
-        );
-      });
-      outgoing.end(request.body);
+      },
+      body: request.body,
+      timeoutMs: request.timeoutMs,
+      maxBodyBytes: MAX_DEVICE_RESPONSE_BYTES,
+      keepBody: (status) => request.read === 'always' || status < 200 || status >= 300,
+      progress: answer,
     });
+    this.inFlight.add(exchanging);
+    try {
+      return await exchanging.answered;
+    } finally {
+      this.inFlight.delete(exchanging);
+    }
   }
 
   /** A step error whose message names the target and the step. */
@@ -293,8 +247,14 @@ export class HttpTarget {
 
   private failure(request: TargetRequest, error: unknown): HttpStepError {
     if (error instanceof HttpStepError) return error;
-    const code = errorCode(error);
     const where = `(${request.method} ${request.path})`;
+    if (error instanceof AnswerOverLimit)
+      return this.stepError(
+        'HTTP_RESPONSE_TOO_LARGE',
+        request.step,
+        `${where} ${overLimit('a response body', error.received, error.limit)}`,
+      );
+    const code = error instanceof AnswerCutShort ? CUT_BY_TARGET : errorCode(error);
     if (code === 'HPE_HEADER_OVERFLOW')
       return this.stepError(
         'HTTP_RESPONSE_TOO_LARGE',
@@ -377,26 +337,13 @@ export class HttpTarget {
 
   /** Lets the request in flight finish, then closes the connection. */
   async close(): Promise<void> {
-    await Promise.all([...this.inFlight.values()].map(({ ended }) => ended));
+    await Promise.all([...this.inFlight].map(({ answered }) => answered.catch(() => undefined)));
     this.agent?.destroy();
   }
 
   /** Drops the connection and fails whatever is in flight. */
   async destroy(): Promise<void> {
-    for (const { fail } of [...this.inFlight.values()])
-      fail(codedFailure(CLIENT_CLOSED, 'the client was closed'));
+    for (const { cancel } of [...this.inFlight]) cancel(codedFailure(CLIENT_CLOSED, 'the client was closed'));
     this.agent?.destroy();
   }
 }
-
-/** What a request learnt of its answer before it ended (or failed). */
-interface Answer {
-  status: number | undefined;
-  headers: TargetResponse['headers'];
-  connected: boolean;
-}
-
-/** What a request's deadline ends it with (a symbol: no stack to build). */
-const TIMED_OUT = Symbol('timed out');
-
-const EMPTY = Buffer.alloc(0);

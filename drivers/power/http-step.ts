@@ -1,5 +1,4 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { DEADLINE_PASSED, oneExchange } from '../http/one-exchange.ts';
 import { PowerRequestError, PowerTimeoutError } from './errors.ts';
 import { describeUrl, redactSecrets } from './redact.ts';
 
@@ -37,9 +36,17 @@ export async function httpStep(step: HttpStep): Promise<HttpAnswer> {
   let status: number;
   let text: string;
   try {
-    ({ status, text } = await exchange(step));
+    const answer = await oneExchange({
+      secure: url.protocol === 'https:',
+      url,
+      options: { method: step.method, headers: { ...step.headers, connection: 'close' }, agent: false },
+      timeoutMs,
+      maxBodyBytes: MAX_ANSWER_BYTES,
+    }).answered;
+    status = answer.status;
+    text = answer.body.toString('utf8');
   } catch (error) {
-    if (error === TIMED_OUT) {
+    if (error === DEADLINE_PASSED) {
       throw new PowerTimeoutError(
         `target '${targetName}': step '${step.step}' got no answer from ${where} within ${timeoutMs} ms`,
         targetName,
@@ -75,54 +82,6 @@ export async function httpStep(step: HttpStep): Promise<HttpAnswer> {
     );
   }
   return { status, body, text };
-}
-
-/** What the deadline ends the request with (a symbol: no stack to build). */
-const TIMED_OUT = Symbol('timed out');
-
-/** The request, its answer's status and body as text, within one deadline. */
-function exchange(step: HttpStep): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const send = step.url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const outgoing = send(step.url, {
-      method: step.method,
-      headers: { ...step.headers, connection: 'close' },
-      agent: false,
-    });
-    let settled = false;
-    const finish = (error: unknown, answer?: { status: number; text: string }) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(deadline);
-      if (answer === undefined) {
-        outgoing.destroy();
-        reject(error);
-      } else resolve(answer);
-    };
-    const deadline = setTimeout(() => finish(TIMED_OUT), step.timeoutMs);
-    outgoing.on('error', (error) => finish(error));
-    outgoing.on('response', (incoming: IncomingMessage) => {
-      const pieces: Buffer[] = [];
-      let length = 0;
-      incoming.on('data', (piece: Buffer) => {
-        length += piece.length;
-        if (length > MAX_ANSWER_BYTES)
-          finish(new Error(`the answer is longer than ${MAX_ANSWER_BYTES} bytes`));
-        else pieces.push(piece);
-      });
-      incoming.on('error', (error) => finish(error));
-      incoming.on('close', () => {
-        if (!incoming.complete) finish(new Error('the connection closed before the answer was complete'));
-      });
-      incoming.on('end', () =>
-        finish(undefined, {
-          status: incoming.statusCode ?? 0,
-          text: Buffer.concat(pieces).toString('utf8'),
-        }),
-      );
-    });
-    outgoing.end();
-  });
 }
 
 function describeError(error: unknown): string {

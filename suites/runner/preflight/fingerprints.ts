@@ -1,6 +1,6 @@
-import { get as httpGet } from 'node:http';
 import { createServer, Socket } from 'node:net';
 import { ViperHttpClient, WebUpdateClient } from '../../../drivers/http/index.ts';
+import { DEADLINE_PASSED, oneExchange } from '../../../drivers/http/one-exchange.ts';
 import type { Target, TargetDescription } from '../../../drivers/target/index.ts';
 import { espotaUploaderFor } from '../../framework/strategy/espota-uploader.ts';
 import { type PreflightStep, WrongDeviceError } from './preflight.ts';
@@ -252,29 +252,22 @@ function serverUnderTestAnswers(): PreflightStep {
 }
 
 /** A GET of `url` is answered, with any status, and its answer read to the end within `timeoutMs`. */
-function httpAnswers(url: URL, timeoutMs: number): Promise<void> {
+async function httpAnswers(url: URL, timeoutMs: number): Promise<void> {
   const where = redactUserInfo(url.href);
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const finish = (error?: Error) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      outgoing.destroy();
-      if (error === undefined) resolve();
-      else reject(error);
-    };
-    const outgoing = httpGet(url, { agent: false, headers: { connection: 'close' } }, (incoming) => {
-      incoming.on('error', (error) => finish(new Error(`GET ${where}: ${error.message}`)));
-      incoming.on('end', () => finish());
-      incoming.resume();
-    });
-    outgoing.on('error', (error) => finish(new Error(`GET ${where}: ${error.message}`)));
-    const timer = setTimeout(
-      () => finish(new Error(`no complete HTTP answer from ${where} within ${timeoutMs} ms`)),
+  try {
+    await oneExchange({
+      secure: false,
+      url,
+      options: { method: 'GET', agent: false, headers: { connection: 'close' } },
       timeoutMs,
-    );
-  });
+      maxBodyBytes: 0,
+      keepBody: () => false,
+    }).answered;
+  } catch (error) {
+    throw error === DEADLINE_PASSED
+      ? new Error(`no complete HTTP answer from ${where} within ${timeoutMs} ms`)
+      : new Error(`GET ${where}: ${(error as Error).message}`);
+  }
 }
 
 function tcpConnects(host: string, port: number, timeoutMs: number): Promise<void> {
