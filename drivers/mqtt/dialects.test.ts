@@ -110,6 +110,43 @@ describe('ButtonsTrigger against the mqtt-trigger emulator', () => {
     expect(connected.firmware).toBe(Date.parse('2026-03-01T10:00:00Z') / 1000);
     expect(harness.messages(BUTTONS_STATE_TOPIC, since).some((message) => message.retain)).toBe(false);
   });
+
+  it("live: the broker's replay of the retained state, reaching the harness after its mark, is not the device's answer", async () => {
+    const { broker, server, harness } = await rig();
+    server.setScript(
+      '/firmware.bin',
+      firmware(buildEsp32Image({ size: 48 * 1024, version: '2.0.0', date: 'Mar  1 2026', time: '10:00:00' })),
+    );
+    await device('esp32', {
+      dialect: 'buttons-u',
+      brokerUrl: broker.url,
+      deviceId: '7654321',
+      otaUrl: `${server.url}/firmware.bin`,
+    });
+    // Another client sees the device up, so the harness has not subscribed yet when it marks.
+    const observer = await MqttHarness.connect({
+      brokerUrl: broker.url,
+      targetName: 'observer',
+      timeouts: { stepMs: 8000 },
+    });
+    cleanups.push(() => observer.close());
+    await new ButtonsTrigger(observer).expectState((state) => state.status === 'connected', { since: 0 });
+    const buttons = new ButtonsTrigger(harness);
+    const since = harness.mark();
+    // The subscription brings the retained connected state of the running build, after the mark.
+    const replay = await buttons.expectState((state) => state.status === 'connected', { since });
+    expect(replay.retained).toBe(true);
+    const live = buttons.expectState((state) => state.status === 'connected', {
+      since,
+      live: true,
+      timeoutMs: 8000,
+    });
+    await buttons.triggerU('switch', 7654321);
+    const back = await live;
+    expect(back.retained).toBe(false);
+    expect(back.firmware).toBe(Date.parse('2026-03-01T10:00:00Z') / 1000);
+    expect(back.firmware).not.toBe(replay.firmware);
+  });
 });
 
 describe('TasmotaTrigger against the mqtt-trigger emulator', () => {

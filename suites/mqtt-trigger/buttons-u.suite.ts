@@ -82,8 +82,11 @@ async function connected(
     (state) => state.status === 'connected' && String(state.deviceId) === device.id,
     {
       since,
+      // Published after `since`: the broker's replay of the retained state from before can reach
+      // the harness after the trigger (a status report can show the device up first).
+      live: true,
       timeoutMs: updateTimeoutMs(target, device.countdownMs),
-      step: 'wait for the retained connected state',
+      step: 'wait for the connected state the device publishes (retained)',
     },
   );
 }
@@ -154,6 +157,7 @@ requirement(
       const leaving = await step('the graceful disconnected state', () =>
         buttons.expectState((state) => state.status === 'disconnected', {
           since,
+          live: true,
           timeoutMs: updateTimeoutMs(target, device.countdownMs),
         }),
       );
@@ -243,6 +247,7 @@ requirement(
           buttons
             .expectState((state) => state.status === 'disconnected', {
               since,
+              live: true,
               timeoutMs: updateTimeoutMs(target),
             })
             .catch(() => undefined),
