@@ -58,6 +58,22 @@ function sketch(version: string, seed: number): Uint8Array {
   return bytes;
 }
 
+/** A buttons-u root (id 7654321) whose CONFIG_OTA_URL serves a build of 1 March 2026, 10:00:00. */
+async function buttonsURig(): Promise<Rig> {
+  const started = await rig();
+  started.server.setScript(
+    '/firmware.bin',
+    firmware(buildEsp32Image({ size: 48 * 1024, version: '2.0.0', date: 'Mar  1 2026', time: '10:00:00' })),
+  );
+  await device('esp32', {
+    dialect: 'buttons-u',
+    brokerUrl: started.broker.url,
+    deviceId: '7654321',
+    otaUrl: `${started.server.url}/firmware.bin`,
+  });
+  return started;
+}
+
 describe('ButtonsTrigger against the mqtt-trigger emulator', () => {
   it('JSON ota_trigger: the device downloads the URL and reports the new app_elf_sha256 prefix', async () => {
     const { broker, server, harness } = await rig();
@@ -83,17 +99,7 @@ describe('ButtonsTrigger against the mqtt-trigger emulator', () => {
   });
 
   it('U: retained disconnected, the download from the configured URL, retained connected with the new build time', async () => {
-    const { broker, server, harness } = await rig();
-    server.setScript(
-      '/firmware.bin',
-      firmware(buildEsp32Image({ size: 48 * 1024, version: '2.0.0', date: 'Mar  1 2026', time: '10:00:00' })),
-    );
-    await device('esp32', {
-      dialect: 'buttons-u',
-      brokerUrl: broker.url,
-      deviceId: '7654321',
-      otaUrl: `${server.url}/firmware.bin`,
-    });
+    const { harness } = await buttonsURig();
     const buttons = new ButtonsTrigger(harness);
     await buttons.expectState((state) => state.status === 'connected', { since: 0 });
     const before = await buttons.retainedState();
@@ -112,17 +118,7 @@ describe('ButtonsTrigger against the mqtt-trigger emulator', () => {
   });
 
   it("live: the broker's replay of the retained state, reaching the harness after its mark, is not the device's answer", async () => {
-    const { broker, server, harness } = await rig();
-    server.setScript(
-      '/firmware.bin',
-      firmware(buildEsp32Image({ size: 48 * 1024, version: '2.0.0', date: 'Mar  1 2026', time: '10:00:00' })),
-    );
-    await device('esp32', {
-      dialect: 'buttons-u',
-      brokerUrl: broker.url,
-      deviceId: '7654321',
-      otaUrl: `${server.url}/firmware.bin`,
-    });
+    const { broker, harness } = await buttonsURig();
     // Another client sees the device up, so the harness has not subscribed yet when it marks.
     const observer = await MqttHarness.connect({
       brokerUrl: broker.url,
