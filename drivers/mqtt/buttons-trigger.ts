@@ -1,4 +1,4 @@
-import type { MqttHarness, MqttMessage } from './mqtt-harness.ts';
+import type { ExpectMessageOptions, MqttHarness, MqttMessage } from './mqtt-harness.ts';
 
 /** The root's state topic: retained connected/disconnected, the last will and periodic status. */
 export const BUTTONS_STATE_TOPIC = '/switch/state/root';
@@ -95,25 +95,20 @@ export class ButtonsTrigger {
   }
 
   /**
-   * Waits for a state-topic message whose parsed form satisfies `predicate`. `live`: only a state
-   * the device published while the harness listened. The broker's replay of the retained state,
-   * sent when the harness subscribes, is from before then however late it arrives (MQTT 3.1.1
-   * §3.3.1.3, [MQTT-3.3.1-8] and [MQTT-3.3.1-9]: RETAIN is 1 on that replay and 0 on every message
-   * forwarded to a subscription that already existed), so it is no answer to what the harness just did.
+   * Waits for a state-topic message whose parsed form satisfies `predicate`; with `live`, only one
+   * the device published while the harness listened (not the broker's retained replay).
    */
   async expectState(
     predicate: (state: ButtonsState, message: MqttMessage) => boolean,
-    options: { timeoutMs?: number; step?: string; since?: number; live?: boolean } = {},
+    options: ExpectMessageOptions = {},
   ): Promise<ButtonsState> {
-    const { live, ...wait } = options;
     const message = await this.harness.expectMessage(
       BUTTONS_STATE_TOPIC,
       (candidate) => {
-        if (live && candidate.retain) return false;
         const state = parseButtonsState(candidate.payload);
         return state !== undefined && this.mine(state) && predicate(state, candidate);
       },
-      { step: 'wait for a state message', ...wait },
+      { step: 'wait for a state message', ...options },
     );
     return { ...parseButtonsState(message.payload)!, retained: message.retain };
   }

@@ -80,9 +80,9 @@ export class HomieOta {
       this.statusTopic,
       (candidate) => {
         const status = parseHomieStatus(candidate.text);
-        return !candidate.retain && status !== undefined && predicate(status);
+        return status !== undefined && predicate(status);
       },
-      { step: 'wait for $implementation/ota/status', ...options },
+      { step: 'wait for $implementation/ota/status', ...options, live: true },
     );
     return parseHomieStatus(message.text)!;
   }

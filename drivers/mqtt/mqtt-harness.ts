@@ -53,6 +53,14 @@ export interface ExpectMessageOptions {
   step?: string;
   /** Log index to search from (see `mark()`); default: only messages that arrive after the call. */
   since?: number;
+  /**
+   * Only a message published while the harness listened. The broker's replay of a retained
+   * message, sent when the harness subscribes, is from before then however late it arrives (MQTT
+   * 3.1.1 §3.3.1.3, [MQTT-3.3.1-8] and [MQTT-3.3.1-9]: RETAIN is 1 on that replay and 0 on every
+   * message forwarded to a subscription that already existed), so it is no answer to what the
+   * harness just did.
+   */
+  live?: boolean;
 }
 
 interface Waiter {
@@ -216,9 +224,10 @@ export class MqttHarness {
    */
   async expectMessage(
     filter: string,
-    predicate: (message: MqttMessage) => boolean = () => true,
+    accept: (message: MqttMessage) => boolean = () => true,
     options: ExpectMessageOptions = {},
   ): Promise<MqttMessage> {
+    const predicate = options.live ? (message: MqttMessage) => !message.retain && accept(message) : accept;
     const step = options.step ?? `wait for a message on ${filter}`;
     const since = options.since ?? this.mark();
     const timeoutMs = options.timeoutMs ?? this.stepMs;

@@ -90,19 +90,22 @@ async function dropBuild(
       await copyFile(buildFile, `${file}.part`);
       await rename(`${file}.part`, file);
     });
-    const live = (message: MqttMessage) => !message.retain;
     const first = await step(`wait for the trigger on ${filter}`, () =>
-      harness.expectMessage(filter, live, { since, timeoutMs }),
+      harness.expectMessage(filter, undefined, { since, timeoutMs, live: true }),
     );
     if (dialect(target) === 'tasmota') {
       await step('wait for Upgrade', () =>
-        harness.expectMessage(filter, (m) => live(m) && /\/upgrade$/i.test(m.topic), { since, timeoutMs }),
+        harness.expectMessage(filter, (m) => /\/upgrade$/i.test(m.topic), { since, timeoutMs, live: true }),
       );
     }
     await sleep(200);
     return {
       build: readFileSync(buildFile),
-      messages: harness.messages(filter, since).filter(live).concat(first).filter(unique),
+      messages: harness
+        .messages(filter, since)
+        .filter((message) => !message.retain)
+        .concat(first)
+        .filter(unique),
     };
   } finally {
     await rm(file, { force: true });

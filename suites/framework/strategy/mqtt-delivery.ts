@@ -109,11 +109,10 @@ async function triggerWhenUp(
   // A live `connected` (it just booted) or one of its periodic reports: a retained state may be
   // left from before a power cut (buttons-json has no last will).
   await buttons.expectState(
-    (state, message) =>
-      !message.retain &&
-      (state.status === 'connected' || (state.status === undefined && state.uptime !== undefined)),
+    (state) => state.status === 'connected' || (state.status === undefined && state.uptime !== undefined),
     {
       since: mqtt.mark(),
+      live: true,
       timeoutMs:
         rebootTimeoutMs(target) + numberOption(target, 'statusIntervalMs', BUTTONS_STATUS_INTERVAL_MS),
       step: 'wait for the device: a live connected state or a status report',
@@ -168,8 +167,9 @@ async function homieDelivery(
     })
     .then((answer) => ({ status: answer }));
   const lost = mqtt
-    .expectMessage(`${homie.deviceTopic}/$state`, (message) => !message.retain && message.text === 'lost', {
+    .expectMessage(`${homie.deviceTopic}/$state`, (message) => message.text === 'lost', {
       since,
+      live: true,
       timeoutMs: rebootTimeoutMs(target),
       step: 'wait for $state lost',
     })
