@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // Thin launcher: registers the TypeScript loader, then hands over to the CLI.
-import module from 'node:module';
-import { register } from 'tsx/esm/api';
+import './loaders.mjs';
 
 // A reader that stops early (`ota-conformance list | head`) closes the pipe: the output is no
 // longer wanted, which is no reason to die with a stack trace.
@@ -12,8 +11,5 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-register();
-// After tsx, so installed packages load as they ship (see packages-as-shipped.mjs).
-module.register('./packages-as-shipped.mjs', import.meta.url);
 const { main } = await import('./cli.ts');
 process.exitCode = await main(process.argv);

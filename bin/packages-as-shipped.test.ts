@@ -9,6 +9,8 @@ import { isPackageModule, load } from './packages-as-shipped.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const HOOK = new URL('./packages-as-shipped.mjs', import.meta.url).href;
+/** What the launchers in bin/ import first: tsx, then the hook. */
+const LOADERS = new URL('./loaders.mjs', import.meta.url).href;
 
 describe('packages-as-shipped loader hook', () => {
   it('takes only the ES modules of installed packages', () => {
@@ -39,7 +41,7 @@ describe('packages-as-shipped loader hook', () => {
     expect(passedOn).toBe(1);
   });
 
-  describe('under tsx, registered as bin/ does', () => {
+  describe('under tsx, registered as bin/ registers it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'packages-as-shipped-'));
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
     const pkgDir = join(dir, 'node_modules', 'shipped');
@@ -48,13 +50,12 @@ describe('packages-as-shipped loader hook', () => {
     writeFileSync(join(pkgDir, 'index.js'), "export function later() { return import('node:path'); }\n");
     const entry = pathToFileURL(join(pkgDir, 'index.js')).href;
 
-    /** What the package's function reads as, once loaded through tsx (and the hook, when `withHook`). */
+    /** What the package's function reads as, loaded as bin/ loads (or, for the control, through tsx alone). */
     async function loadedSource(withHook: boolean): Promise<string> {
       const script = [
-        "import module from 'node:module';",
-        "import { register } from 'tsx/esm/api';",
-        'register();',
-        withHook ? `module.register(${JSON.stringify(HOOK)});` : '',
+        withHook
+          ? `import ${JSON.stringify(LOADERS)};`
+          : "import { register } from 'tsx/esm/api'; register();",
         `const { later } = await import(${JSON.stringify(entry)});`,
         'process.stdout.write(later.toString());',
       ].join('\n');
