@@ -46,6 +46,12 @@ export interface EmulatorEndpoints {
   control?: string;
   /** Where the console is reached: its pseudo-terminal's path, or `tcp://host:port`. */
   console?: string;
+  /**
+   * How long after an update's outcome the firmware restarts itself (FirmwareModule.restartDelayMs):
+   * the harness watches for a wrongful restart that long and a margin. Absent where the firmware
+   * only restarts on request.
+   */
+  restartDelayMs?: number;
 }
 
 /** A running emulator. `stop()` powers it off and releases every socket and process. */
@@ -104,6 +110,10 @@ export async function startEmulator(options: EmulatorOptions): Promise<StartedEm
     throw error;
   }
   const started = device;
+  const restartDelayMs = firmware.restartDelayMs?.(
+    { ...firmware.defaultOptions, ...options.options },
+    platform,
+  );
   return {
     name,
     profile: options.profile,
@@ -114,6 +124,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<StartedEm
       services: Object.fromEntries(started.endpoints),
       control: controlPlane?.url,
       console: console.port,
+      ...(restartDelayMs === undefined ? {} : { restartDelayMs }),
     }),
     stop: async () => {
       await controlPlane?.stop();

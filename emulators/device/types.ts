@@ -120,6 +120,14 @@ export interface FirmwareModule {
   readonly defaultOptions: Readonly<Record<string, unknown>>;
   /** The chip this firmware is normally built for (partition layout, rollback, core version). */
   readonly deviceDefaults?: { esp32?: Esp32DeviceOptions; esp8266?: Esp8266DeviceOptions };
+  /**
+   * How long after an update's last word (its success answer or line) this firmware restarts
+   * itself, given its options (defaults applied): the library's fixed delay, or the option that
+   * sets it. The emulator reports it with its endpoints, so the harness watches a refused update
+   * for a restart just that long and a margin, not the 600 ms it allows a board it knows nothing
+   * of (suites/framework/strategy/observe.ts). Omitted by a firmware that only restarts on request.
+   */
+  restartDelayMs?(options: Readonly<Record<string, unknown>>, platform: Platform): number;
   start(context: FirmwareContext): Promise<RunningFirmware>;
 }
 

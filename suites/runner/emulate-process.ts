@@ -57,7 +57,12 @@ export async function startEmulateProcess(
     name: emulator.name,
     profile: emulator.profile,
     platform: emulator.platform,
-    endpoints: { services: emulator.services, control: emulator.control, console: emulator.console },
+    endpoints: {
+      services: emulator.services,
+      control: emulator.control,
+      console: emulator.console,
+      ...(emulator.restartDelayMs === undefined ? {} : { restartDelayMs: emulator.restartDelayMs }),
+    },
     stop,
   };
 }

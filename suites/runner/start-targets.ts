@@ -192,7 +192,12 @@ async function startEmbeddedEmulator(
       ? {}
       : { updateServer: { host: updateHost, port: updatePort, ...pull.updateServer } }),
     ...mqttFields,
-    options: firmwareOptions,
+    // The emulator's own word on its restart delay, over whatever the rig wrote: the firmware
+    // knows what it does, and the no-reboot windows are timed by it (strategy/observe.ts).
+    options:
+      endpoints.restartDelayMs === undefined
+        ? firmwareOptions
+        : { ...firmwareOptions, restartDelayMs: endpoints.restartDelayMs },
     ...(endpoints.console ? { console: { port: endpoints.console, baudRate: 115200, reopen: true } } : {}),
     ...(endpoints.control ? { power: { type: 'emulator-control' as const, url: endpoints.control } } : {}),
     lockDir,

@@ -87,6 +87,24 @@ describe('emulator-process targets', () => {
   }, 60_000);
 });
 
+describe('restart delays', () => {
+  it('an emulated firmware’s own restart delay reaches its description, so the no-reboot windows are timed by it', async () => {
+    // ESP8266HTTPUpdateServer restarts delay(100) after its answer; the windows are that and 150 ms.
+    const targets = await start({
+      name: 'web-process',
+      kind: 'emulator-process',
+      profile: 'web-update',
+      platform: 'esp8266',
+      capabilities: ['console'],
+    });
+    expect(targets.notStarted).toEqual([]);
+    expect(targets.descriptions[0]?.options?.restartDelayMs).toBe(100);
+    // A firmware that restarts only when asked (ViperHTTP) reports none: the rig's word, else 600 ms.
+    const viper = await start({ name: 'viper-delay', kind: 'emulator-process', profile: 'viperhttp' });
+    expect(viper.descriptions[0]?.options?.restartDelayMs).toBeUndefined();
+  }, 60_000);
+});
+
 describe('emulator consoles', () => {
   it('an emulator whose rig keeps its console in memory is refused, naming the field; tcp (the default) is served', async () => {
     const refused = await start({

@@ -23,6 +23,8 @@ export const espHttpsOtaFirmware: FirmwareModule = {
   platforms: ['esp32'],
   deviceDefaults: { esp32: { chip: { rollback: true } } },
   defaultOptions: { ...DEFAULT_OPTIONS } satisfies EspHttpsOtaOptions,
+  // The example's vTaskDelay before esp_restart(), an option here (1 s in the example).
+  restartDelayMs: (options) => resolveOptions(options).restartDelayMs,
   defects: [
     {
       name: 'skips-chip-id-check',

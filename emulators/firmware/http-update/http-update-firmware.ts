@@ -211,6 +211,9 @@ export const httpUpdateFirmware: FirmwareModule = {
   profile: 'http-update',
   platforms: ['esp8266', 'esp32'],
   defaultOptions: { ...DEFAULT_OPTIONS },
+  // The library calls ESP.restart() from inside update(), right after the image is in
+  // (reference/arduino-ota.md §3.1 step 8).
+  restartDelayMs: () => 0,
   defects: [
     {
       name: 'flashes-on-304',

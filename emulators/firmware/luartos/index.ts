@@ -20,6 +20,9 @@ export const luartosFirmware: FirmwareModule = {
   platforms: ['esp32'],
   deviceDefaults: { esp32: { chip: { rollback: false } } },
   defaultOptions: { ...DEFAULT_LUARTOS_OPTIONS } satisfies LuaRtosOptions,
+  // net.c prints "Restarting ..." and calls esp_restart() at once (reference
+  // viperhttp-luartos-mqtt.md §2.3–2.4).
+  restartDelayMs: () => 0,
   defects: [
     {
       name: 'flashes-on-471',

@@ -3,7 +3,7 @@ import { TWO_OTA_CSV } from '../../device/index.ts';
 import { startButtons } from './buttons-dialect.ts';
 import { DEFECTS, type DialectBoot, type DialectEnvironment } from './dialect.ts';
 import { startHomie } from './homie-dialect.ts';
-import { DEFAULT_OPTIONS, readOptions } from './options.ts';
+import { DEFAULT_OPTIONS, readOptions, restartDelayOption } from './options.ts';
 import { startTasmota } from './tasmota-dialect.ts';
 
 const REFERENCE = 'reference/viperhttp-luartos-mqtt.md';
@@ -17,6 +17,7 @@ export const mqttTriggerFirmware: FirmwareModule = {
   profile: 'mqtt-trigger',
   platforms: ['esp32', 'esp8266'],
   defaultOptions: DEFAULT_OPTIONS,
+  restartDelayMs: restartDelayOption,
   deviceDefaults: {
     // buttonsMeshIDF's partitions.csv: two OTA slots, no factory app.
     esp32: { partitionCsv: TWO_OTA_CSV },

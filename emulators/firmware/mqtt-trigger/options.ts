@@ -129,6 +129,11 @@ function optionalString(raw: Readonly<Record<string, unknown>>, name: string): s
   return value;
 }
 
+/** The option every dialect waits out between its last word on an update and esp_restart(). */
+export function restartDelayOption(raw: Readonly<Record<string, unknown>>): number {
+  return numberOption(raw, 'restartDelayMs');
+}
+
 function numberOption(raw: Readonly<Record<string, unknown>>, name: string): number {
   const value = raw[name];
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {

@@ -44,7 +44,7 @@ const DEFAULT_OPTIONS: WebUpdateOptions = {
   dataWaitMs: DATA_WAIT_MS,
 };
 
-/** Wait between sending the success page and ESP.restart() (`delay(100)` in the library). */
+/** Wait between sending the success page and ESP.restart() (`delay(100)` in the library, reference/arduino-ota.md §2.1). */
 const RESTART_DELAY_MS = 100;
 
 function readOptions(raw: Readonly<Record<string, unknown>>): WebUpdateOptions {
@@ -302,6 +302,7 @@ export const webUpdateFirmware: FirmwareModule = {
   profile: 'web-update',
   platforms: ['esp8266', 'esp32'],
   defaultOptions: { ...DEFAULT_OPTIONS },
+  restartDelayMs: () => RESTART_DELAY_MS,
   defects: [
     {
       name: 'no-auth',

@@ -307,6 +307,17 @@ describe('web-update (ESP8266): uploads', () => {
     expect(restarts(conforming)).toBe(0);
     expect(restarts(defective)).toBe(1);
   });
+
+  it('restarts the library’s delay(100) after its answer, the delay it reports with its endpoints', async () => {
+    const defective = await start({ defects: ['reboots-after-failed-upload'] });
+    expect(defective.endpoints().restartDelayMs).toBe(100);
+    const before = consoleText(defective).length;
+    await upload(defective, 'firmware', new Uint8Array(8192).fill(0x42));
+    const answeredAt = performance.now();
+    await waitForLine(defective, /^ets Jan {2}8 2013,rst cause:3/, before);
+    // The console is polled every few ms, so the restart is seen a little after it happened.
+    expect(performance.now() - answeredAt).toBeGreaterThanOrEqual(90);
+  });
 });
 
 /** POSTs a multipart body announced in full, sends `sendBytes` of it, then closes our side. */

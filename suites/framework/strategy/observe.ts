@@ -11,8 +11,8 @@ export function rebootTimeoutMs(target: Target): number {
  * update failed). A device that restarts after a failure does so within its restart delay (the
  * ESP-IDF advanced example waits 1 s before esp_restart()): a rig says how long its board takes in
  * `limits.rebootTimeoutMs`; where the target's options give the firmware's own restart delay
- * (`options.restartDelayMs`, what an emulator is configured with), the window is that delay and
- * a margin for a loaded machine; otherwise 600 ms.
+ * (`options.restartDelayMs`: what an emulator reports of its firmware, or a rig's word on its
+ * board), the window is that delay and a margin for a loaded machine; otherwise 600 ms.
  */
 export function noRebootWindowMs(target: Target): number {
   const limit = target.description.limits?.rebootTimeoutMs;
@@ -24,8 +24,8 @@ export function noRebootWindowMs(target: Target): number {
 
 /**
  * How long the firmware waits before it restarts, where the target's options say
- * (`options.restartDelayMs`: what an emulator is configured with, or a rig's word on its board);
- * undefined otherwise.
+ * (`options.restartDelayMs`: what an emulator reports of its firmware, or a rig's word on its
+ * board); undefined otherwise.
  */
 export function knownRestartDelayMs(target: Target): number | undefined {
   const delay = target.description.options?.restartDelayMs;
