@@ -1,7 +1,7 @@
 /**
  * One worker process of a fleet: it runs its share of the emulated devices (each a full
  * emulator: flash, bootloader, firmware on real sockets) and tells the fleet when they are up.
- * Started by fleet.ts with `node --import tsx`; messages over the IPC channel.
+ * Started by fleet.ts with `node --import bin/loaders.mjs`; messages over the IPC channel.
  */
 import { type StartedEmulator, startEmulator } from '../../../emulators/index.ts';
 import type { FleetDeviceSpec, WorkerMessage } from './fleet-messages.ts';

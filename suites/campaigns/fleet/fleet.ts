@@ -75,6 +75,8 @@ export interface FleetReport {
   faults: number;
 }
 
+/** bin/loaders.mjs, which each worker imports first (as the CLI and the emulator host do). */
+const LOADERS = new URL('../../../bin/loaders.mjs', import.meta.url).href;
 const OLD = '1.0.0';
 const NEW = '2.0.0';
 const PROJECT = 'fleet-demo';
@@ -199,7 +201,8 @@ export async function runFleet(options: FleetOptions): Promise<FleetReport> {
         const mine = devices.slice(index * share, (index + 1) * share);
         if (mine.length === 0) continue;
         const worker = fork(new URL('./fleet-worker.ts', import.meta.url).pathname, [], {
-          execArgv: ['--import', 'tsx'],
+          // The launchers' loader set-up: tsx for our TypeScript, installed packages as they ship.
+          execArgv: ['--import', LOADERS],
           stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
         });
         workers.push(worker);
