@@ -16,6 +16,8 @@ export default defineConfig({
           // Many tests drive real sockets, PTYs and child processes on 2 cores: a test is failed
           // when it fails twice, so a scheduling hiccup under load does not fail CI on its own.
           retry: 1,
+          // One TMPDIR for the run, removed at its end: nothing a test makes under tmpdir() outlives it.
+          globalSetup: ['./vitest.tmpdir.ts'],
         },
       },
       {

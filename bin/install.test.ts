@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from './cli-process.test-support.ts';
 import { filesEndingWith, runtimePackages } from './runtime-imports.test-support.ts';
 
@@ -131,6 +131,11 @@ describe('the packed package, installed without dev dependencies', () => {
     const [{ filename }] = JSON.parse(packed.stdout) as [{ filename: string }];
     tarball = join(work, filename);
   }, 120_000);
+
+  // Each install is hundreds of MB (node_modules twice): left behind, a CI machine's disk fills up.
+  afterAll(() => {
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  });
 
   it('npm ci --omit=dev in a copy of the package: run, list, emulate, image and --version work', async (context) => {
     const copy = mkdtempSync(join(work, 'copy-'));
