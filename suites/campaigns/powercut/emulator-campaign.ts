@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EmulatorControlPower, type EmulatorFlashTrace } from '../../../drivers/power/index.ts';
 import type { Target } from '../../../drivers/target/index.ts';
+import { cycleOffMs } from '../../framework/power-off-time.ts';
 import {
   BootWatch,
   bootVersionPatterns,
@@ -128,8 +129,13 @@ export class EmulatorCampaign {
   /** Known state and reference update; returns the phased operations of the update. */
   async prepare(): Promise<PhasedOperation[]> {
     const { target } = this;
+    // An emulator has no supply to drain: the suites' off time (20 ms, or the rig's power.offTimeMs).
+    // The secure_version the boot prints is read only where anti-rollback makes it matter.
     const running = await rigStep(this.target, 'power cycle to a known state', () =>
-      this.waitForBoot(() => this.control.cycle(200), true),
+      this.waitForBoot(
+        () => this.control.cycle(cycleOffMs(target)),
+        target.capabilities.has('anti-rollback'),
+      ),
     );
     if (this.options.baseline === 'as-is' && !this.secureVersionDiffers(running.secureVersion)) {
       const fresh = running.version === this.versions.new ? `${this.versions.new}2` : this.versions.new;
@@ -430,9 +436,13 @@ export class EmulatorCampaign {
       await action();
       const boot = await watch.next({ timeoutMs: rebootTimeoutMs(this.target), step: 'the device boots' });
       // `app_init: Secure version:` is printed with anti-rollback only (esp-idf.md §7.2); it may
-      // follow the version line, so the boot's lines are read once more after a short settle.
-      if (readSecureVersion) await sleep(FLASH_QUIET_MS);
-      const secure = boot.lines.map((line) => /Secure version:\s+(\d+)/.exec(line)?.[1]).find(Boolean);
+      // follow the version line, so the boot's lines (kept growing by the watch) are read until it
+      // comes, for at most a short settle.
+      const secureOf = () =>
+        boot.lines.map((line) => /Secure version:\s+(\d+)/.exec(line)?.[1]).find(Boolean);
+      const settled = performance.now() + FLASH_QUIET_MS;
+      while (readSecureVersion && secureOf() === undefined && performance.now() < settled) await sleep(10);
+      const secure = secureOf();
       return { version: boot.version!, ...(secure === undefined ? {} : { secureVersion: Number(secure) }) };
     } finally {
       watch.stop();
