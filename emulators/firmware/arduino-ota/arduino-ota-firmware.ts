@@ -86,8 +86,9 @@ export const arduinoOtaFirmware: FirmwareModule = {
     esp32: { chip: { rollback: true } },
     esp8266: { core: '3.1.2' },
   },
-  // After the final OK or ERR: client.stop(), delay(10), then the sketch's delay before
-  // ESP.restart() (reference/arduino-ota.md §1.5, L313-320 and the ESP32 branch).
+  // From the end of the exchange (client.stop() after the final OK or the ERR; on an ESP8266 the
+  // OK is framed by the result delays): delay(10), then the sketch's delay before ESP.restart()
+  // (reference/arduino-ota.md §1.5, L313-320 and the ESP32 branch).
   restartDelayMs: (options) => 10 + (options.restartDelayMs as number),
   defects: [
     {
