@@ -110,10 +110,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<StartedEm
     throw error;
   }
   const started = device;
-  const restartDelayMs = firmware.restartDelayMs?.(
-    { ...firmware.defaultOptions, ...options.options },
-    platform,
-  );
+  const restartDelayMs = started.restartDelayMs;
   return {
     name,
     profile: options.profile,

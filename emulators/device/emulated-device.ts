@@ -232,6 +232,11 @@ export class EmulatedDevice {
     return this.bootCount;
   }
 
+  /** How long after an update's outcome its firmware restarts itself (FirmwareModule.restartDelayMs), if it says. */
+  get restartDelayMs(): number | undefined {
+    return this.module.restartDelayMs?.(this.firmwareOptions, this.platform);
+  }
+
   /** Calls back after every boot (with undefined when the boot failed). */
   onBoot(listener: (image: RunningImage | undefined) => void): () => void {
     this.bootListeners.add(listener);
